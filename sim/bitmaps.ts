@@ -1,0 +1,67 @@
+import type { BlockNode } from './graph.ts';
+
+/**
+ * A dirty bitmap (block/dirty-bitmap.c): which granules of a node were written while it recorded.
+ * Granule indexes live in a Set, so cost follows what was written, not the disk size.
+ */
+export class Bitmap {
+  readonly dirty = new Set<number>();
+  recording: boolean;
+  busy = false;
+  inconsistent = false;
+  private unhook: (() => void) | undefined;
+
+  constructor(
+    readonly name: string | undefined,
+    readonly node: BlockNode,
+    readonly granularity: number,
+    readonly persistent: boolean,
+    disabled: boolean,
+  ) {
+    this.recording = !disabled;
+    const hook = (offset: number, length: number) => {
+      if (this.recording) this.mark(offset, length);
+    };
+    node.writeHooks.push(hook);
+    this.unhook = () => {
+      const i = node.writeHooks.indexOf(hook);
+      if (i >= 0) node.writeHooks.splice(i, 1);
+    };
+  }
+
+  mark(offset: number, length: number): void {
+    if (length <= 0) return;
+    const first = Math.floor(offset / this.granularity);
+    const last = Math.floor((offset + length - 1) / this.granularity);
+    for (let g = first; g <= last; g++) this.dirty.add(g);
+  }
+
+  isDirty(offset: number): boolean {
+    return this.dirty.has(Math.floor(offset / this.granularity));
+  }
+
+  /** dirty bytes, as bdrv_get_dirty_count reports them (the last granule clipped to the node's size) */
+  count(): number {
+    const size = this.node.size;
+    let n = 0;
+    for (const g of this.dirty) n += Math.min(this.granularity, size - g * this.granularity);
+    return n;
+  }
+
+  clear(): void {
+    this.dirty.clear();
+  }
+
+  mergeFrom(other: Bitmap): void {
+    if (other.granularity === this.granularity) {
+      for (const g of other.dirty) this.dirty.add(g);
+      return;
+    }
+    for (const g of other.dirty) this.mark(g * other.granularity, other.granularity);
+  }
+
+  release(): void {
+    this.unhook?.();
+    this.unhook = undefined;
+  }
+}

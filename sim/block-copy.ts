@@ -1,0 +1,66 @@
+import type { BlockNode } from './graph.ts';
+import { IoError, ERRNO } from './io-error.ts';
+
+/**
+ * block/block-copy.c as far as fleecing sees it: which clusters of the source still have to be copied to
+ * the target before the guest may overwrite them, and which ones are already there.
+ * Sets hold cluster indexes that were touched, so a 1 TiB disk costs memory only for what was written.
+ */
+export class BlockCopyState {
+  /** clusters already copied to the target (or found not to need copying) */
+  readonly done = new Set<number>();
+  /** clusters removed from the copy set (discarded from the snapshot, or skipped as unallocated) */
+  readonly skipped = new Set<number>();
+  /** bytes copied so far, for job progress */
+  bytesCopied = 0;
+
+  constructor(
+    readonly source: () => BlockNode,
+    readonly target: () => BlockNode,
+    readonly clusterSize: number,
+    /** clusters to copy at all: all of them, or those of a dirty bitmap (sync=bitmap, cbw bitmap) */
+    readonly inScope: (cluster: number) => boolean,
+    /** fault hook: throws an IoError when a copy into the target should fail */
+    readonly beforeTargetWrite: (offset: number, length: number) => void = () => {},
+  ) {}
+
+  get size(): number {
+    return this.source().size;
+  }
+
+  get clusterCount(): number {
+    return Math.ceil(this.size / this.clusterSize);
+  }
+
+  needsCopy(cluster: number): boolean {
+    return this.inScope(cluster) && !this.done.has(cluster) && !this.skipped.has(cluster);
+  }
+
+  /** Copy one cluster now (block_copy_do_copy). Throws IoError on failure, leaving it to be copied later. */
+  copyCluster(cluster: number): void {
+    if (!this.needsCopy(cluster)) return;
+    const offset = cluster * this.clusterSize;
+    const length = Math.min(this.clusterSize, this.size - offset);
+    if (length <= 0) return;
+    const src = this.source();
+    const data = src.read(offset, length);
+    this.beforeTargetWrite(offset, length);
+    const tgt = this.target();
+    if (offset + length > tgt.size) throw new IoError(ERRNO.EIO);
+    tgt.write(offset, data);
+    this.done.add(cluster);
+    this.bytesCopied += length;
+  }
+
+  /** Copy every cluster of [offset, offset+length) that still needs it (block_copy). */
+  copyRange(offset: number, length: number): void {
+    if (length <= 0) return;
+    const first = Math.floor(offset / this.clusterSize);
+    const last = Math.floor((offset + length - 1) / this.clusterSize);
+    for (let c = first; c <= last; c++) this.copyCluster(c);
+  }
+
+  skip(cluster: number): void {
+    this.skipped.add(cluster);
+  }
+}

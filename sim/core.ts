@@ -1,0 +1,88 @@
+import { schemaSnapshot, Introspection, type SchemaSnapshot } from '../spec/qapi/introspection.ts';
+import { QapiVisitor } from '../spec/qapi/visitor.ts';
+import { type Profile, type VersionInfo, versionInfo } from '../spec/versions.ts';
+import { SimClock } from './clock.ts';
+import { EventBus } from './events.ts';
+import type { Faults } from './faults.ts';
+import type { SimFs } from './fs.ts';
+import { BlockBackend, Graph } from './graph.ts';
+import type { Job } from './jobs/job.ts';
+import { Rng } from './rng.ts';
+import type { Bitmap } from './bitmaps.ts';
+import type { NbdServerState } from './nbd-state.ts';
+import type { Device } from './devices.ts';
+import { loadSnapshot } from './schema-data.ts';
+
+export type Flavour = 'qsd' | 'system';
+
+/**
+ * Everything a simulated QEMU holds. Commands are functions over it; sockets and files live elsewhere.
+ */
+export class SimCore {
+  readonly version: VersionInfo;
+  readonly snapshot: SchemaSnapshot;
+  readonly intro: Introspection;
+  readonly visitor: QapiVisitor;
+  readonly graph = new Graph();
+  readonly clock: SimClock;
+  readonly rng: Rng;
+  readonly events: EventBus;
+  readonly jobs = new Map<string, Job>();
+  /** BlockBackends: devices, exports, jobs, HMP qemu-io; for permission refreshes */
+  readonly blks = new Set<BlockBackend>();
+  /** bitmaps by node name */
+  readonly bitmaps = new Map<string, Map<string, Bitmap>>();
+  nbd: NbdServerState | undefined;
+  readonly exports = new Map<string, import('./nbd-state.ts').BlockExport>();
+  readonly devices = new Map<string, Device>();
+  quitRequested = false;
+
+  constructor(
+    readonly profile: Profile,
+    readonly flavour: Flavour,
+    readonly fs: SimFs,
+    readonly faults: Faults,
+    seed: number,
+    clock?: SimClock,
+  ) {
+    this.version = versionInfo(profile);
+    this.snapshot = loadSnapshot(profile, flavour);
+    this.intro = new Introspection(this.snapshot.schema);
+    this.visitor = new QapiVisitor(this.intro, {
+      missing: this.version.texts['qapi.missing'],
+      badType: this.version.texts['qapi.badType'],
+      badEnum: this.version.texts['qapi.badEnum'],
+      unexpected: this.version.texts['qapi.unexpected'],
+    });
+    this.rng = new Rng(seed);
+    this.clock = clock ?? new SimClock();
+    this.events = new EventBus(this.clock);
+  }
+
+  autoNodeName(): string {
+    return this.graph.nextAutoName(this.rng.int(100));
+  }
+
+  /** Re-derive every permission; throws QEMU's conflict error (callers undo their change). */
+  refreshPerms(): void {
+    this.graph.refreshPerms(this.blks);
+  }
+
+  addBlk(blk: BlockBackend): void {
+    this.blks.add(blk);
+  }
+
+  removeBlk(blk: BlockBackend): void {
+    this.blks.delete(blk);
+    if (blk.root) {
+      const bs = blk.root.bs;
+      this.graph.detach(blk.root);
+      this.graph.collect(bs);
+    }
+  }
+
+  /** The profile's schema as parsed, for query-qmp-schema */
+  static validateSnapshot(raw: unknown): SchemaSnapshot {
+    return schemaSnapshot.parse(raw);
+  }
+}

@@ -1,0 +1,136 @@
+import type { BlockCopyState } from '../block-copy.ts';
+import type { BdrvChild, BlockNode, NodeDriver } from '../graph.ts';
+import type { Extent } from '../image/types.ts';
+import { concat, mergeExtents } from '../block-io.ts';
+import { ERRNO, IoError } from '../io-error.ts';
+import { PERM, PERM_ALL } from '../perm.ts';
+import { filterPerms } from './default-perms.ts';
+
+export type OnCbwError = 'break-guest-write' | 'break-snapshot';
+
+/**
+ * copy-before-write filter (block/copy-before-write.c): before a guest write reaches `file`, the old data
+ * of the touched clusters is copied to `target`. It also serves the snapshot that snapshot-access (and the
+ * backup job) read: clusters already copied come from the target, the others from the source.
+ */
+export class CbwDriver implements NodeDriver {
+  readonly name = 'copy-before-write';
+  readonly isFilter = true;
+  readonly isFormat = false;
+  /** errno once the snapshot is broken (on-cbw-error=break-snapshot) */
+  snapshotError: number | undefined;
+  /** clusters the snapshot may read; undefined = all of them (no bitmap given) */
+  readonly accessDenied = new Set<number>();
+
+  constructor(
+    readonly bcs: BlockCopyState,
+    readonly onCbwError: OnCbwError,
+    readonly cbwTimeoutSeconds: number,
+    readonly accessInScope: (cluster: number) => boolean,
+  ) {}
+
+  childPerm(node: BlockNode, c: BdrvChild, perm: number, shared: number): [number, number] {
+    if (c.name === 'target') {
+      // Share write to the target so guest writes to its backing chain are not blocked; no resize.
+      return [PERM.WRITE, PERM_ALL & ~PERM.RESIZE];
+    }
+    let [p, s] = filterPerms(perm, shared);
+    if (node.parents.length > 0) {
+      if (perm & PERM.WRITE) p |= PERM.CONSISTENT_READ;
+      s &= ~(PERM.WRITE | PERM.RESIZE);
+    }
+    return [p, s];
+  }
+  size(node: BlockNode): number {
+    return node.file!.size;
+  }
+  read(node: BlockNode, offset: number, length: number): Uint8Array {
+    return node.file!.read(offset, length);
+  }
+  private beforeWrite(offset: number, length: number): void {
+    if (this.snapshotError !== undefined) return;
+    try {
+      this.bcs.copyRange(offset, length);
+    } catch (e) {
+      if (!(e instanceof IoError)) throw e;
+      if (this.onCbwError === 'break-guest-write') throw e;
+      this.snapshotError = e.errno;
+    }
+  }
+  write(node: BlockNode, offset: number, data: Uint8Array): void {
+    this.beforeWrite(offset, data.length);
+    node.file!.write(offset, data);
+  }
+  writeZeroes(node: BlockNode, offset: number, length: number): void {
+    this.beforeWrite(offset, length);
+    node.file!.writeZeroes(offset, length);
+  }
+  discard(node: BlockNode, offset: number, length: number): void {
+    this.beforeWrite(offset, length);
+    node.file!.discard(offset, length);
+  }
+  flush(node: BlockNode): void {
+    node.file!.flush();
+    const t = this.bcs.target();
+    t.flush();
+  }
+  blockStatus(node: BlockNode, offset: number, length: number): Extent[] {
+    return node.file!.blockStatus(offset, length);
+  }
+  close(): void {}
+
+  private checkSnapshotAccess(offset: number, length: number): void {
+    if (this.snapshotError !== undefined) throw new IoError(ERRNO.EACCES);
+    const cs = this.bcs.clusterSize;
+    const first = Math.floor(offset / cs);
+    const last = Math.floor((offset + length - 1) / cs);
+    for (let c = first; c <= last; c++) {
+      if (!this.accessInScope(c) || this.accessDenied.has(c)) throw new IoError(ERRNO.EACCES);
+    }
+  }
+
+  /** cbw_co_preadv_snapshot: the disk as it was when the filter was inserted */
+  snapshotRead(node: BlockNode, offset: number, length: number): Uint8Array {
+    if (length === 0) return new Uint8Array(0);
+    this.checkSnapshotAccess(offset, length);
+    const cs = this.bcs.clusterSize;
+    const parts: Uint8Array[] = [];
+    let pos = offset;
+    const end = offset + length;
+    while (pos < end) {
+      const c = Math.floor(pos / cs);
+      const chunkEnd = Math.min(end, (c + 1) * cs);
+      const from = this.bcs.done.has(c) ? this.bcs.target() : node.file!;
+      parts.push(from.read(pos, chunkEnd - pos));
+      pos = chunkEnd;
+    }
+    return concat(parts, length);
+  }
+
+  snapshotBlockStatus(node: BlockNode, offset: number, length: number): Extent[] {
+    this.checkSnapshotAccess(offset, length);
+    const cs = this.bcs.clusterSize;
+    const out: Extent[] = [];
+    let pos = offset;
+    const end = offset + length;
+    while (pos < end) {
+      const c = Math.floor(pos / cs);
+      const chunkEnd = Math.min(end, (c + 1) * cs);
+      const from = this.bcs.done.has(c) ? this.bcs.target() : node.file!;
+      out.push(...from.blockStatus(pos, chunkEnd - pos));
+      pos = chunkEnd;
+    }
+    return mergeExtents(out);
+  }
+
+  /** cbw_co_pdiscard_snapshot: the reader no longer needs these clusters; stop protecting them */
+  snapshotDiscard(offset: number, length: number): void {
+    const cs = this.bcs.clusterSize;
+    const first = Math.ceil(offset / cs);
+    const last = Math.floor((offset + length) / cs);
+    for (let c = first; c < last; c++) {
+      this.accessDenied.add(c);
+      this.bcs.skip(c);
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import type { NodeDriver } from '../graph.ts';
+
+/** null-co: a disk of a given size that reads zeroes and forgets writes. */
+export class NullDriver implements NodeDriver {
+  readonly name = 'null-co';
+  readonly isFilter = false;
+  readonly isFormat = false;
+  constructor(
+    readonly bytes: number,
+    readonly readZeroes: boolean,
+  ) {}
+  childPerm(): [number, number] {
+    throw new Error('null-co nodes have no children');
+  }
+  size(): number {
+    return this.bytes;
+  }
+  read(_n: unknown, _offset: number, length: number): Uint8Array {
+    return new Uint8Array(length);
+  }
+  write(): void {}
+  writeZeroes(): void {}
+  discard(): void {}
+  flush(): void {}
+  blockStatus(_n: unknown, offset: number, length: number) {
+    // null_co_block_status reports data, plus zero with read-zeroes=on
+    return [{ offset, length, status: this.readZeroes ? ('zero' as const) : ('data' as const) }];
+  }
+  close(): void {}
+}

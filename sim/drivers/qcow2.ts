@@ -1,0 +1,63 @@
+import type { BlockNode, BdrvChild, NodeDriver } from '../graph.ts';
+import type { Extent, ImageStore } from '../image/types.ts';
+import { concat, mergeExtents } from '../block-io.ts';
+import { cowPerms, storagePerms } from './default-perms.ts';
+
+export interface Qcow2Layer {
+  store: ImageStore;
+  clusterSize: number;
+  backingFile?: string;
+  backingFormat?: string;
+}
+
+/** qcow2 format: its own clusters first, unallocated ones from the backing node (or zeroes). */
+export class Qcow2Driver implements NodeDriver {
+  readonly name = 'qcow2';
+  readonly isFilter = false;
+  readonly isFormat = true;
+  constructor(readonly layer: Qcow2Layer) {}
+
+  childPerm(node: BlockNode, c: BdrvChild, perm: number, shared: number): [number, number] {
+    if (c.name === 'backing') return cowPerms(perm, shared);
+    return storagePerms(perm, shared, { metadata: true, data: true, writable: !node.readOnly });
+  }
+  size(): number {
+    return this.layer.store.size;
+  }
+  read(node: BlockNode, offset: number, length: number): Uint8Array {
+    const parts: Uint8Array[] = [];
+    for (const e of this.layer.store.blockStatus(offset, length)) {
+      if (e.status === 'data') parts.push(this.layer.store.read(e.offset, e.length));
+      else if (e.status === 'zero' || !node.backing) parts.push(new Uint8Array(e.length));
+      else parts.push(readBacking(node.backing, e.offset, e.length));
+    }
+    return concat(parts, length);
+  }
+  write(_n: BlockNode, offset: number, data: Uint8Array): void {
+    this.layer.store.write(offset, data);
+  }
+  writeZeroes(_n: BlockNode, offset: number, length: number): void {
+    this.layer.store.writeZeroes(offset, length);
+  }
+  discard(_n: BlockNode, offset: number, length: number): void {
+    this.layer.store.discard(offset, length);
+  }
+  flush(): void {
+    this.layer.store.flush();
+  }
+  blockStatus(_n: BlockNode, offset: number, length: number): Extent[] {
+    return mergeExtents(this.layer.store.blockStatus(offset, length));
+  }
+  close(): void {
+    this.layer.store.close();
+  }
+}
+
+/** A backing file shorter than its overlay reads as zeroes past its end. */
+function readBacking(backing: BlockNode, offset: number, length: number): Uint8Array {
+  const size = backing.size;
+  if (offset >= size) return new Uint8Array(length);
+  if (offset + length <= size) return backing.read(offset, length);
+  const head = backing.read(offset, size - offset);
+  return concat([head, new Uint8Array(length - head.length)], length);
+}

@@ -1,0 +1,139 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Qcow2Layer } from './drivers/qcow2.ts';
+import { createMemoryStore } from './image/memory-store.ts';
+import { openRawFile } from './image/raw-file.ts';
+import type { ImageStore } from './image/types.ts';
+
+/** How the simulator reaches files: the host's (serve, conformance) or a private in-memory one (property runs). */
+export interface SimFs {
+  readonly kind: 'real' | 'memory';
+  exists(file: string): boolean;
+  openRaw(file: string, readOnly: boolean): ImageStore;
+  /** null when the file is not a qcow2 image */
+  openQcow2(file: string, readOnly: boolean): Qcow2Layer | null;
+  createRaw(file: string, size: number): void;
+  createQcow2(file: string, opts: { size: number; clusterSize: number; backingFile?: string; backingFormat?: string }): void;
+  /** allocated bytes on the host, for query-named-block-nodes' actual-size */
+  actualSize(file: string): number;
+}
+
+export class FsError extends Error {
+  constructor(
+    readonly errno: number,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+type Qcow2Backend = {
+  open(file: string, readOnly: boolean): Qcow2Layer | null;
+  create(file: string, opts: { size: number; clusterSize: number; backingFile?: string; backingFormat?: string }): void;
+};
+
+let realQcow2: Qcow2Backend | undefined;
+/** The on-disk qcow2 implementation registers itself here (sim/image/qcow2.ts). */
+export function registerQcow2Backend(b: Qcow2Backend): void {
+  realQcow2 = b;
+}
+
+export class RealFs implements SimFs {
+  readonly kind = 'real';
+  constructor(readonly cwd: string = process.cwd()) {}
+  private resolve(file: string): string {
+    return path.resolve(this.cwd, file);
+  }
+  exists(file: string): boolean {
+    return fs.existsSync(this.resolve(file));
+  }
+  openRaw(file: string, readOnly: boolean): ImageStore {
+    const p = this.resolve(file);
+    if (!fs.existsSync(p)) throw new FsError(2, 'No such file or directory');
+    return openRawFile(p, { readOnly });
+  }
+  openQcow2(file: string, readOnly: boolean): Qcow2Layer | null {
+    if (!realQcow2) throw new Error('qcow2 backend not registered');
+    return realQcow2.open(this.resolve(file), readOnly);
+  }
+  createRaw(file: string, size: number): void {
+    const fd = fs.openSync(this.resolve(file), 'w');
+    try {
+      fs.ftruncateSync(fd, size);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  createQcow2(file: string, opts: Parameters<SimFs['createQcow2']>[1]): void {
+    if (!realQcow2) throw new Error('qcow2 backend not registered');
+    realQcow2.create(this.resolve(file), opts);
+  }
+  actualSize(file: string): number {
+    try {
+      return fs.statSync(this.resolve(file)).blocks * 512;
+    } catch {
+      return 0;
+    }
+  }
+}
+
+type MemFile = { kind: 'raw'; store: ImageStore } | { kind: 'qcow2'; layer: Qcow2Layer };
+
+/** Files that live only in the simulator: fast, private, and gone with it. */
+export class MemoryFs implements SimFs {
+  readonly kind = 'memory';
+  readonly files = new Map<string, MemFile>();
+  exists(file: string): boolean {
+    return this.files.has(file);
+  }
+  openRaw(file: string): ImageStore {
+    const f = this.files.get(file);
+    if (!f) throw new FsError(2, 'No such file or directory');
+    // The raw bytes of an in-memory qcow2 are not modelled: its file node is a blank of the right size.
+    if (f.kind === 'qcow2') return createMemoryStore(f.layer.store.size);
+    return shareStore(f.store);
+  }
+  openQcow2(file: string): Qcow2Layer | null {
+    const f = this.files.get(file);
+    if (!f) throw new FsError(2, 'No such file or directory');
+    return f.kind === 'qcow2' ? { ...f.layer, store: shareStore(f.layer.store) } : null;
+  }
+  createRaw(file: string, size: number): void {
+    this.files.set(file, { kind: 'raw', store: createMemoryStore(size) });
+  }
+  createQcow2(file: string, opts: Parameters<SimFs['createQcow2']>[1]): void {
+    this.files.set(file, {
+      kind: 'qcow2',
+      layer: {
+        store: createMemoryStore(opts.size),
+        clusterSize: opts.clusterSize,
+        backingFile: opts.backingFile,
+        backingFormat: opts.backingFormat,
+      },
+    });
+  }
+  actualSize(file: string): number {
+    const f = this.files.get(file);
+    if (!f) return 0;
+    return f.kind === 'raw' ? f.store.memoryBytes : f.layer.store.memoryBytes;
+  }
+}
+
+/** A view that does not close the shared file when one node lets go of it. */
+function shareStore(s: ImageStore): ImageStore {
+  return {
+    get size() {
+      return s.size;
+    },
+    read: (o, l) => s.read(o, l),
+    write: (o, d) => s.write(o, d),
+    writeZeroes: (o, l) => s.writeZeroes(o, l),
+    discard: (o, l) => s.discard(o, l),
+    blockStatus: (o, l) => s.blockStatus(o, l),
+    flush: () => s.flush(),
+    close: () => {},
+    get memoryBytes() {
+      return s.memoryBytes;
+    },
+  };
+}

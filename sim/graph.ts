@@ -1,0 +1,311 @@
+import { PERM_ALL, permNames } from './perm.ts';
+import { generic, QmpError } from './qmp-error.ts';
+import type { Extent } from './image/types.ts';
+
+/**
+ * The block graph: nodes (BlockDriverState), the edges between them and from their users (BdrvChild),
+ * BlockBackends, op blockers and QEMU's permission rules (block.c) as far as they show through QMP.
+ */
+
+export type ChildRole = 'file' | 'backing' | 'target' | 'filtered-file' | 'other';
+
+/** Who holds an edge: a node, a BlockBackend, or a job's extra reference (block_job_add_bdrv). */
+export type Parent =
+  | { kind: 'node'; node: BlockNode }
+  | { kind: 'blk'; blk: BlockBackend }
+  | { kind: 'job'; jobType: string; jobId: string };
+
+export interface BdrvChild {
+  /** 'file', 'backing', 'target', 'root', 'main node', ... */
+  name: string;
+  role: ChildRole;
+  parent: Parent;
+  bs: BlockNode;
+  perm: number;
+  shared: number;
+  /** BlockBackend roots of jobs stay on their node when it is replaced (child_job.stay_at_node) */
+  stayAtNode: boolean;
+}
+
+/** What a driver instance does for its node. */
+export interface NodeDriver {
+  readonly name: string;
+  readonly isFilter: boolean;
+  readonly isFormat: boolean;
+  /** bdrv_child_perm: the permissions this node takes/shares on one child, given its own cumulative ones */
+  childPerm(node: BlockNode, child: BdrvChild, perm: number, shared: number): [number, number];
+  size(node: BlockNode): number;
+  read(node: BlockNode, offset: number, length: number): Uint8Array;
+  write(node: BlockNode, offset: number, data: Uint8Array): void;
+  writeZeroes(node: BlockNode, offset: number, length: number): void;
+  discard(node: BlockNode, offset: number, length: number): void;
+  flush(node: BlockNode): void;
+  /** allocation in this node's own layer: unallocated means "ask the backing" */
+  blockStatus(node: BlockNode, offset: number, length: number): Extent[];
+  close(node: BlockNode): void;
+}
+
+export class BlockNode {
+  readonly children: BdrvChild[] = [];
+  /** newest first, as QLIST_INSERT_HEAD keeps bs->parents */
+  readonly parents: BdrvChild[] = [];
+  /** op blockers: reasons, each an Error text ("block device is in use by block job: backup") */
+  readonly blockers: string[] = [];
+  monitorOwned = false;
+  /** references not held through edges (e.g. a job keeping its filter alive) */
+  extraRefs = 0;
+  readOnly: boolean;
+  options: Record<string, unknown>;
+  detectZeroes = 'off';
+  /** cumulative permissions taken and shared by all parents (bdrv_get_cumulative_perm) */
+  cumulativePerm = 0;
+  cumulativeShared = PERM_ALL;
+
+  constructor(
+    readonly nodeName: string,
+    readonly autoNamed: boolean,
+    public driver: NodeDriver,
+    opts: { readOnly: boolean; options: Record<string, unknown> },
+  ) {
+    this.readOnly = opts.readOnly;
+    this.options = opts.options;
+  }
+
+  child(name: string): BdrvChild | undefined {
+    return this.children.find((c) => c.name === name);
+  }
+
+  /** bs->file: the primary child ('file', or 'image' for blkdebug) */
+  get file(): BlockNode | undefined {
+    return (this.child('file') ?? this.child('image'))?.bs;
+  }
+
+  get backing(): BlockNode | undefined {
+    return this.child('backing')?.bs;
+  }
+
+  get size(): number {
+    return this.driver.size(this);
+  }
+
+  /** Called on every write that reaches this node (dirty bitmaps listen here). */
+  readonly writeHooks: ((offset: number, length: number) => void)[] = [];
+
+  read(offset: number, length: number): Uint8Array {
+    return this.driver.read(this, offset, length);
+  }
+  write(offset: number, data: Uint8Array): void {
+    this.driver.write(this, offset, data);
+    for (const h of this.writeHooks) h(offset, data.length);
+  }
+  writeZeroes(offset: number, length: number): void {
+    this.driver.writeZeroes(this, offset, length);
+    for (const h of this.writeHooks) h(offset, length);
+  }
+  discard(offset: number, length: number): void {
+    this.driver.discard(this, offset, length);
+    for (const h of this.writeHooks) h(offset, length);
+  }
+  flush(): void {
+    this.driver.flush(this);
+  }
+  blockStatus(offset: number, length: number): Extent[] {
+    return this.driver.blockStatus(this, offset, length);
+  }
+}
+
+/** A BlockBackend: the way devices, exports, jobs and HMP qemu-io reach a node. */
+export class BlockBackend {
+  root: BdrvChild | undefined;
+  constructor(
+    /** name for named BlockBackends (-drive), else undefined */
+    readonly name: string | undefined,
+    /** description used in permission errors, e.g. "block device 'vda'" or "an NBD export" */
+    readonly desc: string,
+    readonly perm: number,
+    readonly shared: number,
+  ) {}
+
+  get bs(): BlockNode | undefined {
+    return this.root?.bs;
+  }
+}
+
+/** bdrv_child_user_desc */
+export function parentDesc(c: BdrvChild): string {
+  switch (c.parent.kind) {
+    case 'node':
+      return `node '${c.parent.node.nodeName}'`;
+    case 'blk':
+      return c.parent.blk.desc;
+    case 'job':
+      return `${c.parent.jobType} job '${c.parent.jobId}'`;
+  }
+}
+
+export class Graph {
+  readonly nodes = new Map<string, BlockNode>();
+  private autoNameCounter = 0;
+
+  /**
+   * QEMU's generated node names (util/id.c id_generate): "#block", a counter shared by every node created
+   * without a name, and two random digits. The digits come from the simulator's seed.
+   */
+  nextAutoName(random2: number): string {
+    const n = this.autoNameCounter++;
+    return `#block${n}${String(random2 % 100).padStart(2, '0')}`;
+  }
+
+  find(name: string): BlockNode | undefined {
+    return this.nodes.get(name);
+  }
+
+  add(node: BlockNode): void {
+    this.nodes.set(node.nodeName, node);
+  }
+
+  attach(parent: Parent, bs: BlockNode, name: string, role: ChildRole, stayAtNode = false): BdrvChild {
+    const c: BdrvChild = { name, role, parent, bs, perm: 0, shared: PERM_ALL, stayAtNode };
+    if (parent.kind === 'node') parent.node.children.push(c);
+    if (parent.kind === 'blk') parent.blk.root = c;
+    bs.parents.unshift(c);
+    return c;
+  }
+
+  detach(c: BdrvChild): void {
+    const i = c.bs.parents.indexOf(c);
+    if (i >= 0) c.bs.parents.splice(i, 1);
+    if (c.parent.kind === 'node') {
+      const j = c.parent.node.children.indexOf(c);
+      if (j >= 0) c.parent.node.children.splice(j, 1);
+    }
+    if (c.parent.kind === 'blk' && c.parent.blk.root === c) c.parent.blk.root = undefined;
+  }
+
+  /** Point an edge at another node (bdrv_replace_child_noperm): it joins the head of the new node's parents. */
+  retarget(c: BdrvChild, to: BlockNode): void {
+    const i = c.bs.parents.indexOf(c);
+    if (i >= 0) c.bs.parents.splice(i, 1);
+    c.bs = to;
+    to.parents.unshift(c);
+  }
+
+  /** should_update_child: never redirect an edge that lies anywhere below `to` (that would make a loop). */
+  private shouldUpdateChild(c: BdrvChild, to: BlockNode): boolean {
+    if (c.stayAtNode) return false;
+    const seen = new Set<BlockNode>([to]);
+    const queue: BlockNode[] = [to];
+    while (queue.length > 0) {
+      const v = queue.shift()!;
+      for (const c2 of v.children) {
+        if (c2 === c) return false;
+        if (!seen.has(c2.bs)) {
+          seen.add(c2.bs);
+          queue.push(c2.bs);
+        }
+      }
+    }
+    return true;
+  }
+
+  /** bdrv_replace_node: every user of `from` (but those below `to`) now uses `to`. Returns an undo. */
+  replaceNode(from: BlockNode, to: BlockNode): () => void {
+    const moved = [...from.parents].reverse().filter((c) => this.shouldUpdateChild(c, to));
+    for (const c of moved) this.retarget(c, to);
+    return () => {
+      for (const c of [...moved].reverse()) this.retarget(c, from);
+    };
+  }
+
+  /**
+   * Recompute every edge's permissions top-down (bdrv_refresh_perms over the whole graph) and check for
+   * conflicts; throws QEMU's "Permission conflict" error on the first one.
+   */
+  refreshPerms(blks: Iterable<BlockBackend>): void {
+    for (const blk of blks) {
+      if (blk.root) {
+        blk.root.perm = blk.perm;
+        blk.root.shared = blk.shared;
+      }
+    }
+    const order = this.topoOrder();
+    for (const node of order) {
+      let perm = 0;
+      let shared = PERM_ALL;
+      for (const p of node.parents) {
+        perm |= p.perm;
+        shared &= p.shared;
+      }
+      node.cumulativePerm = perm;
+      node.cumulativeShared = shared;
+      for (const c of node.children) {
+        const [cp, cs] = node.driver.childPerm(node, c, perm, shared);
+        c.perm = cp;
+        c.shared = cs;
+      }
+    }
+    for (const node of order) this.checkConflicts(node);
+  }
+
+  /** bdrv_parent_perms_conflict / bdrv_a_allow_b */
+  checkConflicts(node: BlockNode): void {
+    for (const a of node.parents) {
+      for (const b of node.parents) {
+        if (a === b) continue;
+        if ((b.perm & a.shared) === b.perm) continue;
+        const perms = permNames(b.perm & ~a.shared);
+        const n = node.nodeName;
+        throw generic(
+          `Permission conflict on node '${n}': permissions '${perms}' are both required by ${parentDesc(b)} (uses node '${n}' as '${b.name}' child) and unshared by ${parentDesc(a)} (uses node '${n}' as '${a.name}' child).`,
+        );
+      }
+    }
+  }
+
+  /** Parents before children; node parents only (BlockBackend/job edges are roots). */
+  private topoOrder(): BlockNode[] {
+    const indeg = new Map<BlockNode, number>();
+    for (const n of this.nodes.values()) indeg.set(n, 0);
+    for (const n of this.nodes.values()) {
+      for (const c of n.children) indeg.set(c.bs, (indeg.get(c.bs) ?? 0) + 1);
+    }
+    const out: BlockNode[] = [];
+    const ready = [...indeg].filter(([, d]) => d === 0).map(([n]) => n);
+    while (ready.length > 0) {
+      const n = ready.shift()!;
+      out.push(n);
+      for (const c of n.children) {
+        const d = (indeg.get(c.bs) ?? 0) - 1;
+        indeg.set(c.bs, d);
+        if (d === 0) ready.push(c.bs);
+      }
+    }
+    if (out.length !== indeg.size) throw new Error('block graph has a cycle');
+    return out;
+  }
+
+  /** bdrv_op_is_blocked: "Node 'x' is busy: <reason>" */
+  checkOpBlocked(node: BlockNode): void {
+    if (node.blockers.length > 0) throw generic(`Node '${node.nodeName}' is busy: ${node.blockers[0]}`);
+  }
+
+  /** A node stays while anything refers to it (bdrv_unref); drop children that lost their last parent. */
+  collect(node: BlockNode): void {
+    if (node.parents.length > 0 || node.monitorOwned || node.extraRefs > 0) return;
+    if (!this.nodes.has(node.nodeName)) return;
+    this.nodes.delete(node.nodeName);
+    for (const c of [...node.children]) {
+      this.detach(c);
+      this.collect(c.bs);
+    }
+    node.driver.close(node);
+  }
+
+  hasBlk(node: BlockNode): boolean {
+    return node.parents.some((p) => p.parent.kind === 'blk');
+  }
+}
+
+export function isQmpError(e: unknown): e is QmpError {
+  return e instanceof QmpError;
+}

@@ -1,0 +1,231 @@
+import { text } from '../spec/versions.ts';
+import type { SimCore } from './core.ts';
+import { BlkdebugDriver, type InjectErrorRule } from './drivers/blkdebug.ts';
+import { CbwDriver, type OnCbwError } from './drivers/copy-before-write.ts';
+import { FileDriver } from './drivers/file.ts';
+import { NullDriver } from './drivers/null.ts';
+import { Qcow2Driver } from './drivers/qcow2.ts';
+import { RawDriver } from './drivers/raw.ts';
+import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
+import { BlockCopyState } from './block-copy.ts';
+import { FsError } from './fs.ts';
+import { BlockNode, type ChildRole, type NodeDriver } from './graph.ts';
+import { ERRNO, IoError } from './io-error.ts';
+import { generic } from './qmp-error.ts';
+
+/**
+ * bdrv_open for blockdev-add: builds a node (and its inline children) from already type-checked options.
+ * Everything it creates is undone if any step fails, so a refused blockdev-add leaves no trace.
+ */
+const ID_RE = /^[A-Za-z][A-Za-z0-9\-._]*$/;
+const BLOCK_COPY_CLUSTER_SIZE_DEFAULT = 65536;
+
+interface OpenCtx {
+  core: SimCore;
+  created: BlockNode[];
+}
+
+export function blockdevAdd(core: SimCore, opts: Record<string, unknown>): void {
+  if (typeof opts['node-name'] !== 'string') throw generic("'node-name' must be specified for the root node");
+  const ctx: OpenCtx = { core, created: [] };
+  try {
+    const node = openNode(ctx, opts, false);
+    node.monitorOwned = true;
+    core.refreshPerms();
+  } catch (e) {
+    for (const n of ctx.created.reverse()) {
+      for (const c of [...n.children]) core.graph.detach(c);
+      core.graph.nodes.delete(n.nodeName);
+    }
+    try {
+      core.refreshPerms();
+    } catch {
+      // the graph was consistent before this command
+    }
+    throw e;
+  }
+}
+
+function checkNodeName(core: SimCore, name: string): void {
+  if (!ID_RE.test(name)) throw generic(`Invalid node-name: '${name}'`);
+  if ([...core.devices.values()].some((d) => d.id === name))
+    throw generic(`node-name=${name} is conflicting with a device id`);
+  if (core.graph.find(name)) throw generic(text(core.version, 'node.duplicate', name));
+  if (name.length >= 32) throw generic('Node name too long');
+}
+
+/** bdrv_lookup_bs for a child given as a reference (a node name) */
+function lookupRef(core: SimCore, ref: string): BlockNode {
+  const n = core.graph.find(ref);
+  if (!n) throw generic(text(core.version, 'node.notFoundDeviceOrNode', ref, ref));
+  return n;
+}
+
+function childFrom(ctx: OpenCtx, ref: unknown, readOnly: boolean): BlockNode {
+  if (typeof ref === 'string') return lookupRef(ctx.core, ref);
+  const opts = { ...(ref as Record<string, unknown>) };
+  if (readOnly && opts['read-only'] === undefined) opts['read-only'] = true;
+  return openNode(ctx, opts, true);
+}
+
+function openError(filename: string, e: unknown): never {
+  if (e instanceof FsError) throw generic(`Could not open '${filename}': ${e.reason}`);
+  throw e;
+}
+
+function openNode(ctx: OpenCtx, opts: Record<string, unknown>, implicit: boolean): BlockNode {
+  const { core } = ctx;
+  const driverName = opts.driver as string;
+  const readOnly = opts['read-only'] === true;
+  const children: { name: string; role: ChildRole; bs: BlockNode }[] = [];
+  let driver: NodeDriver;
+
+  switch (driverName) {
+    case 'file': {
+      const filename = opts.filename as string;
+      let store: ReturnType<typeof core.fs.openRaw>;
+      try {
+        store = core.fs.openRaw(filename, readOnly);
+      } catch (e) {
+        openError(filename, e);
+      }
+      driver = new FileDriver(filename, store);
+      break;
+    }
+    case 'null-co':
+    case 'null-aio': {
+      driver = new NullDriver((opts.size as number | undefined) ?? 1 << 30, opts['read-zeroes'] === true);
+      break;
+    }
+    case 'raw': {
+      const file = childFrom(ctx, opts.file, readOnly);
+      children.push({ name: 'file', role: 'file', bs: file });
+      const offset = (opts.offset as number | undefined) ?? 0;
+      const size = opts.size as number | undefined;
+      if (offset > file.size) throw generic('The sum of offset (' + offset + ') and size (0) has to be smaller or equal to the  actual size of the containing file (' + file.size + ')');
+      driver = new RawDriver(offset, size);
+      break;
+    }
+    case 'qcow2': {
+      const file = childFrom(ctx, opts.file, readOnly);
+      children.push({ name: 'file', role: 'file', bs: file });
+      const filename = file.driver instanceof FileDriver ? file.driver.filename : undefined;
+      const layer = filename === undefined ? null : core.fs.openQcow2(filename, readOnly);
+      if (!layer) throw generic('Image is not in qcow2 format');
+      driver = new Qcow2Driver(layer);
+      if (Object.hasOwn(opts, 'backing')) {
+        if (opts.backing !== null) children.push({ name: 'backing', role: 'backing', bs: childFrom(ctx, opts.backing, true) });
+      } else if (layer.backingFile) {
+        children.push({ name: 'backing', role: 'backing', bs: openImplicitBacking(ctx, layer.backingFile, layer.backingFormat) });
+      }
+      break;
+    }
+    case 'copy-before-write': {
+      const file = childFrom(ctx, opts.file, readOnly);
+      const target = childFrom(ctx, opts.target, false);
+      children.push({ name: 'file', role: 'file', bs: file }, { name: 'target', role: 'target', bs: target });
+      const bm = opts.bitmap as { node: string; name: string } | undefined;
+      let scope: (c: number) => boolean = () => true;
+      const clusterSize = copyClusterSize(target, opts['min-cluster-size'] as number | undefined);
+      if (bm) {
+        const bitmap = core.bitmaps.get(bm.node)?.get(bm.name);
+        if (!bitmap) throw generic(`Dirty bitmap '${bm.name}' not found`);
+        // The filter copies (and lets the snapshot read) only what the bitmap held when it was inserted.
+        const frozen = new Set<number>();
+        for (const g of bitmap.dirty) {
+          const first = Math.floor((g * bitmap.granularity) / clusterSize);
+          const last = Math.floor(((g + 1) * bitmap.granularity - 1) / clusterSize);
+          for (let c = first; c <= last; c++) frozen.add(c);
+        }
+        scope = (c) => frozen.has(c);
+      }
+      let nodeRef: BlockNode | undefined;
+      const bcs = new BlockCopyState(
+        () => nodeRef!.file!,
+        () => nodeRef!.child('target')!.bs,
+        clusterSize,
+        scope,
+        () => {
+          if (core.rng.chance(core.faults.cbwErrorRate)) throw new IoError(ERRNO.EIO);
+        },
+      );
+      const cbw = new CbwDriver(
+        bcs,
+        ((opts['on-cbw-error'] as OnCbwError | undefined) ?? 'break-guest-write'),
+        (opts['cbw-timeout'] as number | undefined) ?? 0,
+        scope,
+      );
+      driver = cbw;
+      const node = finish(ctx, opts, implicit, driver, children, readOnly);
+      nodeRef = node;
+      return node;
+    }
+    case 'snapshot-access': {
+      const file = childFrom(ctx, opts.file, true);
+      children.push({ name: 'file', role: 'file', bs: file });
+      driver = new SnapshotAccessDriver();
+      break;
+    }
+    case 'blkdebug': {
+      const image = childFrom(ctx, opts.image, readOnly);
+      children.push({ name: 'image', role: 'file', bs: image });
+      const rules: InjectErrorRule[] = ((opts['inject-error'] as Record<string, unknown>[] | undefined) ?? []).map((r) => ({
+        event: r.event as string,
+        errno: (r.errno as number | undefined) ?? ERRNO.EIO,
+        sector: (r.sector as number | undefined) ?? -1,
+        once: r.once === true,
+        iotype: r.iotype === undefined ? undefined : [r.iotype as string],
+      }));
+      driver = new BlkdebugDriver(rules);
+      break;
+    }
+    default:
+      throw generic(`fleece-lab: driver '${driverName}' is not simulated`);
+  }
+  return finish(ctx, opts, implicit, driver, children, readOnly);
+}
+
+function finish(
+  ctx: OpenCtx,
+  opts: Record<string, unknown>,
+  implicit: boolean,
+  driver: NodeDriver,
+  children: { name: string; role: ChildRole; bs: BlockNode }[],
+  readOnly: boolean,
+): BlockNode {
+  const { core } = ctx;
+  let name = opts['node-name'] as string | undefined;
+  if (name !== undefined) checkNodeName(core, name);
+  else name = core.autoNodeName();
+  const node = new BlockNode(name, opts['node-name'] === undefined, driver, { readOnly, options: opts });
+  node.detectZeroes = (opts['detect-zeroes'] as string | undefined) ?? 'off';
+  for (const c of children) core.graph.attach({ kind: 'node', node }, c.bs, c.name, c.role);
+  core.graph.add(node);
+  ctx.created.push(node);
+  void implicit;
+  return node;
+}
+
+/** block_copy_calculate_cluster_size */
+function copyClusterSize(target: BlockNode, minClusterSize?: number): number {
+  let size = BLOCK_COPY_CLUSTER_SIZE_DEFAULT;
+  if (target.driver instanceof Qcow2Driver && !target.backing) size = Math.max(size, target.driver.layer.clusterSize);
+  if (minClusterSize) size = Math.max(size, minClusterSize);
+  return size;
+}
+
+/** A qcow2 image names its backing file in its header: QEMU opens it (read-only, with generated names). */
+function openImplicitBacking(ctx: OpenCtx, backingFile: string, backingFormat?: string): BlockNode {
+  const { core } = ctx;
+  let format = backingFormat;
+  if (!format) {
+    const probe = core.fs.exists(backingFile) ? core.fs.openQcow2(backingFile, true) : null;
+    format = probe ? 'qcow2' : 'raw';
+    probe?.store.close();
+  }
+  return openNode(
+    ctx,
+    { driver: format, 'read-only': true, file: { driver: 'file', filename: backingFile, 'read-only': true } },
+    true,
+  );
+}

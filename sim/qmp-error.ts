@@ -1,0 +1,15 @@
+/** An error reply as QEMU sends it: `{"error": {"class", "desc"}}`. */
+export type ErrorClass = 'GenericError' | 'CommandNotFound' | 'DeviceNotActive' | 'DeviceNotFound' | 'KVMMissingCap';
+
+export class QmpError extends Error {
+  constructor(
+    readonly errorClass: ErrorClass,
+    readonly desc: string,
+  ) {
+    super(desc);
+  }
+}
+
+export function generic(desc: string): QmpError {
+  return new QmpError('GenericError', desc);
+}

@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { schemaSnapshot, type SchemaSnapshot } from '../spec/qapi/introspection.ts';
+import type { Profile } from '../spec/versions.ts';
+
+/**
+ * The introspection a real QEMU of each profile gave (spec/qapi-schema, captured by
+ * conformance/qemu/capture-schema.ts): greeting, query-version and query-qmp-schema. Loaded once, checked by zod.
+ */
+const cache = new Map<string, SchemaSnapshot>();
+
+export function loadSnapshot(profile: Profile, flavour: 'qsd' | 'system'): SchemaSnapshot {
+  const key = `${profile}-${flavour}`;
+  let s = cache.get(key);
+  if (!s) {
+    const file = fileURLToPath(new URL(`../spec/qapi-schema/${key}.json`, import.meta.url));
+    const parsed = schemaSnapshot.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`spec/qapi-schema/${key}.json: ${issue.path.join('.')}: ${issue.message}`);
+    }
+    s = parsed.data;
+    cache.set(key, s);
+  }
+  return s;
+}

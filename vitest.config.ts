@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['**/*.test.ts'],
+    exclude: ['node_modules/**'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Real QEMU processes are heavy on a 2-core machine: keep test files to a few workers.
+    maxWorkers: 2,
+  },
+});
