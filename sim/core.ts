@@ -8,7 +8,6 @@ import type { SimFs } from './fs.ts';
 import { BlockBackend, Graph } from './graph.ts';
 import type { Job } from './jobs/job.ts';
 import { Rng } from './rng.ts';
-import type { Bitmap } from './bitmaps.ts';
 import type { NbdServerState } from './nbd-state.ts';
 import type { Device } from './devices.ts';
 import { loadSnapshot } from './schema-data.ts';
@@ -30,12 +29,16 @@ export class SimCore {
   readonly jobs = new Map<string, Job>();
   /** BlockBackends: devices, exports, jobs, HMP qemu-io; for permission refreshes */
   readonly blks = new Set<BlockBackend>();
-  /** bitmaps by node name */
-  readonly bitmaps = new Map<string, Map<string, Bitmap>>();
   nbd: NbdServerState | undefined;
   readonly exports = new Map<string, import('./nbd-state.ts').BlockExport>();
   readonly devices = new Map<string, Device>();
   quitRequested = false;
+  /** socket hooks set by the process adapter (sim/serve); absent in process */
+  nbdListen: ((addr: { type: string; data: Record<string, unknown> }) => void) | undefined;
+  nbdUnlisten: (() => void) | undefined;
+  exportClosing: ((exp: import('./nbd-state.ts').BlockExport) => void) | undefined;
+  /** what qemu-io printed on QEMU's stdout (HMP qemu-io answers "" and prints its report there) */
+  readonly stdout: string[] = [];
 
   constructor(
     readonly profile: Profile,

@@ -88,6 +88,10 @@ export class BlockNode {
     return this.driver.size(this);
   }
 
+  /** named dirty bitmaps, and the anonymous ones jobs and filters keep (query output shows both) */
+  readonly bitmaps = new Map<string, import('./bitmaps.ts').Bitmap>();
+  readonly anonymousBitmaps: import('./bitmaps.ts').Bitmap[] = [];
+
   /** Called on every write that reaches this node (dirty bitmaps listen here). */
   readonly writeHooks: ((offset: number, length: number) => void)[] = [];
 
@@ -122,8 +126,8 @@ export class BlockBackend {
     readonly name: string | undefined,
     /** description used in permission errors, e.g. "block device 'vda'" or "an NBD export" */
     readonly desc: string,
-    readonly perm: number,
-    readonly shared: number,
+    public perm: number,
+    public shared: number,
   ) {}
 
   get bs(): BlockNode | undefined {
@@ -298,6 +302,8 @@ export class Graph {
       this.detach(c);
       this.collect(c.bs);
     }
+    for (const b of node.bitmaps.values()) b.release();
+    node.bitmaps.clear();
     node.driver.close(node);
   }
 

@@ -21,4 +21,6 @@ export interface BlockExport {
   /** added with nbd-server-add (the legacy command): removed by nbd-server-remove too */
   legacy: boolean;
   shuttingDown: boolean;
+  /** NBD clients connected now (a safe block-export-del refuses while there are any) */
+  clients: number;
 }

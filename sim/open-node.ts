@@ -116,7 +116,7 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>, implicit: boolean
       if (Object.hasOwn(opts, 'backing')) {
         if (opts.backing !== null) children.push({ name: 'backing', role: 'backing', bs: childFrom(ctx, opts.backing, true) });
       } else if (layer.backingFile) {
-        children.push({ name: 'backing', role: 'backing', bs: openImplicitBacking(ctx, layer.backingFile, layer.backingFormat) });
+        children.push({ name: 'backing', role: 'backing', bs: openImplicitBacking(ctx, layer.backingPath ?? layer.backingFile, layer.backingFormat) });
       }
       break;
     }
@@ -128,7 +128,7 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>, implicit: boolean
       let scope: (c: number) => boolean = () => true;
       const clusterSize = copyClusterSize(target, opts['min-cluster-size'] as number | undefined);
       if (bm) {
-        const bitmap = core.bitmaps.get(bm.node)?.get(bm.name);
+        const bitmap = core.graph.find(bm.node)?.bitmaps.get(bm.name);
         if (!bitmap) throw generic(`Dirty bitmap '${bm.name}' not found`);
         // The filter copies (and lets the snapshot read) only what the bitmap held when it was inserted.
         const frozen = new Set<number>();
@@ -202,6 +202,7 @@ function finish(
   for (const c of children) core.graph.attach({ kind: 'node', node }, c.bs, c.name, c.role);
   core.graph.add(node);
   ctx.created.push(node);
+  if (driver instanceof Qcow2Driver) driver.bindBacking(node);
   void implicit;
   return node;
 }

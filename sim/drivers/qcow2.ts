@@ -8,6 +8,10 @@ export interface Qcow2Layer {
   clusterSize: number;
   backingFile?: string;
   backingFormat?: string;
+  /** the backing file name resolved against the image's folder, as QEMU opens it */
+  backingPath?: string;
+  /** where a partial write into an unallocated cluster gets the rest of the cluster (copy-on-write) */
+  setBackingRead?: (read: ((offset: number, length: number) => Uint8Array) | undefined) => void;
 }
 
 /** qcow2 format: its own clusters first, unallocated ones from the backing node (or zeroes). */
@@ -16,6 +20,13 @@ export class Qcow2Driver implements NodeDriver {
   readonly isFilter = false;
   readonly isFormat = true;
   constructor(readonly layer: Qcow2Layer) {}
+
+  /** Called once the node's children are attached, so copy-on-write can read the backing node. */
+  bindBacking(node: BlockNode): void {
+    this.layer.setBackingRead?.((offset, length) =>
+      node.backing ? readBacking(node.backing, offset, length) : new Uint8Array(length),
+    );
+  }
 
   childPerm(node: BlockNode, c: BdrvChild, perm: number, shared: number): [number, number] {
     if (c.name === 'backing') return cowPerms(perm, shared);

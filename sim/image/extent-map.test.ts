@@ -74,7 +74,13 @@ describe('ExtentMap', () => {
     m.set(1003, 30000, 'unallocated');
     m.assertValid();
     expect(m.query(1000, 10).map((e) => e.status)).toEqual(['data', 'unallocated']);
-    expect(m.query(31000, 20).map((e) => e.status)).toEqual(['unallocated', 'data', 'unallocated', 'zero', 'unallocated']);
+    expect(m.query(31000, 20).map((e) => e.status)).toEqual([
+      'unallocated',
+      'data',
+      'unallocated',
+      'zero',
+      'unallocated',
+    ]);
     m.set(0, 60000, 'data');
     m.assertValid();
     expect(m.extentCount).toBe(1);

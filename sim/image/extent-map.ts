@@ -196,7 +196,7 @@ export class ExtentMap {
     ch.ends.splice(pos.i, inFirst, ...e);
     ch.kinds.splice(pos.i, inFirst, ...kd);
     // A large range can swallow whole following chunks.
-    let c = pos.c + 1;
+    const c = pos.c + 1;
     while (rest > 0) {
       const nxt = this.chunks[c];
       if (nxt.starts.length <= rest) {
@@ -231,7 +231,11 @@ export class ExtentMap {
     }
     // Merge small neighbours so the chunk count stays ~ count / CHUNK_MIN.
     const nxt = this.chunks[c + 1];
-    if (ch.starts.length < CHUNK_MIN && nxt !== undefined && ch.starts.length + nxt.starts.length <= CHUNK_MAX) {
+    if (
+      ch.starts.length < CHUNK_MIN &&
+      nxt !== undefined &&
+      ch.starts.length + nxt.starts.length <= CHUNK_MAX
+    ) {
       ch.starts.push(...nxt.starts);
       ch.ends.push(...nxt.ends);
       ch.kinds.push(...nxt.kinds);

@@ -114,10 +114,17 @@ describe('createMemoryStore', () => {
                 status.fill('unallocated', op.offset, op.offset + op.length);
                 break;
               case 'read':
-                expect(firstDiff(store.read(op.offset, op.length), bytes.subarray(op.offset, op.offset + op.length))).toBe(-1);
+                expect(
+                  firstDiff(
+                    store.read(op.offset, op.length),
+                    bytes.subarray(op.offset, op.offset + op.length),
+                  ),
+                ).toBe(-1);
                 break;
               case 'status':
-                expect(store.blockStatus(op.offset, op.length)).toEqual(modelStatus(status, op.offset, op.length));
+                expect(store.blockStatus(op.offset, op.length)).toEqual(
+                  modelStatus(status, op.offset, op.length),
+                );
                 break;
             }
           }

@@ -25,7 +25,8 @@ export function createQcow2(path: string, options: CreateQcow2Options): void {
   if (!Number.isInteger(clusterBits) || clusterBits < 9 || clusterBits > 21) {
     throw new RangeError(`cluster size must be a power of two between 512 and 2 MiB, got ${cs}`);
   }
-  if (!Number.isSafeInteger(options.size) || options.size < 0) throw new RangeError(`invalid size ${options.size}`);
+  if (!Number.isSafeInteger(options.size) || options.size < 0)
+    throw new RangeError(`invalid size ${options.size}`);
   if (options.backingFormat !== undefined && options.backingFile === undefined) {
     throw new Error('backingFormat given without backingFile');
   }

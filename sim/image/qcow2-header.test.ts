@@ -84,7 +84,7 @@ describe('refcount codec', () => {
   for (const order of [0, 1, 2, 3, 4, 5, 6]) {
     it(`stores ${2 ** order}-bit refcounts independently`, () => {
       const t = new Table(0, new Uint8Array(512));
-      const max = Math.min(2 ** 2 ** order - 1, 2 ** 40);
+      const max = Math.min(2 ** (2 ** order) - 1, 2 ** 40);
       const n = (512 * 8) / 2 ** order;
       for (let i = 0; i < n; i++) refcountCodec.write(t, i, order, (i * 7) % (max + 1));
       refcountCodec.write(t, 3, order, max);

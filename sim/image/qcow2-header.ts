@@ -158,7 +158,8 @@ function decodeExtensions(buf: Uint8Array, start: number): HeaderExtension[] {
     const type = v.getUint32(off);
     const len = v.getUint32(off + 4);
     if (type === EXT_END) break;
-    if (off + 8 + len > buf.length) throw new Error(`qcow2: header extension 0x${type.toString(16)} overruns cluster`);
+    if (off + 8 + len > buf.length)
+      throw new Error(`qcow2: header extension 0x${type.toString(16)} overruns cluster`);
     out.push({ type, data: buf.slice(off + 8, off + 8 + len) });
     off += 8 + align8(len);
   }
@@ -180,7 +181,8 @@ export function encodeHeader(h: Qcow2Header, clusterSize: number): Uint8Array {
   const headerLength = h.version === 3 ? h.headerLength : V2_HEADER_LENGTH;
   let off = headerLength;
   for (const e of exts) {
-    if (off + 8 + align8(e.data.length) > clusterSize) throw new Error('qcow2: header extensions exceed a cluster');
+    if (off + 8 + align8(e.data.length) > clusterSize)
+      throw new Error('qcow2: header extensions exceed a cluster');
     v.setUint32(off, e.type);
     v.setUint32(off + 4, e.data.length);
     buf.set(e.data, off + 8);
@@ -193,7 +195,8 @@ export function encodeHeader(h: Qcow2Header, clusterSize: number): Uint8Array {
   if (h.backingFile !== undefined) {
     const name = new TextEncoder().encode(h.backingFile);
     if (name.length > 1023) throw new Error('qcow2: backing file name longer than 1023 bytes');
-    if (off + name.length > clusterSize) throw new Error('qcow2: backing file name does not fit in header cluster');
+    if (off + name.length > clusterSize)
+      throw new Error('qcow2: backing file name does not fit in header cluster');
     buf.set(name, off);
     backingOffset = off;
     backingSize = name.length;

@@ -4,9 +4,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openRawFile } from './raw-file.js';
 import { openQcow2, type Qcow2Image } from './qcow2.js';
 import { Qcow2Model } from './qcow2-test-model.js';
+import { openRawFile } from './raw-file.js';
 import {
   firstDiff,
   hasQemu,
@@ -39,7 +39,17 @@ function makeBacking(kind: BackingKind, name: string, size: number): Uint8Array 
     return bytes;
   }
   runOk(QEMU_IMG, ['create', '-q', '-f', 'qcow2', path, String(size)]);
-  runOk(QEMU_IO, ['-f', 'qcow2', '-c', 'write -P 0x33 0 1M', '-c', 'write -P 0x44 3M 300K', '-c', 'write -z 5M 1M', path]);
+  runOk(QEMU_IO, [
+    '-f',
+    'qcow2',
+    '-c',
+    'write -P 0x33 0 1M',
+    '-c',
+    'write -P 0x44 3M 300K',
+    '-c',
+    'write -z 5M 1M',
+    path,
+  ]);
   const flat = tmp.path(`${name}.flat`);
   runOk(QEMU_IMG, ['convert', '-f', 'qcow2', '-O', 'raw', path, flat]);
   return new Uint8Array(readFileSync(flat));
@@ -49,7 +59,8 @@ function makeBacking(kind: BackingKind, name: string, size: number): Uint8Array 
 function attachBacking(img: Qcow2Image): ImageStore | undefined {
   const path = img.backingPath;
   if (path === undefined) return undefined;
-  const base = img.backingFormat === 'raw' ? openRawFile(path, { readOnly: true }) : openQcow2(path, { readOnly: true });
+  const base =
+    img.backingFormat === 'raw' ? openRawFile(path, { readOnly: true }) : openQcow2(path, { readOnly: true });
   img.setBackingRead((o, l) => base.read(o, l));
   return base;
 }
@@ -109,9 +120,33 @@ interface Scenario {
 }
 
 const scenarios: Scenario[] = [
-  { name: 'no backing', createOpts: [], size: 8 * MiB + 1536, clusterSize: 65536, backing: 'none', ops: 80, maxLen: 200_000 },
-  { name: 'raw backing', createOpts: [], size: 8 * MiB, clusterSize: 65536, backing: 'raw', ops: 80, maxLen: 200_000 },
-  { name: 'qcow2 backing', createOpts: [], size: 8 * MiB, clusterSize: 65536, backing: 'qcow2', ops: 80, maxLen: 200_000 },
+  {
+    name: 'no backing',
+    createOpts: [],
+    size: 8 * MiB + 1536,
+    clusterSize: 65536,
+    backing: 'none',
+    ops: 80,
+    maxLen: 200_000,
+  },
+  {
+    name: 'raw backing',
+    createOpts: [],
+    size: 8 * MiB,
+    clusterSize: 65536,
+    backing: 'raw',
+    ops: 80,
+    maxLen: 200_000,
+  },
+  {
+    name: 'qcow2 backing',
+    createOpts: [],
+    size: 8 * MiB,
+    clusterSize: 65536,
+    backing: 'qcow2',
+    ops: 80,
+    maxLen: 200_000,
+  },
   {
     name: 'version 2 (compat=0.10), raw backing',
     createOpts: ['-o', 'compat=0.10'],
@@ -122,8 +157,24 @@ const scenarios: Scenario[] = [
     ops: 60,
     maxLen: 200_000,
   },
-  { name: 'refcount_bits=1', createOpts: ['-o', 'refcount_bits=1'], size: 4 * MiB, clusterSize: 65536, backing: 'none', ops: 60, maxLen: 200_000 },
-  { name: 'refcount_bits=64', createOpts: ['-o', 'refcount_bits=64'], size: 4 * MiB, clusterSize: 65536, backing: 'none', ops: 60, maxLen: 200_000 },
+  {
+    name: 'refcount_bits=1',
+    createOpts: ['-o', 'refcount_bits=1'],
+    size: 4 * MiB,
+    clusterSize: 65536,
+    backing: 'none',
+    ops: 60,
+    maxLen: 200_000,
+  },
+  {
+    name: 'refcount_bits=64',
+    createOpts: ['-o', 'refcount_bits=64'],
+    size: 4 * MiB,
+    clusterSize: 65536,
+    backing: 'none',
+    ops: 60,
+    maxLen: 200_000,
+  },
   {
     // 512-byte clusters: one refcount table cluster covers only 8 MiB, so 12 MiB of data grows it.
     name: '512-byte clusters with refcount table growth',
@@ -176,7 +227,11 @@ describe('qcow2 written by us, verified by qemu', () => {
       base?.close();
 
       const { code, report } = qemuCheck(overlay);
-      expect({ code, errors: report['check-errors'], leaks: report.leaks ?? 0 }).toEqual({ code: 0, errors: 0, leaks: 0 });
+      expect({ code, errors: report['check-errors'], leaks: report.leaks ?? 0 }).toEqual({
+        code: 0,
+        errors: 0,
+        leaks: 0,
+      });
 
       const expected = model.composed();
       const expectedPath = tmp.path(`${slug}.expected.raw`);
@@ -186,7 +241,10 @@ describe('qcow2 written by us, verified by qemu', () => {
       expect(cmp.code).toBe(0);
 
       const runs = patternRuns(expected, 1);
-      const picks = Array.from({ length: Math.min(25, runs.length) }, () => runs[randInt(rand, 0, runs.length)]);
+      const picks = Array.from(
+        { length: Math.min(25, runs.length) },
+        () => runs[randInt(rand, 0, runs.length)],
+      );
       const cmds = picks.flatMap((p) => ['-c', `read -P 0x${p?.value.toString(16)} ${p?.off} ${p?.len}`]);
       const io = run(QEMU_IO, ['-r', '-f', 'qcow2', ...cmds, overlay]);
       expect(io.stdout + io.stderr).not.toContain('Pattern verification failed');
@@ -244,6 +302,64 @@ describe('qcow2 written by qemu-io, read by us', () => {
       base?.close();
     });
   }
+});
+
+describe('qcow2 written by qemu-io, then modified by us', () => {
+  it.skipIf(!hasQemu)(
+    `reuses and frees qemu's clusters cleanly (${hasQemu ? 'qemu present' : NO_QEMU_REASON})`,
+    () => {
+      const size = 6 * MiB;
+      const cs = 65536;
+      const image = tmp.path('mixed.qcow2');
+      runOk(QEMU_IMG, ['create', '-q', '-f', 'qcow2', image, String(size)]);
+      runOk(QEMU_IO, [
+        '-f',
+        'qcow2',
+        '-c',
+        'write -P 0x61 0 3M',
+        '-c',
+        'write -P 0x62 4M 1M',
+        '-c',
+        'write -z 3M 512k',
+        image,
+      ]);
+      const flat = tmp.path('mixed.flat');
+      runOk(QEMU_IMG, ['convert', '-f', 'qcow2', '-O', 'raw', image, flat]);
+      // Without a backing file every op has a byte-level meaning: discard zeroes whole clusters only.
+      const expected = new Uint8Array(readFileSync(flat));
+      const img = openQcow2(image, { readOnly: false });
+      const rand = xorshift(42);
+      for (let k = 0; k < 120; k++) {
+        const offset = randInt(rand, 0, size);
+        const length = Math.min(randInt(rand, 1, 300_000), size - offset);
+        const r = rand();
+        if (r < 0.4) {
+          const data = new Uint8Array(length).fill(randInt(rand, 1, 256));
+          img.write(offset, data);
+          expected.set(data, offset);
+        } else if (r < 0.6) {
+          img.writeZeroes(offset, length);
+          expected.fill(0, offset, offset + length);
+        } else {
+          img.discard(offset, length);
+          const from = Math.ceil(offset / cs) * cs;
+          const to = offset + length === size ? size : Math.floor((offset + length) / cs) * cs;
+          if (to > from) expected.fill(0, from, to);
+        }
+      }
+      img.close();
+      const { code, report } = qemuCheck(image);
+      expect({ code, errors: report['check-errors'], leaks: report.leaks ?? 0 }).toEqual({
+        code: 0,
+        errors: 0,
+        leaks: 0,
+      });
+      const expectedPath = tmp.path('mixed.expected.raw');
+      writeFileSync(expectedPath, expected);
+      const cmp = run(QEMU_IMG, ['compare', '-f', 'qcow2', '-F', 'raw', image, expectedPath]);
+      expect(cmp.stdout + cmp.stderr).toContain('Images are identical');
+    },
+  );
 });
 
 describe('qcow2 images we must refuse', () => {

@@ -35,7 +35,7 @@ export class Refcounts {
   constructor(private readonly layout: RefcountLayout) {
     this.clusterSize = 2 ** layout.clusterBits;
     this.perBlock = (this.clusterSize * 8) / 2 ** layout.refcountOrder;
-    this.maxRefcount = Math.min(2 ** 2 ** layout.refcountOrder - 1, Number.MAX_SAFE_INTEGER);
+    this.maxRefcount = Math.min(2 ** (2 ** layout.refcountOrder) - 1, Number.MAX_SAFE_INTEGER);
     this.blocks = new TableCache(layout.fd, this.clusterSize);
     this.tableClusters = layout.tableClusters;
     this.table = new TableCache(layout.fd, layout.tableClusters * this.clusterSize).get(layout.tableOffset);
@@ -164,7 +164,8 @@ export class Refcounts {
     const metaClusters = blocks + tableClusters;
     for (let b = 0; b < blocks; b++) {
       const t = this.blocks.create((areaStart + b) * cs);
-      for (let i = b * per; i < Math.min(metaClusters, (b + 1) * per); i++) writeRefcount(t, i - b * per, order, 1);
+      for (let i = b * per; i < Math.min(metaClusters, (b + 1) * per); i++)
+        writeRefcount(t, i - b * per, order, 1);
     }
     this.blocks.writeOut();
     const tableOffset = (areaStart + blocks) * cs;

@@ -10,7 +10,8 @@ import {
   type Qcow2Header,
 } from './qcow2-header.js';
 
-const KNOWN_INCOMPAT = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
+const KNOWN_INCOMPAT =
+  INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
 
 /**
  * Refuses images this driver cannot handle faithfully, before any access, so a simulation
@@ -32,27 +33,42 @@ export function validateHeader(path: string, h: Qcow2Header, readOnly: boolean):
     }
     fail(`unsupported incompatible qcow2 features: ${bits.join(', ')}`);
   }
-  if (h.incompatibleFeatures & INCOMPAT_DATA_FILE) fail('qcow2 images with an external data file are not supported');
-  if (h.incompatibleFeatures & INCOMPAT_EXTL2) fail('qcow2 extended L2 entries (subclusters) are not supported');
+  if (h.incompatibleFeatures & INCOMPAT_DATA_FILE)
+    fail('qcow2 images with an external data file are not supported');
+  if (h.incompatibleFeatures & INCOMPAT_EXTL2)
+    fail('qcow2 extended L2 entries (subclusters) are not supported');
   if (!readOnly && h.incompatibleFeatures & INCOMPAT_DIRTY) {
-    fail('image is marked dirty (lazy refcounts not flushed); repair with `qemu-img check -r all` or open read-only');
+    fail(
+      'image is marked dirty (lazy refcounts not flushed); repair with `qemu-img check -r all` or open read-only',
+    );
   }
   if (!readOnly && h.incompatibleFeatures & INCOMPAT_CORRUPT) {
     fail('image is marked corrupt; repair with `qemu-img check -r all` or open read-only');
   }
   if (!readOnly && h.nbSnapshots > 0) {
-    fail(`image has ${h.nbSnapshots} internal snapshot(s); writing shared clusters is not supported, open read-only`);
+    fail(
+      `image has ${h.nbSnapshots} internal snapshot(s); writing shared clusters is not supported, open read-only`,
+    );
   }
-  if (!readOnly && h.autoclearFeatures & AUTOCLEAR_BITMAPS && h.extensions.some((e) => e.type === EXT_BITMAPS)) {
+  if (
+    !readOnly &&
+    h.autoclearFeatures & AUTOCLEAR_BITMAPS &&
+    h.extensions.some((e) => e.type === EXT_BITMAPS)
+  ) {
     // A writer that does not update bitmaps must clear the bit, which turns them stale and their
     // clusters into leaks; refusing keeps the user's bitmaps intact instead.
-    fail('image has persistent dirty bitmaps, which this driver cannot keep up to date; open read-only or remove them with `qemu-img bitmap --remove`');
+    fail(
+      'image has persistent dirty bitmaps, which this driver cannot keep up to date; open read-only or remove them with `qemu-img bitmap --remove`',
+    );
   }
   const cs = 2 ** h.clusterBits;
   if (h.l1TableOffset % cs !== 0) fail(`L1 table offset ${h.l1TableOffset} is not cluster aligned`);
-  if (h.refcountTableOffset % cs !== 0) fail(`refcount table offset ${h.refcountTableOffset} is not cluster aligned`);
+  if (h.refcountTableOffset % cs !== 0)
+    fail(`refcount table offset ${h.refcountTableOffset} is not cluster aligned`);
   if (h.refcountTableClusters === 0) fail('refcount table is empty');
   const l2Span = cs * (cs / 8);
-  if (h.l1Size < Math.ceil(h.size / l2Span)) fail(`L1 table too small (${h.l1Size} entries) for size ${h.size}`);
-  if (h.backingFileOffset !== 0 && h.backingFile === undefined) fail('backing file name lies outside the header cluster');
+  if (h.l1Size < Math.ceil(h.size / l2Span))
+    fail(`L1 table too small (${h.l1Size} entries) for size ${h.size}`);
+  if (h.backingFileOffset !== 0 && h.backingFile === undefined)
+    fail('backing file name lies outside the header cluster');
 }

@@ -1,4 +1,4 @@
-import { openSync, closeSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createQcow2, openQcow2 } from './qcow2.js';
@@ -12,17 +12,23 @@ type Op = { kind: 'write' | 'zero' | 'discard'; offset: number; length: number; 
 
 function opsArb(size: number, cs: number): fc.Arbitrary<Op[]> {
   // Bias offsets and lengths towards cluster boundaries so whole-cluster paths are exercised too.
-  const pos = fc.oneof(fc.nat(size - 1), fc.nat(Math.floor((size - 1) / cs)).map((c) => c * cs));
-  const len = fc.oneof(fc.nat(3 * cs), fc.integer({ min: 1, max: 3 }).map((k) => k * cs));
+  const pos = fc.oneof(
+    fc.nat(size - 1),
+    fc.nat(Math.floor((size - 1) / cs)).map((c) => c * cs),
+  );
+  const len = fc.oneof(
+    fc.nat(3 * cs),
+    fc.integer({ min: 1, max: 3 }).map((k) => k * cs),
+  );
   const op = fc.record({
     kind: fc.constantFrom<Op['kind']>('write', 'write', 'zero', 'discard'),
     offset: pos,
     length: len,
     fill: fc.integer({ min: 1, max: 255 }),
   });
-  return fc.array(op, { maxLength: 25 }).map((ops) =>
-    ops.map((o) => ({ ...o, length: Math.min(o.length, size - o.offset) })),
-  );
+  return fc
+    .array(op, { maxLength: 25 })
+    .map((ops) => ops.map((o) => ({ ...o, length: Math.min(o.length, size - o.offset) })));
 }
 
 describe('qcow2 store against a cluster-level model', () => {
@@ -133,7 +139,7 @@ function setIncompatibleBit(path: string, bit: number): void {
   const b = new Uint8Array(1);
   const pos = 72 + 7 - Math.floor(bit / 8);
   readSync(fd, b, 0, 1, pos);
-  b[0] = (b[0] ?? 0) | (1 << bit % 8);
+  b[0] = (b[0] ?? 0) | (1 << (bit % 8));
   writeSync(fd, b, 0, 1, pos);
   closeSync(fd);
 }
@@ -143,7 +149,9 @@ describe('qcow2 feature checks at open', () => {
     const path = tmp.path('unknown-bit.qcow2');
     createQcow2(path, { size: 1 << 20 });
     setIncompatibleBit(path, 40);
-    expect(() => openQcow2(path, { readOnly: true })).toThrow(/unsupported incompatible qcow2 features: bit 40/);
+    expect(() => openQcow2(path, { readOnly: true })).toThrow(
+      /unsupported incompatible qcow2 features: bit 40/,
+    );
   });
 
   it('refuses extended L2 entries', () => {

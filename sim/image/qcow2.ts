@@ -17,7 +17,7 @@ import { type Table, TableCache } from './qcow2-table-cache.js';
 import { validateHeader } from './qcow2-validate.js';
 import type { AllocStatus, Extent, ImageStore } from './types.js';
 
-export { createQcow2, type CreateQcow2Options } from './qcow2-create.js';
+export { type CreateQcow2Options, createQcow2 } from './qcow2-create.js';
 
 /** Supplies backing bytes [offset, offset+length) for copy-on-write of partially written clusters. */
 export type BackingRead = (offset: number, length: number) => Uint8Array;
@@ -168,13 +168,13 @@ class Qcow2Store implements Qcow2Image {
   }
 
   write(offset: number, data: Uint8Array): void {
-    this.mutate('write', offset, data.length, (gc, inOff, n, bufOff) => {
+    this.mutate('write', offset, data.length, false, (gc, inOff, n, bufOff) => {
       this.writeCluster(gc, inOff, data.subarray(bufOff, bufOff + n));
     });
   }
 
   writeZeroes(offset: number, length: number): void {
-    this.mutate('writeZeroes', offset, length, (gc, inOff, n) => {
+    this.mutate('writeZeroes', offset, length, false, (gc, inOff, n) => {
       if (this.version === 3 && this.isWholeCluster(gc, inOff, n)) {
         this.zeroCluster(gc);
         return;
@@ -186,7 +186,8 @@ class Qcow2Store implements Qcow2Image {
   }
 
   discard(offset: number, length: number): void {
-    this.mutate('discard', offset, length, (gc, inOff, n) => {
+    const skipUnmapped = true; // nothing to discard where no L2 table exists
+    this.mutate('discard', offset, length, skipUnmapped, (gc, inOff, n) => {
       if (!this.isWholeCluster(gc, inOff, n)) return;
       const e = this.entry(gc);
       if (e.kind === 'unallocated') return;
@@ -255,13 +256,14 @@ class Qcow2Store implements Qcow2Image {
     what: string,
     offset: number,
     length: number,
+    skipUnmapped: boolean,
     perCluster: (gc: number, inOff: number, n: number, bufOff: number) => void,
   ): void {
     checkRange(this.size, offset, length);
     checkWritable(this.readOnly, what);
     this.fd();
     try {
-      this.forEachCluster(offset, length, perCluster);
+      this.forEachCluster(offset, length, perCluster, skipUnmapped);
     } finally {
       this.writeOutMetadata();
     }
@@ -278,12 +280,18 @@ class Qcow2Store implements Qcow2Image {
     offset: number,
     length: number,
     fn: (gc: number, inOff: number, n: number, bufOff: number) => void,
+    skipUnmapped = false,
   ): void {
     const cs = this.clusterSize;
+    const l2Span = cs * this.l2Entries;
     const end = offset + length;
     let pos = offset;
     while (pos < end) {
       const gc = Math.floor(pos / cs);
+      if (skipUnmapped && decodeL1(this.l1.view, Math.floor(gc / this.l2Entries)) === 0) {
+        pos = Math.min(end, (Math.floor(pos / l2Span) + 1) * l2Span);
+        continue;
+      }
       const inOff = pos - gc * cs;
       const n = Math.min(cs - inOff, end - pos);
       fn(gc, inOff, n, pos - offset);
@@ -334,7 +342,9 @@ class Qcow2Store implements Qcow2Image {
         break;
       case 'normal':
         if (!e.copied && this.rc().get(e.host / cs) > 1) {
-          throw new Error(`${this.path}: cluster at guest offset ${gc * cs} is shared (snapshot); cannot write in place`);
+          throw new Error(
+            `${this.path}: cluster at guest offset ${gc * cs} is shared (snapshot); cannot write in place`,
+          );
         }
         pwriteFull(fd, chunk, e.host + inOff);
         return;
@@ -352,7 +362,8 @@ class Qcow2Store implements Qcow2Image {
           // Copy-on-write: the untouched rest of the cluster must keep showing the backing's bytes.
           const span = this.clusterSpan(gc);
           const backing = this.backingRead(gc * cs, span);
-          if (backing.length !== span) throw new Error(`backingRead returned ${backing.length} bytes, expected ${span}`);
+          if (backing.length !== span)
+            throw new Error(`backingRead returned ${backing.length} bytes, expected ${span}`);
           base.set(backing);
         }
         const t = this.l2Table(gc, true);

@@ -150,7 +150,8 @@ export class SparsePages {
     const reused = this.freeSlots.pop();
     if (reused !== undefined) return reused;
     const slot = this.nextSlot++;
-    if (Math.floor(slot / this.slotsPerSlab) >= this.slabs.length) this.slabs.push(new Uint8Array(SLAB_BYTES));
+    if (Math.floor(slot / this.slotsPerSlab) >= this.slabs.length)
+      this.slabs.push(new Uint8Array(SLAB_BYTES));
     return slot;
   }
 
@@ -166,11 +167,13 @@ export class SparsePages {
   }
 }
 
-/** The single byte value of a uniform buffer, or undefined if it holds two different bytes. */
+/**
+ * The single byte value of a uniform buffer, or undefined if it holds two different bytes.
+ * A buffer is uniform iff it equals itself shifted by one byte; Buffer.compare does that as a
+ * memcmp, several times faster than a JS loop over a 4 KiB page.
+ */
 function uniformValue(buf: Uint8Array): number | undefined {
-  const first = buf[0];
-  for (let i = 1; i < buf.length; i++) {
-    if (buf[i] !== first) return undefined;
-  }
-  return first;
+  if (buf.length < 2) return buf[0];
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  return b.compare(b, 1, b.length, 0, b.length - 1) === 0 ? buf[0] : undefined;
 }

@@ -28,9 +28,17 @@ export function runOk(cmd: string, args: string[]): string {
   return r.stdout;
 }
 
-export function makeTempDir(prefix: string): { dir: string; path: (name: string) => string; remove: () => void } {
+export function makeTempDir(prefix: string): {
+  dir: string;
+  path: (name: string) => string;
+  remove: () => void;
+} {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, path: (name) => join(dir, name), remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    path: (name) => join(dir, name),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 export { randInt, xorshift } from './prng.js';
@@ -51,7 +59,9 @@ export function qemuCheck(image: string): { code: number; report: CheckReport } 
 /** Index of the first differing byte, or -1; far faster than deep equality on big arrays and names the spot. */
 export function firstDiff(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) return Math.min(a.length, b.length);
-  const i = Buffer.from(a.buffer, a.byteOffset, a.length).compare(Buffer.from(b.buffer, b.byteOffset, b.length));
+  const i = Buffer.from(a.buffer, a.byteOffset, a.length).compare(
+    Buffer.from(b.buffer, b.byteOffset, b.length),
+  );
   if (i === 0) return -1;
   for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return k;
   return -1;

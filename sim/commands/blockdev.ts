@@ -1,0 +1,20 @@
+import { text } from '../../spec/versions.ts';
+import type { SimCore } from '../core.ts';
+import { blockdevAdd } from '../open-node.ts';
+import { generic } from '../qmp-error.ts';
+
+export { blockdevAdd };
+
+/** qmp_blockdev_del */
+export function blockdevDel(core: SimCore, nodeName: string): void {
+  const bs = core.graph.find(nodeName);
+  if (!bs) throw generic(text(core.version, 'node.delNotFound', nodeName));
+  if (core.graph.hasBlk(bs)) throw generic(`Node ${nodeName} is in use`);
+  core.graph.checkOpBlocked(bs);
+  if (!bs.monitorOwned) throw generic(`Node ${nodeName} is not owned by the monitor`);
+  // refcnt > 1: another node or a job still holds it
+  if (bs.parents.length > 0 || bs.extraRefs > 0) throw generic(`Block device ${nodeName} is in use`);
+  bs.monitorOwned = false;
+  core.graph.collect(bs);
+  core.refreshPerms();
+}

@@ -1,0 +1,64 @@
+import type { SimCore } from '../core.ts';
+import { BlockJob } from '../jobs/block-job.ts';
+import type { Job } from '../jobs/job.ts';
+import { QmpError, generic } from '../qmp-error.ts';
+import { text } from '../../spec/versions.ts';
+
+/** job-* commands find any job; block-job-* only block jobs, with DeviceNotActive when missing. */
+function findJob(core: SimCore, id: string): Job {
+  const j = core.jobs.get(id);
+  if (!j) throw generic(text(core.version, 'job.notFound'));
+  return j;
+}
+
+function findBlockJob(core: SimCore, id: string): BlockJob {
+  const j = core.jobs.get(id);
+  if (!(j instanceof BlockJob)) throw new QmpError('DeviceNotActive', text(core.version, 'blockjob.notFound', id));
+  return j;
+}
+
+export function blockJobCancel(core: SimCore, device: string, force = false): void {
+  const j = findBlockJob(core, device);
+  if (j.userPaused && !force) throw generic(`The block job for device '${device}' is currently paused`);
+  j.userCancel(force);
+}
+
+export const jobVerbs = {
+  'block-job-pause': (core: SimCore, id: string) => findBlockJob(core, id).userPause(),
+  'block-job-resume': (core: SimCore, id: string) => findBlockJob(core, id).userResume(),
+  'block-job-complete': (core: SimCore, id: string) => findBlockJob(core, id).userComplete(),
+  'block-job-finalize': (core: SimCore, id: string) => findBlockJob(core, id).userFinalize(),
+  'block-job-dismiss': (core: SimCore, id: string) => findBlockJob(core, id).userDismiss(),
+  'job-cancel': (core: SimCore, id: string) => findJob(core, id).userCancel(true),
+  'job-pause': (core: SimCore, id: string) => findJob(core, id).userPause(),
+  'job-resume': (core: SimCore, id: string) => findJob(core, id).userResume(),
+  'job-complete': (core: SimCore, id: string) => findJob(core, id).userComplete(),
+  'job-finalize': (core: SimCore, id: string) => findJob(core, id).userFinalize(),
+  'job-dismiss': (core: SimCore, id: string) => findJob(core, id).userDismiss(),
+} as const;
+
+export function blockJobSetSpeed(core: SimCore, device: string, speed: number): void {
+  findBlockJob(core, device).setSpeed(speed);
+}
+
+/** query-jobs: newest first (QEMU keeps jobs in a list it inserts at the head of) */
+export function queryJobs(core: SimCore): unknown[] {
+  return [...core.jobs.values()].reverse().map((j) => {
+    const o: Record<string, unknown> = {
+      id: j.id,
+      type: j.type,
+      status: j.status,
+      'current-progress': j.progressCurrent,
+      'total-progress': j.progressTotal,
+    };
+    if (j.error !== undefined && ['aborting', 'concluded', 'null'].includes(j.status)) o.error = j.error;
+    return o;
+  });
+}
+
+export function queryBlockJobs(core: SimCore): unknown[] {
+  return [...core.jobs.values()]
+    .reverse()
+    .filter((j): j is BlockJob => j instanceof BlockJob)
+    .map((j) => j.info());
+}

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { text } from '../../spec/versions.ts';
+import { bitmapArgs, bitmapMergeArgs, driveBackupArgs, type transactionArgs } from '../../spec/qmp/commands.ts';
+import type { SimCore } from '../core.ts';
+import { JobTxn } from '../jobs/job.ts';
+import { generic } from '../qmp-error.ts';
+import { prepareBackup } from './backup.ts';
+import { bitmapAdd, bitmapClear, bitmapEnable, bitmapMerge, bitmapRemove } from './bitmaps.ts';
+
+interface Prepared {
+  commit(): void;
+  abort(): void;
+  clean(): void;
+}
+
+const nodeName = z.object({ node: z.string(), name: z.string() });
+
+/**
+ * qmp_transaction: every action prepares in order; one failure aborts the prepared ones in reverse;
+ * otherwise all commit, then all clean. All jobs of a grouped transaction share one JobTxn.
+ */
+export function transaction(core: SimCore, args: z.infer<typeof transactionArgs>): void {
+  const grouped = args.properties?.['completion-mode'] === 'grouped';
+  const txn = grouped ? new JobTxn() : undefined;
+  const prepared: Prepared[] = [];
+  try {
+    for (const action of args.actions) {
+      if (grouped && action.type !== 'blockdev-backup' && action.type !== 'drive-backup')
+        throw generic(text(core.version, 'transaction.groupedUnsupported', action.type));
+      prepared.push(prepare(core, action.type, action.data, txn));
+    }
+  } catch (e) {
+    for (const p of [...prepared].reverse()) p.abort();
+    for (const p of prepared) p.clean();
+    throw e;
+  }
+  for (const p of prepared) p.commit();
+  for (const p of prepared) p.clean();
+}
+
+const noop = () => {};
+
+export function prepare(core: SimCore, type: string, data: Record<string, unknown>, txn?: JobTxn): Prepared {
+  switch (type) {
+    case 'abort':
+      throw generic(text(core.version, 'transaction.aborted'));
+    case 'blockdev-backup':
+    case 'drive-backup': {
+      const p = prepareBackup(core, driveBackupArgs.parse(data), type === 'drive-backup' ? 'drive' : 'blockdev', txn);
+      let started = false;
+      return {
+        // The action drains the source from prepare to clean: a started job pauses at once, then resumes.
+        commit: () => {
+          p.job.start();
+          started = true;
+          p.job.pause();
+        },
+        abort: () => p.abort(),
+        clean: () => {
+          if (started) p.job.resume();
+        },
+      };
+    }
+    case 'block-dirty-bitmap-add': {
+      const undo = bitmapAdd(core, bitmapArgs.parse(data));
+      return { commit: noop, abort: undo, clean: noop };
+    }
+    case 'block-dirty-bitmap-remove': {
+      const a = nodeName.parse(data);
+      const r = bitmapRemove(core, a.node, a.name);
+      return { commit: r.commit, abort: r.undo, clean: noop };
+    }
+    case 'block-dirty-bitmap-clear': {
+      const a = nodeName.parse(data);
+      return { commit: noop, abort: bitmapClear(core, a.node, a.name), clean: noop };
+    }
+    case 'block-dirty-bitmap-enable':
+    case 'block-dirty-bitmap-disable': {
+      const a = nodeName.parse(data);
+      return { commit: noop, abort: bitmapEnable(core, a.node, a.name, type.endsWith('enable')), clean: noop };
+    }
+    case 'block-dirty-bitmap-merge':
+      return { commit: noop, abort: bitmapMerge(core, bitmapMergeArgs.parse(data)), clean: noop };
+    default:
+      throw generic(`fleece-lab: transaction action '${type}' is not simulated`);
+  }
+}

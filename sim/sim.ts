@@ -1,0 +1,111 @@
+import { profileSchema, type Profile } from '../spec/versions.ts';
+import { z } from 'zod';
+import { type Flavour, SimCore } from './core.ts';
+import { Monitor, type QmpReply } from './dispatch.ts';
+import type { SimEvent } from './events.ts';
+import { faultsSchema, type Faults } from './faults.ts';
+import { MemoryFs, RealFs, type SimFs } from './fs.ts';
+import { BlockBackend } from './graph.ts';
+import { blockdevAdd } from './open-node.ts';
+import { PERM, PERM_ALL } from './perm.ts';
+import './qcow2-backend.ts';
+
+export const simOptionsSchema = z
+  .object({
+    profile: profileSchema.default('7.2'),
+    seed: z.number().int().default(1),
+    /** which binary to be: qemu-storage-daemon (no devices, no HMP) or qemu-system-x86_64 */
+    flavour: z.enum(['qsd', 'system']).default('system'),
+    /** real: files on the host (relative to cwd); memory: a private in-memory filesystem */
+    fs: z.enum(['real', 'memory']).default('memory'),
+    cwd: z.string().optional(),
+    faults: faultsSchema.partial().default({}),
+    /** guest disks of qemu-system: -blockdev NODE... -device virtio-blk-pci,drive=NODE,id=ID */
+    devices: z.array(z.object({ id: z.string(), blockdev: z.record(z.unknown()) })).default([]),
+  })
+  .strict();
+export type SimOptions = z.input<typeof simOptionsSchema>;
+
+/**
+ * The simulated QEMU, in process. `execute` answers as QEMU would (never throws), events go to
+ * subscribers, and time moves only with `advance`/`runUntilIdle` — everything follows from the seed.
+ */
+export class Sim {
+  readonly core: SimCore;
+  private readonly monitor: Monitor;
+
+  constructor(opts: SimOptions = {}) {
+    const o = simOptionsSchema.parse(opts);
+    const fs: SimFs = o.fs === 'real' ? new RealFs(o.cwd) : new MemoryFs();
+    const faults: Faults = faultsSchema.parse(o.faults);
+    this.core = new SimCore(o.profile as Profile, o.flavour as Flavour, fs, faults, o.seed);
+    this.monitor = new Monitor(this.core);
+    this.monitor.negotiated = true;
+    for (const d of o.devices) this.addDevice(d.id, d.blockdev);
+  }
+
+  /** A new monitor connection (not negotiated), for wire servers and tests of negotiation. */
+  connect(): Monitor {
+    return new Monitor(this.core);
+  }
+
+  execute(command: string, args?: Record<string, unknown>): QmpReply {
+    const req: Record<string, unknown> = { execute: command };
+    if (args !== undefined) req.arguments = args;
+    return this.monitor.dispatch(req);
+  }
+
+  /** Like execute, but returns the value or throws an Error carrying QEMU's class and text. */
+  run(command: string, args?: Record<string, unknown>): unknown {
+    const r = this.execute(command, args);
+    if ('error' in r) throw new Error(`${command}: ${r.error.class}: ${r.error.desc}`);
+    return r.return;
+  }
+
+  onEvent(fn: (e: SimEvent) => void): () => void {
+    return this.core.events.subscribe(fn);
+  }
+
+  get events(): SimEvent[] {
+    return this.core.events.log;
+  }
+
+  /** Move simulated time forward by `ms`, running what falls due. */
+  advance(ms: number): void {
+    this.core.clock.advance(Math.round(ms * 1e6));
+  }
+
+  runUntilIdle(maxMs = 3_600_000): void {
+    this.core.clock.runUntilIdle(maxMs * 1e6);
+  }
+
+  /** What a device's guest (or an NBD client of an export) reads: bytes through the block graph. */
+  readExport(name: string, offset: number, length: number): Uint8Array {
+    const exp = [...this.core.exports.values()].find((e) => e.name === name);
+    if (!exp?.blk.bs) throw new Error(`no export named '${name}'`);
+    return exp.blk.bs.read(offset, length);
+  }
+
+  writeExport(name: string, offset: number, data: Uint8Array): void {
+    const exp = [...this.core.exports.values()].find((e) => e.name === name);
+    if (!exp?.blk.bs) throw new Error(`no export named '${name}'`);
+    if (!exp.writable) throw new Error(`export '${name}' is read-only`);
+    exp.blk.bs.write(offset, data);
+  }
+
+  /** qemu-system's -blockdev + -device virtio-blk-pci,drive=...,id=ID */
+  private addDevice(id: string, blockdev: Record<string, unknown>): void {
+    blockdevAdd(this.core, blockdev);
+    const node = this.core.graph.find(blockdev['node-name'] as string)!;
+    const qomPath = `/machine/peripheral/${id}`;
+    const blk = new BlockBackend(undefined, `block device '${qomPath}/virtio-backend'`, PERM.CONSISTENT_READ | PERM.WRITE, PERM_ALL & ~PERM.RESIZE);
+    this.core.graph.attach({ kind: 'blk', blk }, node, 'root', 'other');
+    this.core.addBlk(blk);
+    this.core.devices.set(id, { id, qomPath, blk });
+    this.core.refreshPerms();
+  }
+}
+
+export function createSim(opts: SimOptions = {}): Sim {
+  return new Sim(opts);
+}
