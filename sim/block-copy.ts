@@ -13,6 +13,8 @@ export class BlockCopyState {
   readonly skipped = new Set<number>();
   /** bytes copied so far, for job progress */
   bytesCopied = 0;
+  /** the owning job's progress meter (block_copy_set_progress_meter): guest-triggered copies count too */
+  onCopied: ((bytes: number) => void) | undefined;
 
   constructor(
     readonly source: () => BlockNode,
@@ -50,6 +52,7 @@ export class BlockCopyState {
     tgt.write(offset, data);
     this.done.add(cluster);
     this.bytesCopied += length;
+    this.onCopied?.(length);
   }
 
   /** Copy every cluster of [offset, offset+length) that still needs it (block_copy). */

@@ -104,6 +104,9 @@ export class BackupJob extends BlockJob {
     job.bcs = bcs;
     job.undoReplace = undoReplace;
     job.progressTotal = source.size;
+    bcs.onCopied = (n) => {
+      job.progressCurrent += n;
+    };
     return job;
   }
 
@@ -139,7 +142,6 @@ export class BackupJob extends BlockJob {
   protected work(): JobRunResult {
     if (this.setup.sync === 'none') {
       // backup_run: nothing to copy; the filter does the work until the job is cancelled
-      this.progressCurrent = this.bcs.bytesCopied;
       this.yieldForever();
       return 'continue';
     }
@@ -162,7 +164,6 @@ export class BackupJob extends BlockJob {
       this.cursor++;
       visited++;
     }
-    this.progressCurrent = Math.min(this.progressTotal, this.bcs.bytesCopied);
     if (this.cursor >= total) {
       this.progressCurrent = this.progressTotal;
       return 'done';

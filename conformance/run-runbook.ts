@@ -1,0 +1,201 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createSim, type Sim } from '../sim/sim.ts';
+import type { Profile } from '../spec/versions.ts';
+import { startQsd, startSystem, type QemuProcess } from './targets/qemu-process.ts';
+import { hmpQemuIo } from './targets/hmp-qemu-io.ts';
+import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from './normalize.ts';
+import type { ParsedRunbook, Step } from './runbook.ts';
+
+/**
+ * Runs a runbook on one target and returns its normalised transcript. A target is the simulator in
+ * process or a real QEMU; both get the same files, made by the real qemu-img/qemu-io, in scratch folders
+ * of their own that are removed afterwards.
+ */
+export interface Transcript {
+  runbook: string;
+  target: string;
+  steps: { step: number; request: unknown; reply?: unknown; stdout?: string[] }[];
+  events: { event: string; data?: unknown }[];
+}
+
+export type TargetSpec = { kind: 'sim'; profile: Profile; seed?: number } | { kind: 'qemu'; argvPrefix?: string[]; env?: NodeJS.ProcessEnv; qemuImg?: string[]; qemuIo?: string[] };
+
+interface Driver {
+  qmp(command: string, args?: Record<string, unknown>): Promise<unknown>;
+  io(node: string, cmd: string): Promise<string>;
+  /** let `ms` of time pass */
+  pass(ms: number): Promise<void>;
+  /** events since the last call */
+  takeEvents(): { event: string; data?: Record<string, unknown> }[];
+  stop(): Promise<void>;
+}
+
+const WAIT_BOUND_MS = 20_000;
+
+function makeFiles(rb: ParsedRunbook, dir: string, img: string[], io: string[]): void {
+  for (const f of rb.files) {
+    const file = path.join(dir, f.name);
+    const args = ['create', '-q', '-f', f.format];
+    if (f.backing) args.push('-b', path.join(dir, f.backing), '-F', f.backingFormat ?? 'raw');
+    args.push(file, String(f.size));
+    execFileSync(img[0], [...img.slice(1), ...args], { stdio: 'pipe' });
+    for (const w of f.writes) {
+      execFileSync(io[0], [...io.slice(1), '-f', f.format, '-c', `write -P ${w.pattern} ${w.offset} ${w.length}`, file], { stdio: 'pipe' });
+    }
+  }
+}
+
+/** "@name" in any string argument becomes the file's path in this target's scratch folder */
+function substitute(v: unknown, dir: string): unknown {
+  if (typeof v === 'string') return v.replace(/@([A-Za-z0-9._-]+)/g, (_, n: string) => path.join(dir, n));
+  if (Array.isArray(v)) return v.map((x) => substitute(x, dir));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, dir)]));
+  return v;
+}
+
+async function simDriver(rb: ParsedRunbook, spec: Extract<TargetSpec, { kind: 'sim' }>, dir: string): Promise<Driver> {
+  const sim: Sim = createSim({
+    profile: spec.profile,
+    seed: spec.seed ?? 1,
+    flavour: rb.flavour,
+    fs: 'real',
+    cwd: dir,
+    devices: rb.devices.map((d) => ({ id: d.id, blockdev: substitute(d.blockdev, dir) as Record<string, unknown> })),
+  });
+  const events: { event: string; data?: Record<string, unknown> }[] = [];
+  sim.onEvent((e) => events.push({ event: e.event, data: e.data }));
+  return {
+    async qmp(command, args) {
+      return sim.execute(command, args);
+    },
+    async io(node, cmd) {
+      const before = sim.core.stdout.length;
+      const r = sim.execute('human-monitor-command', { 'command-line': `qemu-io ${node} "${cmd}"` });
+      const hmp = 'return' in r ? String(r.return) : '';
+      return hmp + sim.core.stdout.slice(before).join('');
+    },
+    async pass(ms) {
+      sim.advance(ms);
+    },
+    takeEvents() {
+      return events.splice(0);
+    },
+    async stop() {
+      for (const n of sim.core.graph.nodes.values()) n.driver.close(n);
+    },
+  };
+}
+
+async function qemuDriver(rb: ParsedRunbook, spec: Extract<TargetSpec, { kind: 'qemu' }>, dir: string): Promise<Driver> {
+  const devArgs = rb.devices.flatMap((d) => [
+    '-blockdev',
+    JSON.stringify(substitute(d.blockdev, dir)),
+    '-device',
+    `virtio-blk-pci,drive=${String(d.blockdev['node-name'])},id=${d.id}`,
+  ]);
+  const common = { argvPrefix: spec.argvPrefix, env: spec.env, extraArgs: devArgs };
+  const q: QemuProcess =
+    rb.flavour === 'qsd'
+      ? await startQsd(common)
+      : await startSystem({ ...common, machine: rb.devices.length > 0 ? 'q35' : 'none' });
+  const listener = q.qmp.events.listen();
+  return {
+    async qmp(command, args) {
+      return q.qmp.executeRaw(command, args);
+    },
+    async io(node, cmd) {
+      const r = await hmpQemuIo(q, { node }, cmd);
+      return r.hmp + r.stdout;
+    },
+    async pass(ms) {
+      await sleep(ms);
+    },
+    takeEvents() {
+      return listener.drain().map((e) => ({ event: e.event, data: e.data as Record<string, unknown> | undefined }));
+    },
+    async stop() {
+      listener.close();
+      await q.stop();
+    },
+  };
+}
+
+function matches(e: { event: string; data?: Record<string, unknown> }, want: { event: string; data?: Record<string, unknown> }): boolean {
+  if (e.event !== want.event) return false;
+  for (const [k, v] of Object.entries(want.data ?? {})) if (JSON.stringify(e.data?.[k]) !== JSON.stringify(v)) return false;
+  return true;
+}
+
+export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: string): Promise<Transcript> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-rb-'));
+  const img = spec.kind === 'qemu' && spec.qemuImg ? spec.qemuImg : ['qemu-img'];
+  const io = spec.kind === 'qemu' && spec.qemuIo ? spec.qemuIo : ['qemu-io'];
+  let driver: Driver | undefined;
+  const transcript: Transcript = { runbook: rb.id, target: label, steps: [], events: [] };
+  const recorded: RecordedEvent[] = [];
+  try {
+    makeFiles(rb, dir, img, io);
+    driver = spec.kind === 'sim' ? await simDriver(rb, spec, dir) : await qemuDriver(rb, spec, dir);
+    let waitCursor = 0;
+    const collect = (stepIndex: number) => {
+      for (const e of driver!.takeEvents()) recorded.push({ ...e, step: stepIndex });
+    };
+    for (const [i, s] of rb.steps.entries()) {
+      await runStep(driver, s, i, dir, transcript, () => collect(i), async () => {
+        const want = (s as Extract<Step, { wait: unknown }>).wait;
+        const bound = (s as { timeoutMs?: number }).timeoutMs ?? WAIT_BOUND_MS;
+        for (let waited = 0; ; waited += 5) {
+          collect(i);
+          const idx = recorded.findIndex((e, k) => k >= waitCursor && matches(e, want));
+          if (idx >= 0) {
+            waitCursor = idx + 1;
+            return;
+          }
+          if (waited >= bound) throw new Error(`runbook ${rb.id} step ${i}: no ${want.event} ${JSON.stringify(want.data ?? {})} within ${bound} ms`);
+          await driver!.pass(5);
+        }
+      });
+    }
+    // Events a command causes after its reply still belong to the run.
+    await driver.pass(100);
+    collect(rb.steps.length);
+  } finally {
+    await driver?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  transcript.events = dropDrainPairs(recorded).map((e) => ({ event: e.event, data: normalizeValue(e.data, dir) }));
+  transcript.steps = transcript.steps.map((s) => ({ ...s, request: normalizeValue(s.request, dir), reply: normalizeValue(s.reply, dir) }));
+  return transcript;
+}
+
+async function runStep(
+  d: Driver,
+  s: Step,
+  i: number,
+  dir: string,
+  t: Transcript,
+  collect: () => void,
+  wait: () => Promise<void>,
+): Promise<void> {
+  if ('qmp' in s) {
+    const args = s.args === undefined ? undefined : (substitute(s.args, dir) as Record<string, unknown>);
+    const raw = (await d.qmp(s.qmp, args)) as Record<string, unknown>;
+    // our own request ids are not part of QEMU's behaviour
+    const { id: _id, ...reply } = raw;
+    collect();
+    t.steps.push({ step: i, request: { execute: s.qmp, arguments: s.args }, reply });
+  } else if ('io' in s) {
+    const out = await d.io(s.node, s.io);
+    collect();
+    t.steps.push({ step: i, request: { io: s.io, node: s.node }, stdout: normalizeStdout(out, dir) });
+  } else if ('wait' in s) {
+    await wait();
+  } else if ('sleepMs' in s) {
+    await d.pass(s.sleepMs);
+    collect();
+  }
+}
