@@ -11,7 +11,10 @@ export interface RecordedEvent {
 
 export function normalizeValue(v: unknown, scratch: string): unknown {
   if (typeof v === 'string') {
-    return v.split(scratch).join('$S').replace(/#block\d+/g, '#block');
+    return v
+      .split(scratch)
+      .join('$S')
+      .replace(/#block\d+/g, '#block');
   }
   if (Array.isArray(v)) return v.map((x) => normalizeValue(x, scratch));
   if (v && typeof v === 'object') {

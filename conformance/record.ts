@@ -1,8 +1,8 @@
-import { resolveQemu } from './qemu/install.ts';
+import { PROFILES, type Profile, versionInfo } from '../spec/versions.ts';
 import { saveGolden, withoutTarget } from './golden.ts';
+import { resolveQemu } from './qemu/install.ts';
 import { runRunbook } from './run-runbook.ts';
 import { RUNBOOKS } from './runbooks/index.ts';
-import { PROFILES, versionInfo, type Profile } from '../spec/versions.ts';
 
 /**
  * Records every runbook's transcript from a real QEMU into conformance/golden/<version>/:
@@ -26,10 +26,19 @@ async function main(): Promise<void> {
       }
       const t = await runRunbook(
         rb,
-        { kind: 'qemu', argvPrefix: rb.flavour === 'qsd' ? q.qsd : q.system, env: { ...process.env, ...q.env }, qemuImg: q.img, qemuIo: q.io },
+        {
+          kind: 'qemu',
+          argvPrefix: rb.flavour === 'qsd' ? q.qsd : q.system,
+          env: { ...process.env, ...q.env },
+          qemuImg: q.img,
+          qemuIo: q.io,
+        },
         `qemu ${q.version}`,
       );
-      saveGolden(v, rb.id, { qemu: { version: q.version, package: q.package }, transcript: withoutTarget(t) });
+      saveGolden(v, rb.id, {
+        qemu: { version: q.version, package: q.package },
+        transcript: withoutTarget(t),
+      });
       console.log(`recorded ${v} ${rb.id}`);
     }
   }

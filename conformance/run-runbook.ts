@@ -5,10 +5,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSim, type Sim } from '../sim/sim.ts';
 import type { Profile } from '../spec/versions.ts';
-import { startQsd, startSystem, type QemuProcess } from './targets/qemu-process.ts';
-import { hmpQemuIo } from './targets/hmp-qemu-io.ts';
 import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from './normalize.ts';
 import type { ParsedRunbook, Step } from './runbook.ts';
+import { hmpQemuIo } from './targets/hmp-qemu-io.ts';
+import { type QemuProcess, startQsd, startSystem } from './targets/qemu-process.ts';
 
 /**
  * Runs a runbook on one target and returns its normalised transcript. A target is the simulator in
@@ -22,7 +22,9 @@ export interface Transcript {
   events: { event: string; data?: unknown }[];
 }
 
-export type TargetSpec = { kind: 'sim'; profile: Profile; seed?: number } | { kind: 'qemu'; argvPrefix?: string[]; env?: NodeJS.ProcessEnv; qemuImg?: string[]; qemuIo?: string[] };
+export type TargetSpec =
+  | { kind: 'sim'; profile: Profile; seed?: number }
+  | { kind: 'qemu'; argvPrefix?: string[]; env?: NodeJS.ProcessEnv; qemuImg?: string[]; qemuIo?: string[] };
 
 interface Driver {
   qmp(command: string, args?: Record<string, unknown>): Promise<unknown>;
@@ -44,7 +46,11 @@ function makeFiles(rb: ParsedRunbook, dir: string, img: string[], io: string[]):
     args.push(file, String(f.size));
     execFileSync(img[0], [...img.slice(1), ...args], { stdio: 'pipe' });
     for (const w of f.writes) {
-      execFileSync(io[0], [...io.slice(1), '-f', f.format, '-c', `write -P ${w.pattern} ${w.offset} ${w.length}`, file], { stdio: 'pipe' });
+      execFileSync(
+        io[0],
+        [...io.slice(1), '-f', f.format, '-c', `write -P ${w.pattern} ${w.offset} ${w.length}`, file],
+        { stdio: 'pipe' },
+      );
     }
   }
 }
@@ -53,18 +59,26 @@ function makeFiles(rb: ParsedRunbook, dir: string, img: string[], io: string[]):
 function substitute(v: unknown, dir: string): unknown {
   if (typeof v === 'string') return v.replace(/@([A-Za-z0-9._-]+)/g, (_, n: string) => path.join(dir, n));
   if (Array.isArray(v)) return v.map((x) => substitute(x, dir));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, dir)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, dir)]));
   return v;
 }
 
-async function simDriver(rb: ParsedRunbook, spec: Extract<TargetSpec, { kind: 'sim' }>, dir: string): Promise<Driver> {
+async function simDriver(
+  rb: ParsedRunbook,
+  spec: Extract<TargetSpec, { kind: 'sim' }>,
+  dir: string,
+): Promise<Driver> {
   const sim: Sim = createSim({
     profile: spec.profile,
     seed: spec.seed ?? 1,
     flavour: rb.flavour,
     fs: 'real',
     cwd: dir,
-    devices: rb.devices.map((d) => ({ id: d.id, blockdev: substitute(d.blockdev, dir) as Record<string, unknown> })),
+    devices: rb.devices.map((d) => ({
+      id: d.id,
+      blockdev: substitute(d.blockdev, dir) as Record<string, unknown>,
+    })),
   });
   const events: { event: string; data?: Record<string, unknown> }[] = [];
   sim.onEvent((e) => events.push({ event: e.event, data: e.data }));
@@ -90,7 +104,11 @@ async function simDriver(rb: ParsedRunbook, spec: Extract<TargetSpec, { kind: 's
   };
 }
 
-async function qemuDriver(rb: ParsedRunbook, spec: Extract<TargetSpec, { kind: 'qemu' }>, dir: string): Promise<Driver> {
+async function qemuDriver(
+  rb: ParsedRunbook,
+  spec: Extract<TargetSpec, { kind: 'qemu' }>,
+  dir: string,
+): Promise<Driver> {
   const devArgs = rb.devices.flatMap((d) => [
     '-blockdev',
     JSON.stringify(substitute(d.blockdev, dir)),
@@ -115,7 +133,9 @@ async function qemuDriver(rb: ParsedRunbook, spec: Extract<TargetSpec, { kind: '
       await sleep(ms);
     },
     takeEvents() {
-      return listener.drain().map((e) => ({ event: e.event, data: e.data as Record<string, unknown> | undefined }));
+      return listener
+        .drain()
+        .map((e) => ({ event: e.event, data: e.data as Record<string, unknown> | undefined }));
     },
     async stop() {
       listener.close();
@@ -124,9 +144,13 @@ async function qemuDriver(rb: ParsedRunbook, spec: Extract<TargetSpec, { kind: '
   };
 }
 
-function matches(e: { event: string; data?: Record<string, unknown> }, want: { event: string; data?: Record<string, unknown> }): boolean {
+function matches(
+  e: { event: string; data?: Record<string, unknown> },
+  want: { event: string; data?: Record<string, unknown> },
+): boolean {
   if (e.event !== want.event) return false;
-  for (const [k, v] of Object.entries(want.data ?? {})) if (JSON.stringify(e.data?.[k]) !== JSON.stringify(v)) return false;
+  for (const [k, v] of Object.entries(want.data ?? {}))
+    if (JSON.stringify(e.data?.[k]) !== JSON.stringify(v)) return false;
   return true;
 }
 
@@ -145,20 +169,31 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
       for (const e of driver!.takeEvents()) recorded.push({ ...e, step: stepIndex });
     };
     for (const [i, s] of rb.steps.entries()) {
-      await runStep(driver, s, i, dir, transcript, () => collect(i), async () => {
-        const want = (s as Extract<Step, { wait: unknown }>).wait;
-        const bound = (s as { timeoutMs?: number }).timeoutMs ?? WAIT_BOUND_MS;
-        for (let waited = 0; ; waited += 5) {
-          collect(i);
-          const idx = recorded.findIndex((e, k) => k >= waitCursor && matches(e, want));
-          if (idx >= 0) {
-            waitCursor = idx + 1;
-            return;
+      await runStep(
+        driver,
+        s,
+        i,
+        dir,
+        transcript,
+        () => collect(i),
+        async () => {
+          const want = (s as Extract<Step, { wait: unknown }>).wait;
+          const bound = (s as { timeoutMs?: number }).timeoutMs ?? WAIT_BOUND_MS;
+          for (let waited = 0; ; waited += 5) {
+            collect(i);
+            const idx = recorded.findIndex((e, k) => k >= waitCursor && matches(e, want));
+            if (idx >= 0) {
+              waitCursor = idx + 1;
+              return;
+            }
+            if (waited >= bound)
+              throw new Error(
+                `runbook ${rb.id} step ${i}: no ${want.event} ${JSON.stringify(want.data ?? {})} within ${bound} ms`,
+              );
+            await driver!.pass(5);
           }
-          if (waited >= bound) throw new Error(`runbook ${rb.id} step ${i}: no ${want.event} ${JSON.stringify(want.data ?? {})} within ${bound} ms`);
-          await driver!.pass(5);
-        }
-      });
+        },
+      );
     }
     // Events a command causes after its reply still belong to the run.
     await driver.pass(100);
@@ -167,9 +202,17 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
     await driver?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  transcript.events = dropDrainPairs(recorded).map((e) => ({ event: e.event, data: normalizeValue(e.data, dir) }));
-  transcript.steps = transcript.steps.map((s) => ({ ...s, request: normalizeValue(s.request, dir), reply: normalizeValue(s.reply, dir) }));
-  return transcript;
+  transcript.events = dropDrainPairs(recorded).map((e) => ({
+    event: e.event,
+    data: normalizeValue(e.data, dir),
+  }));
+  transcript.steps = transcript.steps.map((s) => ({
+    ...s,
+    request: normalizeValue(s.request, dir),
+    reply: normalizeValue(s.reply, dir),
+  }));
+  // A transcript is plain JSON: absent and undefined members are the same thing.
+  return JSON.parse(JSON.stringify(transcript)) as Transcript;
 }
 
 async function runStep(

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FEATURES } from '../spec/versions.ts';
+import { FEATURES, PROFILES } from '../spec/versions.ts';
 
 /**
  * A runbook is a conformance check written like QEMU's iotests: steps in order, each request and reply
@@ -17,13 +17,20 @@ export const fileSpec = z.object({
   backing: z.string().optional(),
   backingFormat: z.enum(['raw', 'qcow2']).optional(),
   /** data written with qemu-io before the run: pattern byte at offset, length bytes */
-  writes: z.array(z.object({ offset: z.number().int(), length: z.number().int(), pattern: z.number().int() })).default([]),
+  writes: z
+    .array(z.object({ offset: z.number().int(), length: z.number().int(), pattern: z.number().int() }))
+    .default([]),
 });
 
 export const step = z.union([
   z.object({ qmp: z.string(), args: json.optional(), note: z.string().optional() }).strict(),
   /** wait (bounded) for an event not yet waited for; data must match where given */
-  z.object({ wait: z.object({ event: z.string(), data: json.optional() }), timeoutMs: z.number().optional() }).strict(),
+  z
+    .object({
+      wait: z.object({ event: z.string(), data: json.optional() }),
+      timeoutMs: z.number().optional(),
+    })
+    .strict(),
   /** guest I/O through HMP qemu-io on a node (qemu-system only), e.g. "write -P 0x11 0 64k" */
   z.object({ io: z.string(), node: z.string() }).strict(),
   /** let time pass on both sides (real milliseconds; simulated ones on the simulator) */
@@ -41,6 +48,11 @@ export const runbookSchema = z.object({
   /** qemu-system guest disks: -blockdev JSON + -device virtio-blk-pci,drive=NODE,id=ID */
   devices: z.array(z.object({ id: z.string(), blockdev: json })).default([]),
   steps: z.array(step),
+  /**
+   * Differences from real QEMU the simulator does not (yet) reproduce: the recorded comparison for each
+   * listed profile is skipped with the reason. The runbook still runs and is still recorded.
+   */
+  known: z.array(z.object({ profile: z.enum(PROFILES), reason: z.string() })).default([]),
 });
 export type Runbook = z.input<typeof runbookSchema>;
 export type ParsedRunbook = z.infer<typeof runbookSchema>;

@@ -20,7 +20,13 @@ const live = hostQemuIs72();
 
 describe('runbooks: simulator 7.2 against the live qemu 7.2 of this machine', () => {
   for (const rb of RUNBOOKS) {
-    it.skipIf(!live)(`${rb.id}${live ? '' : ' (skipped: no qemu-storage-daemon 7.2 on PATH)'}`, async () => {
+    const known = rb.known.find((k) => k.profile === '7.2');
+    const why = !live
+      ? 'no qemu-storage-daemon 7.2 on PATH'
+      : known
+        ? `known difference: ${known.reason}`
+        : '';
+    it.skipIf(why !== '')(`${rb.id}${why ? ` (skipped: ${why})` : ''}`, async () => {
       const [sim, real] = await Promise.all([
         runRunbook(rb, { kind: 'sim', profile: '7.2' }, 'sim:7.2'),
         runRunbook(rb, { kind: 'qemu' }, 'qemu'),
@@ -35,7 +41,15 @@ describe('runbooks: simulator against recorded real QEMU', () => {
     for (const rb of RUNBOOKS) {
       const missing = rb.needs.filter((f) => !versionInfo(profile).features.has(f));
       const golden = loadGolden(profile, rb.id);
-      const why = missing.length > 0 ? `QEMU ${profile} lacks ${missing.join(', ')}` : !golden ? `no recording for ${profile}` : '';
+      const known = rb.known.find((k) => k.profile === profile);
+      const why =
+        missing.length > 0
+          ? `QEMU ${profile} lacks ${missing.join(', ')}`
+          : !golden
+            ? `no recording for ${profile}`
+            : known
+              ? `known difference: ${known.reason}`
+              : '';
       it.skipIf(why !== '')(`${profile} ${rb.id}${why ? ` (skipped: ${why})` : ''}`, async () => {
         const sim = await runRunbook(rb, { kind: 'sim', profile }, `sim:${profile}`);
         expect(withoutTarget(sim)).toEqual(golden!.transcript);

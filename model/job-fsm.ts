@@ -1,4 +1,4 @@
-import { createMachine, getNextSnapshot, type MachineSnapshot, type AnyStateMachine } from 'xstate';
+import { type AnyStateMachine, createMachine, getNextSnapshot, type MachineSnapshot } from 'xstate';
 import { hasFeature, type VersionInfo } from '../spec/versions.ts';
 
 /**
@@ -20,7 +20,16 @@ export const JOB_STATES = [
 ] as const;
 export type JobStatus = (typeof JOB_STATES)[number];
 
-export const JOB_VERBS = ['cancel', 'pause', 'resume', 'set-speed', 'complete', 'finalize', 'dismiss', 'change'] as const;
+export const JOB_VERBS = [
+  'cancel',
+  'pause',
+  'resume',
+  'set-speed',
+  'complete',
+  'finalize',
+  'dismiss',
+  'change',
+] as const;
 export type JobVerb = (typeof JOB_VERBS)[number];
 
 /** JobSTT: from -> allowed targets. */
@@ -123,7 +132,8 @@ export class JobState {
 
   /** Internal transition; an illegal one is a simulator bug, so it throws. */
   transition(to: JobStatus): void {
-    if (!this.canTransition(to)) throw new Error(`job state machine: illegal transition ${this.status} -> ${to}`);
+    if (!this.canTransition(to))
+      throw new Error(`job state machine: illegal transition ${this.status} -> ${to}`);
     this.snap = getNextSnapshot(this.machine, this.snap, { type: `to.${to}` });
   }
 

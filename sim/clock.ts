@@ -51,7 +51,11 @@ export class SimClock {
     for (let i = 0; i < this.timers.length; i++) {
       const t = this.timers[i];
       if (t.at > limit) continue;
-      if (best < 0 || t.at < this.timers[best].at || (t.at === this.timers[best].at && t.seq < this.timers[best].seq))
+      if (
+        best < 0 ||
+        t.at < this.timers[best].at ||
+        (t.at === this.timers[best].at && t.seq < this.timers[best].seq)
+      )
         best = i;
     }
     if (best < 0) return undefined;
@@ -70,7 +74,8 @@ export class SimClock {
       if (!t) break;
       this.nowNs = Math.max(this.nowNs, t.at);
       t.fn();
-      if (++ran > maxTimers) throw new Error(`clock: more than ${maxTimers} timers ran in one advance of ${ns} ns`);
+      if (++ran > maxTimers)
+        throw new Error(`clock: more than ${maxTimers} timers ran in one advance of ${ns} ns`);
     }
     this.nowNs = end;
     return ran;
@@ -87,7 +92,8 @@ export class SimClock {
       const t = this.popDue(next)!;
       this.nowNs = Math.max(this.nowNs, t.at);
       t.fn();
-      if (++ran > maxTimers) throw new Error(`clock: more than ${maxTimers} timers ran while waiting for idle`);
+      if (++ran > maxTimers)
+        throw new Error(`clock: more than ${maxTimers} timers ran while waiting for idle`);
     }
     return this.nowNs - start;
   }

@@ -1,15 +1,15 @@
-import { schemaSnapshot, Introspection, type SchemaSnapshot } from '../spec/qapi/introspection.ts';
+import { Introspection, type SchemaSnapshot, schemaSnapshot } from '../spec/qapi/introspection.ts';
 import { QapiVisitor } from '../spec/qapi/visitor.ts';
 import { type Profile, type VersionInfo, versionInfo } from '../spec/versions.ts';
 import { SimClock } from './clock.ts';
+import type { Device } from './devices.ts';
 import { EventBus } from './events.ts';
 import type { Faults } from './faults.ts';
 import type { SimFs } from './fs.ts';
-import { BlockBackend, Graph } from './graph.ts';
+import { type BlockBackend, Graph } from './graph.ts';
 import type { Job } from './jobs/job.ts';
-import { Rng } from './rng.ts';
 import type { NbdServerState } from './nbd-state.ts';
-import type { Device } from './devices.ts';
+import { Rng } from './rng.ts';
 import { loadSnapshot } from './schema-data.ts';
 
 export type Flavour = 'qsd' | 'system';

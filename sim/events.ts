@@ -23,7 +23,10 @@ export class EventBus {
   }
 
   emit(event: string, data?: Record<string, unknown>): void {
-    const e: SimEvent = data === undefined ? { event, timestamp: this.clock.timestamp() } : { event, data, timestamp: this.clock.timestamp() };
+    const e: SimEvent =
+      data === undefined
+        ? { event, timestamp: this.clock.timestamp() }
+        : { event, data, timestamp: this.clock.timestamp() };
     this.log.push(e);
     if (this.log.length > this.logLimit) this.log.splice(0, this.log.length - this.logLimit);
     for (const l of this.listeners) l(e);

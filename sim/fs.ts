@@ -13,7 +13,10 @@ export interface SimFs {
   /** null when the file is not a qcow2 image */
   openQcow2(file: string, readOnly: boolean): Qcow2Layer | null;
   createRaw(file: string, size: number): void;
-  createQcow2(file: string, opts: { size: number; clusterSize: number; backingFile?: string; backingFormat?: string }): void;
+  createQcow2(
+    file: string,
+    opts: { size: number; clusterSize: number; backingFile?: string; backingFormat?: string },
+  ): void;
   /** allocated bytes on the host, for query-named-block-nodes' actual-size */
   actualSize(file: string): number;
 }
@@ -29,7 +32,10 @@ export class FsError extends Error {
 
 type Qcow2Backend = {
   open(file: string, readOnly: boolean): Qcow2Layer | null;
-  create(file: string, opts: { size: number; clusterSize: number; backingFile?: string; backingFormat?: string }): void;
+  create(
+    file: string,
+    opts: { size: number; clusterSize: number; backingFile?: string; backingFormat?: string },
+  ): void;
 };
 
 let realQcow2: Qcow2Backend | undefined;

@@ -1,5 +1,10 @@
 /** An error reply as QEMU sends it: `{"error": {"class", "desc"}}`. */
-export type ErrorClass = 'GenericError' | 'CommandNotFound' | 'DeviceNotActive' | 'DeviceNotFound' | 'KVMMissingCap';
+export type ErrorClass =
+  | 'GenericError'
+  | 'CommandNotFound'
+  | 'DeviceNotActive'
+  | 'DeviceNotFound'
+  | 'KVMMissingCap';
 
 export class QmpError extends Error {
   constructor(

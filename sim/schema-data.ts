@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { schemaSnapshot, type SchemaSnapshot } from '../spec/qapi/introspection.ts';
+import { type SchemaSnapshot, schemaSnapshot } from '../spec/qapi/introspection.ts';
 import type { Profile } from '../spec/versions.ts';
 
 /**

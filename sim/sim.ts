@@ -1,9 +1,9 @@
-import { profileSchema, type Profile } from '../spec/versions.ts';
 import { z } from 'zod';
+import { type Profile, profileSchema } from '../spec/versions.ts';
 import { type Flavour, SimCore } from './core.ts';
 import { Monitor, type QmpReply } from './dispatch.ts';
 import type { SimEvent } from './events.ts';
-import { faultsSchema, type Faults } from './faults.ts';
+import { type Faults, faultsSchema } from './faults.ts';
 import { MemoryFs, RealFs, type SimFs } from './fs.ts';
 import { BlockBackend } from './graph.ts';
 import { blockdevAdd } from './open-node.ts';
@@ -98,7 +98,12 @@ export class Sim {
     blockdevAdd(this.core, blockdev);
     const node = this.core.graph.find(blockdev['node-name'] as string)!;
     const qomPath = `/machine/peripheral/${id}`;
-    const blk = new BlockBackend(undefined, `block device '${qomPath}/virtio-backend'`, PERM.CONSISTENT_READ | PERM.WRITE, PERM_ALL & ~PERM.RESIZE);
+    const blk = new BlockBackend(
+      undefined,
+      `block device '${qomPath}/virtio-backend'`,
+      PERM.CONSISTENT_READ | PERM.WRITE,
+      PERM_ALL & ~PERM.RESIZE,
+    );
     this.core.graph.attach({ kind: 'blk', blk }, node, 'root', 'other');
     this.core.addBlk(blk);
     this.core.devices.set(id, { id, qomPath, blk });

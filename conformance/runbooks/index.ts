@@ -1,8 +1,9 @@
 import type { ParsedRunbook } from '../runbook.ts';
 import { FLEECING } from './fleecing.ts';
+import { JOB_VERB_RUNBOOKS } from './job-verbs.ts';
 
 /** Every runbook of the suite, in order. */
-export const RUNBOOKS: ParsedRunbook[] = [...FLEECING];
+export const RUNBOOKS: ParsedRunbook[] = [...FLEECING, ...JOB_VERB_RUNBOOKS];
 
 // The catalogue checks itself: ids are unique.
 {

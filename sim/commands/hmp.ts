@@ -1,9 +1,9 @@
+import { text } from '../../spec/versions.ts';
 import type { SimCore } from '../core.ts';
 import { BlockBackend, type BlockNode } from '../graph.ts';
 import { IoError } from '../io-error.ts';
 import { PERM, PERM_ALL } from '../perm.ts';
 import { generic, QmpError } from '../qmp-error.ts';
-import { text } from '../../spec/versions.ts';
 
 /**
  * human-monitor-command, the part fleece-lab uses: `qemu-io [-d] DEVICE "COMMAND"` (hmp_qemu_io), the way
@@ -11,10 +11,12 @@ import { text } from '../../spec/versions.ts';
  * which the simulator keeps in `core.stdout`.
  */
 export function humanMonitorCommand(core: SimCore, commandLine: string): string {
-  const m = /^\s*qemu-io\s+(-d\s+)?(\S+)\s+"(.*)"\s*$/.exec(commandLine) ?? /^\s*qemu-io\s+(-d\s+)?(\S+)\s+(.*)$/.exec(commandLine);
+  const m =
+    /^\s*qemu-io\s+(-d\s+)?(\S+)\s+"(.*)"\s*$/.exec(commandLine) ??
+    /^\s*qemu-io\s+(-d\s+)?(\S+)\s+(.*)$/.exec(commandLine);
   if (!m) {
     const word = commandLine.trim().split(/\s+/)[0] ?? '';
-    if (word === 'qemu-io') return 'Parameter \'device\' is missing\r\n';
+    if (word === 'qemu-io') return "Parameter 'device' is missing\r\n";
     return `unknown command: '${word}'\r\n`;
   }
   const [, qdev, device, cmd] = m;
@@ -47,7 +49,9 @@ function parseNum(s: string): number {
   const m = /^(0x[0-9a-f]+|\d+)([kKmMgGtT]?)$/.exec(s);
   if (!m) return Number.NaN;
   const base = Number(m[1]);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[
+    m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'
+  ];
   return base * mult;
 }
 

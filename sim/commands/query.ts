@@ -1,6 +1,6 @@
 import { toQemuJson } from '../../spec/qjson.ts';
-import type { SimCore } from '../core.ts';
 import type { Bitmap } from '../bitmaps.ts';
+import type { SimCore } from '../core.ts';
 import { FileDriver } from '../drivers/file.ts';
 import { NullDriver } from '../drivers/null.ts';
 import { Qcow2Driver } from '../drivers/qcow2.ts';
@@ -60,7 +60,9 @@ function imageInfo(core: SimCore, node: BlockNode, withBacking: boolean): Record
     info['cluster-size'] = node.driver.layer.clusterSize;
     if (node.driver.layer.backingFile) {
       info['backing-filename'] = node.driver.layer.backingFile;
-      info['full-backing-filename'] = node.backing ? nodeFilename(node.backing) : node.driver.layer.backingFile;
+      info['full-backing-filename'] = node.backing
+        ? nodeFilename(node.backing)
+        : node.driver.layer.backingFile;
       if (node.driver.layer.backingFormat) info['backing-filename-format'] = node.driver.layer.backingFormat;
     }
     if (withBacking && node.backing) info['backing-image'] = imageInfo(core, node.backing, true);
@@ -128,7 +130,12 @@ export function queryNamedBlockNodes(core: SimCore, flat: boolean): unknown[] {
 /** query-block: qemu-system's BlockBackends of devices; qemu-storage-daemon has none */
 export function queryBlock(core: SimCore): unknown[] {
   return [...core.devices.values()].map((d) => {
-    const o: Record<string, unknown> = { device: '', qdev: `${d.qomPath}/virtio-backend`, removable: false, locked: false };
+    const o: Record<string, unknown> = {
+      device: '',
+      qdev: `${d.qomPath}/virtio-backend`,
+      removable: false,
+      locked: false,
+    };
     if (d.blk.bs) o.inserted = blockDeviceInfo(core, d.blk.bs, false);
     o['io-status'] = 'ok';
     return o;

@@ -1,6 +1,6 @@
-import type { BlockNode, BdrvChild, NodeDriver } from '../graph.ts';
-import type { Extent, ImageStore } from '../image/types.ts';
 import { concat, mergeExtents } from '../block-io.ts';
+import type { BdrvChild, BlockNode, NodeDriver } from '../graph.ts';
+import type { Extent, ImageStore } from '../image/types.ts';
 import { cowPerms, storagePerms } from './default-perms.ts';
 
 export interface Qcow2Layer {

@@ -6,7 +6,12 @@ import { z } from 'zod';
  */
 const featureList = z.array(z.string()).optional();
 
-const member = z.object({ name: z.string(), type: z.string(), default: z.null().optional(), features: featureList });
+const member = z.object({
+  name: z.string(),
+  type: z.string(),
+  default: z.null().optional(),
+  features: featureList,
+});
 const variant = z.object({ case: z.string(), type: z.string() });
 
 export const schemaEntry = z.discriminatedUnion('meta-type', [
@@ -23,7 +28,12 @@ export const schemaEntry = z.discriminatedUnion('meta-type', [
     members: z.array(z.object({ name: z.string(), features: featureList })).optional(),
     features: featureList,
   }),
-  z.object({ name: z.string(), 'meta-type': z.literal('array'), 'element-type': z.string(), features: featureList }),
+  z.object({
+    name: z.string(),
+    'meta-type': z.literal('array'),
+    'element-type': z.string(),
+    features: featureList,
+  }),
   z.object({
     name: z.string(),
     'meta-type': z.literal('object'),
@@ -46,7 +56,12 @@ export const schemaEntry = z.discriminatedUnion('meta-type', [
     'allow-oob': z.boolean().optional(),
     features: featureList,
   }),
-  z.object({ name: z.string(), 'meta-type': z.literal('event'), 'arg-type': z.string(), features: featureList }),
+  z.object({
+    name: z.string(),
+    'meta-type': z.literal('event'),
+    'arg-type': z.string(),
+    features: featureList,
+  }),
 ]);
 export type SchemaEntry = z.infer<typeof schemaEntry>;
 export type ObjectEntry = Extract<SchemaEntry, { 'meta-type': 'object' }>;
@@ -83,7 +98,8 @@ export class Introspection {
     // The table checks itself: every referenced type must exist.
     for (const e of entries) {
       for (const ref of referencedTypes(e)) {
-        if (!this.byName.has(ref)) throw new Error(`introspected schema: ${e.name} refers to missing type ${ref}`);
+        if (!this.byName.has(ref))
+          throw new Error(`introspected schema: ${e.name} refers to missing type ${ref}`);
       }
     }
   }

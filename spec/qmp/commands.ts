@@ -164,7 +164,10 @@ export const COMMANDS = {
   'block-job-set-speed': { args: z.object({ device: z.string(), speed: z.number().int() }) },
   'block-job-finalize': { args: idArg },
   'block-job-dismiss': { args: idArg },
-  'block-job-change': { args: z.object({ id: z.string(), type: z.string() }).passthrough(), feature: 'block-job-change' },
+  'block-job-change': {
+    args: z.object({ id: z.string(), type: z.string() }).passthrough(),
+    feature: 'block-job-change',
+  },
   'job-cancel': { args: idArg },
   'job-pause': { args: idArg },
   'job-resume': { args: idArg },
@@ -279,5 +282,9 @@ export const EVENTS = {
 export type EventName = keyof typeof EVENTS;
 
 export const timestampSchema = z.object({ seconds: z.number().int(), microseconds: z.number().int() });
-export const eventMessage = z.object({ event: z.string(), data: z.record(z.unknown()).optional(), timestamp: timestampSchema });
+export const eventMessage = z.object({
+  event: z.string(),
+  data: z.record(z.unknown()).optional(),
+  timestamp: timestampSchema,
+});
 export type EventMessage = z.infer<typeof eventMessage>;

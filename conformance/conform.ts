@@ -1,0 +1,115 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { CheckResult, Results } from '../spec/results.ts';
+import { versionInfo } from '../spec/versions.ts';
+import { loadGolden, withoutTarget } from './golden.ts';
+import { runRunbook } from './run-runbook.ts';
+import type { ParsedRunbook } from './runbook.ts';
+import { RUNBOOKS } from './runbooks/index.ts';
+import type { ResolvedTarget } from './target-spec.ts';
+
+/**
+ * Runs the suite on one target. A check passes when the target's transcript equals the recording of
+ * real QEMU of the same version (conformance/golden): for the simulator that says "behaves like QEMU",
+ * for a real QEMU "behaves like the QEMU we recorded" — what CI gates a QEMU version bump on.
+ */
+export interface ConformOptions {
+  only?: string;
+  onResult?: (r: CheckResult) => void;
+  /** system-flavour runbooks need qemu-system; a qsd target skips them unless allowed */
+  allowSystem?: boolean;
+}
+
+export async function conform(target: ResolvedTarget, opts: ConformOptions = {}): Promise<Results> {
+  const started = Date.now();
+  const checks: CheckResult[] = [];
+  const info = versionInfo(target.profile);
+  const list = RUNBOOKS.filter(
+    (r) => !opts.only || r.id.includes(opts.only) || new RegExp(opts.only).test(r.id),
+  );
+  for (const rb of list) {
+    const r = await runOne(target, rb, info.features, opts);
+    checks.push(r);
+    opts.onResult?.(r);
+  }
+  return {
+    tool: 'fleece-lab',
+    kind: 'conformance',
+    target: target.label,
+    qemu: target.qemu,
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    checks,
+  };
+}
+
+function firstDifference(a: unknown, b: unknown, path = ''): string {
+  if (isDeepStrictEqual(a, b)) return '';
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const k of keys) {
+      const d = firstDifference(
+        (a as Record<string, unknown>)[k],
+        (b as Record<string, unknown>)[k],
+        `${path}.${k}`,
+      );
+      if (d) return d;
+    }
+  }
+  return `${path || '(top)'}: got ${JSON.stringify(a)?.slice(0, 300)}, recorded ${JSON.stringify(b)?.slice(0, 300)}`;
+}
+
+async function runOne(
+  target: ResolvedTarget,
+  rb: ParsedRunbook,
+  features: ReadonlySet<string>,
+  opts: ConformOptions,
+): Promise<CheckResult> {
+  const t0 = Date.now();
+  const base = { id: rb.id, title: rb.title };
+  const missing = rb.needs.filter((f) => !features.has(f));
+  if (missing.length > 0)
+    return {
+      ...base,
+      status: 'skip',
+      reason: `QEMU ${target.profile} lacks ${missing.join(', ')}`,
+      durationMs: 0,
+    };
+  if (
+    target.kind === 'qemu' &&
+    target.label.startsWith('qsd') &&
+    rb.flavour === 'system' &&
+    !opts.allowSystem
+  )
+    return {
+      ...base,
+      status: 'skip',
+      reason: 'needs qemu-system-x86_64 (HMP qemu-io, devices): use --target system',
+      durationMs: 0,
+    };
+  const golden = loadGolden(target.profile, rb.id);
+  if (!golden)
+    return {
+      ...base,
+      status: 'skip',
+      reason: `no recording of real QEMU ${target.profile} for this check`,
+      durationMs: 0,
+    };
+  const known = (rb as { known?: { profile: string; reason: string }[] }).known?.find(
+    (k) => k.profile === target.profile,
+  );
+  try {
+    const t = await runRunbook(rb, target.spec(rb.flavour), target.label);
+    const diff = firstDifference(withoutTarget(t), golden.transcript);
+    if (!diff) return { ...base, status: 'pass', durationMs: Date.now() - t0 };
+    if (known && target.kind === 'sim')
+      return { ...base, status: 'xfail', reason: known.reason, durationMs: Date.now() - t0 };
+    return { ...base, status: 'fail', reason: diff, durationMs: Date.now() - t0 };
+  } catch (e) {
+    return {
+      ...base,
+      status: 'fail',
+      reason: e instanceof Error ? e.message : String(e),
+      durationMs: Date.now() - t0,
+    };
+  }
+}

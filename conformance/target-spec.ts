@@ -1,0 +1,54 @@
+import { type Profile, profileSchema } from '../spec/versions.ts';
+import { resolveQemu } from './qemu/install.ts';
+import type { TargetSpec } from './run-runbook.ts';
+
+/**
+ * `--target` values: sim[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:...]. A real target runs
+ * each runbook on the program its flavour needs (qemu-storage-daemon or qemu-system-x86_64) of the same
+ * QEMU installation.
+ */
+export interface ResolvedTarget {
+  label: string;
+  kind: 'sim' | 'qemu';
+  profile: Profile;
+  qemu: { version: string; package: string };
+  spec(flavour: 'qsd' | 'system'): TargetSpec;
+}
+
+export function resolveTarget(t: string): ResolvedTarget {
+  const [kind, arg] = t.includes(':')
+    ? [t.slice(0, t.indexOf(':')), t.slice(t.indexOf(':') + 1)]
+    : [t, undefined];
+  if (kind === 'sim') {
+    const p = profileSchema.safeParse(arg ?? '7.2');
+    if (!p.success) throw new Error(`--target sim:${arg}: unknown profile (known: 5.2, 7.2, 10.0, 11.1)`);
+    return {
+      label: `sim:${p.data}`,
+      kind: 'sim',
+      profile: p.data,
+      qemu: { version: p.data, package: 'fleece-lab simulator' },
+      spec: () => ({ kind: 'sim', profile: p.data }),
+    };
+  }
+  if (kind === 'qsd' || kind === 'system') {
+    const q = resolveQemu(arg);
+    const m = /^(\d+)\.(\d+)/.exec(q.version);
+    const profile = profileSchema.safeParse(m ? `${m[1]}.${m[2]}` : '');
+    if (!profile.success)
+      throw new Error(`--target ${t}: QEMU ${q.version} is not one of the profiles 5.2, 7.2, 10.0, 11.1`);
+    return {
+      label: `${kind}:${q.version}`,
+      kind: 'qemu',
+      profile: profile.data,
+      qemu: { version: q.version, package: q.package },
+      spec: (flavour) => ({
+        kind: 'qemu',
+        argvPrefix: flavour === 'qsd' ? q.qsd : q.system,
+        env: { ...process.env, ...q.env },
+        qemuImg: q.img,
+        qemuIo: q.io,
+      }),
+    };
+  }
+  throw new Error(`--target ${t}: expected sim[:PROFILE], qsd[:BINARY_OR_ROOT] or system[:BINARY_OR_ROOT]`);
+}

@@ -1,0 +1,28 @@
+import type { CheckStatus, Results } from '../spec/results.ts';
+
+/**
+ * Gating against a baseline: each check's expected status. A check that got worse fails the run; one that
+ * got better is reported (so the baseline can be tightened).
+ */
+const RANK: Record<CheckStatus, number> = { pass: 3, xfail: 2, skip: 1, fail: 0 };
+
+export interface BaselineVerdict {
+  worse: { id: string; was: CheckStatus; now: CheckStatus; reason?: string }[];
+  better: { id: string; was: CheckStatus; now: CheckStatus }[];
+  missing: string[];
+}
+
+export function compareToBaseline(now: Results, baseline: Results): BaselineVerdict {
+  const was = new Map(baseline.checks.map((c) => [c.id, c.status]));
+  const out: BaselineVerdict = { worse: [], better: [], missing: [] };
+  const seen = new Set<string>();
+  for (const c of now.checks) {
+    seen.add(c.id);
+    const w = was.get(c.id);
+    if (w === undefined) continue;
+    if (RANK[c.status] < RANK[w]) out.worse.push({ id: c.id, was: w, now: c.status, reason: c.reason });
+    else if (RANK[c.status] > RANK[w]) out.better.push({ id: c.id, was: w, now: c.status });
+  }
+  for (const id of was.keys()) if (!seen.has(id)) out.missing.push(id);
+  return out;
+}
