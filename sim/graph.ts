@@ -1,6 +1,6 @@
+import type { Extent } from './image/types.ts';
 import { PERM_ALL, permNames } from './perm.ts';
 import { generic, QmpError } from './qmp-error.ts';
-import type { Extent } from './image/types.ts';
 
 /**
  * The block graph: nodes (BlockDriverState), the edges between them and from their users (BdrvChild),
@@ -149,6 +149,9 @@ export function parentDesc(c: BdrvChild): string {
 
 export class Graph {
   readonly nodes = new Map<string, BlockNode>();
+  /** bumped on every change of nodes or edges, so derived orders can be cached */
+  private generation = 0;
+  private topoCache: { generation: number; order: BlockNode[] } | undefined;
   private autoNameCounter = 0;
 
   /**
@@ -166,9 +169,17 @@ export class Graph {
 
   add(node: BlockNode): void {
     this.nodes.set(node.nodeName, node);
+    this.generation++;
+  }
+
+  /** Remove a node from the name table (its edges are the caller's business). */
+  remove(node: BlockNode): void {
+    if (this.nodes.get(node.nodeName) === node) this.nodes.delete(node.nodeName);
+    this.generation++;
   }
 
   attach(parent: Parent, bs: BlockNode, name: string, role: ChildRole, stayAtNode = false): BdrvChild {
+    this.generation++;
     const c: BdrvChild = { name, role, parent, bs, perm: 0, shared: PERM_ALL, stayAtNode };
     if (parent.kind === 'node') parent.node.children.push(c);
     if (parent.kind === 'blk') parent.blk.root = c;
@@ -177,6 +188,7 @@ export class Graph {
   }
 
   detach(c: BdrvChild): void {
+    this.generation++;
     const i = c.bs.parents.indexOf(c);
     if (i >= 0) c.bs.parents.splice(i, 1);
     if (c.parent.kind === 'node') {
@@ -188,6 +200,7 @@ export class Graph {
 
   /** Point an edge at another node (bdrv_replace_child_noperm): it joins the head of the new node's parents. */
   retarget(c: BdrvChild, to: BlockNode): void {
+    this.generation++;
     const i = c.bs.parents.indexOf(c);
     if (i >= 0) c.bs.parents.splice(i, 1);
     c.bs = to;
@@ -268,6 +281,13 @@ export class Graph {
 
   /** Parents before children; node parents only (BlockBackend/job edges are roots). */
   private topoOrder(): BlockNode[] {
+    if (this.topoCache?.generation === this.generation) return this.topoCache.order;
+    const order = this.computeTopoOrder();
+    this.topoCache = { generation: this.generation, order };
+    return order;
+  }
+
+  private computeTopoOrder(): BlockNode[] {
     const indeg = new Map<BlockNode, number>();
     for (const n of this.nodes.values()) indeg.set(n, 0);
     for (const n of this.nodes.values()) {
@@ -297,7 +317,7 @@ export class Graph {
   collect(node: BlockNode): void {
     if (node.parents.length > 0 || node.monitorOwned || node.extraRefs > 0) return;
     if (!this.nodes.has(node.nodeName)) return;
-    this.nodes.delete(node.nodeName);
+    this.remove(node);
     for (const c of [...node.children]) {
       this.detach(c);
       this.collect(c.bs);

@@ -35,7 +35,7 @@ export function blockdevAdd(core: SimCore, opts: Record<string, unknown>): void 
   } catch (e) {
     for (const n of ctx.created.reverse()) {
       for (const c of [...n.children]) core.graph.detach(c);
-      core.graph.nodes.delete(n.nodeName);
+      core.graph.remove(n);
     }
     try {
       core.refreshPerms();

@@ -86,7 +86,7 @@ export class BackupJob extends BlockJob {
     const dropFilter = () => {
       undoReplace();
       for (const c of [...filterNode!.children]) sim.graph.detach(c);
-      sim.graph.nodes.delete(filterNode!.nodeName);
+      sim.graph.remove(filterNode!);
       try {
         sim.refreshPerms();
       } catch {
@@ -198,7 +198,7 @@ export class BackupJob extends BlockJob {
     for (const c of [...f.children]) {
       this.sim.graph.detach(c);
     }
-    this.sim.graph.nodes.delete(f.nodeName);
+    this.sim.graph.remove(f);
     if (this.setup.ownsTarget) this.sim.graph.collect(this.setup.target);
     try {
       this.sim.refreshPerms();

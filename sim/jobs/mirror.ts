@@ -52,7 +52,7 @@ export class MirrorJob extends BlockJob {
     } catch (e) {
       undo();
       for (const c of [...top.children]) sim.graph.detach(c);
-      sim.graph.nodes.delete(name);
+      sim.graph.remove(top);
       throw e;
     }
     job = new MirrorJob(sim, setup);
@@ -180,7 +180,7 @@ export class MirrorJob extends BlockJob {
     const below = top.backing!;
     this.sim.graph.replaceNode(top, below);
     for (const c of [...top.children]) this.sim.graph.detach(c);
-    this.sim.graph.nodes.delete(top.nodeName);
+    this.sim.graph.remove(top);
     if (this.setup.ownsTarget) this.sim.graph.collect(this.setup.target);
     try {
       this.sim.refreshPerms();
