@@ -14,6 +14,25 @@ import { loadSnapshot } from './schema-data.ts';
 
 export type Flavour = 'qsd' | 'system';
 
+/** Lookups over a profile's schema are immutable: built once per profile and flavour, shared by every simulator. */
+const tablesCache = new Map<string, { intro: Introspection; visitor: QapiVisitor }>();
+function schemaTables(profile: Profile, flavour: Flavour, version: VersionInfo, snapshot: SchemaSnapshot) {
+  const key = `${profile}-${flavour}`;
+  let t = tablesCache.get(key);
+  if (!t) {
+    const intro = new Introspection(snapshot.schema);
+    const visitor = new QapiVisitor(intro, {
+      missing: version.texts['qapi.missing'],
+      badType: version.texts['qapi.badType'],
+      badEnum: version.texts['qapi.badEnum'],
+      unexpected: version.texts['qapi.unexpected'],
+    });
+    t = { intro, visitor };
+    tablesCache.set(key, t);
+  }
+  return t;
+}
+
 /**
  * Everything a simulated QEMU holds. Commands are functions over it; sockets and files live elsewhere.
  */
@@ -50,13 +69,9 @@ export class SimCore {
   ) {
     this.version = versionInfo(profile);
     this.snapshot = loadSnapshot(profile, flavour);
-    this.intro = new Introspection(this.snapshot.schema);
-    this.visitor = new QapiVisitor(this.intro, {
-      missing: this.version.texts['qapi.missing'],
-      badType: this.version.texts['qapi.badType'],
-      badEnum: this.version.texts['qapi.badEnum'],
-      unexpected: this.version.texts['qapi.unexpected'],
-    });
+    const tables = schemaTables(profile, flavour, this.version, this.snapshot);
+    this.intro = tables.intro;
+    this.visitor = tables.visitor;
     this.rng = new Rng(seed);
     this.clock = clock ?? new SimClock();
     this.events = new EventBus(this.clock);

@@ -179,7 +179,8 @@ export class Graph {
   }
 
   attach(parent: Parent, bs: BlockNode, name: string, role: ChildRole, stayAtNode = false): BdrvChild {
-    this.generation++;
+    // Only node-to-node edges shape the topological order; users (BlockBackends, jobs) do not.
+    if (parent.kind === 'node') this.generation++;
     const c: BdrvChild = { name, role, parent, bs, perm: 0, shared: PERM_ALL, stayAtNode };
     if (parent.kind === 'node') parent.node.children.push(c);
     if (parent.kind === 'blk') parent.blk.root = c;
@@ -188,7 +189,7 @@ export class Graph {
   }
 
   detach(c: BdrvChild): void {
-    this.generation++;
+    if (c.parent.kind === 'node') this.generation++;
     const i = c.bs.parents.indexOf(c);
     if (i >= 0) c.bs.parents.splice(i, 1);
     if (c.parent.kind === 'node') {
@@ -200,7 +201,7 @@ export class Graph {
 
   /** Point an edge at another node (bdrv_replace_child_noperm): it joins the head of the new node's parents. */
   retarget(c: BdrvChild, to: BlockNode): void {
-    this.generation++;
+    if (c.parent.kind === 'node') this.generation++;
     const i = c.bs.parents.indexOf(c);
     if (i >= 0) c.bs.parents.splice(i, 1);
     c.bs = to;

@@ -78,6 +78,8 @@ class Qcow2Store implements Qcow2Image {
   private readonly l2: TableCache;
   private readonly refcounts: Refcounts | undefined;
   private fdOpen: number | undefined;
+  /** written since the last fsync: only then does flush need to sync */
+  private unsynced = false;
 
   constructor(
     private readonly path: string,
@@ -111,6 +113,7 @@ class Qcow2Store implements Qcow2Image {
         // We maintain no autoclear extension; the spec requires a writer that does not understand
         // them to clear the bits, marking them stale. (Images with bitmaps were refused above.)
         pwriteFull(fd, new Uint8Array(8), HEADER_OFFSET.autoclearFeatures);
+        this.unsynced = true;
         this.header = { ...h, autoclearFeatures: 0n };
       }
     }
@@ -231,7 +234,8 @@ class Qcow2Store implements Qcow2Image {
     const fd = this.fd();
     if (this.readOnly) return;
     this.writeOutMetadata();
-    fsyncSync(fd);
+    if (this.unsynced) fsyncSync(fd);
+    this.unsynced = false;
   }
 
   close(): void {
@@ -262,6 +266,7 @@ class Qcow2Store implements Qcow2Image {
     checkRange(this.size, offset, length);
     checkWritable(this.readOnly, what);
     this.fd();
+    this.unsynced = true;
     try {
       this.forEachCluster(offset, length, perCluster, skipUnmapped);
     } finally {

@@ -21,6 +21,8 @@ export interface RawFileOptions {
 export function openRawFile(path: string, options: RawFileOptions): ImageStore {
   const { readOnly } = options;
   let fd: number | undefined = openSync(path, readOnly ? 'r' : 'r+');
+  // Only what this handle wrote needs syncing; a handle that wrote nothing has nothing to flush.
+  let dirty = false;
   const size = fstatSync(fd).size;
   const open = (): number => {
     if (fd === undefined) throw new Error(`${path}: raw file is closed`);
@@ -30,6 +32,7 @@ export function openRawFile(path: string, options: RawFileOptions): ImageStore {
     checkRange(size, offset, length);
     checkWritable(readOnly, what);
     pwriteZeroes(open(), offset, length);
+    dirty = true;
   };
   return {
     size,
@@ -41,6 +44,7 @@ export function openRawFile(path: string, options: RawFileOptions): ImageStore {
       checkRange(size, offset, data.length);
       checkWritable(readOnly, 'write');
       pwriteFull(open(), data, offset);
+      dirty = true;
     },
     writeZeroes(offset: number, length: number): void {
       zero('writeZeroes', offset, length);
@@ -53,11 +57,12 @@ export function openRawFile(path: string, options: RawFileOptions): ImageStore {
       return length === 0 ? [] : [{ offset, length, status: 'data' }];
     },
     flush(): void {
-      if (!readOnly) fsyncSync(open());
+      if (!readOnly && dirty) fsyncSync(open());
+      dirty = false;
     },
     close(): void {
       if (fd === undefined) return;
-      if (!readOnly) fsyncSync(fd);
+      if (!readOnly && dirty) fsyncSync(fd);
       closeSync(fd);
       fd = undefined;
     },
