@@ -192,7 +192,8 @@ export class BackupJob extends BlockJob {
     const f = this.filter;
     if (!f || !this.sim.graph.nodes.has(f.nodeName)) return;
     // bdrv_cbw_drop: everything above the filter goes back to the source
-    this.sim.graph.replaceNode(f, this.setup.source);
+    // bdrv_drop_filter: users go to what the filter filters now (another filter may sit between)
+    this.sim.graph.replaceNode(f, f.file ?? this.setup.source);
     f.extraRefs = 0;
     this.releaseNodes();
     for (const c of [...f.children]) {

@@ -1,0 +1,58 @@
+/**
+ * What each guest disk holds, as a history: an initial fill and a list of pattern writes. "Version v" is the
+ * disk after the first v writes, so a point in time is a version, and a read can be matched against versions.
+ */
+export interface PatternWrite {
+  disk: string;
+  offset: number;
+  length: number;
+  pattern: number;
+}
+
+export class DiskHistory {
+  readonly writes: PatternWrite[] = [];
+  constructor(readonly initial: Record<string, number>) {}
+
+  get version(): number {
+    return this.writes.length;
+  }
+
+  record(w: PatternWrite): void {
+    this.writes.push(w);
+  }
+
+  /** The expected bytes of [offset, offset+length) of `disk` at version `v`. */
+  bytes(disk: string, v: number, offset: number, length: number): Uint8Array {
+    const out = new Uint8Array(length).fill(this.initial[disk]);
+    for (let i = 0; i < v; i++) {
+      const w = this.writes[i];
+      if (w.disk !== disk) continue;
+      const s = Math.max(w.offset, offset);
+      const e = Math.min(w.offset + w.length, offset + length);
+      if (s < e) out.fill(w.pattern, s - offset, e - offset);
+    }
+    return out;
+  }
+
+  /** Versions in [from, to] at which `disk` read `data` at `offset`. */
+  consistentVersions(disk: string, offset: number, data: Uint8Array, from: number, to: number): Set<number> {
+    const out = new Set<number>();
+    for (let v = from; v <= to; v++) {
+      if (equal(this.bytes(disk, v, offset, data.length), data)) out.add(v);
+    }
+    return out;
+  }
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** First offset where two buffers differ, for messages. */
+export function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}

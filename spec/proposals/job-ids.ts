@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { defineProposal } from './define.ts';
+import { addOverlay, cancelJob, diskNode, exportNode, removeNode, unexport } from './lowering-kit.ts';
+
+/**
+ * The design the 2013 thread asked for: begin with a list of disks returns a job id; stats, abort and list by
+ * id; several jobs (points in time) at once on the same disks. Lowered to one transaction per job (the
+ * common point in time), a qcow2 overlay per disk and job, and a safe teardown (unexport before cancel).
+ */
+interface Job {
+  disks: string[];
+  files: Record<string, string>;
+}
+
+export default defineProposal({
+  name: 'job-ids',
+  title: 'Fleecing jobs with ids (multi-disk, concurrent)',
+  summary: 'begin(disks) -> id; stats(id); end(id); list(); several jobs at once; one transaction per job',
+  capabilities: { disksPerCall: 'many', jobIds: true, concurrentJobs: true },
+  calls: {
+    begin: {
+      doc: 'start a fleecing job over a list of disks; returns its id',
+      params: z.object({ disks: z.array(z.string()).min(1) }),
+      result: z.string(),
+    },
+    end: { doc: 'end one job by id', params: z.object({ id: z.string() }), result: z.void() },
+    stats: {
+      doc: "one job's progress",
+      params: z.object({ id: z.string() }),
+      result: z.object({ id: z.string(), disks: z.array(z.string()), copied: z.number() }),
+    },
+    list: { doc: 'ids of the jobs alive', params: z.object({}), result: z.array(z.string()) },
+  },
+  claims: [
+    'point-in-time',
+    'common-point-in-time',
+    'isolation',
+    'job-identity',
+    'concurrent-points-in-time',
+    'teardown-accepted',
+    'clean-teardown',
+    'guest-writes-never-fail',
+    'safe-teardown',
+  ],
+  session: {
+    start: (disks) => [{ call: 'begin', params: { disks } }],
+    pitCall: (disks) => Object.fromEntries(disks.map((d) => [d, 0])),
+    handle: (results) => results[0] as string,
+    exportName: (id, disk) => `${id}-${disk}`,
+    stop: (id) => [{ call: 'end', params: { id } }],
+    stats: (id) => ({ call: 'stats', params: { id } }),
+  },
+  lower: {
+    async begin(ctx, p) {
+      const disks = p.disks as string[];
+      const n = ((ctx.state.counter as number | undefined) ?? 0) + 1;
+      ctx.state.counter = n;
+      const id = `job${n}`;
+      const files: Record<string, string> = {};
+      for (const d of disks) files[d] = await addOverlay(ctx, d, `${id}-${d}`);
+      await ctx.port.qmp('transaction', {
+        actions: disks.map((d) => ({
+          type: 'blockdev-backup',
+          data: { 'job-id': `${id}-${d}`, device: diskNode(ctx, d), target: `${id}-${d}`, sync: 'none' },
+        })),
+      });
+      for (const d of disks) await exportNode(ctx, `${id}-${d}`, `${id}-${d}`, `${id}-${d}`);
+      const jobs = (ctx.state.jobs ??= {}) as Record<string, Job>;
+      jobs[id] = { disks, files };
+      return id;
+    },
+    async end(ctx, p) {
+      const jobs = (ctx.state.jobs ??= {}) as Record<string, Job>;
+      const id = p.id as string;
+      const job = jobs[id];
+      if (!job) throw new Error(`no fleecing job '${id}'`);
+      // Safe order: no reader may see the live disk through the overlay's backing link.
+      for (const d of job.disks) await unexport(ctx, `${id}-${d}`);
+      for (const d of job.disks) await cancelJob(ctx, `${id}-${d}`);
+      for (const d of job.disks) await removeNode(ctx, `${id}-${d}`, job.files[d]);
+      delete jobs[id];
+      return undefined;
+    },
+    async stats(ctx, p) {
+      const jobs = (ctx.state.jobs ??= {}) as Record<string, Job>;
+      const id = p.id as string;
+      const job = jobs[id];
+      if (!job) throw new Error(`no fleecing job '${id}'`);
+      const all = (await ctx.port.qmp('query-jobs')) as { id: string; 'current-progress': number }[];
+      const copied = all
+        .filter((j) => job.disks.some((d) => j.id === `${id}-${d}`))
+        .reduce((n, j) => n + j['current-progress'], 0);
+      return { id, disks: job.disks, copied };
+    },
+    async list(ctx) {
+      return Object.keys((ctx.state.jobs ??= {}) as Record<string, Job>);
+    },
+  },
+});
