@@ -12,6 +12,12 @@ interface Job {
   files: Record<string, string>;
 }
 
+/** The implementation's job table, kept in its domain state. */
+function jobTable(state: Record<string, unknown>): Record<string, Job> {
+  if (!state.jobs) state.jobs = {};
+  return state.jobs as Record<string, Job>;
+}
+
 export default defineProposal({
   name: 'job-ids',
   title: 'Fleecing jobs with ids (multi-disk, concurrent)',
@@ -65,12 +71,12 @@ export default defineProposal({
         })),
       });
       for (const d of disks) await exportNode(ctx, `${id}-${d}`, `${id}-${d}`, `${id}-${d}`);
-      const jobs = (ctx.state.jobs ??= {}) as Record<string, Job>;
+      const jobs = jobTable(ctx.state);
       jobs[id] = { disks, files };
       return id;
     },
     async end(ctx, p) {
-      const jobs = (ctx.state.jobs ??= {}) as Record<string, Job>;
+      const jobs = jobTable(ctx.state);
       const id = p.id as string;
       const job = jobs[id];
       if (!job) throw new Error(`no fleecing job '${id}'`);
@@ -82,7 +88,7 @@ export default defineProposal({
       return undefined;
     },
     async stats(ctx, p) {
-      const jobs = (ctx.state.jobs ??= {}) as Record<string, Job>;
+      const jobs = jobTable(ctx.state);
       const id = p.id as string;
       const job = jobs[id];
       if (!job) throw new Error(`no fleecing job '${id}'`);
@@ -93,7 +99,7 @@ export default defineProposal({
       return { id, disks: job.disks, copied };
     },
     async list(ctx) {
-      return Object.keys((ctx.state.jobs ??= {}) as Record<string, Job>);
+      return Object.keys(jobTable(ctx.state));
     },
   },
 });
