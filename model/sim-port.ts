@@ -16,6 +16,7 @@ export class SimPort implements Port {
   readonly trace: TraceEntry[] = [];
   readonly features: ReadonlySet<Feature>;
   private eventCursor = 0;
+  private pendingEvents: TraceEntry[] | undefined;
   private readonly images = new Set<string>();
 
   constructor(
@@ -25,7 +26,12 @@ export class SimPort implements Port {
   ) {
     this.sim = createSim({ profile, seed, flavour: 'qsd', fs: 'memory', faults });
     this.features = this.sim.core.version.features;
-    this.sim.onEvent((e) => this.trace.push({ kind: 'event', event: e.event, data: e.data }));
+    this.sim.onEvent((e) => {
+      const entry: TraceEntry = { kind: 'event', event: e.event, data: e.data };
+      // events a command causes are listed after the command, as a QMP client would log them
+      if (this.pendingEvents) this.pendingEvents.push(entry);
+      else this.trace.push(entry);
+    });
   }
 
   get label(): string {
@@ -33,8 +39,10 @@ export class SimPort implements Port {
   }
 
   async qmp(command: string, args?: Record<string, unknown>): Promise<unknown> {
+    this.pendingEvents = [];
     const r = this.sim.execute(command, args);
-    this.trace.push({ kind: 'qmp', command, args, reply: r });
+    this.trace.push({ kind: 'qmp', command, args, reply: r }, ...this.pendingEvents);
+    this.pendingEvents = undefined;
     if ('error' in r) throw new QmpCallError(command, r.error.class, r.error.desc);
     return r.return;
   }

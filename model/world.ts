@@ -117,6 +117,7 @@ export class World {
     const nodes = (await p.qmp('query-named-block-nodes', { flat: true })) as { 'node-name': string }[];
     this.baselineNodes = new Set(nodes.map((n) => n['node-name']));
     this.baselineFiles = new Set(await p.scratchFiles());
+    p.trace.push({ kind: 'note', text: 'setup done' });
   }
 
   async run(op: OpSpec): Promise<void> {
@@ -180,7 +181,8 @@ export class World {
       entry.result = r;
       return r;
     } catch (e) {
-      entry.error = msg(e);
+      if (e instanceof Violation) entry.result = `(interrupted: ${e.property} broken)`;
+      else entry.error = msg(e);
       throw e;
     }
   }

@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { checkProposal, type ProposalReport } from '../model/check.ts';
+import { brokenClaims, formatReport } from '../model/report.ts';
+import { defineProposal, type Proposal, type ProposalInput } from '../spec/proposals/define.ts';
+import { BUNDLED, bundled } from '../spec/proposals/index.ts';
+import { profileSchema } from '../spec/versions.ts';
+
+/** `fleece-lab check [PROPOSAL...] [--runs N] [--seed S] [--profile P] [--path P] [--json F] [--traces DIR]` */
+export async function loadProposal(spec: string): Promise<Proposal> {
+  const b = bundled(spec);
+  if (b) return b;
+  const file = path.resolve(spec);
+  if (!fs.existsSync(file))
+    throw new Error(
+      `${spec}: no bundled proposal of that name and no such file (bundled: ${BUNDLED.map((p) => p.name).join(', ')})`,
+    );
+  const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  if (mod.default === undefined)
+    throw new Error(`${spec}: the file has no default export (export default defineProposal({...}))`);
+  // A file may export the plain object; it is checked the same way.
+  return defineProposal(mod.default as ProposalInput, spec);
+}
+
+export async function cmdCheck(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      runs: { type: 'string', default: '300' },
+      seed: { type: 'string', default: '1' },
+      profile: { type: 'string', default: '7.2' },
+      path: { type: 'string' },
+      json: { type: 'string' },
+      traces: { type: 'string', default: 'reports/latest/traces' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+  });
+  const profile = profileSchema.safeParse(values.profile);
+  if (!profile.success) throw new Error(`--profile ${values.profile}: expected 5.2, 7.2, 10.0 or 11.1`);
+  const runs = Number(values.runs);
+  const seed = Number(values.seed);
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new Error(`--runs ${values.runs}: expected a positive integer`);
+  if (!Number.isInteger(seed)) throw new Error(`--seed ${values.seed}: expected an integer`);
+  const proposals = positionals.length > 0 ? await Promise.all(positionals.map(loadProposal)) : BUNDLED;
+  const reports: ProposalReport[] = [];
+  let broken = 0;
+  for (const p of proposals) {
+    const r = await checkProposal(p, { runs, seed, profile: profile.data, path: values.path });
+    reports.push(r);
+    console.log(formatReport(r, !values.quiet));
+    console.log('');
+    broken += brokenClaims(r).length;
+    fs.mkdirSync(values.traces, { recursive: true });
+    for (const v of r.verdicts) {
+      if (!v.counterexample) continue;
+      const file = path.join(values.traces, `${p.name}.${v.property}.json`);
+      fs.writeFileSync(
+        file,
+        `${JSON.stringify({ proposal: p.name, profile: r.profile, ...v.counterexample }, null, 1)}\n`,
+      );
+    }
+  }
+  if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(reports, null, 1)}\n`);
+  console.log(
+    `${proposals.length} proposal(s): ${broken === 0 ? 'every claimed property holds' : `${broken} claimed propert${broken === 1 ? 'y' : 'ies'} broken`}; counterexample traces in ${values.traces}/`,
+  );
+  return broken > 0 ? 1 : 0;
+}
