@@ -8,6 +8,8 @@ export class Bitmap {
   readonly dirty = new Set<number>();
   recording: boolean;
   busy = false;
+  /** held by a backup job as its sync bitmap (5.2 reports this as "frozen") */
+  frozen = false;
   inconsistent = false;
   private unhook: (() => void) | undefined;
 

@@ -1,8 +1,10 @@
+import { QapiVisitor, visitorTexts } from '../spec/qapi/visitor.ts';
 import { COMMANDS, type CommandName } from '../spec/qmp/commands.ts';
 import { text } from '../spec/versions.ts';
-import { blockdevAdd, blockdevDel } from './commands/blockdev.ts';
 import { prepareBackup } from './commands/backup.ts';
 import { bitmapAdd, bitmapClear, bitmapEnable, bitmapMerge, bitmapRemove } from './commands/bitmaps.ts';
+import { blockdevAdd, blockdevDel } from './commands/blockdev.ts';
+import { checkJobId } from './commands/common.ts';
 import {
   blockExportAdd,
   blockExportDel,
@@ -13,11 +15,17 @@ import {
   queryBlockExports,
 } from './commands/exports.ts';
 import { humanMonitorCommand, qomSet } from './commands/hmp.ts';
-import { blockJobCancel, blockJobSetSpeed, jobVerbs, queryBlockJobs, queryJobs } from './commands/jobs.ts';
+import {
+  blockJobCancel,
+  blockJobChange,
+  blockJobSetSpeed,
+  jobVerbs,
+  queryBlockJobs,
+  queryJobs,
+} from './commands/jobs.ts';
 import { blockdevMirror } from './commands/mirror.ts';
 import { queryBlock, queryNamedBlockNodes } from './commands/query.ts';
 import { transaction } from './commands/transaction.ts';
-import { checkJobId } from './commands/common.ts';
 import type { SimCore } from './core.ts';
 import { CreateJob } from './jobs/create.ts';
 import { generic, QmpError } from './qmp-error.ts';
@@ -27,7 +35,9 @@ import { generic, QmpError } from './qmp-error.ts';
  * table, QEMU's argument visitor, then the handler. Nothing throws out of `dispatch`: every bad input gets
  * the reply QEMU would give.
  */
-export type QmpReply = { return: unknown; id?: unknown } | { error: { class: string; desc: string }; id?: unknown };
+export type QmpReply =
+  | { return: unknown; id?: unknown }
+  | { error: { class: string; desc: string }; id?: unknown };
 
 type Handler = (core: SimCore, args: Record<string, unknown>) => unknown;
 
@@ -78,32 +88,68 @@ const HANDLERS: Partial<Record<CommandName, Handler>> = {
     blockJobCancel(core, s(a.device), a.force === true);
     return {};
   },
+  'block-job-change': (core, a) => {
+    blockJobChange(core, a);
+  },
   'block-job-set-speed': (core, a) => {
     blockJobSetSpeed(core, s(a.device), a.speed as number);
     return {};
   },
-  'block-job-pause': (core, a) => (jobVerbs['block-job-pause'](core, s(a.device)), {}),
-  'block-job-resume': (core, a) => (jobVerbs['block-job-resume'](core, s(a.device)), {}),
-  'block-job-complete': (core, a) => (jobVerbs['block-job-complete'](core, s(a.device)), {}),
-  'block-job-finalize': (core, a) => (jobVerbs['block-job-finalize'](core, s(a.id)), {}),
-  'block-job-dismiss': (core, a) => (jobVerbs['block-job-dismiss'](core, s(a.id)), {}),
-  'job-cancel': (core, a) => (jobVerbs['job-cancel'](core, s(a.id)), {}),
-  'job-pause': (core, a) => (jobVerbs['job-pause'](core, s(a.id)), {}),
-  'job-resume': (core, a) => (jobVerbs['job-resume'](core, s(a.id)), {}),
-  'job-complete': (core, a) => (jobVerbs['job-complete'](core, s(a.id)), {}),
-  'job-finalize': (core, a) => (jobVerbs['job-finalize'](core, s(a.id)), {}),
-  'job-dismiss': (core, a) => (jobVerbs['job-dismiss'](core, s(a.id)), {}),
+  'block-job-pause': (core, a) => {
+    jobVerbs['block-job-pause'](core, s(a.device));
+  },
+  'block-job-resume': (core, a) => {
+    jobVerbs['block-job-resume'](core, s(a.device));
+  },
+  'block-job-complete': (core, a) => {
+    jobVerbs['block-job-complete'](core, s(a.device));
+  },
+  'block-job-finalize': (core, a) => {
+    jobVerbs['block-job-finalize'](core, s(a.id));
+  },
+  'block-job-dismiss': (core, a) => {
+    jobVerbs['block-job-dismiss'](core, s(a.id));
+  },
+  'job-cancel': (core, a) => {
+    jobVerbs['job-cancel'](core, s(a.id));
+  },
+  'job-pause': (core, a) => {
+    jobVerbs['job-pause'](core, s(a.id));
+  },
+  'job-resume': (core, a) => {
+    jobVerbs['job-resume'](core, s(a.id));
+  },
+  'job-complete': (core, a) => {
+    jobVerbs['job-complete'](core, s(a.id));
+  },
+  'job-finalize': (core, a) => {
+    jobVerbs['job-finalize'](core, s(a.id));
+  },
+  'job-dismiss': (core, a) => {
+    jobVerbs['job-dismiss'](core, s(a.id));
+  },
   'query-jobs': (core) => queryJobs(core),
   'query-block-jobs': (core) => queryBlockJobs(core),
   'query-named-block-nodes': (core, a) => queryNamedBlockNodes(core, a.flat === true),
   'query-block': (core) => queryBlock(core),
   'nbd-server-start': (core, a) => {
-    nbdServerStart(core, a.addr as { type: string; data: Record<string, unknown> }, (a['max-connections'] as number) ?? 0);
+    nbdServerStart(
+      core,
+      a.addr as { type: string; data: Record<string, unknown> },
+      (a['max-connections'] as number) ?? 0,
+      a['tls-creds'] as string | undefined,
+    );
     return {};
   },
-  'nbd-server-stop': (core) => (nbdServerStop(core), {}),
-  'nbd-server-add': (core, a) => (nbdServerAdd(core, COMMANDS['nbd-server-add'].args.parse(a)), {}),
-  'nbd-server-remove': (core, a) => (nbdServerRemove(core, s(a.name), a.mode as 'safe' | 'hard' | undefined), {}),
+  'nbd-server-stop': (core) => {
+    nbdServerStop(core);
+  },
+  'nbd-server-add': (core, a) => {
+    nbdServerAdd(core, COMMANDS['nbd-server-add'].args.parse(a));
+  },
+  'nbd-server-remove': (core, a) => {
+    nbdServerRemove(core, s(a.name), a.mode as 'safe' | 'hard' | undefined);
+  },
   'block-export-add': (core, a) => {
     if (a.type !== 'nbd') throw generic(`fleece-lab: export type '${String(a.type)}' is not simulated`);
     blockExportAdd(core, {
@@ -118,28 +164,65 @@ const HANDLERS: Partial<Record<CommandName, Handler>> = {
     });
     return {};
   },
-  'block-export-del': (core, a) => (blockExportDel(core, s(a.id), a.mode as 'safe' | 'hard' | undefined), {}),
+  'block-export-del': (core, a) => {
+    blockExportDel(core, s(a.id), a.mode as 'safe' | 'hard' | undefined);
+  },
   'query-block-exports': (core) => queryBlockExports(core),
-  'block-dirty-bitmap-add': (core, a) => (bitmapAdd(core, COMMANDS['block-dirty-bitmap-add'].args.parse(a)), {}),
-  'block-dirty-bitmap-remove': (core, a) => (bitmapRemove(core, s(a.node), s(a.name)).commit(), {}),
-  'block-dirty-bitmap-clear': (core, a) => (bitmapClear(core, s(a.node), s(a.name)), {}),
-  'block-dirty-bitmap-enable': (core, a) => (bitmapEnable(core, s(a.node), s(a.name), true), {}),
-  'block-dirty-bitmap-disable': (core, a) => (bitmapEnable(core, s(a.node), s(a.name), false), {}),
-  'block-dirty-bitmap-merge': (core, a) => (bitmapMerge(core, COMMANDS['block-dirty-bitmap-merge'].args.parse(a)), {}),
-  'qom-set': (core, a) => (qomSet(core, s(a.path), s(a.property), a.value), {}),
+  'block-dirty-bitmap-add': (core, a) => {
+    bitmapAdd(core, COMMANDS['block-dirty-bitmap-add'].args.parse(a));
+  },
+  'block-dirty-bitmap-remove': (core, a) => {
+    bitmapRemove(core, s(a.node), s(a.name)).commit();
+  },
+  'block-dirty-bitmap-clear': (core, a) => {
+    bitmapClear(core, s(a.node), s(a.name));
+  },
+  'block-dirty-bitmap-enable': (core, a) => {
+    bitmapEnable(core, s(a.node), s(a.name), true);
+  },
+  'block-dirty-bitmap-disable': (core, a) => {
+    bitmapEnable(core, s(a.node), s(a.name), false);
+  },
+  'block-dirty-bitmap-merge': (core, a) => {
+    bitmapMerge(core, COMMANDS['block-dirty-bitmap-merge'].args.parse(a));
+  },
+  'qom-set': (core, a) => {
+    qomSet(core, s(a.path), s(a.property), a.value);
+  },
   'human-monitor-command': (core, a) => humanMonitorCommand(core, s(a['command-line'])),
 };
 
 /** blockdev-backup and drive-backup run as a one-action transaction in QEMU (hence the drain events). */
-function transactionOf(core: SimCore, type: 'blockdev-backup' | 'drive-backup', a: Record<string, unknown>): void {
+function transactionOf(
+  core: SimCore,
+  type: 'blockdev-backup' | 'drive-backup',
+  a: Record<string, unknown>,
+): void {
   transaction(core, { actions: [{ type, data: a }] });
   void prepareBackup;
+}
+
+/**
+ * The argument visitor with every text of the core's version (integer ranges, alternate names), one per
+ * core. (core.visitor knows only the four basic texts.)
+ */
+const visitors = new WeakMap<SimCore, QapiVisitor>();
+function visitorOf(core: SimCore): QapiVisitor {
+  let v = visitors.get(core);
+  if (!v) {
+    v = new QapiVisitor(core.intro, visitorTexts(core.version.texts));
+    visitors.set(core, v);
+  }
+  return v;
 }
 
 /** One monitor connection's state: capabilities negotiation is per monitor. */
 export class Monitor {
   negotiated = false;
-  constructor(readonly core: SimCore) {}
+  constructor(readonly core: SimCore) {
+    // permission errors are worded per version; the graph learns its version from the first monitor
+    core.graph.version = core.version;
+  }
 
   /** Handle one parsed request object; returns the reply object (with the request's id echoed). */
   dispatch(req: unknown): QmpReply {
@@ -164,7 +247,8 @@ export class Monitor {
         return fail(generic(`QMP input member '${key}' is unexpected`));
       }
     }
-    if (r.execute === undefined && r['exec-oob'] === undefined) return fail(generic("QMP input lacks member 'execute'"));
+    if (r.execute === undefined && r['exec-oob'] === undefined)
+      return fail(generic("QMP input lacks member 'execute'"));
     const name = (r.execute ?? r['exec-oob']) as string;
     if (r['exec-oob'] !== undefined) {
       return fail(new QmpError('GenericError', `The command ${name} does not support OOB`));
@@ -173,13 +257,14 @@ export class Monitor {
       return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.notNegotiated')));
     }
     if (name === 'qmp_capabilities') {
-      if (this.negotiated) return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.alreadyNegotiated')));
+      if (this.negotiated)
+        return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.alreadyNegotiated')));
     }
     if (!core.intro.commands.has(name)) {
       return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.commandNotFound', name)));
     }
     const args = (r.arguments ?? {}) as Record<string, unknown>;
-    const argError = core.visitor.checkCommand(name, args);
+    const argError = visitorOf(core).checkCommand(name, args);
     if (argError) return fail(generic(argError));
     if (name === 'qmp_capabilities') {
       const enable = args.enable as string[] | undefined;
@@ -195,7 +280,9 @@ export class Monitor {
     } catch (e) {
       if (e instanceof QmpError) return fail(e);
       // A simulator bug must not take the monitor down: report it like QEMU reports errors.
-      return fail(generic(`fleece-lab internal error in ${name}: ${e instanceof Error ? e.message : String(e)}`));
+      return fail(
+        generic(`fleece-lab internal error in ${name}: ${e instanceof Error ? e.message : String(e)}`),
+      );
     } finally {
       // The main loop runs what became ready (a drain): jobs that complete at once do so before the reply.
       try {

@@ -1,3 +1,4 @@
+import { text, type VersionInfo, versionInfo } from '../spec/versions.ts';
 import type { Extent } from './image/types.ts';
 import { PERM_ALL, permNames } from './perm.ts';
 import { generic, QmpError } from './qmp-error.ts';
@@ -106,7 +107,11 @@ export class BlockNode {
     this.driver.writeZeroes(this, offset, length);
     for (const h of this.writeHooks) h(offset, length);
   }
+  /** opened with discard=unmap (BDRV_O_UNMAP); without it QEMU ignores discard requests */
+  unmap = false;
+
   discard(offset: number, length: number): void {
+    if (!this.unmap) return;
     this.driver.discard(this, offset, length);
     for (const h of this.writeHooks) h(offset, length);
   }
@@ -136,12 +141,18 @@ export class BlockBackend {
 }
 
 /** bdrv_child_user_desc */
-export function parentDesc(c: BdrvChild): string {
+export function parentDesc(c: BdrvChild, v?: VersionInfo): string {
+  const legacy = v?.permCheck === 'update';
   switch (c.parent.kind) {
     case 'node':
-      return `node '${c.parent.node.nodeName}'`;
-    case 'blk':
-      return c.parent.blk.desc;
+      // 5.2: bdrv_get_device_or_node_name(parent)
+      return legacy ? c.parent.node.nodeName : `node '${c.parent.node.nodeName}'`;
+    case 'blk': {
+      if (!legacy) return c.parent.blk.desc;
+      // 5.2's blk_root_get_parent_desc: the name or device id bare, else "a block device"
+      const m = /^block device '(.*)'$/.exec(c.parent.blk.desc);
+      return m ? m[1] : 'a block device';
+    }
     case 'job':
       return `${c.parent.jobType} job '${c.parent.jobId}'`;
   }
@@ -149,6 +160,8 @@ export function parentDesc(c: BdrvChild): string {
 
 export class Graph {
   readonly nodes = new Map<string, BlockNode>();
+  /** the profile whose wording permission errors use (set by the monitor; 7.2 when unset) */
+  version: VersionInfo = versionInfo('7.2');
   /** bumped on every change of nodes or edges, so derived orders can be cached */
   private generation = 0;
   private topoCache: { generation: number; order: BlockNode[] } | undefined;
@@ -265,17 +278,34 @@ export class Graph {
     for (const node of order) this.checkConflicts(node);
   }
 
-  /** bdrv_parent_perms_conflict / bdrv_a_allow_b */
+  /** bdrv_parent_perms_conflict / bdrv_a_allow_b (6.0+); bdrv_check_update_perm (5.2) */
   checkConflicts(node: BlockNode): void {
+    const v = this.version;
+    const n = node.nodeName;
+    if (v.permCheck === 'update') {
+      // 5.2 checks the user whose permissions change against every other user; the newest user of the
+      // node (parents are newest first) stands for the one that changed.
+      for (const nu of node.parents) {
+        for (const c of node.parents) {
+          if (c === nu) continue;
+          if ((nu.perm & c.shared) !== nu.perm) {
+            const perms = permNames(nu.perm & ~c.shared);
+            throw generic(text(v, 'perm.conflict', n, perms, '', '', parentDesc(c, v), c.name));
+          }
+          if ((c.perm & nu.shared) !== c.perm) {
+            const perms = permNames(c.perm & ~nu.shared);
+            throw generic(text(v, 'perm.conflictUses', parentDesc(c, v), c.name, perms, n));
+          }
+        }
+      }
+      return;
+    }
     for (const a of node.parents) {
       for (const b of node.parents) {
         if (a === b) continue;
         if ((b.perm & a.shared) === b.perm) continue;
         const perms = permNames(b.perm & ~a.shared);
-        const n = node.nodeName;
-        throw generic(
-          `Permission conflict on node '${n}': permissions '${perms}' are both required by ${parentDesc(b)} (uses node '${n}' as '${b.name}' child) and unshared by ${parentDesc(a)} (uses node '${n}' as '${a.name}' child).`,
-        );
+        throw generic(text(v, 'perm.conflict', n, perms, parentDesc(b, v), b.name, parentDesc(a, v), a.name));
       }
     }
   }

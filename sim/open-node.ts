@@ -1,4 +1,5 @@
 import { text } from '../spec/versions.ts';
+import { BlockCopyState } from './block-copy.ts';
 import type { SimCore } from './core.ts';
 import { BlkdebugDriver, type InjectErrorRule } from './drivers/blkdebug.ts';
 import { CbwDriver, type OnCbwError } from './drivers/copy-before-write.ts';
@@ -7,7 +8,6 @@ import { NullDriver } from './drivers/null.ts';
 import { Qcow2Driver } from './drivers/qcow2.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
-import { BlockCopyState } from './block-copy.ts';
 import { FsError } from './fs.ts';
 import { BlockNode, type ChildRole, type NodeDriver } from './graph.ts';
 import { ERRNO, IoError } from './io-error.ts';
@@ -23,11 +23,13 @@ const BLOCK_COPY_CLUSTER_SIZE_DEFAULT = 65536;
 interface OpenCtx {
   core: SimCore;
   created: BlockNode[];
+  /** names taken by nodes of this command still being opened (QEMU assigns a name before the children) */
+  reserved: Set<string>;
 }
 
 export function blockdevAdd(core: SimCore, opts: Record<string, unknown>): void {
   if (typeof opts['node-name'] !== 'string') throw generic("'node-name' must be specified for the root node");
-  const ctx: OpenCtx = { core, created: [] };
+  const ctx: OpenCtx = { core, created: [], reserved: new Set() };
   try {
     const node = openNode(ctx, opts, false);
     node.monitorOwned = true;
@@ -46,12 +48,47 @@ export function blockdevAdd(core: SimCore, opts: Record<string, unknown>): void 
   }
 }
 
-function checkNodeName(core: SimCore, name: string): void {
-  if (!ID_RE.test(name)) throw generic(`Invalid node-name: '${name}'`);
-  if ([...core.devices.values()].some((d) => d.id === name))
+/**
+ * bdrv_open without a node name, for nodes QEMU opens on its own (drive-backup's and drive-mirror's
+ * targets): generated names, not owned by the monitor, gone when their user drops them.
+ */
+export function openImplicitNode(core: SimCore, opts: Record<string, unknown>): BlockNode {
+  const ctx: OpenCtx = { core, created: [], reserved: new Set() };
+  try {
+    const node = openNode(ctx, opts, true);
+    core.refreshPerms();
+    return node;
+  } catch (e) {
+    for (const n of ctx.created.reverse()) {
+      for (const c of [...n.children]) core.graph.detach(c);
+      core.graph.remove(n);
+    }
+    try {
+      core.refreshPerms();
+    } catch {
+      // the graph was consistent before this command
+    }
+    throw e;
+  }
+}
+
+/** bdrv_assign_node_name: runs in bdrv_open_common, before the driver opens the node's children */
+function checkNodeName(ctx: OpenCtx, name: string): void {
+  const { core } = ctx;
+  if (!ID_RE.test(name)) throw generic(text(core.version, 'node.invalidName', name));
+  // blk_by_name: named BlockBackends only (a -device's qdev id is not one)
+  if ([...core.blks].some((b) => b.name === name))
     throw generic(`node-name=${name} is conflicting with a device id`);
-  if (core.graph.find(name)) throw generic(text(core.version, 'node.duplicate', name));
+  if (core.graph.find(name) || ctx.reserved.has(name))
+    throw generic(text(core.version, 'node.duplicate', name));
   if (name.length >= 32) throw generic('Node name too long');
+  ctx.reserved.add(name);
+}
+
+/** QemuOpts size options (raw offset/size) refuse negative numbers: parse_option_size */
+function checkSizeOption(core: SimCore, opts: Record<string, unknown>, key: string): void {
+  const v = opts[key];
+  if (typeof v === 'number' && v < 0) throw generic(text(core.version, 'opt.sizeOutOfRange', key, String(v)));
 }
 
 /** bdrv_lookup_bs for a child given as a reference (a node name) */
@@ -61,10 +98,17 @@ function lookupRef(core: SimCore, ref: string): BlockNode {
   return n;
 }
 
-function childFrom(ctx: OpenCtx, ref: unknown, readOnly: boolean): BlockNode {
+function childFrom(
+  ctx: OpenCtx,
+  ref: unknown,
+  readOnly: boolean,
+  parent?: Record<string, unknown>,
+): BlockNode {
   if (typeof ref === 'string') return lookupRef(ctx.core, ref);
   const opts = { ...(ref as Record<string, unknown>) };
   if (readOnly && opts['read-only'] === undefined) opts['read-only'] = true;
+  // bdrv_inherited_options: an inline child takes its parent's discard mode unless it sets its own
+  if (parent?.discard !== undefined && opts.discard === undefined) opts.discard = parent.discard;
   return openNode(ctx, opts, true);
 }
 
@@ -79,6 +123,7 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>, implicit: boolean
   const readOnly = opts['read-only'] === true;
   const children: { name: string; role: ChildRole; bs: BlockNode }[] = [];
   let driver: NodeDriver;
+  if (typeof opts['node-name'] === 'string') checkNodeName(ctx, opts['node-name']);
 
   switch (driverName) {
     case 'file': {
@@ -94,35 +139,51 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>, implicit: boolean
     }
     case 'null-co':
     case 'null-aio': {
+      const latency = opts['latency-ns'];
+      if (typeof latency === 'number' && latency < 0) throw generic('latency-ns is invalid');
       driver = new NullDriver((opts.size as number | undefined) ?? 1 << 30, opts['read-zeroes'] === true);
       break;
     }
     case 'raw': {
-      const file = childFrom(ctx, opts.file, readOnly);
+      checkSizeOption(core, opts, 'offset');
+      checkSizeOption(core, opts, 'size');
+      const file = childFrom(ctx, opts.file, readOnly, opts);
       children.push({ name: 'file', role: 'file', bs: file });
       const offset = (opts.offset as number | undefined) ?? 0;
       const size = opts.size as number | undefined;
-      if (offset > file.size) throw generic('The sum of offset (' + offset + ') and size (0) has to be smaller or equal to the  actual size of the containing file (' + file.size + ')');
+      if (offset > file.size)
+        throw generic(
+          'The sum of offset (' +
+            offset +
+            ') and size (0) has to be smaller or equal to the  actual size of the containing file (' +
+            file.size +
+            ')',
+        );
       driver = new RawDriver(offset, size);
       break;
     }
     case 'qcow2': {
-      const file = childFrom(ctx, opts.file, readOnly);
+      const file = childFrom(ctx, opts.file, readOnly, opts);
       children.push({ name: 'file', role: 'file', bs: file });
       const filename = file.driver instanceof FileDriver ? file.driver.filename : undefined;
       const layer = filename === undefined ? null : core.fs.openQcow2(filename, readOnly);
       if (!layer) throw generic('Image is not in qcow2 format');
       driver = new Qcow2Driver(layer);
       if (Object.hasOwn(opts, 'backing')) {
-        if (opts.backing !== null) children.push({ name: 'backing', role: 'backing', bs: childFrom(ctx, opts.backing, true) });
+        if (opts.backing !== null)
+          children.push({ name: 'backing', role: 'backing', bs: childFrom(ctx, opts.backing, true) });
       } else if (layer.backingFile) {
-        children.push({ name: 'backing', role: 'backing', bs: openImplicitBacking(ctx, layer.backingPath ?? layer.backingFile, layer.backingFormat) });
+        children.push({
+          name: 'backing',
+          role: 'backing',
+          bs: openImplicitBacking(ctx, layer.backingPath ?? layer.backingFile, layer.backingFormat),
+        });
       }
       break;
     }
     case 'copy-before-write': {
-      const file = childFrom(ctx, opts.file, readOnly);
-      const target = childFrom(ctx, opts.target, false);
+      const file = childFrom(ctx, opts.file, readOnly, opts);
+      const target = childFrom(ctx, opts.target, false, opts);
       children.push({ name: 'file', role: 'file', bs: file }, { name: 'target', role: 'target', bs: target });
       const bm = opts.bitmap as { node: string; name: string } | undefined;
       let scope: (c: number) => boolean = () => true;
@@ -151,7 +212,7 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>, implicit: boolean
       );
       const cbw = new CbwDriver(
         bcs,
-        ((opts['on-cbw-error'] as OnCbwError | undefined) ?? 'break-guest-write'),
+        (opts['on-cbw-error'] as OnCbwError | undefined) ?? 'break-guest-write',
         (opts['cbw-timeout'] as number | undefined) ?? 0,
         scope,
       );
@@ -161,15 +222,17 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>, implicit: boolean
       return node;
     }
     case 'snapshot-access': {
-      const file = childFrom(ctx, opts.file, true);
+      const file = childFrom(ctx, opts.file, true, opts);
       children.push({ name: 'file', role: 'file', bs: file });
       driver = new SnapshotAccessDriver();
       break;
     }
     case 'blkdebug': {
-      const image = childFrom(ctx, opts.image, readOnly);
+      const image = childFrom(ctx, opts.image, readOnly, opts);
       children.push({ name: 'image', role: 'file', bs: image });
-      const rules: InjectErrorRule[] = ((opts['inject-error'] as Record<string, unknown>[] | undefined) ?? []).map((r) => ({
+      const rules: InjectErrorRule[] = (
+        (opts['inject-error'] as Record<string, unknown>[] | undefined) ?? []
+      ).map((r) => ({
         event: r.event as string,
         errno: (r.errno as number | undefined) ?? ERRNO.EIO,
         sector: (r.sector as number | undefined) ?? -1,
@@ -195,10 +258,10 @@ function finish(
 ): BlockNode {
   const { core } = ctx;
   let name = opts['node-name'] as string | undefined;
-  if (name !== undefined) checkNodeName(core, name);
-  else name = core.autoNodeName();
+  if (name === undefined) name = core.autoNodeName();
   const node = new BlockNode(name, opts['node-name'] === undefined, driver, { readOnly, options: opts });
   node.detectZeroes = (opts['detect-zeroes'] as string | undefined) ?? 'off';
+  node.unmap = opts.discard === 'unmap';
   for (const c of children) core.graph.attach({ kind: 'node', node }, c.bs, c.name, c.role);
   core.graph.add(node);
   ctx.created.push(node);
@@ -210,7 +273,8 @@ function finish(
 /** block_copy_calculate_cluster_size */
 function copyClusterSize(target: BlockNode, minClusterSize?: number): number {
   let size = BLOCK_COPY_CLUSTER_SIZE_DEFAULT;
-  if (target.driver instanceof Qcow2Driver && !target.backing) size = Math.max(size, target.driver.layer.clusterSize);
+  if (target.driver instanceof Qcow2Driver && !target.backing)
+    size = Math.max(size, target.driver.layer.clusterSize);
   if (minClusterSize) size = Math.max(size, minClusterSize);
   return size;
 }

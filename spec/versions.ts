@@ -27,6 +27,31 @@ export const FEATURES = [
   'backup-discard-source',
   'backup-on-cbw-error',
   'nbd-extended-headers',
+  // query-named-block-nodes shape, read from each version's recordings:
+  /** BlockDeviceInfo has encryption_key_missing, DirtyBitmapInfo has status (5.2) */
+  'query-legacy-fields',
+  /** BlockDeviceInfo has active; file nodes have format-specific {type: file} (10.0+) */
+  'query-node-active',
+  /** BlockDeviceInfo has children, ImageInfo has limits (11.1) */
+  'query-node-children',
+  // job behaviour (not visible in the schema), read from each version's recordings:
+  /** job_pause() enters a sleeping job, so it reaches its pause point at once (not in 5.2) */
+  'job-pause-enters',
+  /** backup copies through block-copy, which rate-limits itself and re-checks the limit when woken */
+  'backup-block-copy-ratelimit',
+  /** block_job_ratelimit_sleep: a rate-limited mirror woken early sleeps out the rest of its delay */
+  'job-ratelimit-sleep',
+  /**
+   * qmp_transaction on util/transactions.c (8.0): commit and clean run in reverse order of the actions,
+   * and completion-mode=grouped is checked for every action before any is prepared
+   */
+  'transaction-tran-api',
+  /** job_completed_txn_abort finishes every job of the transaction before it finalizes any */
+  'job-txn-abort-finish-all',
+  /** query-block-jobs shows mirror's actively-synced (BlockJobInfo became a union) */
+  'mirror-actively-synced',
+  /** BLOCK_JOB_COMPLETED's error is the job's own message (5.2 sent strerror of its return code) */
+  'job-event-error-message',
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -36,6 +61,8 @@ export const MESSAGE_IDS = [
   'qapi.badType',
   'qapi.badEnum',
   'qapi.unexpected',
+  'qapi.intRange',
+  'qapi.alternate.BlockDirtyBitmapOrStr',
   'qmp.notNegotiated',
   'qmp.alreadyNegotiated',
   'qmp.commandNotFound',
@@ -43,6 +70,11 @@ export const MESSAGE_IDS = [
   'node.delNotFound',
   'node.duplicate',
   'node.busyJob',
+  'node.invalidName',
+  'node.notFound',
+  'opt.sizeOutOfRange',
+  'perm.conflict',
+  'perm.conflictUses',
   'job.verb',
   'job.alreadyPaused',
   'job.notPaused',
@@ -63,6 +95,8 @@ const BASE_TEXTS: Record<MessageId, string> = {
   'qapi.badType': "Invalid parameter type for '%s', expected: %s",
   'qapi.badEnum': "Parameter '%n' does not accept value '%v'",
   'qapi.unexpected': "Parameter '%s' is unexpected",
+  'qapi.intRange': "Parameter '%s' expects %s",
+  'qapi.alternate.BlockDirtyBitmapOrStr': 'BlockDirtyBitmapOrStr',
   'qmp.notNegotiated': "Expecting capabilities negotiation with 'qmp_capabilities'",
   'qmp.alreadyNegotiated': 'Capabilities negotiation is already complete, command ignored',
   'qmp.commandNotFound': 'The command %s has not been found',
@@ -70,6 +104,15 @@ const BASE_TEXTS: Record<MessageId, string> = {
   'node.delNotFound': "Failed to find node with node-name='%s'",
   'node.duplicate': "Duplicate nodes with node-name='%s'",
   'node.busyJob': "Node '%s' is busy: block device is in use by block job: %s",
+  'node.invalidName': "Invalid node-name: '%s'",
+  'node.notFound': "Node '%s' not found",
+  // a negative number for a QemuOpts size option (raw offset/size): %1 = option, %2 = value
+  'opt.sizeOutOfRange': "Value '%2$s' is out of range for parameter '%1$s'",
+  // bdrv_parent_perms_conflict: perms, b desc, b child, a desc, a child (node name filled in each place)
+  'perm.conflict':
+    "Permission conflict on node '%1$s': permissions '%2$s' are both required by %3$s (uses node '%1$s' as '%4$s' child) and unshared by %5$s (uses node '%1$s' as '%6$s' child).",
+  // only where permCheck is 'update' (5.2's bdrv_check_update_perm); the other direction of perm.conflict
+  'perm.conflictUses': "Conflicts with use by %1$s as '%2$s', which uses '%3$s' on %4$s",
   'job.verb': "Job '%s' in state '%s' cannot accept command verb '%s'",
   'job.alreadyPaused': 'Job is already paused',
   'job.notPaused': "Can't resume a job that was not paused",
@@ -92,6 +135,11 @@ export interface VersionInfo {
   debianSuite: string;
   features: ReadonlySet<Feature>;
   texts: Record<MessageId, string>;
+  /**
+   * How permission conflicts are found and worded: 'graph' = bdrv_parent_perms_conflict over all parents
+   * (6.0+), 'update' = bdrv_check_update_perm of the newest user against each other user (5.2).
+   */
+  permCheck: 'graph' | 'update';
 }
 
 const ALWAYS: Feature[] = [
@@ -116,10 +164,14 @@ function version(
     debianSuite,
     features: new Set<Feature>([...ALWAYS, ...features]),
     texts: { ...BASE_TEXTS, ...texts },
+    permCheck: profile === '5.2' ? 'update' : 'graph',
   };
 }
 
 const CBW_FEATURES: Feature[] = [
+  'job-event-error-message',
+  'job-pause-enters',
+  'backup-block-copy-ratelimit',
   'complete-in-standby',
   'copy-before-write',
   'snapshot-access',
@@ -128,16 +180,21 @@ const CBW_FEATURES: Feature[] = [
 ];
 
 export const VERSIONS: Record<Profile, VersionInfo> = {
-  '5.2': version('5.2', { major: 5, minor: 2, micro: 0 }, 'bullseye', [], {
+  '5.2': version('5.2', { major: 5, minor: 2, micro: 0 }, 'bullseye', ['query-legacy-fields'], {
     'qapi.badEnum': "Invalid parameter '%v'",
     'qapi.unexpected': "Parameter '%s' is unexpected",
     'node.notFoundDeviceOrNode': 'Cannot find device=%s nor node_name=%s',
     'node.delNotFound': 'Cannot find node %s',
     'node.duplicate': 'Duplicate node name',
+    'node.invalidName': 'Invalid node name',
+    'qapi.alternate.BlockDirtyBitmapOrStr': 'BlockDirtyBitmapMergeSource',
+    // for 'update': "does not allow" (the new user wants what an old one does not share)
+    'perm.conflict': "Conflicts with use by %5$s as '%6$s', which does not allow '%2$s' on %1$s",
     'transaction.groupedUnsupported':
       "Action '%s' does not support Transaction property completion-mode = grouped",
   }),
   '7.2': version('7.2', { major: 7, minor: 2, micro: 22 }, 'bookworm', CBW_FEATURES, {
+    'opt.sizeOutOfRange': "Parameter '%1$s' expects a non-negative number below 2^64",
     'transaction.groupedUnsupported':
       "Action '%s' does not support Transaction property completion-mode = grouped",
   }),
@@ -145,7 +202,18 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
     '10.0',
     { major: 10, minor: 0, micro: 7 },
     'trixie',
-    [...CBW_FEATURES, 'cbw-min-cluster-size', 'block-job-change', 'backup-discard-source', 'nbd-extended-headers'],
+    [
+      ...CBW_FEATURES,
+      'cbw-min-cluster-size',
+      'block-job-change',
+      'backup-discard-source',
+      'nbd-extended-headers',
+      'query-node-active',
+      'job-ratelimit-sleep',
+      'transaction-tran-api',
+      'job-txn-abort-finish-all',
+      'mirror-actively-synced',
+    ],
     {},
   ),
   '11.1': version(
@@ -159,15 +227,23 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'backup-discard-source',
       'backup-on-cbw-error',
       'nbd-extended-headers',
+      'query-node-active',
+      'query-node-children',
+      'job-ratelimit-sleep',
+      'transaction-tran-api',
+      'job-txn-abort-finish-all',
+      'mirror-actively-synced',
     ],
     {},
   ),
 };
 
-/** printf-like fill of a version's text: %s in order (and %n/%v for enum texts). */
+/** printf-like fill of a version's text: %s in order, %N$s by position (and %n/%v for enum texts). */
 export function text(v: VersionInfo, id: MessageId, ...args: string[]): string {
   let i = 0;
-  return v.texts[id].replace(/%s/g, () => args[i++] ?? '');
+  return v.texts[id].replace(/%(?:(\d)\$)?s/g, (_, pos: string | undefined) =>
+    pos === undefined ? (args[i++] ?? '') : (args[Number(pos) - 1] ?? ''),
+  );
 }
 
 export function hasFeature(v: VersionInfo, f: Feature): boolean {

@@ -71,7 +71,10 @@ export const argsBadEnum = defineRunbook({
     nullNode('src'),
     nullNode('tgt'),
     { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'bogus' } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full', 'on-source-error': 'explode' } },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full', 'on-source-error': 'explode' },
+    },
     { qmp: 'blockdev-add', args: { driver: 'bogus-drv', 'node-name': 'x' } },
     { qmp: 'blockdev-add', args: { driver: 'null-co', 'node-name': 'x', 'detect-zeroes': 'maybe' } },
     { qmp: 'nbd-server-start', args: { addr: { type: 'bogus', data: { path: '@nbd.sock' } } } },
@@ -94,7 +97,10 @@ export const argsWrongType = defineRunbook({
     { qmp: 'blockdev-add', args: { driver: 42, 'node-name': 'x' } },
     { qmp: 'blockdev-add', args: { driver: 'null-co', 'node-name': 7 } },
     { qmp: 'blockdev-backup', args: { 'job-id': 42, device: 'src', target: 'tgt', sync: 'full' } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full', speed: 'fast' } },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full', speed: 'fast' },
+    },
     { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: ['src'], target: 'tgt', sync: 'full' } },
     { qmp: 'blockdev-del', args: { 'node-name': null } },
     { qmp: 'nbd-server-start', args: { addr: 'unix:/tmp/x.sock' } },
@@ -112,15 +118,47 @@ export const argsNestedPaths = defineRunbook({
     nullNode('src'),
     nullNode('tgt'),
     { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r', file: { driver: 'file' } } },
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r', file: { driver: 'file', filename: 42 } } },
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r', file: { driver: 'file', filename: '/x', extra: 1 } } },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'raw', 'node-name': 'r', file: { driver: 'file', filename: 42 } },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'raw', 'node-name': 'r', file: { driver: 'file', filename: '/x', extra: 1 } },
+    },
     { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r', file: { driver: 'bogus' } } },
     { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r', file: 42 } },
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r', file: { driver: 'null-co', size: 'x' } } },
-    { qmp: 'blockdev-add', args: { driver: 'qcow2', 'node-name': 'q', file: { driver: 'null-co' }, backing: 5 } },
-    { qmp: 'transaction', args: { actions: [{ type: 'blockdev-backup', data: { 'job-id': 'j', device: 'src', target: 'tgt' } }] } },
-    { qmp: 'transaction', args: { actions: [{ type: 'blockdev-backup', data: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'bogus' } }] } },
-    { qmp: 'transaction', args: { actions: [{ type: 'blockdev-backup', data: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full', x: 1 } }] } },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'raw', 'node-name': 'r', file: { driver: 'null-co', size: 'x' } },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'qcow2', 'node-name': 'q', file: { driver: 'null-co' }, backing: 5 },
+    },
+    {
+      qmp: 'transaction',
+      args: { actions: [{ type: 'blockdev-backup', data: { 'job-id': 'j', device: 'src', target: 'tgt' } }] },
+    },
+    {
+      qmp: 'transaction',
+      args: {
+        actions: [
+          { type: 'blockdev-backup', data: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'bogus' } },
+        ],
+      },
+    },
+    {
+      qmp: 'transaction',
+      args: {
+        actions: [
+          {
+            type: 'blockdev-backup',
+            data: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full', x: 1 },
+          },
+        ],
+      },
+    },
     { qmp: 'transaction', args: { actions: [{ type: 'blockdev-backup', data: 'x' }] } },
     { qmp: 'transaction', args: { actions: [{ type: 'abort' }] } },
     { qmp: 'transaction', args: { actions: [{ type: 'abort', data: {} }, { data: {} }] } },
@@ -139,10 +177,26 @@ export const argsIntegerRanges = defineRunbook({
     nullNode('tgt'),
     { qmp: 'block-dirty-bitmap-add', args: { node: 'src', name: 'b', granularity: -1 } },
     { qmp: 'block-dirty-bitmap-add', args: { node: 'src', name: 'b', granularity: 4294967296 } },
-    { qmp: 'nbd-server-start', args: { addr: { type: 'unix', data: { path: '@nbd.sock' } }, 'max-connections': -1 } },
+    {
+      qmp: 'nbd-server-start',
+      args: { addr: { type: 'unix', data: { path: '@nbd.sock' } }, 'max-connections': -1 },
+    },
     { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r', file: 'src', offset: -1 } },
     { qmp: 'blockdev-add', args: { driver: 'null-co', 'node-name': 'n', size: 1024, 'latency-ns': -1 } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full', 'x-perf': { 'max-workers': -1 } } },
+    {
+      qmp: 'blockdev-mirror',
+      args: { 'job-id': 'm', device: 'src', target: 'tgt', sync: 'full', granularity: -1 },
+    },
+    {
+      qmp: 'blockdev-mirror',
+      args: { 'job-id': 'm', device: 'src', target: 'tgt', sync: 'full', granularity: 4294967296 },
+    },
+    {
+      qmp: 'transaction',
+      args: {
+        actions: [{ type: 'block-dirty-bitmap-add', data: { node: 'src', name: 'b', granularity: -512 } }],
+      },
+    },
     { qmp: 'query-jobs' },
   ],
 });
@@ -154,10 +208,40 @@ export const argsIntegerRangesCbw = defineRunbook({
   steps: [
     nullNode('src'),
     nullNode('tgt'),
-    { qmp: 'blockdev-add', args: { driver: 'copy-before-write', 'node-name': 'cbw', file: 'src', target: 'tgt', 'cbw-timeout': -1 } },
-    { qmp: 'blockdev-add', args: { driver: 'copy-before-write', 'node-name': 'cbw', file: 'src', target: 'tgt', 'cbw-timeout': 4294967296 } },
-    { qmp: 'blockdev-add', args: { driver: 'copy-before-write', 'node-name': 'cbw', file: 'src', target: 'tgt', 'on-cbw-error': 'bogus' } },
-    { qmp: 'blockdev-add', args: { driver: 'copy-before-write', 'node-name': 'cbw', file: 'src', target: 'tgt', 'cbw-timeout': 5 } },
+    {
+      qmp: 'blockdev-add',
+      args: {
+        driver: 'copy-before-write',
+        'node-name': 'cbw',
+        file: 'src',
+        target: 'tgt',
+        'cbw-timeout': -1,
+      },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: {
+        driver: 'copy-before-write',
+        'node-name': 'cbw',
+        file: 'src',
+        target: 'tgt',
+        'cbw-timeout': 4294967296,
+      },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: {
+        driver: 'copy-before-write',
+        'node-name': 'cbw',
+        file: 'src',
+        target: 'tgt',
+        'on-cbw-error': 'bogus',
+      },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'copy-before-write', 'node-name': 'cbw', file: 'src', target: 'tgt', 'cbw-timeout': 5 },
+    },
     { qmp: 'blockdev-del', args: { 'node-name': 'cbw' } },
   ],
 });
@@ -176,9 +260,18 @@ export const nodeNames = defineRunbook({
     { qmp: 'blockdev-add', args: { driver: 'null-co', 'node-name': 'm'.repeat(32) } },
     nullNode('src'),
     nullNode('src', MiB),
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r', file: { driver: 'null-co', 'node-name': 'src' } } },
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'src', file: { driver: 'null-co', 'node-name': 'inner' } } },
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r', file: { driver: 'null-co', 'node-name': '9x' } } },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'raw', 'node-name': 'r', file: { driver: 'null-co', 'node-name': 'src' } },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'raw', 'node-name': 'src', file: { driver: 'null-co', 'node-name': 'inner' } },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'raw', 'node-name': 'r', file: { driver: 'null-co', 'node-name': '9x' } },
+    },
     { qmp: 'query-named-block-nodes', args: { flat: true } },
   ],
 });
@@ -192,10 +285,31 @@ export const openErrors = defineRunbook({
     { qmp: 'blockdev-add', args: { driver: 'qcow2', 'node-name': 'q1', file: 'nope' } },
     { qmp: 'blockdev-add', args: { driver: 'qcow2', 'node-name': 'q1' } },
     { qmp: 'blockdev-add', args: { driver: 'qcow2', 'node-name': 'q1', file: { driver: 'null-co' } } },
-    { qmp: 'blockdev-add', args: { driver: 'qcow2', 'node-name': 'q1', file: { driver: 'file', 'node-name': 'f2', filename: '@a.raw' } } },
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r1', file: { driver: 'file', 'node-name': 'f3', filename: '@missing.raw' } } },
+    {
+      qmp: 'blockdev-add',
+      args: {
+        driver: 'qcow2',
+        'node-name': 'q1',
+        file: { driver: 'file', 'node-name': 'f2', filename: '@a.raw' },
+      },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: {
+        driver: 'raw',
+        'node-name': 'r1',
+        file: { driver: 'file', 'node-name': 'f3', filename: '@missing.raw' },
+      },
+    },
     { qmp: 'query-named-block-nodes', args: { flat: true } },
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r1', file: { driver: 'file', 'node-name': 'f2', filename: '@a.raw' } } },
+    {
+      qmp: 'blockdev-add',
+      args: {
+        driver: 'raw',
+        'node-name': 'r1',
+        file: { driver: 'file', 'node-name': 'f2', filename: '@a.raw' },
+      },
+    },
     { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r2', file: 'f2' } },
     { qmp: 'query-named-block-nodes', args: { flat: true } },
   ],
@@ -221,7 +335,10 @@ export const delInUse = defineRunbook({
     { qmp: 'blockdev-add', args: { driver: 'file', 'node-name': 'f', filename: '@a.raw' } },
     { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r', file: 'f' } },
     { qmp: 'blockdev-del', args: { 'node-name': 'f' }, note: 'r uses it' },
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r2', file: { driver: 'null-co', 'node-name': 'inner' } } },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'raw', 'node-name': 'r2', file: { driver: 'null-co', 'node-name': 'inner' } },
+    },
     { qmp: 'blockdev-del', args: { 'node-name': 'inner' }, note: 'created inline: not owned by the monitor' },
     { qmp: 'nbd-server-start', args: { addr: { type: 'unix', data: { path: '@nbd.sock' } } } },
     { qmp: 'block-export-add', args: { type: 'nbd', id: 'e1', 'node-name': 'r' } },
@@ -302,17 +419,42 @@ export const invalidJobIds = defineRunbook({
   steps: [
     nullNode('big', 10 * GiB),
     nullNode('bigt', 10 * GiB),
-    { qmp: 'blockdev-backup', args: { 'job-id': '1abc', device: 'big', target: 'bigt', sync: 'full', speed: 65536 } },
-    { qmp: 'blockdev-backup', args: { 'job-id': '#x', device: 'big', target: 'bigt', sync: 'full', speed: 65536 } },
-    { qmp: 'blockdev-backup', args: { 'job-id': '', device: 'big', target: 'bigt', sync: 'full', speed: 65536 } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'a b', device: 'big', target: 'bigt', sync: 'full', speed: 65536 } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'é', device: 'big', target: 'bigt', sync: 'full', speed: 65536 } },
-    { qmp: 'blockdev-backup', args: { device: 'big', target: 'bigt', sync: 'full', speed: 65536 }, note: 'no job-id in qsd: the id is empty' },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': '1abc', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
+    },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': '#x', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
+    },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': '', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
+    },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'a b', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
+    },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'é', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
+    },
+    {
+      qmp: 'blockdev-backup',
+      args: { device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
+      note: 'no job-id in qsd: the id is empty',
+    },
     { qmp: 'query-jobs' },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'a.b', device: 'big', target: 'bigt', sync: 'full', speed: 65536 } },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'a.b', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
+    },
     { qmp: 'job-cancel', args: { id: 'a.b' } },
     { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'a.b', status: 'null' } } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'a-b_c.d', device: 'big', target: 'bigt', sync: 'full', speed: 65536 } },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'a-b_c.d', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
+    },
     { qmp: 'job-cancel', args: { id: 'a-b_c.d' } },
     { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'a-b_c.d', status: 'null' } } },
     { qmp: 'query-jobs' },
@@ -325,7 +467,10 @@ export const invalidJobIdsCreate = defineRunbook({
   steps: [
     nullNode('src'),
     nullNode('tgt'),
-    { qmp: 'blockdev-create', args: { 'job-id': '9', options: { driver: 'file', filename: '@x.img', size: 0 } } },
+    {
+      qmp: 'blockdev-create',
+      args: { 'job-id': '9', options: { driver: 'file', filename: '@x.img', size: 0 } },
+    },
     { qmp: 'blockdev-mirror', args: { 'job-id': '-m', device: 'src', target: 'tgt', sync: 'full' } },
     { qmp: 'query-jobs' },
   ],
@@ -339,10 +484,21 @@ export const targetBusy = defineRunbook({
     nullNode('bigt', 10 * GiB),
     nullNode('big2', 10 * GiB),
     nullNode('src'),
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'big', target: 'bigt', sync: 'full', speed: 65536 } },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'j', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
+    },
     { qmp: 'blockdev-backup', args: { 'job-id': 'j2', device: 'big2', target: 'bigt', sync: 'full' } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'big2', target: 'bigt', sync: 'full' }, note: 'busy comes before the duplicate id' },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'big2', target: 'src', sync: 'full' }, note: 'size check before the duplicate id' },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'j', device: 'big2', target: 'bigt', sync: 'full' },
+      note: 'busy comes before the duplicate id',
+    },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'j', device: 'big2', target: 'src', sync: 'full' },
+      note: 'size check before the duplicate id',
+    },
     { qmp: 'blockdev-mirror', args: { 'job-id': 'm', device: 'big2', target: 'bigt', sync: 'full' } },
     { qmp: 'blockdev-del', args: { 'node-name': 'bigt' } },
     { qmp: 'blockdev-del', args: { 'node-name': 'big' }, note: "the backup's source: the filter sits on it" },
@@ -361,11 +517,64 @@ export const duplicateJobId = defineRunbook({
     nullNode('at', 10 * GiB),
     nullNode('b', 10 * GiB),
     nullNode('bt', 10 * GiB),
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'a', target: 'at', sync: 'full', speed: 65536 } },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'j', device: 'a', target: 'at', sync: 'full', speed: 65536 },
+    },
     { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'b', target: 'bt', sync: 'full' } },
     { qmp: 'blockdev-mirror', args: { 'job-id': 'j', device: 'b', target: 'bt', sync: 'full' } },
-    { qmp: 'blockdev-create', args: { 'job-id': 'j', options: { driver: 'file', filename: '@x.img', size: 0 } } },
+    {
+      qmp: 'blockdev-create',
+      args: { 'job-id': 'j', options: { driver: 'file', filename: '@x.img', size: 0 } },
+    },
     { qmp: 'job-cancel', args: { id: 'j' } },
     { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'j', status: 'null' } } },
   ],
 });
+
+export const qdevIdNotDevice = defineRunbook({
+  id: 'errors/qdev-id-is-not-a-device-name',
+  title:
+    'a guest device attached with -blockdev/-device has an anonymous backend: its qdev id names no device',
+  flavour: 'system',
+  files: [{ name: 'disk.raw', format: 'raw', size: 4 * MiB }],
+  devices: [{ id: 'vd0', blockdev: { driver: 'file', 'node-name': 'disk', filename: '@disk.raw' } }],
+  steps: [
+    nullNode('tgt', 4 * MiB),
+    { qmp: 'block-dirty-bitmap-add', args: { node: 'vd0', name: 'b0' } },
+    { qmp: 'block-dirty-bitmap-add', args: { node: 'disk', name: 'b0' } },
+    { qmp: 'block-dirty-bitmap-remove', args: { node: 'vd0', name: 'b0' } },
+    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'vd0', target: 'tgt', sync: 'full' } },
+    { qmp: 'nbd-server-start', args: { addr: { type: 'unix', data: { path: '@nbd.sock' } } } },
+    { qmp: 'nbd-server-add', args: { device: 'vd0' } },
+    { qmp: 'block-export-add', args: { type: 'nbd', id: 'e1', 'node-name': 'vd0' } },
+    { qmp: 'blockdev-del', args: { 'node-name': 'disk' } },
+    { qmp: 'blockdev-add', args: { driver: 'null-co', 'node-name': 'vd0' } },
+    { qmp: 'query-block' },
+    { qmp: 'nbd-server-stop' },
+  ],
+});
+
+export const ERRORS = [
+  unknownCommand,
+  argsMissing,
+  argsUnexpected,
+  argsBadEnum,
+  argsWrongType,
+  argsNestedPaths,
+  argsIntegerRanges,
+  argsIntegerRangesCbw,
+  nodeNames,
+  openErrors,
+  delUnknown,
+  delInUse,
+  unknownNodeBackup,
+  unknownBlockJob,
+  unknownJob,
+  goneJob,
+  invalidJobIds,
+  invalidJobIdsCreate,
+  targetBusy,
+  duplicateJobId,
+  qdevIdNotDevice,
+];

@@ -8,13 +8,32 @@ export const legacyRecipe = defineRunbook({
   title: 'legacy recipe: qcow2 overlay backed by the live disk, backup sync=none, NBD export, safe teardown',
   flavour: 'system',
   files: [
-    { name: 'src.raw', format: 'raw', size: 4 * MiB, writes: [{ offset: 0, length: 4 * MiB, pattern: 0x11 }] },
+    {
+      name: 'src.raw',
+      format: 'raw',
+      size: 4 * MiB,
+      writes: [{ offset: 0, length: 4 * MiB, pattern: 0x11 }],
+    },
     { name: 'temp.qcow2', format: 'qcow2', size: 4 * MiB },
   ],
   steps: [
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'source', file: { driver: 'file', filename: '@src.raw' } } },
-    { qmp: 'blockdev-add', args: { driver: 'qcow2', 'node-name': 'temp', file: { driver: 'file', filename: '@temp.qcow2' }, backing: 'source' } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'fleece', device: 'source', target: 'temp', sync: 'none', 'filter-node-name': 'fl' } },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'raw', 'node-name': 'source', file: { driver: 'file', filename: '@src.raw' } },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: {
+        driver: 'qcow2',
+        'node-name': 'temp',
+        file: { driver: 'file', filename: '@temp.qcow2' },
+        backing: 'source',
+      },
+    },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'fleece', device: 'source', target: 'temp', sync: 'none', 'filter-node-name': 'fl' },
+    },
     { qmp: 'query-jobs' },
     { qmp: 'query-block-jobs' },
     { io: 'write -P 0x22 0 64k', node: 'source' },
@@ -26,7 +45,11 @@ export const legacyRecipe = defineRunbook({
     { qmp: 'nbd-server-start', args: { addr: { type: 'unix', data: { path: '@nbd.sock' } } } },
     { qmp: 'block-export-add', args: { type: 'nbd', id: 'e1', 'node-name': 'temp', name: 'fleece' } },
     { qmp: 'query-block-exports' },
-    { qmp: 'block-job-complete', args: { device: 'fleece' }, note: "the seed's teardown: refused, a backup never gets ready" },
+    {
+      qmp: 'block-job-complete',
+      args: { device: 'fleece' },
+      note: "the seed's teardown: refused, a backup never gets ready",
+    },
     { qmp: 'block-export-del', args: { id: 'e1' } },
     { wait: { event: 'BLOCK_EXPORT_DELETED', data: { id: 'e1' } } },
     { qmp: 'block-job-cancel', args: { device: 'fleece' } },
@@ -43,13 +66,32 @@ export const unsafeTeardown = defineRunbook({
   title: 'cancelling the backup while the overlay is exported: the overlay then shows the live disk',
   flavour: 'system',
   files: [
-    { name: 'src.raw', format: 'raw', size: 4 * MiB, writes: [{ offset: 0, length: 4 * MiB, pattern: 0x11 }] },
+    {
+      name: 'src.raw',
+      format: 'raw',
+      size: 4 * MiB,
+      writes: [{ offset: 0, length: 4 * MiB, pattern: 0x11 }],
+    },
     { name: 'temp.qcow2', format: 'qcow2', size: 4 * MiB },
   ],
   steps: [
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'source', file: { driver: 'file', filename: '@src.raw' } } },
-    { qmp: 'blockdev-add', args: { driver: 'qcow2', 'node-name': 'temp', file: { driver: 'file', filename: '@temp.qcow2' }, backing: 'source' } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'fleece', device: 'source', target: 'temp', sync: 'none', 'filter-node-name': 'fl' } },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'raw', 'node-name': 'source', file: { driver: 'file', filename: '@src.raw' } },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: {
+        driver: 'qcow2',
+        'node-name': 'temp',
+        file: { driver: 'file', filename: '@temp.qcow2' },
+        backing: 'source',
+      },
+    },
+    {
+      qmp: 'blockdev-backup',
+      args: { 'job-id': 'fleece', device: 'source', target: 'temp', sync: 'none', 'filter-node-name': 'fl' },
+    },
     { io: 'write -P 0x22 0 64k', node: 'fl' },
     { io: 'read -P 0x11 0 64k', node: 'temp' },
     { qmp: 'nbd-server-start', args: { addr: { type: 'unix', data: { path: '@nbd.sock' } } } },
@@ -70,13 +112,27 @@ export const cbwRecipe = defineRunbook({
   flavour: 'system',
   needs: ['copy-before-write', 'snapshot-access'],
   files: [
-    { name: 'src.raw', format: 'raw', size: 4 * MiB, writes: [{ offset: 0, length: 4 * MiB, pattern: 0x11 }] },
+    {
+      name: 'src.raw',
+      format: 'raw',
+      size: 4 * MiB,
+      writes: [{ offset: 0, length: 4 * MiB, pattern: 0x11 }],
+    },
     { name: 'temp.qcow2', format: 'qcow2', size: 4 * MiB },
   ],
   steps: [
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'source', file: { driver: 'file', filename: '@src.raw' } } },
-    { qmp: 'blockdev-add', args: { driver: 'qcow2', 'node-name': 'temp', file: { driver: 'file', filename: '@temp.qcow2' } } },
-    { qmp: 'blockdev-add', args: { driver: 'copy-before-write', 'node-name': 'cbw', file: 'source', target: 'temp' } },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'raw', 'node-name': 'source', file: { driver: 'file', filename: '@src.raw' } },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'qcow2', 'node-name': 'temp', file: { driver: 'file', filename: '@temp.qcow2' } },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'copy-before-write', 'node-name': 'cbw', file: 'source', target: 'temp' },
+    },
     { qmp: 'blockdev-add', args: { driver: 'snapshot-access', 'node-name': 'acc', file: 'cbw' } },
     { io: 'write -P 0x22 0 64k', node: 'cbw' },
     { io: 'write -P 0x33 100k 10k', node: 'cbw' },

@@ -1,9 +1,22 @@
 import type { ParsedRunbook } from '../runbook.ts';
+import { BITMAPS } from './bitmaps.ts';
+import { ERRORS } from './errors.ts';
+import { EXPORTS } from './exports.ts';
 import { FLEECING } from './fleecing.ts';
 import { JOB_VERB_RUNBOOKS } from './job-verbs.ts';
+import { JOBS } from './jobs.ts';
+import { TRANSACTIONS } from './transactions.ts';
 
 /** Every runbook of the suite, in order. */
-export const RUNBOOKS: ParsedRunbook[] = [...FLEECING, ...JOB_VERB_RUNBOOKS];
+export const RUNBOOKS: ParsedRunbook[] = [
+  ...FLEECING,
+  ...ERRORS,
+  ...BITMAPS,
+  ...EXPORTS,
+  ...JOB_VERB_RUNBOOKS,
+  ...JOBS,
+  ...TRANSACTIONS,
+];
 
 // The catalogue checks itself: ids are unique.
 {

@@ -11,11 +11,12 @@ import { defineRunbook, type ParsedRunbook, type Step } from '../runbook.ts';
  * the expectation, and the simulator must match them.
  *
  * States are made stable rather than waited out: "running" is a sync=full backup or mirror of a 10 GiB
- * null-co node at 64 KiB/s (one chunk copied, then a long sleep); small nodes complete at once.
+ * null-co node at 32 KiB/s (one chunk copied, then a sleep of seconds: a mirror with a 64 KiB buffer
+ * copies 64 KiB, a backup one cluster (5.2) or 1 MiB (block-copy)); small nodes complete at once.
  */
 const MiB = 1 << 20;
 const GiB = 1 << 30;
-const SLOW = 65536;
+const SLOW = 32768;
 
 type Kind = 'backup' | 'mirror';
 type Flags = { 'auto-finalize'?: boolean; 'auto-dismiss'?: boolean };
@@ -29,8 +30,13 @@ interface StateRecipe {
   others?: string[];
 }
 
-const node = (name: string, size: number): Step => ({ qmp: 'blockdev-add', args: { driver: 'null-co', 'node-name': name, size } });
-const status = (id: string, s: string): Step => ({ wait: { event: 'JOB_STATUS_CHANGE', data: { id, status: s } } });
+const node = (name: string, size: number): Step => ({
+  qmp: 'blockdev-add',
+  args: { driver: 'null-co', 'node-name': name, size },
+});
+const status = (id: string, s: string): Step => ({
+  wait: { event: 'JOB_STATUS_CHANGE', data: { id, status: s } },
+});
 const BIG = [node('bsrc', 10 * GiB), node('btgt', 10 * GiB)];
 const SMALL = [node('ssrc', MiB), node('stgt', MiB)];
 const MID = [node('msrc', 4 * MiB), node('mtgt', 4 * MiB)];
@@ -38,11 +44,23 @@ const MID = [node('msrc', 4 * MiB), node('mtgt', 4 * MiB)];
 const AUTO = { suffix: '', flags: {} };
 const MANUAL = { suffix: '-manual', flags: { 'auto-finalize': false, 'auto-dismiss': false } };
 
-function backupStart(src: string, tgt: string, flags: Flags, extra: Record<string, unknown> = {}, id = 'j'): Step {
-  return { qmp: 'blockdev-backup', args: { 'job-id': id, device: src, target: tgt, sync: 'full', ...extra, ...flags } };
+function backupStart(
+  src: string,
+  tgt: string,
+  flags: Flags,
+  extra: Record<string, unknown> = {},
+  id = 'j',
+): Step {
+  return {
+    qmp: 'blockdev-backup',
+    args: { 'job-id': id, device: src, target: tgt, sync: 'full', ...extra, ...flags },
+  };
 }
 function mirrorStart(src: string, tgt: string, flags: Flags, extra: Record<string, unknown> = {}): Step {
-  return { qmp: 'blockdev-mirror', args: { 'job-id': 'j', device: src, target: tgt, sync: 'full', ...extra, ...flags } };
+  return {
+    qmp: 'blockdev-mirror',
+    args: { 'job-id': 'j', device: src, target: tgt, sync: 'full', ...extra, ...flags },
+  };
 }
 
 const RECIPES: Record<Kind, StateRecipe[]> = {
@@ -55,7 +73,14 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
     {
       state: 'paused',
       variants: [AUTO, MANUAL],
-      setup: (f) => [...BIG, backupStart('bsrc', 'btgt', f, { speed: SLOW }), { sleepMs: 100 }, { qmp: 'job-pause', args: { id: 'j' } }],
+      // before 6.x a pause takes effect at the job's next pause point: wait for it
+      setup: (f) => [
+        ...BIG,
+        backupStart('bsrc', 'btgt', f, { speed: SLOW }),
+        { sleepMs: 100 },
+        { qmp: 'job-pause', args: { id: 'j' } },
+        status('j', 'paused'),
+      ],
     },
     {
       // a grouped transaction: j is done, its partner k still runs, so j waits
@@ -69,8 +94,14 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
           qmp: 'transaction',
           args: {
             actions: [
-              { type: 'blockdev-backup', data: { 'job-id': 'j', device: 'ssrc', target: 'stgt', sync: 'full', ...f } },
-              { type: 'blockdev-backup', data: { 'job-id': 'k', device: 'bsrc', target: 'btgt', sync: 'full', speed: SLOW, ...f } },
+              {
+                type: 'blockdev-backup',
+                data: { 'job-id': 'j', device: 'ssrc', target: 'stgt', sync: 'full', ...f },
+              },
+              {
+                type: 'blockdev-backup',
+                data: { 'job-id': 'k', device: 'bsrc', target: 'btgt', sync: 'full', speed: SLOW, ...f },
+              },
             ],
             properties: { 'completion-mode': 'grouped' },
           },
@@ -102,12 +133,22 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
     {
       state: 'running',
       variants: [AUTO, MANUAL],
-      setup: (f) => [...BIG, mirrorStart('bsrc', 'btgt', f, { speed: SLOW }), { sleepMs: 100 }],
+      setup: (f) => [
+        ...BIG,
+        mirrorStart('bsrc', 'btgt', f, { speed: SLOW, 'buf-size': 65536 }),
+        { sleepMs: 100 },
+      ],
     },
     {
       state: 'paused',
       variants: [AUTO, MANUAL],
-      setup: (f) => [...BIG, mirrorStart('bsrc', 'btgt', f, { speed: SLOW }), { sleepMs: 100 }, { qmp: 'job-pause', args: { id: 'j' } }],
+      setup: (f) => [
+        ...BIG,
+        mirrorStart('bsrc', 'btgt', f, { speed: SLOW, 'buf-size': 65536 }),
+        { sleepMs: 100 },
+        { qmp: 'job-pause', args: { id: 'j' } },
+        status('j', 'paused'),
+      ],
     },
     {
       state: 'ready',
@@ -117,7 +158,13 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
     {
       state: 'standby',
       variants: [AUTO, MANUAL],
-      setup: (f) => [...MID, mirrorStart('msrc', 'mtgt', f), { wait: { event: 'BLOCK_JOB_READY' } }, { qmp: 'job-pause', args: { id: 'j' } }],
+      setup: (f) => [
+        ...MID,
+        mirrorStart('msrc', 'mtgt', f),
+        { wait: { event: 'BLOCK_JOB_READY' } },
+        { qmp: 'job-pause', args: { id: 'j' } },
+        status('j', 'standby'),
+      ],
     },
     {
       state: 'pending',
@@ -190,13 +237,18 @@ function commandsFor(verb: JobVerb, kind: Kind): VerbCommand[] {
         { name: `job-${verb}`, command: `job-${verb}`, args: id },
       ];
     case 'set-speed':
-      return [{ name: 'block-job-set-speed', command: 'block-job-set-speed', args: { ...dev, speed: 2 * SLOW } }];
+      return [
+        { name: 'block-job-set-speed', command: 'block-job-set-speed', args: { ...dev, speed: 2 * SLOW } },
+      ];
     case 'change':
       return [
         {
           name: 'block-job-change',
           command: 'block-job-change',
-          args: kind === 'mirror' ? { id: 'j', type: 'mirror', 'copy-mode': 'write-blocking' } : { id: 'j', type: 'backup' },
+          args:
+            kind === 'mirror'
+              ? { id: 'j', type: 'mirror', 'copy-mode': 'write-blocking' }
+              : { id: 'j', type: 'backup' },
           needs: ['block-job-change'],
         },
       ];
@@ -227,7 +279,10 @@ function generate(): ParsedRunbook[] {
     for (const recipe of RECIPES[kind]) {
       for (const verb of JOB_VERBS) {
         for (const cmd of commandsFor(verb, kind)) {
-          const variants = ENDING.includes(verb) && acceptedSomewhere(verb, recipe.state) ? recipe.variants : recipe.variants.slice(0, 1);
+          const variants =
+            ENDING.includes(verb) && acceptedSomewhere(verb, recipe.state)
+              ? recipe.variants
+              : recipe.variants.slice(0, 1);
           for (const v of variants) {
             const flagsText = Object.entries(v.flags)
               .map(([k, x]) => `${k}=${String(x)}`)

@@ -4,7 +4,7 @@
  * than pipes: nothing has to drain them, and a file is complete the moment QEMU's write returns,
  * which is what lets `hmpQemuIo` read qemu-io's output right after the QMP reply.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -274,18 +274,35 @@ async function makeScratch(): Promise<string> {
   return fs.promises.mkdtemp(path.join(os.tmpdir(), 'fleece-lab-'));
 }
 
+/** qemu-storage-daemon got --pidfile in 6.0; 5.2's refuses it ("unrecognized option '--pidfile'"). */
+const qsdPidfileSupport = new Map<string, boolean>();
+function qsdHasPidfile(prefix: string[], env: NodeJS.ProcessEnv | undefined): boolean {
+  const key = prefix.join('\0');
+  let has = qsdPidfileSupport.get(key);
+  if (has === undefined) {
+    const r = spawnSync(prefix[0] ?? '', [...prefix.slice(1), '--help'], {
+      encoding: 'utf8',
+      env: env ?? process.env,
+      timeout: 10_000,
+    });
+    has = `${r.stdout ?? ''}${r.stderr ?? ''}`.includes('--pidfile');
+    qsdPidfileSupport.set(key, has);
+  }
+  return has;
+}
+
 export async function startQsd(opts: StartOptions = {}): Promise<QemuProcess> {
   const scratch = await makeScratch();
   const sock = path.join(scratch, 'qmp.sock');
   const pidfile = path.join(scratch, 'qsd.pid');
+  const prefix = opts.argvPrefix ?? ['qemu-storage-daemon'];
   const argv = [
-    ...(opts.argvPrefix ?? ['qemu-storage-daemon']),
+    ...prefix,
     '--chardev',
     `socket,path=${sock},server=on,wait=off,id=c0`,
     '--monitor',
     'chardev=c0',
-    '--pidfile',
-    pidfile,
+    ...(qsdHasPidfile(prefix, opts.env) ? ['--pidfile', pidfile] : []),
     ...(opts.extraArgs ?? []),
   ];
   return launch(argv, pidfile, scratch, opts);

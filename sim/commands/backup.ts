@@ -1,12 +1,11 @@
 import type { BackupArgs } from '../../spec/qmp/commands.ts';
 import type { SimCore } from '../core.ts';
 import { FileDriver } from '../drivers/file.ts';
-import { Qcow2Driver } from '../drivers/qcow2.ts';
 import { FsError } from '../fs.ts';
 import type { BlockNode } from '../graph.ts';
 import { BackupJob, type BitmapMode, type SyncMode } from '../jobs/backup.ts';
 import type { JobTxn } from '../jobs/job.ts';
-import { blockdevAdd } from '../open-node.ts';
+import { openImplicitNode } from '../open-node.ts';
 import { generic } from '../qmp-error.ts';
 import { checkJobId, deviceName, lookupBs } from './common.ts';
 
@@ -19,7 +18,12 @@ export interface PreparedJob {
  * blockdev-backup / drive-backup as a transaction action (blockdev.c do_backup_common + backup_job_create +
  * block_job_create), in QEMU's order of checks. The job is created, not started.
  */
-export function prepareBackup(core: SimCore, a: BackupArgs, kind: 'blockdev' | 'drive', txn?: JobTxn): PreparedJob {
+export function prepareBackup(
+  core: SimCore,
+  a: BackupArgs,
+  kind: 'blockdev' | 'drive',
+  txn?: JobTxn,
+): PreparedJob {
   const bs = lookupBs(core, a.device, a.device);
   let target: BlockNode;
   let ownsTarget = false;
@@ -51,9 +55,12 @@ export function prepareBackup(core: SimCore, a: BackupArgs, kind: 'blockdev' | '
         throw generic(`Bitmap '${a.bitmap}' is currently in use by another operation and cannot be used`);
       if (sync === 'none') throw generic(`sync mode '${sync}' does not produce meaningful bitmap outputs`);
       if (bitmapMode === 'never' && sync !== 'bitmap')
-        throw generic(`Bitmap sync mode 'never' has no meaningful effect when combined with sync mode '${sync}'`);
+        throw generic(
+          `Bitmap sync mode 'never' has no meaningful effect when combined with sync mode '${sync}'`,
+        );
     }
-    if (a.bitmap === undefined && bitmapMode !== undefined) throw generic('Cannot specify bitmap sync mode without a bitmap');
+    if (a.bitmap === undefined && bitmapMode !== undefined)
+      throw generic('Cannot specify bitmap sync mode without a bitmap');
 
     // backup_job_create
     if (bs === target) throw generic('Source and target cannot be the same');
@@ -117,7 +124,8 @@ function openDriveBackupTarget(core: SimCore, bs: BlockNode, a: BackupArgs): Blo
   const file = a.target;
   let format = a.format;
   const srcFormat = bs.driver.name;
-  if (format !== undefined && !['raw', 'qcow2'].includes(format)) throw generic(`Unknown file format '${format}'`);
+  if (format !== undefined && !['raw', 'qcow2'].includes(format))
+    throw generic(`Unknown file format '${format}'`);
   if (mode === 'absolute-paths') {
     format ??= srcFormat === 'qcow2' ? 'qcow2' : 'raw';
     const sourceFile = bs.file?.driver instanceof FileDriver ? bs.file.driver.filename : undefined;
@@ -145,11 +153,11 @@ function openDriveBackupTarget(core: SimCore, bs: BlockNode, a: BackupArgs): Blo
     format = probe ? 'qcow2' : 'raw';
     probe?.store.close();
   }
-  const name = core.autoNodeName();
-  blockdevAdd(core, { driver: format, 'node-name': name, file: { driver: 'file', filename: file } });
-  const node = core.graph.find(name)!;
+  // sync=none: BDRV_O_NO_BACKING, then the source itself becomes the target's backing (bdrv_set_backing_hd)
+  const opts: Record<string, unknown> = { driver: format, file: { driver: 'file', filename: file } };
+  if (a.sync === 'none' && format === 'qcow2') opts.backing = bs.nodeName;
+  const node = openImplicitNode(core, opts);
   // An implicit node: not the monitor's, gone with the job.
   node.monitorOwned = false;
-  void Qcow2Driver;
   return node;
 }

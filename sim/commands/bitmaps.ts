@@ -1,18 +1,20 @@
-import { z } from 'zod';
-import { bitmapArgs, bitmapMergeArgs } from '../../spec/qmp/commands.ts';
+import type { z } from 'zod';
+import type { bitmapArgs, bitmapMergeArgs } from '../../spec/qmp/commands.ts';
+import { text } from '../../spec/versions.ts';
 import { Bitmap } from '../bitmaps.ts';
 import type { SimCore } from '../core.ts';
-import type { BlockNode } from '../graph.ts';
 import { Qcow2Driver } from '../drivers/qcow2.ts';
+import type { BlockNode } from '../graph.ts';
 import { generic } from '../qmp-error.ts';
-import { lookupBs } from './common.ts';
+import { lookupBs, namedBlk } from './common.ts';
 
 /** block/monitor/bitmap-qmp-cmds.c, with each command split into check and apply so transactions can use them. */
 
 /** block_dirty_bitmap_lookup */
 export function lookupBitmap(core: SimCore, node: string, name: string): { bs: BlockNode; bitmap: Bitmap } {
-  const bs = core.graph.find(node) ?? [...core.devices.values()].find((d) => d.id === node)?.blk.bs;
-  if (!bs) throw generic(`Node '${node}' not found`);
+  // bdrv_lookup_bs(node, node): a named BlockBackend first, then a node name
+  const bs = namedBlk(core, node)?.bs ?? core.graph.find(node);
+  if (!bs) throw generic(text(core.version, 'node.notFound', node));
   const bitmap = bs.bitmaps.get(name);
   if (!bitmap) throw generic(`Dirty bitmap '${name}' not found`);
   return { bs, bitmap };
@@ -43,8 +45,13 @@ export function bitmapAdd(core: SimCore, a: z.infer<typeof bitmapArgs>): () => v
     if (g < 512 || (g & (g - 1)) !== 0) throw generic('Granularity must be power of 2 and at least 512');
     granularity = g;
   } else granularity = defaultGranularity(bs);
-  if (a.persistent && !(bs.driver instanceof Qcow2Driver))
-    throw generic(`Can't store persistent bitmaps to ${bs.nodeName}: Operation not supported`);
+  if (a.persistent) {
+    // bdrv_can_store_new_dirty_bitmap: 11.x refuses read-only nodes before asking the driver
+    if (core.version.qemu.major >= 11 && bs.readOnly)
+      throw generic(`Cannot add a persistent bitmap to read-only or inactive node '${bs.nodeName}'`);
+    if (!(bs.driver instanceof Qcow2Driver))
+      throw generic(`Can't store persistent bitmaps to ${bs.nodeName}: Operation not supported`);
+  }
   if (bs.bitmaps.has(a.name)) throw generic(`Bitmap already exists: ${a.name}`);
   if (a.name.length > 1023) throw generic(`Bitmap name too long: ${a.name}`);
   const b = new Bitmap(a.name, bs, granularity, a.persistent === true, a.disabled === true);
@@ -55,7 +62,11 @@ export function bitmapAdd(core: SimCore, a: z.infer<typeof bitmapArgs>): () => v
   };
 }
 
-export function bitmapRemove(core: SimCore, node: string, name: string): { undo: () => void; commit: () => void } {
+export function bitmapRemove(
+  core: SimCore,
+  node: string,
+  name: string,
+): { undo: () => void; commit: () => void } {
   const { bs, bitmap } = lookupBitmap(core, node, name);
   checkNotBusy(bitmap);
   // Hidden during the transaction, released on commit.
@@ -86,20 +97,51 @@ export function bitmapEnable(core: SimCore, node: string, name: string, enable: 
   };
 }
 
+/**
+ * block_dirty_bitmap_merge. 6.0+: each source is looked up and merged in turn (bdrv_merge_dirty_bitmap
+ * checks the target, then that source), a failure undoes what was merged before it. 5.2: every source is
+ * merged into an anonymous bitmap first, and only then the target is checked and merged into.
+ */
 export function bitmapMerge(core: SimCore, a: z.infer<typeof bitmapMergeArgs>): () => void {
-  const { bitmap: dst } = lookupBitmap(core, a.node, a.target);
-  checkNotBusy(dst);
-  const sources: Bitmap[] = [];
-  for (const src of a.bitmaps) {
-    if (typeof src === 'string') {
-      const b = lookupBitmap(core, a.node, src).bitmap;
-      sources.push(b);
-    } else sources.push(lookupBitmap(core, src.node, src.name).bitmap);
-  }
+  const { bs, bitmap: dst } = lookupBitmap(core, a.node, a.target);
+  const sourcesFirst = core.version.profile === '5.2';
   const saved = new Set(dst.dirty);
-  for (const s of sources) dst.mergeFrom(s);
-  return () => {
+  const restore = () => {
     dst.dirty.clear();
     for (const g of saved) dst.dirty.add(g);
   };
+  const checkSize = (b: Bitmap) => {
+    if (b.node.size !== dst.node.size)
+      throw generic(
+        `Bitmaps are of different sizes (destination size is ${dst.node.size}, source size is ${b.node.size})`,
+      );
+  };
+  const sources: Bitmap[] = [];
+  try {
+    for (const src of a.bitmaps) {
+      let b: Bitmap;
+      if (typeof src === 'string') {
+        const found = bs.bitmaps.get(src);
+        if (!found) throw generic(`Dirty bitmap '${src}' not found`);
+        b = found;
+      } else b = lookupBitmap(core, src.node, src.name).bitmap;
+      if (sourcesFirst) {
+        checkNotBusy(b);
+        sources.push(b);
+        continue;
+      }
+      checkNotBusy(dst);
+      checkNotBusy(b);
+      checkSize(b);
+      dst.mergeFrom(b);
+    }
+    if (sourcesFirst) {
+      checkNotBusy(dst);
+      for (const b of sources) dst.mergeFrom(b);
+    }
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  return restore;
 }

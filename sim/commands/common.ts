@@ -1,13 +1,24 @@
 import { text } from '../../spec/versions.ts';
 import type { SimCore } from '../core.ts';
-import type { BlockNode } from '../graph.ts';
+import type { BlockBackend, BlockNode } from '../graph.ts';
 import { generic } from '../qmp-error.ts';
 
-/** bdrv_lookup_bs(device, node_name): a device (BlockBackend) name or a node name */
+/**
+ * blk_by_name: a named BlockBackend (-drive, or -device drive=ID with a legacy drive). Guest devices made
+ * with -blockdev + -device (the only kind the simulator has) sit on anonymous backends: their qdev id is
+ * no device name.
+ */
+export function namedBlk(core: SimCore, name: string): BlockBackend | undefined {
+  for (const b of core.blks) if (b.name !== undefined && b.name === name) return b;
+  return undefined;
+}
+
+/** bdrv_lookup_bs(device, node_name): a device (named BlockBackend) name or a node name */
 export function lookupBs(core: SimCore, device: string | undefined, nodeName: string | undefined): BlockNode {
   if (device !== undefined) {
-    const dev = core.devices.get(device);
-    if (dev?.blk.bs) return dev.blk.bs;
+    const blk = namedBlk(core, device);
+    if (blk?.bs) return blk.bs;
+    if (blk) throw generic(`Device '${device}' has no medium`);
   }
   if (nodeName !== undefined) {
     const n = core.graph.find(nodeName);
@@ -27,8 +38,9 @@ export function checkJobId(core: SimCore, id: string): void {
   if (core.jobs.has(id)) throw generic(text(core.version, 'job.idInUse', id));
 }
 
-/** bdrv_get_device_name: the BlockBackend name of a node, or '' */
+/** bdrv_get_device_name: the name of the named BlockBackend on a node, or '' */
 export function deviceName(core: SimCore, node: BlockNode): string {
-  for (const d of core.devices.values()) if (d.blk.bs === node) return d.id;
+  for (const p of node.parents)
+    if (p.parent.kind === 'blk' && p.parent.blk.name !== undefined) return p.parent.blk.name;
   return '';
 }

@@ -1,11 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { text } from '../../spec/versions.ts';
+import type { Bitmap } from '../bitmaps.ts';
 import type { SimCore } from '../core.ts';
-import { BlockBackend } from '../graph.ts';
+import { BlockBackend, type BlockNode } from '../graph.ts';
 import type { BlockExport } from '../nbd-state.ts';
 import { PERM, PERM_ALL } from '../perm.ts';
 import { generic } from '../qmp-error.ts';
-import { text } from '../../spec/versions.ts';
+import { lookupBitmap } from './bitmaps.ts';
 import { idWellformed, lookupBs } from './common.ts';
 
 const NBD_MAX_STRING_SIZE = 4096;
@@ -14,13 +16,20 @@ const NBD_MAX_STRING_SIZE = 4096;
  * NBD server and block exports as QMP sees them (blockdev-nbd.c, block/export/export.c). The socket side
  * (sim/serve) listens through `core.nbdListen` when the simulator runs as a process.
  */
-export function nbdServerStart(core: SimCore, addr: { type: string; data: Record<string, unknown> }, maxConnections = 0): void {
+export function nbdServerStart(
+  core: SimCore,
+  addr: { type: string; data: Record<string, unknown> },
+  maxConnections = 0,
+  tlsCreds?: string,
+): void {
   if (core.nbd) throw generic(text(core.version, 'nbd.alreadyRunning'));
   if (addr.type === 'unix') {
     const p = String(addr.data.path ?? '');
     if (core.fs.kind === 'real' && !fs.existsSync(path.dirname(path.resolve(p))))
       throw generic(`Failed to bind socket to ${p}: No such file or directory`);
   }
+  // nbd_get_tls_creds, after the listener is open: the simulator has no objects, so no TLS credentials
+  if (tlsCreds !== undefined) throw generic(`No TLS credentials with id '${tlsCreds}'`);
   core.nbdListen?.(addr);
   core.nbd = { addr, maxConnections };
 }
@@ -46,51 +55,87 @@ export interface ExportArgs {
   legacy: boolean;
 }
 
-/** blk_exp_add + nbd_export_create */
+/** the dirty bitmaps an export holds busy (nbd_export_create marks them, nbd_export_delete frees them) */
+const busyBitmaps = new WeakMap<BlockExport, Bitmap[]>();
+
+/** bdrv_dirty_bitmap_check(bm, BDRV_BITMAP_ALLOW_RO) */
+function checkBitmapUsable(b: Bitmap): void {
+  if (b.busy) throw generic(`Bitmap '${b.name}' is currently in use by another operation and cannot be used`);
+  if (b.inconsistent)
+    throw generic(
+      `Bitmap '${b.name}' is inconsistent and cannot be used\nTry block-dirty-bitmap-remove to delete this bitmap from disk`,
+    );
+}
+
+/**
+ * blk_exp_add + nbd_export_create. The order of the checks is QEMU's: 6.0+ takes the export's
+ * permissions (blk_insert_bs) before the NBD driver looks at the server and the name; 5.2's
+ * nbd_export_create checks server, name and read-only first and then takes them.
+ */
 export function blockExportAdd(core: SimCore, a: ExportArgs): void {
+  const legacyOrder = core.version.profile === '5.2';
   if (!idWellformed(a.id)) throw generic('Invalid block export id');
   if (core.exports.has(a.id)) throw generic(`Block export id '${a.id}' is already in use`);
   const bs = lookupBs(core, undefined, a.nodeName);
-  let perm = PERM.CONSISTENT_READ;
-  if (a.writable) perm |= PERM.WRITE;
-  const blk = new BlockBackend(undefined, 'an unnamed block device', perm, PERM_ALL);
-  core.graph.attach({ kind: 'blk', blk }, bs, 'root', 'other');
-  core.addBlk(blk);
-  const undo = () => core.removeBlk(blk);
-  try {
-    core.refreshPerms();
+  const name = a.name ?? a.nodeName;
+  const readOnlyCheck = () => {
+    if (a.writable && bs.readOnly) throw generic('Cannot export read-only node as writable');
+  };
+  const nbdChecks = () => {
     if (!core.nbd) throw generic('NBD server not running');
-    const name = a.name ?? a.id;
     if (name.length > NBD_MAX_STRING_SIZE) throw generic(`export name '${name}' too long`);
     if (a.description && a.description.length > NBD_MAX_STRING_SIZE)
       throw generic(`description '${a.description}' too long`);
     if ([...core.exports.values()].some((e) => e.name === name))
       throw generic(text(core.version, 'nbd.exportNameInUse', name));
-    if (a.writable && bs.readOnly) throw generic('Cannot export read-only node as writable');
-    const bitmaps: { node: string; name: string }[] = [];
-    for (const b of a.bitmaps ?? []) {
-      if (typeof b === 'string') {
-        // searched down the backing chain, like nbd_export_create does
-        let n: typeof bs | undefined = bs;
-        let found = false;
-        for (let i = 0; n && i < 64; i++) {
-          if (n.bitmaps.has(b)) {
-            bitmaps.push({ node: n.nodeName, name: b });
-            found = true;
-            break;
-          }
-          n = n.driver.isFilter ? n.file : n.backing;
-        }
-        if (!found) throw generic(`Bitmap '${b}' is not found`);
-      } else {
-        const n = core.graph.find(b.node);
-        if (!n?.bitmaps.has(b.name)) throw generic(`Bitmap '${b.name}' is not found`);
-        bitmaps.push(b);
-      }
-    }
+  };
+  if (legacyOrder) nbdChecks();
+  readOnlyCheck();
+  let perm = PERM.CONSISTENT_READ;
+  if (a.writable) perm |= PERM.WRITE;
+  // 5.2 shares everything but resize from the start; 6.0+ first shares all, then drops resize
+  const blk = new BlockBackend(
+    undefined,
+    'an unnamed block device',
+    perm,
+    legacyOrder ? PERM_ALL & ~PERM.RESIZE : PERM_ALL,
+  );
+  core.graph.attach({ kind: 'blk', blk }, bs, 'root', 'other');
+  core.addBlk(blk);
+  const undo = () => core.removeBlk(blk);
+  try {
+    core.refreshPerms();
+    if (!legacyOrder) nbdChecks();
     // Don't allow resize while the NBD server is running.
     blk.shared = PERM_ALL & ~PERM.RESIZE;
     core.refreshPerms();
+    const readonly = a.writable !== true;
+    const bitmaps: { node: string; name: string }[] = [];
+    const held: Bitmap[] = [];
+    for (const b of a.bitmaps ?? []) {
+      let bm: Bitmap;
+      if (typeof b === 'string') {
+        // searched down the filter/backing chain (bdrv_filter_or_cow_bs)
+        let n: BlockNode | undefined = bs;
+        let found: Bitmap | undefined;
+        for (let i = 0; n && i < 64; i++) {
+          found = n.bitmaps.get(b);
+          if (found) break;
+          n = n.driver.isFilter ? n.file : (n.backing ?? undefined);
+        }
+        if (!found || !n) throw generic(`Bitmap '${b}' is not found`);
+        if (readonly && !n.readOnly && found.recording)
+          throw generic(`Enabled bitmap '${b}' incompatible with readonly export`);
+        bm = found;
+        bitmaps.push({ node: n.nodeName, name: b });
+      } else {
+        bm = lookupBitmap(core, b.node, b.name).bitmap;
+        bitmaps.push({ node: b.node, name: b.name });
+      }
+      checkBitmapUsable(bm);
+      held.push(bm);
+    }
+    for (const bm of held) bm.busy = true;
     const exp: BlockExport = {
       id: a.id,
       type: 'nbd',
@@ -105,6 +150,7 @@ export function blockExportAdd(core: SimCore, a: ExportArgs): void {
       shuttingDown: false,
       clients: 0,
     };
+    busyBitmaps.set(exp, held);
     core.exports.set(a.id, exp);
   } catch (e) {
     undo();
@@ -112,9 +158,11 @@ export function blockExportAdd(core: SimCore, a: ExportArgs): void {
   }
 }
 
+/** qmp_block_export_del */
 export function blockExportDel(core: SimCore, id: string, mode: 'safe' | 'hard' = 'safe'): void {
   const exp = core.exports.get(id);
-  if (!exp || exp.shuttingDown) throw generic(text(core.version, 'export.notFound', id));
+  if (!exp) throw generic(text(core.version, 'export.notFound', id));
+  if (exp.shuttingDown) throw generic(`Export '${id}' is already shutting down`);
   if (mode === 'safe' && exp.clients > 0) throw generic(`export '${id}' still in use`);
   removeExport(core, exp);
 }
@@ -123,6 +171,7 @@ function removeExport(core: SimCore, exp: BlockExport): void {
   exp.shuttingDown = true;
   core.exportClosing?.(exp);
   core.exports.delete(exp.id);
+  for (const bm of busyBitmaps.get(exp) ?? []) bm.busy = false;
   core.removeBlk(exp.blk);
   try {
     core.refreshPerms();
@@ -138,12 +187,14 @@ export function queryBlockExports(core: SimCore): unknown[] {
     .map((e) => ({ type: e.type, id: e.id, 'node-name': e.nodeName, 'shutting-down': e.shuttingDown }));
 }
 
-/** nbd-server-add (deprecated): an NBD export whose id is its name */
+/**
+ * nbd-server-add (deprecated): the node is looked up first (as a device or node name), the name defaults
+ * to the device argument and is the export id too; a read-only node is silently exported read-only.
+ */
 export function nbdServerAdd(
   core: SimCore,
   a: { device: string; name?: string; description?: string; writable?: boolean; bitmap?: string },
 ): void {
-  if (!core.nbd) throw generic('NBD server not running');
   const bs = lookupBs(core, a.device, a.device);
   const name = a.name ?? a.device;
   blockExportAdd(core, {
@@ -151,15 +202,13 @@ export function nbdServerAdd(
     nodeName: bs.nodeName,
     name,
     description: a.description,
-    writable: a.writable,
+    writable: bs.readOnly ? false : a.writable,
     bitmaps: a.bitmap ? [a.bitmap] : undefined,
     legacy: true,
   });
 }
 
+/** nbd-server-remove (deprecated): block-export-del of the export whose id is the name */
 export function nbdServerRemove(core: SimCore, name: string, mode: 'safe' | 'hard' = 'safe'): void {
-  if (!core.nbd) throw generic('NBD server not running');
-  const exp = [...core.exports.values()].find((e) => e.name === name);
-  if (!exp) throw generic(text(core.version, 'export.notFound', name));
-  blockExportDel(core, exp.id, mode);
+  blockExportDel(core, name, mode);
 }

@@ -1,8 +1,9 @@
+import { text } from '../../spec/versions.ts';
 import type { SimCore } from '../core.ts';
 import { BlockJob } from '../jobs/block-job.ts';
 import type { Job } from '../jobs/job.ts';
-import { QmpError, generic } from '../qmp-error.ts';
-import { text } from '../../spec/versions.ts';
+import { MirrorJob } from '../jobs/mirror.ts';
+import { generic, QmpError } from '../qmp-error.ts';
 
 /** job-* commands find any job; block-job-* only block jobs, with DeviceNotActive when missing. */
 function findJob(core: SimCore, id: string): Job {
@@ -13,7 +14,8 @@ function findJob(core: SimCore, id: string): Job {
 
 function findBlockJob(core: SimCore, id: string): BlockJob {
   const j = core.jobs.get(id);
-  if (!(j instanceof BlockJob)) throw new QmpError('DeviceNotActive', text(core.version, 'blockjob.notFound', id));
+  if (!(j instanceof BlockJob))
+    throw new QmpError('DeviceNotActive', text(core.version, 'blockjob.notFound', id));
   return j;
 }
 
@@ -36,6 +38,14 @@ export const jobVerbs = {
   'job-finalize': (core: SimCore, id: string) => findJob(core, id).userFinalize(),
   'job-dismiss': (core: SimCore, id: string) => findJob(core, id).userDismiss(),
 } as const;
+
+/** block-job-change (8.2): the verb, then the job type's own change */
+export function blockJobChange(core: SimCore, args: Record<string, unknown>): void {
+  const j = findBlockJob(core, String(args.id));
+  j.applyVerb('change');
+  if (!j.supportsChange || !(j instanceof MirrorJob)) throw generic('Job type does not support change');
+  j.change(args['copy-mode'] as 'background' | 'write-blocking');
+}
 
 export function blockJobSetSpeed(core: SimCore, device: string, speed: number): void {
   findBlockJob(core, device).setSpeed(speed);

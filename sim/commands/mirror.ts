@@ -8,7 +8,8 @@ import { checkJobId, deviceName, lookupBs } from './common.ts';
 /** qmp_get_root_bs: a mirror's source must be a root node (only BlockBackends above it) */
 function rootBs(core: SimCore, name: string): BlockNode {
   const bs = lookupBs(core, name, name);
-  if (bs.parents.some((p) => p.parent.kind !== 'blk' || p.stayAtNode)) throw generic('Need a root block node');
+  if (bs.parents.some((p) => p.parent.kind !== 'blk' || p.stayAtNode))
+    throw generic('Need a root block node');
   return bs;
 }
 
@@ -18,14 +19,17 @@ export function blockdevMirror(core: SimCore, a: MirrorArgs): void {
   const target = lookupBs(core, a.target, a.target);
   const granularity = a.granularity ?? 65536;
   if (a.granularity !== undefined) {
-    if (granularity < 512 || granularity > 64 * 1048576) throw generic('Parameter \'granularity\' expects a value in range [512B, 64MB]');
-    if ((granularity & (granularity - 1)) !== 0) throw generic("Parameter 'granularity' expects a power of 2");
+    if (granularity < 512 || granularity > 64 * 1048576)
+      throw generic("Parameter 'granularity' expects a value in range [512B, 64MB]");
+    if ((granularity & (granularity - 1)) !== 0)
+      throw generic("Parameter 'granularity' expects a power of 2");
   }
   core.graph.checkOpBlocked(bs);
   core.graph.checkOpBlocked(target);
   if (bs === target) throw generic("Can't mirror node into itself");
   const sync = (a.sync === 'top' && !bs.backing ? 'full' : a.sync) as 'top' | 'full' | 'none';
-  if (a.sync === 'incremental' || a.sync === 'bitmap') throw generic('Sync mode \'' + a.sync + '\' not supported');
+  if (a.sync === 'incremental' || a.sync === 'bitmap')
+    throw generic("Sync mode '" + a.sync + "' not supported");
   const id = a['job-id'] ?? deviceName(core, bs);
   const job = MirrorJob.create(core, {
     id,
@@ -39,6 +43,7 @@ export function blockdevMirror(core: SimCore, a: MirrorArgs): void {
     bufSize: a['buf-size'] ?? 16 * 1048576,
     filterNodeName: a['filter-node-name'],
     ownsTarget: false,
+    copyMode: a['copy-mode'],
   });
   try {
     checkJobId(core, id);

@@ -56,6 +56,17 @@ function imageInfo(core: SimCore, node: BlockNode, withBacking: boolean): Record
   const actual = actualSize(core, node);
   if (actual !== undefined) info['actual-size'] = actual;
   info['virtual-size'] = node.size;
+  if (core.version.features.has('query-node-children')) {
+    const l = limits(node);
+    const lim: Record<string, number> = { 'request-alignment': l.requestAlignment };
+    // qcow2_refresh_limits: zeroes and discards work in whole clusters
+    if (node.driver instanceof Qcow2Driver) {
+      lim['write-zeroes-alignment'] = node.driver.layer.clusterSize;
+      lim['discard-alignment'] = node.driver.layer.clusterSize;
+    }
+    Object.assign(lim, { 'max-iov': l.maxIov, 'min-mem-alignment': l.minMem, 'opt-mem-alignment': l.optMem });
+    info.limits = lim;
+  }
   if (node.driver instanceof Qcow2Driver) {
     info['cluster-size'] = node.driver.layer.clusterSize;
     if (node.driver.layer.backingFile) {
@@ -77,20 +88,51 @@ function imageInfo(core: SimCore, node: BlockNode, withBacking: boolean): Record
         'extended-l2': false,
       },
     };
-  } else if (withBacking && node.backing) info['backing-image'] = imageInfo(core, node.backing, true);
+  } else {
+    if (withBacking && node.backing) info['backing-image'] = imageInfo(core, node.backing, true);
+    if (node.driver instanceof FileDriver && core.version.features.has('query-node-active'))
+      info['format-specific'] = { type: 'file', data: {} };
+  }
   return info;
 }
 
-function bitmapInfo(b: Bitmap): Record<string, unknown> {
+function bitmapInfo(core: SimCore, b: Bitmap): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (b.name !== undefined) o.name = b.name;
   o.count = b.count();
   o.granularity = b.granularity;
   o.recording = b.recording;
   o.busy = b.busy;
+  // 5.2 still has the deprecated status (frozen while a backup holds it, locked while busy otherwise)
+  if (core.version.features.has('query-legacy-fields'))
+    o.status = b.busy ? (b.frozen ? 'frozen' : 'locked') : b.recording ? 'active' : 'disabled';
   o.persistent = b.persistent;
   if (b.inconsistent) o.inconsistent = true;
   return o;
+}
+
+interface Limits {
+  requestAlignment: number;
+  maxIov: number;
+  minMem: number;
+  optMem: number;
+}
+
+/** bdrv_refresh_limits: a node's own limits, merged with those of its data, filtered and backing children */
+function limits(node: BlockNode, depth = 0): Limits {
+  if (node.driver instanceof FileDriver)
+    return { requestAlignment: 1, maxIov: 1024, minMem: 1, optMem: 4096 };
+  const kids = node.children.filter((c) => c.parent.kind === 'node').map((c) => c.bs);
+  if (kids.length === 0 || depth > 64)
+    return { requestAlignment: 1, maxIov: 1024, minMem: 512, optMem: 4096 };
+  const l: Limits = { requestAlignment: 1, maxIov: 0, minMem: 0, optMem: 0 };
+  for (const k of kids) {
+    const c = limits(k, depth + 1);
+    l.minMem = Math.max(l.minMem, c.minMem);
+    l.optMem = Math.max(l.optMem, c.optMem);
+    l.maxIov = l.maxIov === 0 ? c.maxIov : Math.min(l.maxIov, c.maxIov);
+  }
+  return l;
 }
 
 export function blockDeviceInfo(core: SimCore, node: BlockNode, flat: boolean): Record<string, unknown> {
@@ -103,6 +145,12 @@ export function blockDeviceInfo(core: SimCore, node: BlockNode, flat: boolean): 
     drv: node.driver.name,
   };
   if (node.backing) o.backing_file = nodeFilename(node.backing);
+  if (core.version.features.has('query-node-children'))
+    // bs->children is a list QEMU inserts at the head of: the newest child first
+    o.children = node.children
+      .filter((c) => c.parent.kind === 'node')
+      .reverse()
+      .map((c) => ({ child: c.name, 'node-name': c.bs.nodeName }));
   Object.assign(o, {
     backing_file_depth: depth,
     encrypted: false,
@@ -117,8 +165,10 @@ export function blockDeviceInfo(core: SimCore, node: BlockNode, flat: boolean): 
     cache: { writeback: true, direct: false, 'no-flush': false },
     write_threshold: 0,
   });
+  if (core.version.features.has('query-legacy-fields')) o.encryption_key_missing = false;
+  if (core.version.features.has('query-node-active')) o.active = true;
   const bms = [...node.bitmaps.values(), ...node.anonymousBitmaps];
-  if (bms.length > 0) o['dirty-bitmaps'] = bms.reverse().map(bitmapInfo);
+  if (bms.length > 0) o['dirty-bitmaps'] = bms.reverse().map((b) => bitmapInfo(core, b));
   return o;
 }
 
@@ -133,10 +183,15 @@ export function queryBlock(core: SimCore): unknown[] {
     const o: Record<string, unknown> = {
       device: '',
       qdev: `${d.qomPath}/virtio-backend`,
+      type: 'unknown',
       removable: false,
       locked: false,
     };
     if (d.blk.bs) o.inserted = blockDeviceInfo(core, d.blk.bs, false);
+    // 5.2 still lists the device's bitmaps on BlockInfo itself (deprecated there)
+    const bms = d.blk.bs ? [...d.blk.bs.bitmaps.values(), ...d.blk.bs.anonymousBitmaps] : [];
+    if (core.version.features.has('query-legacy-fields') && bms.length > 0)
+      o['dirty-bitmaps'] = bms.reverse().map((b) => bitmapInfo(core, b));
     o['io-status'] = 'ok';
     return o;
   });

@@ -1,6 +1,11 @@
 import { z } from 'zod';
-import { text } from '../../spec/versions.ts';
-import { bitmapArgs, bitmapMergeArgs, driveBackupArgs, type transactionArgs } from '../../spec/qmp/commands.ts';
+import {
+  bitmapArgs,
+  bitmapMergeArgs,
+  driveBackupArgs,
+  type transactionArgs,
+} from '../../spec/qmp/commands.ts';
+import { hasFeature, text } from '../../spec/versions.ts';
 import type { SimCore } from '../core.ts';
 import { JobTxn } from '../jobs/job.ts';
 import { generic } from '../qmp-error.ts';
@@ -23,19 +28,29 @@ export function transaction(core: SimCore, args: z.infer<typeof transactionArgs>
   const grouped = args.properties?.['completion-mode'] === 'grouped';
   const txn = grouped ? new JobTxn() : undefined;
   const prepared: Prepared[] = [];
+  // 8.0 moved qmp_transaction onto util/transactions.c, whose list runs newest action first
+  const tranApi = hasFeature(core.version, 'transaction-tran-api');
+  const reverse = tranApi;
+  const backupAction = (t: string) => t === 'blockdev-backup' || t === 'drive-backup';
+  if (grouped && tranApi) {
+    // checked up front, before anything is prepared
+    const bad = args.actions.find((a) => !backupAction(a.type));
+    if (bad) throw generic(text(core.version, 'transaction.groupedUnsupported', bad.type));
+  }
   try {
     for (const action of args.actions) {
-      if (grouped && action.type !== 'blockdev-backup' && action.type !== 'drive-backup')
+      // before 8.0 each action's prepare checked the mode itself; abort and the backups did not
+      if (grouped && !tranApi && !backupAction(action.type) && action.type !== 'abort')
         throw generic(text(core.version, 'transaction.groupedUnsupported', action.type));
       prepared.push(prepare(core, action.type, action.data, txn));
     }
   } catch (e) {
     for (const p of [...prepared].reverse()) p.abort();
-    for (const p of prepared) p.clean();
+    for (const p of reverse ? [...prepared].reverse() : prepared) p.clean();
     throw e;
   }
-  for (const p of prepared) p.commit();
-  for (const p of prepared) p.clean();
+  for (const p of reverse ? [...prepared].reverse() : prepared) p.commit();
+  for (const p of reverse ? [...prepared].reverse() : prepared) p.clean();
 }
 
 const noop = () => {};
@@ -46,7 +61,12 @@ export function prepare(core: SimCore, type: string, data: Record<string, unknow
       throw generic(text(core.version, 'transaction.aborted'));
     case 'blockdev-backup':
     case 'drive-backup': {
-      const p = prepareBackup(core, driveBackupArgs.parse(data), type === 'drive-backup' ? 'drive' : 'blockdev', txn);
+      const p = prepareBackup(
+        core,
+        driveBackupArgs.parse(data),
+        type === 'drive-backup' ? 'drive' : 'blockdev',
+        txn,
+      );
       let started = false;
       return {
         // The action drains the source from prepare to clean: a started job pauses at once, then resumes.
@@ -77,7 +97,11 @@ export function prepare(core: SimCore, type: string, data: Record<string, unknow
     case 'block-dirty-bitmap-enable':
     case 'block-dirty-bitmap-disable': {
       const a = nodeName.parse(data);
-      return { commit: noop, abort: bitmapEnable(core, a.node, a.name, type.endsWith('enable')), clean: noop };
+      return {
+        commit: noop,
+        abort: bitmapEnable(core, a.node, a.name, type.endsWith('enable')),
+        clean: noop,
+      };
     }
     case 'block-dirty-bitmap-merge':
       return { commit: noop, abort: bitmapMerge(core, bitmapMergeArgs.parse(data)), clean: noop };

@@ -1,12 +1,24 @@
 import type { BlockCopyState } from '../block-copy.ts';
+import { concat, mergeExtents } from '../block-io.ts';
 import type { BdrvChild, BlockNode, NodeDriver } from '../graph.ts';
 import type { Extent } from '../image/types.ts';
-import { concat, mergeExtents } from '../block-io.ts';
 import { ERRNO, IoError } from '../io-error.ts';
 import { PERM, PERM_ALL } from '../perm.ts';
 import { filterPerms } from './default-perms.ts';
 
 export type OnCbwError = 'break-guest-write' | 'break-snapshot';
+
+/** the filtered node: `file` for copy-before-write, `backing` for 5.2's backup-top */
+function src(node: BlockNode): BlockNode {
+  return (node.file ?? node.backing)!;
+}
+
+export interface CbwFlavour {
+  /** the driver name: 'copy-before-write', or 'backup-top' (the backup job's filter before 6.2) */
+  name: string;
+  /** backup-top, once active, unshares write on its source whether or not it has parents yet */
+  unshareWithoutParents: boolean;
+}
 
 /**
  * copy-before-write filter (block/copy-before-write.c): before a guest write reaches `file`, the old data
@@ -14,7 +26,7 @@ export type OnCbwError = 'break-guest-write' | 'break-snapshot';
  * backup job) read: clusters already copied come from the target, the others from the source.
  */
 export class CbwDriver implements NodeDriver {
-  readonly name = 'copy-before-write';
+  readonly name: string;
   readonly isFilter = true;
   readonly isFormat = false;
   /** errno once the snapshot is broken (on-cbw-error=break-snapshot) */
@@ -27,7 +39,10 @@ export class CbwDriver implements NodeDriver {
     readonly onCbwError: OnCbwError,
     readonly cbwTimeoutSeconds: number,
     readonly accessInScope: (cluster: number) => boolean,
-  ) {}
+    readonly flavour: CbwFlavour = { name: 'copy-before-write', unshareWithoutParents: false },
+  ) {
+    this.name = flavour.name;
+  }
 
   childPerm(node: BlockNode, c: BdrvChild, perm: number, shared: number): [number, number] {
     if (c.name === 'target') {
@@ -35,17 +50,17 @@ export class CbwDriver implements NodeDriver {
       return [PERM.WRITE, PERM_ALL & ~PERM.RESIZE];
     }
     let [p, s] = filterPerms(perm, shared);
-    if (node.parents.length > 0) {
+    if (node.parents.length > 0 || this.flavour.unshareWithoutParents) {
       if (perm & PERM.WRITE) p |= PERM.CONSISTENT_READ;
       s &= ~(PERM.WRITE | PERM.RESIZE);
     }
     return [p, s];
   }
   size(node: BlockNode): number {
-    return node.file!.size;
+    return src(node).size;
   }
   read(node: BlockNode, offset: number, length: number): Uint8Array {
-    return node.file!.read(offset, length);
+    return src(node).read(offset, length);
   }
   private beforeWrite(offset: number, length: number): void {
     if (this.snapshotError !== undefined) return;
@@ -59,23 +74,23 @@ export class CbwDriver implements NodeDriver {
   }
   write(node: BlockNode, offset: number, data: Uint8Array): void {
     this.beforeWrite(offset, data.length);
-    node.file!.write(offset, data);
+    src(node).write(offset, data);
   }
   writeZeroes(node: BlockNode, offset: number, length: number): void {
     this.beforeWrite(offset, length);
-    node.file!.writeZeroes(offset, length);
+    src(node).writeZeroes(offset, length);
   }
   discard(node: BlockNode, offset: number, length: number): void {
     this.beforeWrite(offset, length);
-    node.file!.discard(offset, length);
+    src(node).discard(offset, length);
   }
   flush(node: BlockNode): void {
-    node.file!.flush();
+    src(node).flush();
     const t = this.bcs.target();
     t.flush();
   }
   blockStatus(node: BlockNode, offset: number, length: number): Extent[] {
-    return node.file!.blockStatus(offset, length);
+    return src(node).blockStatus(offset, length);
   }
   close(): void {}
 
@@ -100,7 +115,7 @@ export class CbwDriver implements NodeDriver {
     while (pos < end) {
       const c = Math.floor(pos / cs);
       const chunkEnd = Math.min(end, (c + 1) * cs);
-      const from = this.bcs.done.has(c) ? this.bcs.target() : node.file!;
+      const from = this.bcs.done.has(c) ? this.bcs.target() : src(node);
       parts.push(from.read(pos, chunkEnd - pos));
       pos = chunkEnd;
     }
@@ -116,7 +131,7 @@ export class CbwDriver implements NodeDriver {
     while (pos < end) {
       const c = Math.floor(pos / cs);
       const chunkEnd = Math.min(end, (c + 1) * cs);
-      const from = this.bcs.done.has(c) ? this.bcs.target() : node.file!;
+      const from = this.bcs.done.has(c) ? this.bcs.target() : src(node);
       out.push(...from.blockStatus(pos, chunkEnd - pos));
       pos = chunkEnd;
     }

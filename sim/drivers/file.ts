@@ -14,7 +14,8 @@ export class FileDriver implements NodeDriver {
     throw new Error('file nodes have no children');
   }
   size(): number {
-    return this.store.size;
+    // bdrv_getlength counts whole 512-byte sectors
+    return Math.ceil(this.store.size / 512) * 512;
   }
   read(_n: BlockNode, offset: number, length: number): Uint8Array {
     return this.store.read(offset, length);

@@ -1,4 +1,5 @@
 import { qdictOrder } from '../qjson.ts';
+import { fitsCInt, INT_MEMBER_TYPES } from './int-types.ts';
 import type { Introspection, SchemaEntry } from './introspection.ts';
 
 /**
@@ -11,10 +12,18 @@ export interface VisitorTexts {
   badType: string; // %s = full member name, %s = expected json type
   badEnum: string; // %n = member name, %v = value
   unexpected: string; // %s = full member name
+  /** %s = member name, %s = C type (uint32_t ...); QERR_INVALID_PARAMETER_VALUE */
+  intRange?: string;
+  /** C names of alternates where a version names them differently (5.2: BlockDirtyBitmapMergeSource) */
+  alternateNames?: Record<string, string>;
 }
 
 /** Alternates print their C type name when no branch fits; introspection hides it, so it is recognised by shape. */
-function alternateName(intro: Introspection, members: { type: string }[]): string {
+function alternateName(
+  intro: Introspection,
+  members: { type: string }[],
+  renamed?: Record<string, string>,
+): string {
   const kinds = members.map((m) => {
     const t = intro.type(m.type);
     return t['meta-type'] === 'builtin' ? t.name : t['meta-type'];
@@ -26,7 +35,8 @@ function alternateName(intro: Introspection, members: { type: string }[]): strin
     'str,null': 'StrOrNull',
     'str,object': 'BlockDirtyBitmapOrStr',
   };
-  return known[key] ?? 'alternate';
+  const name = known[key] ?? 'alternate';
+  return renamed?.[name] ?? name;
 }
 
 const JSON_TYPE_WORD: Record<string, string> = {
@@ -73,6 +83,9 @@ function jsonKind(v: unknown): 'object' | 'array' | 'string' | 'int' | 'number' 
 }
 
 export class QapiVisitor {
+  /** the command being checked, for its table of C integer types */
+  private command = '';
+
   constructor(
     private readonly intro: Introspection,
     private readonly texts: VisitorTexts,
@@ -82,6 +95,7 @@ export class QapiVisitor {
   checkCommand(command: string, args: Record<string, unknown>): string | null {
     const cmd = this.intro.commands.get(command);
     if (!cmd) return null;
+    this.command = command;
     try {
       this.visitStructMembers(this.intro.type(cmd['arg-type']), args, []);
       return null;
@@ -92,7 +106,8 @@ export class QapiVisitor {
   }
 
   /** Check a value against a named type (for nested uses such as transaction action data). */
-  checkType(typeName: string, value: unknown, path: Path): string | null {
+  checkType(typeName: string, value: unknown, path: Path, command = ''): string | null {
+    this.command = command;
     try {
       this.visit(this.intro.type(typeName), value, path);
       return null;
@@ -160,6 +175,15 @@ export class QapiVisitor {
     }
   }
 
+  /** visit_type_intN / visit_type_uintN: the member's C type bounds it (spec/qapi/int-types.ts) */
+  private checkIntRange(value: number | bigint, path: Path): void {
+    const last = path[path.length - 1];
+    if (typeof last !== 'string') return;
+    const type = INT_MEMBER_TYPES[this.command]?.[last];
+    if (!type || fitsCInt(type, value)) return;
+    this.fail(fmt(this.texts.intRange ?? "Parameter '%s' expects %s", last, `${type}_t`));
+  }
+
   private visit(t: SchemaEntry, value: unknown, path: Path): void {
     const kind = jsonKind(value);
     const name = fullName(path);
@@ -173,6 +197,7 @@ export class QapiVisitor {
           (t.name === 'bool' && kind === 'bool') ||
           (t.name === 'null' && kind === 'null');
         if (!ok) this.fail(fmt(this.texts.badType, name, JSON_TYPE_WORD[t.name] ?? t.name));
+        if (t.name === 'int') this.checkIntRange(value as number | bigint, path);
         return;
       }
       case 'enum': {
@@ -216,11 +241,29 @@ export class QapiVisitor {
         }
         // QEMU names the member (not the full path) and the alternate's C type here.
         const last = path[path.length - 1];
-        this.fail(fmt(this.texts.badType, typeof last === 'string' ? last : 'null', alternateName(this.intro, t.members)));
+        this.fail(
+          fmt(
+            this.texts.badType,
+            typeof last === 'string' ? last : 'null',
+            alternateName(this.intro, t.members, this.texts.alternateNames),
+          ),
+        );
         return;
       }
       default:
         return;
     }
   }
+}
+
+/** The visitor's texts for one version of the table (spec/versions.ts). */
+export function visitorTexts(texts: Record<string, string>): VisitorTexts {
+  return {
+    missing: texts['qapi.missing'],
+    badType: texts['qapi.badType'],
+    badEnum: texts['qapi.badEnum'],
+    unexpected: texts['qapi.unexpected'],
+    intRange: texts['qapi.intRange'],
+    alternateNames: { BlockDirtyBitmapOrStr: texts['qapi.alternate.BlockDirtyBitmapOrStr'] },
+  };
 }
