@@ -43,9 +43,11 @@ Runs the simulated QEMU block layer as a process that takes qemu-storage-daemon'
   --blockdev JSON|key=value   --nbd-server addr.type=unix,addr.path=P   --export type=nbd,...
   --pidfile FILE
 It exits on QMP 'quit' and on SIGTERM/SIGINT, removing the sockets it created.`,
-  conform: `usage: fleece-lab conform --target T [--json F] [--junit F] [--md F] [--baseline F] [--only PATTERN]
+  conform: `usage: fleece-lab conform --target T [--json F] [--junit F] [--md F] [--baseline F] [--only PATTERN] [--jobs N]
 
-T: sim[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:BINARY_OR_ROOT_OR_VERSION]
+T: sim[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:BINARY_OR_ROOT_OR_VERSION] | qemu[:...]
+   (qemu: both programs of one QEMU, each runbook on the one it needs)
+--jobs N: checks at once (default 1)
 Each check runs on the target and is compared with the recording of real QEMU of the same version.
 Exit status: 0 when every check meets the baseline (or passes, without one), 1 otherwise, 2 on bad usage.`,
   check: `usage: fleece-lab check [PROPOSAL_FILE_OR_NAME...] [--runs N] [--seed S] [--profile P] [--path P] [--json F] [--traces DIR]
@@ -91,10 +93,16 @@ async function cmdConform(argv: string[]): Promise<number> {
       md: { type: 'string' },
       baseline: { type: 'string' },
       only: { type: 'string' },
+      jobs: { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
+  const jobs = Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    console.error(`fleece-lab conform: --jobs ${values.jobs}: expected a positive integer`);
+    return 2;
+  }
   if (values.help) return say(HELP.conform);
   if (!values.target) {
     console.error('fleece-lab conform: --target is required (sim[:PROFILE], qsd[:...], system[:...])');
@@ -105,6 +113,7 @@ async function cmdConform(argv: string[]): Promise<number> {
   let n = 0;
   const r = await conform(target, {
     only: values.only,
+    jobs,
     onResult: (c) => {
       n++;
       const line = `${c.status.padEnd(5)} ${c.id}${c.reason && c.status !== 'pass' ? ` — ${c.reason.slice(0, 160)}` : ''}`;

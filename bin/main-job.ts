@@ -3,8 +3,11 @@ import path from 'node:path';
 import { conform } from '../conformance/conform.ts';
 import { listQemu } from '../conformance/qemu/install.ts';
 import { type ResolvedTarget, resolveTarget } from '../conformance/target-spec.ts';
+import { checkProposal, type ProposalReport } from '../model/check.ts';
+import { formatReport } from '../model/report.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
+import { BUNDLED } from '../spec/proposals/index.ts';
 import { type Results, summarize } from '../spec/results.ts';
 import { PROFILES } from '../spec/versions.ts';
 
@@ -13,6 +16,7 @@ import { PROFILES } from '../spec/versions.ts';
  * real QEMU found here; writes reports/latest/. Exit 1 when any check failed.
  */
 export async function runMainJob(argv: string[]): Promise<number> {
+  const simOnly = argv.includes('--sim-only');
   const outDir = path.resolve(
     argv[argv.indexOf('--out') + 1] && argv.includes('--out')
       ? argv[argv.indexOf('--out') + 1]
@@ -21,23 +25,27 @@ export async function runMainJob(argv: string[]): Promise<number> {
   fs.mkdirSync(outDir, { recursive: true });
   const targets: ResolvedTarget[] = PROFILES.map((p) => resolveTarget(`sim:${p}`));
   const seen = new Set<string>();
-  for (const q of listQemu()) {
+  for (const q of simOnly ? [] : listQemu()) {
     const key = q.root ?? 'PATH';
     if (seen.has(key)) continue;
     seen.add(key);
     const where = q.root ?? undefined;
-    for (const kind of ['qsd', 'system'] as const) {
-      try {
-        targets.push(resolveTarget(where ? `${kind}:${where}` : kind));
-      } catch (e) {
-        console.log(`skipping ${kind} ${q.version}: ${e instanceof Error ? e.message : String(e)}`);
-      }
+    try {
+      targets.push(resolveTarget(where ? `qemu:${where}` : 'qemu'));
+    } catch (e) {
+      console.log(`skipping QEMU ${q.version}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  console.log('proposals: not evaluated yet (fleece-lab check arrives with issue 5)');
+  const proposals: ProposalReport[] = [];
+  for (const p of BUNDLED) {
+    const r = await checkProposal(p, { runs: 300, seed: 1, profile: '7.2' });
+    proposals.push(r);
+    console.log(formatReport(r, false));
+  }
+  fs.writeFileSync(path.join(outDir, 'proposals.json'), `${JSON.stringify(proposals, null, 1)}\n`);
   const all: Results[] = [];
   for (const t of targets) {
-    const r = await conform(t, { allowSystem: false });
+    const r = await conform(t, { jobs: t.kind === 'qemu' ? 4 : 1 });
     all.push(r);
     const s = summarize(r);
     console.log(
@@ -49,13 +57,36 @@ export async function runMainJob(argv: string[]): Promise<number> {
     );
   }
   fs.writeFileSync(path.join(outDir, 'junit.xml'), toJUnit(all));
-  const md = toMarkdown(all);
+  const md = `${proposalsMarkdown(proposals)}\n${toMarkdown(all)}`;
   fs.writeFileSync(path.join(outDir, 'summary.md'), md);
   fs.writeFileSync(path.join(outDir, 'index.html'), htmlPage(md));
   console.log(
     `reports written to ${path.relative(process.cwd(), outDir) || '.'}/ (summary.md, index.html, junit.xml, results-*.json)`,
   );
   return all.some((r) => summarize(r).fail > 0) ? 1 : 0;
+}
+
+function proposalsMarkdown(rs: ProposalReport[]): string {
+  const props = rs[0]?.verdicts.map((v) => v.property) ?? [];
+  const cell = (r: ProposalReport, p: string) => {
+    const v = r.verdicts.find((x) => x.property === p)!;
+    const s = v.status === 'holds' ? 'holds' : v.status === 'fails' ? '**fails**' : 'n/a';
+    return v.claimed ? `${s} (claimed)` : s;
+  };
+  const lines = [
+    '# fleece-lab proposals (sim:7.2)',
+    '',
+    `| property | ${rs.map((r) => r.proposal).join(' | ')} |`,
+    `|---|${rs.map(() => '---').join('|')}|`,
+  ];
+  for (const p of props) lines.push(`| ${p} | ${rs.map((r) => cell(r, p)).join(' | ')} |`);
+  for (const r of rs)
+    for (const v of r.verdicts.filter((x) => x.counterexample))
+      lines.push(
+        '',
+        `- ${r.proposal} / ${v.property}: ${v.counterexample!.detail} — \`${v.counterexample!.replay}\``,
+      );
+  return `${lines.join('\n')}\n`;
 }
 
 function htmlPage(md: string): string {

@@ -17,6 +17,8 @@ export interface ConformOptions {
   onResult?: (r: CheckResult) => void;
   /** system-flavour runbooks need qemu-system; a qsd target skips them unless allowed */
   allowSystem?: boolean;
+  /** checks run at once (each on its own QEMU and scratch folder) */
+  jobs?: number;
 }
 
 export async function conform(target: ResolvedTarget, opts: ConformOptions = {}): Promise<Results> {
@@ -26,11 +28,20 @@ export async function conform(target: ResolvedTarget, opts: ConformOptions = {})
   const list = RUNBOOKS.filter(
     (r) => !opts.only || r.id.includes(opts.only) || new RegExp(opts.only).test(r.id),
   );
-  for (const rb of list) {
-    const r = await runOne(target, rb, info.features, opts);
-    checks.push(r);
-    opts.onResult?.(r);
-  }
+  const results: CheckResult[] = new Array(list.length);
+  let next = 0;
+  // A small pool: real QEMU checks mostly wait on processes, so a few at once use the machine well.
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= list.length) return;
+      results[i] = await runOne(target, list[i], info.features, opts);
+      opts.onResult?.(results[i]);
+    }
+  };
+  const n = Math.max(1, Math.min(opts.jobs ?? 1, 16));
+  await Promise.all(Array.from({ length: n }, worker));
+  checks.push(...results);
   return {
     tool: 'fleece-lab',
     kind: 'conformance',

@@ -3,9 +3,9 @@ import { resolveQemu } from './qemu/install.ts';
 import type { TargetSpec } from './run-runbook.ts';
 
 /**
- * `--target` values: sim[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:...]. A real target runs
- * each runbook on the program its flavour needs (qemu-storage-daemon or qemu-system-x86_64) of the same
- * QEMU installation.
+ * `--target` values: sim[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:...] | qemu[:...]. A real
+ * target runs each runbook on the program its flavour needs (qemu-storage-daemon or qemu-system-x86_64) of
+ * the same QEMU installation; `qsd` skips the runbooks that need qemu-system, `qemu` runs both kinds.
  */
 export interface ResolvedTarget {
   label: string;
@@ -30,7 +30,7 @@ export function resolveTarget(t: string): ResolvedTarget {
       spec: () => ({ kind: 'sim', profile: p.data }),
     };
   }
-  if (kind === 'qsd' || kind === 'system') {
+  if (kind === 'qsd' || kind === 'system' || kind === 'qemu') {
     const q = resolveQemu(arg);
     const m = /^(\d+)\.(\d+)/.exec(q.version);
     const profile = profileSchema.safeParse(m ? `${m[1]}.${m[2]}` : '');
@@ -50,5 +50,7 @@ export function resolveTarget(t: string): ResolvedTarget {
       }),
     };
   }
-  throw new Error(`--target ${t}: expected sim[:PROFILE], qsd[:BINARY_OR_ROOT] or system[:BINARY_OR_ROOT]`);
+  throw new Error(
+    `--target ${t}: expected sim[:PROFILE], qsd[:BINARY_OR_ROOT], system[:BINARY_OR_ROOT] or qemu[:BINARY_OR_ROOT]`,
+  );
 }
