@@ -43,11 +43,11 @@ Runs the simulated QEMU block layer as a process that takes qemu-storage-daemon'
   --blockdev JSON|key=value   --nbd-server addr.type=unix,addr.path=P   --export type=nbd,...
   --pidfile FILE
 It exits on QMP 'quit' and on SIGTERM/SIGINT, removing the sockets it created.`,
-  conform: `usage: fleece-lab conform --target T [--json F] [--junit F] [--md F] [--baseline F] [--only PATTERN] [--jobs N]
+  conform: `usage: fleece-lab conform --target T [--json F] [--junit F] [--md F] [--baseline F] [--only PATTERN] [--jobs N] [--traces DIR]
 
 T: sim[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:BINARY_OR_ROOT_OR_VERSION] | qemu[:...]
    (qemu: both programs of one QEMU, each runbook on the one it needs)
---jobs N: checks at once (default 1)
+--jobs N: checks at once (default 1); --traces DIR: every check's requests, replies and events as JSONL
 Each check runs on the target and is compared with the recording of real QEMU of the same version.
 Exit status: 0 when every check meets the baseline (or passes, without one), 1 otherwise, 2 on bad usage.`,
   check: `usage: fleece-lab check [PROPOSAL_FILE_OR_NAME...] [--runs N] [--seed S] [--profile P] [--path P] [--json F] [--traces DIR]
@@ -94,6 +94,7 @@ async function cmdConform(argv: string[]): Promise<number> {
       baseline: { type: 'string' },
       only: { type: 'string' },
       jobs: { type: 'string', default: '1' },
+      traces: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -114,6 +115,7 @@ async function cmdConform(argv: string[]): Promise<number> {
   const r = await conform(target, {
     only: values.only,
     jobs,
+    traces: values.traces,
     onResult: (c) => {
       n++;
       const line = `${c.status.padEnd(5)} ${c.id}${c.reason && c.status !== 'pass' ? ` — ${c.reason.slice(0, 160)}` : ''}`;

@@ -1,8 +1,10 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { CheckResult, Results } from '../spec/results.ts';
 import { versionInfo } from '../spec/versions.ts';
 import { loadGolden, withoutTarget } from './golden.ts';
-import { runRunbook } from './run-runbook.ts';
+import { runRunbook, type Transcript } from './run-runbook.ts';
 import type { ParsedRunbook } from './runbook.ts';
 import { RUNBOOKS } from './runbooks/index.ts';
 import type { ResolvedTarget } from './target-spec.ts';
@@ -19,6 +21,8 @@ export interface ConformOptions {
   allowSystem?: boolean;
   /** checks run at once (each on its own QEMU and scratch folder) */
   jobs?: number;
+  /** write each check's transcript (every request, reply and event) as JSONL into this folder */
+  traces?: string;
 }
 
 export async function conform(target: ResolvedTarget, opts: ConformOptions = {}): Promise<Results> {
@@ -51,6 +55,17 @@ export async function conform(target: ResolvedTarget, opts: ConformOptions = {})
     durationMs: Date.now() - started,
     checks,
   };
+}
+
+function writeTrace(dir: string, t: Transcript): void {
+  const file = path.join(dir, `${t.runbook.replace(/\//g, '__')}.jsonl`);
+  fs.mkdirSync(dir, { recursive: true });
+  const lines = [
+    JSON.stringify({ runbook: t.runbook, target: t.target }),
+    ...t.steps.map((s) => JSON.stringify(s)),
+    ...t.events.map((e) => JSON.stringify({ event: e.event, data: e.data })),
+  ];
+  fs.writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
 function firstDifference(a: unknown, b: unknown, path = ''): string {
@@ -110,6 +125,7 @@ async function runOne(
   );
   try {
     const t = await runRunbook(rb, target.spec(rb.flavour), target.label);
+    if (opts.traces) writeTrace(opts.traces, t);
     const diff = firstDifference(withoutTarget(t), golden.transcript);
     if (!diff) return { ...base, status: 'pass', durationMs: Date.now() - t0 };
     if (known && target.kind === 'sim')
