@@ -8,5 +8,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Real QEMU processes are heavy on a 2-core machine: keep test files to a few workers.
     maxWorkers: 2,
+    maxConcurrency: 4,
   },
 });

@@ -18,7 +18,8 @@ function hostQemuIs72(): boolean {
 }
 const live = hostQemuIs72();
 
-describe('runbooks: simulator 7.2 against the live qemu 7.2 of this machine', () => {
+// Each live check runs its own QEMU: a few at once keep the 2-core machine busy without starving it.
+describe.concurrent('runbooks: simulator 7.2 against the live qemu 7.2 of this machine', () => {
   for (const rb of RUNBOOKS) {
     const known = rb.known.find((k) => k.profile === '7.2');
     const why = !live
@@ -26,7 +27,7 @@ describe('runbooks: simulator 7.2 against the live qemu 7.2 of this machine', ()
       : known
         ? `known difference: ${known.reason}`
         : '';
-    it.skipIf(why !== '')(`${rb.id}${why ? ` (skipped: ${why})` : ''}`, async () => {
+    it.skipIf(why !== '')(`${rb.id}${why ? ` (skipped: ${why})` : ''}`, async ({ expect }) => {
       const [sim, real] = await Promise.all([
         runRunbook(rb, { kind: 'sim', profile: '7.2' }, 'sim:7.2'),
         runRunbook(rb, { kind: 'qemu' }, 'qemu'),
