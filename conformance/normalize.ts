@@ -29,17 +29,21 @@ export function normalizeValue(v: unknown, scratch: string): unknown {
   return v;
 }
 
-/** Drop a job's paused -> running pair when both arrive within one step (a drain, not a user pause). */
+/** a drain pauses a running job (paused -> running) and a ready one (standby -> ready) */
+const DRAIN_PAIRS: Record<string, string> = { paused: 'running', standby: 'ready' };
+
+/** Drop a job's paused -> running (or standby -> ready) pair when both arrive within one step (a drain, not a user pause). */
 export function dropDrainPairs(events: RecordedEvent[]): RecordedEvent[] {
   const out = [...events];
   for (let i = 0; i < out.length; i++) {
     const e = out[i];
-    if (e.event !== 'JOB_STATUS_CHANGE' || e.data?.status !== 'paused') continue;
-    const id = e.data.id;
+    const back = e.event === 'JOB_STATUS_CHANGE' ? DRAIN_PAIRS[String(e.data?.status)] : undefined;
+    if (!back) continue;
+    const id = e.data?.id;
     for (let j = i + 1; j < out.length && out[j].step === e.step; j++) {
       const f = out[j];
       if (f.event !== 'JOB_STATUS_CHANGE' || f.data?.id !== id) continue;
-      if (f.data?.status === 'running') {
+      if (f.data?.status === back) {
         out.splice(j, 1);
         out.splice(i, 1);
         i--;

@@ -181,7 +181,9 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
           const bound = (s as { timeoutMs?: number }).timeoutMs ?? WAIT_BOUND_MS;
           for (let waited = 0; ; waited += 5) {
             collect(i);
-            const idx = recorded.findIndex((e, k) => k >= waitCursor && matches(e, want));
+            // a wait sees what the transcript keeps: a drain's paused/running pair is not a pause
+            const kept = new Set(dropDrainPairs(recorded));
+            const idx = recorded.findIndex((e, k) => k >= waitCursor && kept.has(e) && matches(e, want));
             if (idx >= 0) {
               waitCursor = idx + 1;
               return;

@@ -1,5 +1,6 @@
+import { Bitmap } from './bitmaps.ts';
 import type { BlockNode } from './graph.ts';
-import { IoError, ERRNO } from './io-error.ts';
+import { ERRNO, IoError } from './io-error.ts';
 
 /**
  * block/block-copy.c as far as fleecing sees it: which clusters of the source still have to be copied to
@@ -66,4 +67,45 @@ export class BlockCopyState {
   skip(cluster: number): void {
     this.skipped.add(cluster);
   }
+}
+
+/**
+ * An anonymous, disabled bitmap that QEMU keeps for its own bookkeeping (block-copy's copy bitmap,
+ * copy-before-write's done and access bitmaps): query-named-block-nodes lists it, its count comes from the
+ * state it stands for.
+ */
+export class InternalBitmap extends Bitmap {
+  constructor(
+    node: BlockNode,
+    granularity: number,
+    private readonly counter: () => number,
+  ) {
+    super(undefined, node, granularity, false, true);
+  }
+
+  override count(): number {
+    return this.counter();
+  }
+
+  /** bdrv_create_dirty_bitmap: the node lists it (newest last here, newest first in queries) */
+  attach(): this {
+    this.node.anonymousBitmaps.push(this);
+    return this;
+  }
+
+  /** bdrv_release_dirty_bitmap */
+  detach(): void {
+    const list = this.node.anonymousBitmaps;
+    const i = list.indexOf(this);
+    if (i >= 0) list.splice(i, 1);
+    this.release();
+  }
+}
+
+/** bytes of the clusters in `clusters` (or all of them), clipped to `size` */
+export function clusterBytes(size: number, clusterSize: number, pick: (cluster: number) => boolean): number {
+  let n = 0;
+  const count = Math.ceil(size / clusterSize);
+  for (let c = 0; c < count; c++) if (pick(c)) n += Math.min(clusterSize, size - c * clusterSize);
+  return n;
 }

@@ -7,7 +7,7 @@ import { type Faults, faultsSchema } from './faults.ts';
 import { MemoryFs, RealFs, type SimFs } from './fs.ts';
 import { BlockBackend } from './graph.ts';
 import { blockdevAdd } from './open-node.ts';
-import { PERM, PERM_ALL } from './perm.ts';
+import { PERM } from './perm.ts';
 import './qcow2-backend.ts';
 
 export const simOptionsSchema = z
@@ -102,7 +102,8 @@ export class Sim {
       undefined,
       `block device '${qomPath}/virtio-backend'`,
       PERM.CONSISTENT_READ | PERM.WRITE,
-      PERM_ALL & ~PERM.RESIZE,
+      // blkconf_apply_backend_options: a resizable device without share-rw unshares write
+      PERM.CONSISTENT_READ | PERM.WRITE_UNCHANGED | PERM.RESIZE,
     );
     this.core.graph.attach({ kind: 'blk', blk }, node, 'root', 'other');
     this.core.addBlk(blk);

@@ -52,6 +52,8 @@ export const FEATURES = [
   'mirror-actively-synced',
   /** BLOCK_JOB_COMPLETED's error is the job's own message (5.2 sent strerror of its return code) */
   'job-event-error-message',
+  /** block-copy's copy bitmap lives on the copy-before-write node, not on the source */
+  'block-copy-bitmap-on-filter',
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -212,6 +214,7 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'job-ratelimit-sleep',
       'transaction-tran-api',
       'job-txn-abort-finish-all',
+      'block-copy-bitmap-on-filter',
       'mirror-actively-synced',
     ],
     {},
@@ -232,6 +235,7 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'job-ratelimit-sleep',
       'transaction-tran-api',
       'job-txn-abort-finish-all',
+      'block-copy-bitmap-on-filter',
       'mirror-actively-synced',
     ],
     {},

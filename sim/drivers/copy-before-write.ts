@@ -1,4 +1,4 @@
-import type { BlockCopyState } from '../block-copy.ts';
+import { type BlockCopyState, clusterBytes, InternalBitmap } from '../block-copy.ts';
 import { concat, mergeExtents } from '../block-io.ts';
 import type { BdrvChild, BlockNode, NodeDriver } from '../graph.ts';
 import type { Extent } from '../image/types.ts';
@@ -33,6 +33,9 @@ export class CbwDriver implements NodeDriver {
   snapshotError: number | undefined;
   /** clusters the snapshot may read; undefined = all of them (no bitmap given) */
   readonly accessDenied = new Set<number>();
+  /** clusters guest writes had copied first (s->done_bitmap) */
+  readonly doneByWrites = new Set<number>();
+  private internalBitmaps: InternalBitmap[] = [];
 
   constructor(
     readonly bcs: BlockCopyState,
@@ -70,7 +73,34 @@ export class CbwDriver implements NodeDriver {
       if (!(e instanceof IoError)) throw e;
       if (this.onCbwError === 'break-guest-write') throw e;
       this.snapshotError = e.errno;
+      return;
     }
+    if (length <= 0) return;
+    const cs = this.bcs.clusterSize;
+    for (let c = Math.floor(offset / cs); c <= Math.floor((offset + length - 1) / cs); c++)
+      this.doneByWrites.add(c);
+  }
+
+  /**
+   * cbw_open's done and access bitmaps on the filter node (copy-before-write only; backup-top had none).
+   * Called once the node exists; dropBitmaps when it goes.
+   */
+  attachBitmaps(node: BlockNode): void {
+    if (this.flavour.name !== 'copy-before-write' || this.internalBitmaps.length > 0) return;
+    const cs = this.bcs.clusterSize;
+    const size = () => src(node).size;
+    const done = new InternalBitmap(node, cs, () =>
+      clusterBytes(size(), cs, (c) => this.doneByWrites.has(c)),
+    ).attach();
+    const access = new InternalBitmap(node, cs, () =>
+      clusterBytes(size(), cs, (c) => this.accessInScope(c) && !this.accessDenied.has(c)),
+    ).attach();
+    this.internalBitmaps = [done, access];
+  }
+
+  dropBitmaps(): void {
+    for (const b of this.internalBitmaps) b.detach();
+    this.internalBitmaps = [];
   }
   write(node: BlockNode, offset: number, data: Uint8Array): void {
     this.beforeWrite(offset, data.length);
@@ -92,7 +122,9 @@ export class CbwDriver implements NodeDriver {
   blockStatus(node: BlockNode, offset: number, length: number): Extent[] {
     return src(node).blockStatus(offset, length);
   }
-  close(): void {}
+  close(): void {
+    this.dropBitmaps();
+  }
 
   private checkSnapshotAccess(offset: number, length: number): void {
     if (this.snapshotError !== undefined) throw new IoError(ERRNO.EACCES);

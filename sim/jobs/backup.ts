@@ -1,10 +1,12 @@
-import { BlockCopyState } from '../block-copy.ts';
-import type { Bitmap } from '../bitmaps.ts';
+import { hasFeature } from '../../spec/versions.ts';
+import { Bitmap } from '../bitmaps.ts';
+import { BlockCopyState, clusterBytes, InternalBitmap } from '../block-copy.ts';
 import type { SimCore } from '../core.ts';
 import { CbwDriver } from '../drivers/copy-before-write.ts';
 import { BlockNode } from '../graph.ts';
 import { ERRNO, IoError, strerror } from '../io-error.ts';
 import { PERM_ALL } from '../perm.ts';
+import { generic, QmpError } from '../qmp-error.ts';
 import { BlockJob } from './block-job.ts';
 import type { JobOptions, JobRunResult, JobTxn } from './job.ts';
 
@@ -37,7 +39,6 @@ export class BackupJob extends BlockJob {
   filter!: BlockNode;
   bcs!: BlockCopyState;
   private cursor = 0;
-  private undoReplace: (() => void) | undefined;
 
   constructor(
     sim: SimCore,
@@ -68,7 +69,7 @@ export class BackupJob extends BlockJob {
     }
     let filterNode: BlockNode | undefined;
     const bcs = new BlockCopyState(
-      () => filterNode!.file!,
+      () => (filterNode!.file ?? filterNode!.backing)!,
       () => filterNode!.child('target')!.bs,
       clusterSize,
       bitmapScope ?? (() => true),
@@ -76,10 +77,20 @@ export class BackupJob extends BlockJob {
         if (sim.rng.chance(sim.faults.jobTargetErrorRate)) throw new IoError(ERRNO.EIO);
       },
     );
-    const cbw = new CbwDriver(bcs, 'break-guest-write', 0, () => true);
+    // before 6.2 the filter was backup-top, with the source as its backing child
+    const backupTop = !hasFeature(sim.version, 'copy-before-write');
+    const flavour = backupTop
+      ? { name: 'backup-top', unshareWithoutParents: true }
+      : { name: 'copy-before-write', unshareWithoutParents: false };
+    const cbw = new CbwDriver(bcs, 'break-guest-write', 0, () => true, flavour);
     const name = setup.filterNodeName ?? sim.autoNodeName();
-    filterNode = new BlockNode(name, setup.filterNodeName === undefined, cbw, { readOnly: false, options: { driver: 'copy-before-write' } });
-    sim.graph.attach({ kind: 'node', node: filterNode }, source, 'file', 'file');
+    filterNode = new BlockNode(name, setup.filterNodeName === undefined, cbw, {
+      readOnly: false,
+      options: { driver: flavour.name },
+    });
+    // backup-top's source was its 'backing' child, but a filtered one, not a COW backing file
+    if (backupTop) sim.graph.attach({ kind: 'node', node: filterNode }, source, 'backing', 'filtered-file');
+    else sim.graph.attach({ kind: 'node', node: filterNode }, source, 'file', 'file');
     sim.graph.attach({ kind: 'node', node: filterNode }, target, 'target', 'target');
     sim.graph.add(filterNode);
     const undoReplace = sim.graph.replaceNode(source, filterNode);
@@ -97,17 +108,68 @@ export class BackupJob extends BlockJob {
       sim.refreshPerms();
     } catch (e) {
       dropFilter();
+      if (backupTop && e instanceof QmpError)
+        throw generic(`Cannot set permissions for backup-top filter: ${e.desc}`);
       throw e;
     }
     const job = new BackupJob(sim, setup, txn);
     job.filter = filterNode;
     job.bcs = bcs;
-    job.undoReplace = undoReplace;
+    job.createBitmaps(cbw);
     job.progressTotal = source.size;
     bcs.onCopied = (n) => {
       job.progressCurrent += n;
     };
     return job;
+  }
+
+  /** the sync bitmap's successor: it records guest writes while the backup holds the bitmap */
+  private successor: Bitmap | undefined;
+  /** block-copy's copy bitmap: what is still to be copied */
+  private copyBitmap: InternalBitmap | undefined;
+  private cbw: CbwDriver | undefined;
+
+  /**
+   * The bitmaps backup_job_create makes: the successor of the sync bitmap (which freezes it), block-copy's
+   * copy bitmap (on the source; on the filter since 10.0, before the filter's own two) and the filter's.
+   */
+  private createBitmaps(cbw: CbwDriver): void {
+    const { source, bitmap } = this.setup;
+    if (bitmap) {
+      this.successor = new Bitmap(undefined, source, bitmap.granularity, false, false);
+      source.anonymousBitmaps.push(this.successor);
+      bitmap.frozen = true;
+    }
+    const onFilter = hasFeature(this.sim.version, 'block-copy-bitmap-on-filter');
+    const cs = this.bcs.clusterSize;
+    this.copyBitmap = new InternalBitmap(onFilter ? this.filter : source, cs, () =>
+      clusterBytes(source.size, cs, (c) => this.bcs.needsCopy(c)),
+    ).attach();
+    cbw.attachBitmaps(this.filter);
+    this.cbw = cbw;
+  }
+
+  /**
+   * backup_cleanup_sync_bitmap: on success (or with bitmap-mode=always) the successor replaces the sync
+   * bitmap; otherwise it is merged back. A failed bitmap-mode=always backup adds what it did not copy.
+   */
+  private settleSyncBitmap(ret: number): void {
+    const bm = this.setup.bitmap;
+    const succ = this.successor;
+    if (!bm || !succ) return;
+    const mode = this.setup.bitmapMode;
+    if ((ret === 0 || mode === 'always') && mode !== 'never') bm.clear();
+    bm.mergeFrom(succ);
+    if (ret < 0 && mode === 'always') {
+      const cs = this.bcs.clusterSize;
+      for (let c = 0; c < this.bcs.clusterCount; c++) if (this.bcs.needsCopy(c)) bm.mark(c * cs, cs);
+    }
+    const list = this.setup.source.anonymousBitmaps;
+    const i = list.indexOf(succ);
+    if (i >= 0) list.splice(i, 1);
+    succ.release();
+    this.successor = undefined;
+    bm.frozen = false;
   }
 
   /** block_job_create's BlockBackend and the target reference, once the job id was accepted */
@@ -127,8 +189,13 @@ export class BackupJob extends BlockJob {
       // sync=top skips what the source's top layer does not allocate
       for (const e of this.setup.source.blockStatus(0, this.setup.source.size)) {
         if (e.status !== 'unallocated') continue;
-        for (let c = Math.floor(e.offset / this.bcs.clusterSize); c * this.bcs.clusterSize < e.offset + e.length; c++) {
-          if (c * this.bcs.clusterSize >= e.offset && (c + 1) * this.bcs.clusterSize <= e.offset + e.length) this.bcs.skip(c);
+        for (
+          let c = Math.floor(e.offset / this.bcs.clusterSize);
+          c * this.bcs.clusterSize < e.offset + e.length;
+          c++
+        ) {
+          if (c * this.bcs.clusterSize >= e.offset && (c + 1) * this.bcs.clusterSize <= e.offset + e.length)
+            this.bcs.skip(c);
         }
       }
     }
@@ -145,9 +212,39 @@ export class BackupJob extends BlockJob {
       this.yieldForever();
       return 'continue';
     }
+    const now = this.sim.clock.now;
+    const blockCopy = hasFeature(this.sim.version, 'backup-block-copy-ratelimit');
+    if (blockCopy && this.speed > 0) {
+      // block_copy_dirty_clusters: over the limit, sleep; woken early (kick, resume) it checks again
+      const ns = this.limit.calculateDelay(now, 0);
+      if (ns > 0) {
+        this.schedule(ns);
+        return 'continue';
+      }
+    }
+    // block-copy copies 1 MiB tasks; the old backup_loop copied one cluster per turn when rate-limited
+    const chunk = blockCopy || this.speed === 0 ? BACKUP_CHUNK : this.bcs.clusterSize;
+    const r = this.copyChunk(chunk);
+    if (!('copied' in r)) return r;
+    if (this.cursor >= this.bcs.clusterCount) {
+      this.progressCurrent = this.progressTotal;
+      return 'done';
+    }
+    if (blockCopy) {
+      this.limit.calculateDelay(now, r.copied);
+      this.schedule(0);
+    } else {
+      // yield_and_check: sleep for what was just copied; entered early, the next cluster is copied at once
+      this.schedule(this.limit.calculateDelay(now, r.copied));
+    }
+    return 'continue';
+  }
+
+  /** copy the clusters of the next `bytes` that still need it */
+  private copyChunk(bytes: number): { copied: number } | { errno: number; message: string } {
     const total = this.bcs.clusterCount;
+    const chunkClusters = Math.max(1, bytes / this.bcs.clusterSize);
     let copied = 0;
-    const chunkClusters = Math.max(1, BACKUP_CHUNK / this.bcs.clusterSize);
     let visited = 0;
     while (this.cursor < total && visited < chunkClusters) {
       if (this.bcs.needsCopy(this.cursor)) {
@@ -164,22 +261,15 @@ export class BackupJob extends BlockJob {
       this.cursor++;
       visited++;
     }
-    if (this.cursor >= total) {
-      this.progressCurrent = this.progressTotal;
-      return 'done';
-    }
-    this.schedule(this.delayFor(copied));
-    return 'continue';
+    return { copied };
   }
 
   protected override commit(): void {
-    const bm = this.setup.bitmap;
-    if (bm && this.setup.bitmapMode !== 'never') bm.clear();
+    this.settleSyncBitmap(0);
   }
 
   protected override abort(): void {
-    const bm = this.setup.bitmap;
-    if (bm && this.setup.bitmapMode === 'always') bm.clear();
+    this.settleSyncBitmap(this.ret < 0 ? this.ret : -125);
   }
 
   /** backup_clean: remove the filter, give the source its users back */
@@ -191,11 +281,17 @@ export class BackupJob extends BlockJob {
   private dropFilter(): void {
     const f = this.filter;
     if (!f || !this.sim.graph.nodes.has(f.nodeName)) return;
+    // a job that never got to commit or abort gives its bitmap back untouched
+    this.settleSyncBitmap(-125);
+    this.copyBitmap?.detach();
+    this.copyBitmap = undefined;
+    this.cbw?.dropBitmaps();
     // bdrv_cbw_drop: everything above the filter goes back to the source
     // bdrv_drop_filter: users go to what the filter filters now (another filter may sit between)
-    this.sim.graph.replaceNode(f, f.file ?? this.setup.source);
+    this.sim.graph.replaceNode(f, f.file ?? f.backing ?? this.setup.source);
     f.extraRefs = 0;
-    this.releaseNodes();
+    // 5.2's backup_clean only dropped the filter: the job kept its nodes (and their blockers) until freed
+    if (hasFeature(this.sim.version, 'copy-before-write') || this.status === 'created') this.releaseNodes();
     for (const c of [...f.children]) {
       this.sim.graph.detach(c);
     }

@@ -1,5 +1,5 @@
-import { PERM_ALL } from '../perm.ts';
 import { BlockBackend, type BlockNode } from '../graph.ts';
+import { PERM_ALL } from '../perm.ts';
 import { Job } from './job.ts';
 
 /**
@@ -11,6 +11,12 @@ export abstract class BlockJob extends Job {
   readonly blockedNodes: BlockNode[] = [];
   readonly extraEdges: import('../graph.ts').BdrvChild[] = [];
   ioStatus: 'ok' | 'failed' | 'nospace' = 'ok';
+  /** the job's nodes are drained from the end of its run until its exit (mirror): it counts as paused */
+  drainedAfterRun = false;
+
+  override get isBlockJob(): boolean {
+    return true;
+  }
 
   get blockerText(): string {
     return `block device is in use by block job: ${this.type}`;
@@ -27,7 +33,13 @@ export abstract class BlockJob extends Job {
 
   /** block_job_add_bdrv */
   addNode(name: string, node: BlockNode, perm = 0, shared = PERM_ALL): void {
-    const c = this.sim.graph.attach({ kind: 'job', jobType: this.type, jobId: this.id }, node, name, 'other', true);
+    const c = this.sim.graph.attach(
+      { kind: 'job', jobType: this.type, jobId: this.id },
+      node,
+      name,
+      'other',
+      true,
+    );
     c.perm = perm;
     c.shared = shared;
     this.extraEdges.push(c);
@@ -66,6 +78,16 @@ export abstract class BlockJob extends Job {
     this.releaseNodes();
   }
 
+  /** the driver has a .change (block-job-change) */
+  get supportsChange(): boolean {
+    return false;
+  }
+
+  /** members of the job type's branch of BlockJobInfo */
+  protected extraInfo(): Record<string, unknown> {
+    return {};
+  }
+
   /** BlockJobInfo (query-block-jobs), in QAPI member order */
   info(): Record<string, unknown> {
     const out: Record<string, unknown> = {
@@ -74,7 +96,7 @@ export abstract class BlockJob extends Job {
       len: this.progressTotal,
       offset: this.progressCurrent,
       busy: false,
-      paused: this.pauseCount > 0,
+      paused: this.pauseCount > 0 || this.drainedAfterRun,
       speed: this.speed,
       'io-status': this.ioStatus,
       ready: this.status === 'ready' || this.status === 'standby',
@@ -82,7 +104,8 @@ export abstract class BlockJob extends Job {
       'auto-finalize': this.autoFinalize,
       'auto-dismiss': this.autoDismiss,
     };
-    if (this.error !== undefined && (this.status === 'concluded' || this.status === 'aborting')) out.error = this.error;
-    return out;
+    if (this.error !== undefined && (this.status === 'concluded' || this.status === 'aborting'))
+      out.error = this.error;
+    return { ...out, ...this.extraInfo() };
   }
 }

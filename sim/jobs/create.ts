@@ -1,6 +1,7 @@
+import { text } from '../../spec/versions.ts';
 import type { SimCore } from '../core.ts';
-import { FsError } from '../fs.ts';
 import { FileDriver } from '../drivers/file.ts';
+import { FsError } from '../fs.ts';
 import { Job, type JobRunResult } from './job.ts';
 
 /** blockdev-create's job: makes an image file (driver file) or formats a node's file as qcow2. */
@@ -27,6 +28,9 @@ export class CreateJob extends Job {
     if (err) {
       this.ret = -2;
       this.error = err;
+      // blockdev_create_run counts its one step whether or not the driver succeeded
+      this.progressTotal = 1;
+      this.progressCurrent = 1;
       this.schedule(0);
     }
   }
@@ -38,7 +42,12 @@ export class CreateJob extends Job {
       try {
         this.sim.fs.createRaw(filename, 0);
       } catch (e) {
-        const reason = e instanceof FsError ? e.reason : (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : String(e);
+        const reason =
+          e instanceof FsError
+            ? e.reason
+            : (e as NodeJS.ErrnoException).code === 'ENOENT'
+              ? 'No such file or directory'
+              : String(e);
         return `Could not create '${filename}': ${reason}`;
       }
     }
@@ -49,25 +58,41 @@ export class CreateJob extends Job {
     if (this.ret !== 0) return { errno: -this.ret, message: this.error ?? 'error' };
     if (this.done) return 'done';
     this.done = true;
-    const o = this.options;
+    // blockdev_create_run: one step of progress, counted whether or not the driver succeeded
     this.progressTotal = 1;
+    const r = this.createImage();
+    this.progressCurrent = 1;
+    return r;
+  }
+
+  private createImage(): JobRunResult {
+    const o = this.options;
     try {
       if (o.driver === 'file') this.sim.fs.createRaw(String(o.filename), Number(o.size));
       else if (o.driver === 'qcow2') {
         const fileRef = o.file;
         const node = typeof fileRef === 'string' ? this.sim.graph.find(fileRef) : undefined;
-        if (!node || !(node.driver instanceof FileDriver)) return { errno: 22, message: 'fleece-lab: qcow2 creation needs a file node' };
+        if (typeof fileRef === 'string' && !node)
+          return {
+            errno: 19,
+            message: text(this.sim.version, 'node.notFoundDeviceOrNode', fileRef, fileRef),
+          };
+        if (!node || !(node.driver instanceof FileDriver))
+          return { errno: 22, message: 'fleece-lab: qcow2 creation needs a file node' };
         this.sim.fs.createQcow2(node.driver.filename, {
           size: Number(o.size),
           clusterSize: (o['cluster-size'] as number | undefined) ?? 65536,
           backingFile: o['backing-file'] as string | undefined,
           backingFormat: o['backing-fmt'] as string | undefined,
         });
-      } else return { errno: 95, message: `fleece-lab: blockdev-create for driver '${String(o.driver)}' is not simulated` };
+      } else
+        return {
+          errno: 95,
+          message: `fleece-lab: blockdev-create for driver '${String(o.driver)}' is not simulated`,
+        };
     } catch (e) {
       return { errno: 5, message: e instanceof Error ? e.message : String(e) };
     }
-    this.progressCurrent = 1;
     return 'done';
   }
 }

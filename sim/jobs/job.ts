@@ -1,8 +1,10 @@
 import { JobState, type JobStatus, type JobVerb } from '../../model/job-fsm.ts';
-import { text } from '../../spec/versions.ts';
+import { hasFeature, text } from '../../spec/versions.ts';
 import type { Timer } from '../clock.ts';
-import { generic } from '../qmp-error.ts';
 import type { SimCore } from '../core.ts';
+import { strerror } from '../io-error.ts';
+import { generic } from '../qmp-error.ts';
+import { RateLimit } from './ratelimit.ts';
 
 /**
  * A job as job.c runs it: the state machine comes from model/job-fsm.ts; this class adds what QEMU does on
@@ -23,12 +25,33 @@ export class JobTxn {
 
 export type JobRunResult = 'continue' | 'done' | { errno: number; message: string };
 
+/**
+ * aio_bh_schedule_oneshot on the main loop: bottom halves scheduled in one turn of the loop run together
+ * at its next turn, newest first (util/async.c takes them off the head of a list it pushes onto).
+ */
+const bhQueues = new WeakMap<SimCore, (() => void)[]>();
+function scheduleBh(sim: SimCore, fn: () => void): void {
+  let q = bhQueues.get(sim);
+  if (!q) {
+    q = [];
+    bhQueues.set(sim, q);
+  }
+  q.push(fn);
+  if (q.length > 1) return;
+  const queue = q;
+  sim.clock.schedule(0, () => {
+    for (const f of queue.splice(0).reverse()) f();
+  });
+}
+
 export abstract class Job {
   readonly state: JobState;
   readonly id: string;
   autoFinalize: boolean;
   autoDismiss: boolean;
-  speed: number;
+  private speedValue = 0;
+  /** job->limit (blockjob.c): the rate limit of jobs that sleep in job_sleep_ns */
+  protected readonly limit = new RateLimit();
   progressCurrent = 0;
   progressTotal = 0;
   /** job->ret: 0, or a negative errno */
@@ -38,6 +61,8 @@ export abstract class Job {
   forceCancel = false;
   userPaused = false;
   pauseCount = 0;
+  /** the coroutine sits at its pause point (status paused or standby) */
+  atPausePoint = false;
   /** the job's coroutine has returned (job->deferred_to_main_loop) */
   finishedRun = false;
   started = false;
@@ -66,6 +91,21 @@ export abstract class Job {
     return this.state.status;
   }
 
+  get speed(): number {
+    return this.speedValue;
+  }
+
+  /** block_job_set_speed's effect: the limit changes at once (the verb checks are in setSpeed) */
+  set speed(v: number) {
+    this.speedValue = v;
+    this.limit.setSpeed(v);
+  }
+
+  /** the job sleeps on its timer (job_sleep_ns), as opposed to running or parked in job_yield */
+  get timerPending(): boolean {
+    return this.timer !== undefined && this.sleeping;
+  }
+
   /** job_state_transition: move, and tell the world when the state really changed */
   transition(to: JobStatus): void {
     const from = this.state.status;
@@ -92,10 +132,9 @@ export abstract class Job {
   /** One step of the job's coroutine; called on the clock. */
   protected abstract work(): JobRunResult;
 
-  /** Bytes per second limit to nanoseconds of sleep after `bytes` of work (ratelimit_calculate_delay). */
-  protected delayFor(bytes: number): number {
-    if (this.speed <= 0 || bytes <= 0) return 0;
-    return Math.ceil((bytes / this.speed) * 1e9);
+  /** How long a job parked while idle really sleeps between checks (a ready mirror: BLOCK_JOB_SLICE_TIME). */
+  protected get idleSliceNs(): number | undefined {
+    return undefined;
   }
 
   schedule(delayNs: number): void {
@@ -128,12 +167,13 @@ export abstract class Job {
 
   private step(): void {
     if (this.finishedRun) return;
-    if (this.pauseCount > 0) {
+    if (this.pauseCount > 0 && !this.isCancelled()) {
       // job_pause_point: the coroutine parks until resumed
+      this.parkAtPausePoint();
       return;
     }
     if (this.isCancelled()) {
-      this.finishRun();
+      this.finishRun(true);
       return;
     }
     let r: JobRunResult;
@@ -147,7 +187,7 @@ export abstract class Job {
       this.ret = -r.errno;
       this.error = r.message;
     }
-    this.finishRun();
+    this.finishRun(true);
   }
 
   /** job_is_cancelled: a soft cancel of a ready mirror is not a cancel */
@@ -165,12 +205,22 @@ export abstract class Job {
     return ['waiting', 'pending', 'aborting', 'concluded', 'null'].includes(this.status);
   }
 
-  /** job_completed: the coroutine returned */
-  protected finishRun(): void {
+  /**
+   * The coroutine returned (deferred_to_main_loop); job_completed runs now, or, when the coroutine itself
+   * ended (`deferred`), in a bottom half of the main loop (job_exit).
+   */
+  protected finishRun(deferred = false): void {
     if (this.timer) this.sim.clock.cancel(this.timer);
     this.timer = undefined;
     this.finishedRun = true;
-    this.completedLocked();
+    if (!deferred) {
+      this.completedLocked();
+      return;
+    }
+    scheduleBh(this.sim, () => {
+      // a transaction abort may have finished the job meanwhile
+      if (!this.completed() && this.sim.jobs.get(this.id) === this) this.completedLocked();
+    });
   }
 
   /** job_update_rc */
@@ -200,7 +250,8 @@ export abstract class Job {
 
   private transitionToPending(): void {
     this.transition('pending');
-    if (!this.autoFinalize) this.sim.events.emit('BLOCK_JOB_PENDING', { type: this.type, id: this.id });
+    if (!this.autoFinalize && this.isBlockJob)
+      this.sim.events.emit('BLOCK_JOB_PENDING', { type: this.type, id: this.id });
   }
 
   /** job_do_finalize */
@@ -231,17 +282,21 @@ export abstract class Job {
     txn.aborting = true;
     // One failure ends the whole transaction: the others are force-cancelled.
     for (const other of txn.jobs) if (other !== this) other.cancelAsync(true);
+    // job_finish_sync: the coroutine sees the cancel and returns
+    const finishSync = (other: Job) => {
+      if (other.timer) other.sim.clock.cancel(other.timer);
+      other.timer = undefined;
+      other.finishedRun = true;
+      other.updateRc();
+    };
+    if (hasFeature(this.sim.version, 'job-txn-abort-finish-all')) {
+      for (const other of [...txn.jobs]) if (!other.completed()) finishSync(other);
+    }
     let bound = txn.jobs.length + 1;
     while (txn.jobs.length > 0) {
       if (bound-- <= 0) throw new Error(`job transaction of ${this.id}: finalize loop did not end`);
       const other = txn.jobs[0];
-      if (!other.completed()) {
-        // job_finish_sync: its coroutine sees the cancel and returns
-        if (other.timer) other.sim.clock.cancel(other.timer);
-        other.timer = undefined;
-        other.finishedRun = true;
-        other.updateRc();
-      }
+      if (!other.completed()) finishSync(other);
       other.finalizeSingle();
     }
   }
@@ -252,12 +307,15 @@ export abstract class Job {
     if (this.ret === 0) this.commit();
     else this.abort();
     this.clean();
-    if (this.started) {
+    if (this.started && this.isBlockJob) {
       const data = this.eventData();
       if (this.isCancelled()) this.sim.events.emit('BLOCK_JOB_CANCELLED', data);
       else {
         const ev: Record<string, unknown> = { ...data };
-        if (this.ret !== 0) ev.error = this.error;
+        if (this.ret !== 0)
+          ev.error = hasFeature(this.sim.version, 'job-event-error-message')
+            ? this.error
+            : strerror(-this.ret);
         this.sim.events.emit('BLOCK_JOB_COMPLETED', ev);
       }
     }
@@ -267,8 +325,19 @@ export abstract class Job {
     if (this.autoDismiss) this.dismiss();
   }
 
+  /** BLOCK_JOB_* events come from blockjob.c's notifiers: only block jobs send them */
+  get isBlockJob(): boolean {
+    return false;
+  }
+
   eventData(): Record<string, unknown> {
-    return { type: this.type, device: this.id, len: this.progressTotal, offset: this.progressCurrent, speed: this.speed };
+    return {
+      type: this.type,
+      device: this.id,
+      len: this.progressTotal,
+      offset: this.progressCurrent,
+      speed: this.speed,
+    };
   }
 
   /** job_do_dismiss */
@@ -301,15 +370,36 @@ export abstract class Job {
     this.pause();
   }
 
-  /** job_pause: a running job parks at its next pause point, which for us is now */
+  /**
+   * job_pause: the job parks at its next pause point. Since 6.x job_pause enters a sleeping job, so that is
+   * now; before, a job sleeping on its timer pauses only when the timer fires, and one parked in
+   * job_yield only when something enters it.
+   */
   pause(): void {
     this.pauseCount++;
-    if (this.pauseCount === 1) this.enterPaused();
+    if (this.pauseCount !== 1 || this.finishedRun || !this.started || this.atPausePoint) return;
+    if (hasFeature(this.sim.version, 'job-pause-enters')) {
+      this.parkAtPausePoint();
+    } else if (!this.timer) {
+      const slice = this.idleSliceNs;
+      if (slice !== undefined) this.schedule(slice);
+    }
   }
 
-  private enterPaused(): void {
+  private parkAtPausePoint(): void {
+    if (this.timer) this.sim.clock.cancel(this.timer);
+    this.timer = undefined;
+    this.sleeping = false;
+    this.atPausePoint = true;
     if (this.status === 'running') this.transition('paused');
     else if (this.status === 'ready') this.transition('standby');
+  }
+
+  /** the coroutine leaves its pause point (job_pause_point after the yield) */
+  private leavePausePoint(): void {
+    this.atPausePoint = false;
+    if (this.status === 'paused') this.transition('running');
+    else if (this.status === 'standby') this.transition('ready');
   }
 
   userResume(): void {
@@ -319,13 +409,17 @@ export abstract class Job {
     this.resume();
   }
 
+  /** job_resume: kick the job only if no timer is pending */
   resume(): void {
     if (this.pauseCount <= 0) return;
     this.pauseCount--;
     if (this.pauseCount > 0) return;
-    if (this.status === 'paused') this.transition('running');
-    else if (this.status === 'standby') this.transition('ready');
-    this.enter();
+    if (this.atPausePoint) {
+      this.leavePausePoint();
+      this.enter();
+    } else if (!this.timerPending) {
+      this.enter();
+    }
   }
 
   /** job_cancel (block-job-cancel force=false, job-cancel force=true) */
@@ -354,12 +448,10 @@ export abstract class Job {
   cancelAsync(force: boolean): void {
     const f = this.driverCancel(force);
     if (this.userPaused) {
+      // no job_enter here: the caller enters the job, which then leaves its pause point
       this.userPaused = false;
       this.pauseCount = Math.max(0, this.pauseCount - 1);
-      if (this.pauseCount === 0 && !this.finishedRun) {
-        if (this.status === 'paused') this.transition('running');
-        if (this.status === 'standby') this.transition('ready');
-      }
+      if (this.pauseCount === 0 && this.atPausePoint && !this.finishedRun) this.leavePausePoint();
     }
     // Soft cancel requests are ignored once the job is done.
     if (f || !this.finishedRun) {
@@ -376,12 +468,19 @@ export abstract class Job {
 
   userComplete(): void {
     this.applyVerb('complete');
+    // before complete-in-standby (6.0) a paused job could not be completed at all
+    const paused = !hasFeature(this.sim.version, 'complete-in-standby') && this.pauseCount > 0;
+    if (paused || this.cancelRequested() || !this.completable)
+      throw generic(`The active block job '${this.id}' cannot be completed`);
     this.complete();
   }
 
-  protected complete(): void {
-    throw generic(`Job type ${this.type} does not support completion`);
+  /** the driver has a .complete */
+  protected get completable(): boolean {
+    return false;
   }
+
+  protected complete(): void {}
 
   userFinalize(): void {
     this.applyVerb('finalize');
@@ -393,10 +492,14 @@ export abstract class Job {
     this.dismiss();
   }
 
+  /** block_job_set_speed */
   setSpeed(speed: number): void {
     this.applyVerb('set-speed');
     if (speed < 0) throw generic(`Parameter 'speed' expects a non-negative value`);
+    const old = this.speed;
     this.speed = speed;
-    if (this.sleeping && this.timer) this.enter();
+    if (speed && speed <= old) return;
+    // kick only if a timer is pending
+    if (this.timerPending) this.enter();
   }
 }

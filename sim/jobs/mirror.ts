@@ -1,10 +1,13 @@
+import { hasFeature } from '../../spec/versions.ts';
 import type { SimCore } from '../core.ts';
 import { MirrorTopDriver } from '../drivers/mirror-top.ts';
 import { BlockBackend, BlockNode } from '../graph.ts';
 import { IoError, strerror } from '../io-error.ts';
 import { PERM } from '../perm.ts';
+import { generic } from '../qmp-error.ts';
 import { BlockJob } from './block-job.ts';
 import type { JobOptions, JobRunResult } from './job.ts';
+import { BLOCK_JOB_SLICE_TIME_NS } from './ratelimit.ts';
 
 export interface MirrorSetup extends JobOptions {
   source: BlockNode;
@@ -14,6 +17,7 @@ export interface MirrorSetup extends JobOptions {
   bufSize: number;
   filterNodeName?: string;
   ownsTarget: boolean;
+  copyMode?: 'background' | 'write-blocking';
 }
 
 /**
@@ -28,12 +32,16 @@ export class MirrorJob extends BlockJob {
   readonly dirty = new Set<number>();
   shouldComplete = false;
   private initialised = false;
+  copyMode: 'background' | 'write-blocking' = 'background';
+  /** the target is in sync and guest writes go to it synchronously (write-blocking mode) */
+  activelySynced = false;
 
   constructor(
     sim: SimCore,
     readonly setup: MirrorSetup,
   ) {
     super(sim, setup);
+    this.copyMode = setup.copyMode ?? 'background';
   }
 
   static create(sim: SimCore, setup: MirrorSetup): MirrorJob {
@@ -62,7 +70,12 @@ export class MirrorJob extends BlockJob {
 
   attach(): void {
     this.attachMain(this.top, PERM.CONSISTENT_READ, PERM.CONSISTENT_READ | PERM.WRITE_UNCHANGED | PERM.WRITE);
-    const blk = new BlockBackend(undefined, `mirror job '${this.id}' target`, PERM.WRITE | PERM.RESIZE, PERM.WRITE_UNCHANGED);
+    const blk = new BlockBackend(
+      undefined,
+      `mirror job '${this.id}' target`,
+      PERM.WRITE | PERM.RESIZE,
+      PERM.WRITE_UNCHANGED,
+    );
     this.sim.graph.attach({ kind: 'blk', blk }, this.setup.target, 'root', 'other', true);
     this.sim.addBlk(blk);
     this.targetBlk = blk;
@@ -103,6 +116,15 @@ export class MirrorJob extends BlockJob {
       this.progressTotal = this.dirtyBytes();
     }
     if (this.isCancelled()) return 'done';
+    const now = this.sim.clock.now;
+    if (this.speed > 0 && this.dirty.size > 0 && hasFeature(this.sim.version, 'job-ratelimit-sleep')) {
+      // block_job_ratelimit_sleep: woken early, the job sleeps out the rest of its delay
+      const ns = this.limit.calculateDelay(now, 0);
+      if (ns > 0) {
+        this.schedule(ns);
+        return 'continue';
+      }
+    }
     let budget = this.setup.bufSize;
     let copied = 0;
     const sorted = [...this.dirty].sort((a, b) => a - b);
@@ -125,9 +147,13 @@ export class MirrorJob extends BlockJob {
       this.progressCurrent += len;
     }
     if (this.dirty.size > 0) {
-      this.schedule(Math.max(1000, this.delayFor(copied)));
+      // mirror_iteration accounts what it copied; before 8.0 the delay it returned was slept once, and a
+      // job entered early (resume, set-speed) went on with its next iteration
+      const delay = this.limit.calculateDelay(now, copied);
+      this.schedule(Math.max(1000, delay));
       return 'continue';
     }
+    if (this.copyMode === 'write-blocking') this.activelySynced = true;
     if (this.status === 'running') {
       this.transition('ready');
       this.sim.events.emit('BLOCK_JOB_READY', this.eventData());
@@ -139,8 +165,38 @@ export class MirrorJob extends BlockJob {
 
   private dirtyBytes(): number {
     let n = 0;
-    for (const g of this.dirty) n += Math.min(this.setup.granularity, this.setup.source.size - g * this.setup.granularity);
+    for (const g of this.dirty)
+      n += Math.min(this.setup.granularity, this.setup.source.size - g * this.setup.granularity);
     return n;
+  }
+
+  /** a ready mirror with nothing to copy sleeps in BLOCK_JOB_SLICE_TIME steps */
+  protected override get idleSliceNs(): number | undefined {
+    return this.dirty.size === 0 ? BLOCK_JOB_SLICE_TIME_NS : undefined;
+  }
+
+  protected override get completable(): boolean {
+    return true;
+  }
+
+  /** mirror_change: only background -> write-blocking is implemented */
+  change(copyMode: 'background' | 'write-blocking'): void {
+    if (this.copyMode === copyMode) return;
+    if (copyMode !== 'write-blocking') throw generic(`Change to copy mode '${copyMode}' is not implemented`);
+    this.copyMode = copyMode;
+    // the next turn of mirror_run (at most a slice later) sees the target in sync
+    if (this.dirty.size === 0 && (this.status === 'ready' || this.status === 'standby'))
+      this.activelySynced = true;
+  }
+
+  override get supportsChange(): boolean {
+    return true;
+  }
+
+  protected override extraInfo(): Record<string, unknown> {
+    return hasFeature(this.sim.version, 'mirror-actively-synced')
+      ? { 'actively-synced': this.activelySynced }
+      : {};
   }
 
   /** mirror_cancel: before it is ready every cancel is a forced one */
@@ -164,7 +220,14 @@ export class MirrorJob extends BlockJob {
     }
   }
 
+  /** mirror_run leaves its source drained (s->in_drain) until mirror_exit_common */
+  protected override finishRun(deferred = false): void {
+    this.drainedAfterRun = true;
+    super.finishRun(deferred);
+  }
+
   protected override clean(): void {
+    this.drainedAfterRun = false;
     this.removeFilter();
   }
 

@@ -1,0 +1,537 @@
+/**
+ * QMP monitors on character devices, as qemu-storage-daemon runs them (monitor/qmp.c, chardev/char-socket.c):
+ *
+ * - a socket chardev in server mode serves one client at a time; later clients wait, connected but
+ *   unanswered, until the current one hangs up (QEMU stops accepting while a client is attached);
+ * - every connection gets the greeting and starts un-negotiated, with its own JSON parser;
+ * - input is QEMU's JSON stream (sim/serve/qemu-json.ts): any whitespace between objects, several in a
+ *   packet, one split over packets; a parse error answers `{"error": ...}` without id and the stream
+ *   resynchronises the way QEMU's does;
+ * - events go to every negotiated connection of every monitor, written before the reply of the
+ *   command that raised them, as QEMU writes them;
+ * - output is QEMU's JSON text (key order, number format, `pretty=on`), each line ending in CRLF.
+ *
+ * Bounded: the parser holds at most one 64 MiB token; a connection whose peer stops reading is not
+ * read either once 8 MiB of output wait, and is dropped beyond 64 MiB; at most 16 clients wait per chardev.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Duplex } from 'node:stream';
+import type { Profile } from '../../spec/versions.ts';
+import type { Monitor, QmpReply } from '../dispatch.ts';
+import type { SimEvent } from '../events.ts';
+import type { Sim } from '../sim.ts';
+import {
+  formatQValue,
+  type Generation,
+  isQDict,
+  JsonMessageParser,
+  type JsonMessage,
+  type NumberStyle,
+  type QValue,
+  toPlain,
+} from './qemu-json.ts';
+import { qdictOrder } from '../../spec/qjson.ts';
+
+export interface QmpFormat {
+  generation: Generation;
+  numbers: NumberStyle;
+}
+
+/** How each profile reads and writes JSON (checked against the real binaries). */
+export function qmpFormat(profile: Profile): QmpFormat {
+  switch (profile) {
+    case '5.2':
+      return { generation: 'classic', numbers: 'f' };
+    case '11.1':
+      return { generation: 'push', numbers: 'g17' };
+    default:
+      return { generation: 'classic', numbers: 'g17' };
+  }
+}
+
+// ---------------------------------------------------------------- character devices
+
+/** What sits on a chardev: the QMP monitor. */
+export interface CharFrontend {
+  open(conn: Duplex): void;
+}
+
+/**
+ * A character device that yields connections one at a time. Until a frontend attaches, an accepted
+ * connection is held paused (QEMU does not read a chardev without a frontend).
+ */
+export abstract class Chardev {
+  protected frontend: CharFrontend | undefined;
+  protected active: Duplex | undefined;
+
+  constructor(readonly id: string) {}
+
+  get inUse(): boolean {
+    return this.frontend !== undefined;
+  }
+
+  attach(fe: CharFrontend): void {
+    this.frontend = fe;
+    if (this.active) fe.open(this.active);
+  }
+
+  protected setActive(conn: Duplex): void {
+    this.active = conn;
+    conn.on('error', () => {});
+    conn.once('close', () => {
+      if (this.active === conn) this.active = undefined;
+      this.onDisconnect();
+    });
+    if (this.frontend) this.frontend.open(conn);
+    else conn.pause();
+  }
+
+  /** the current client went away */
+  protected onDisconnect(): void {}
+
+  /** Stop serving: drop clients; remove the unix socket it created. */
+  abstract close(): void;
+}
+
+export class CharError extends Error {}
+
+function errnoText(e: NodeJS.ErrnoException): string {
+  const table: Record<string, string> = {
+    ENOENT: 'No such file or directory',
+    EACCES: 'Permission denied',
+    EADDRINUSE: 'Address already in use',
+    EADDRNOTAVAIL: 'Cannot assign requested address',
+    ECONNREFUSED: 'Connection refused',
+    ENOTDIR: 'Not a directory',
+    EISDIR: 'Is a directory',
+    ENAMETOOLONG: 'File name too long',
+    EPERM: 'Operation not permitted',
+    EROFS: 'Read-only file system',
+    ENOTSOCK: 'Socket operation on non-socket',
+    EINVAL: 'Invalid argument',
+  };
+  return (e.code && table[e.code]) || e.message;
+}
+
+export type SocketAddr = { type: 'unix'; path: string } | { type: 'inet'; host: string; port: string };
+
+/** `--chardev socket,...,server=on`: listens; one client at a time, the others wait their turn. */
+export class SocketServerChardev extends Chardev {
+  private server: net.Server | undefined;
+  private readonly waiting: net.Socket[] = [];
+  private unixPath: string | undefined;
+  private closed = false;
+  readonly maxWaiting = 16;
+
+  private constructor(
+    id: string,
+    readonly addr: SocketAddr,
+  ) {
+    super(id);
+  }
+
+  /** The chardev's "filename", as in "QEMU waiting for connection on: disconnected:unix:P,server=on". */
+  label(legacy = false): string {
+    const server = legacy ? 'server' : 'server=on';
+    return this.addr.type === 'unix'
+      ? `disconnected:unix:${this.addr.path},${server}`
+      : `disconnected:tcp:${this.addr.host}:${this.addr.port},${server}`;
+  }
+
+  /** socket_listen + qio_net_listener: unlinks what is at a unix path, binds, listens (mode 0600). */
+  static async listen(id: string, addr: SocketAddr, cwd: string): Promise<SocketServerChardev> {
+    const c = new SocketServerChardev(id, addr);
+    const server = net.createServer({ pauseOnConnect: true }, (s) => c.accept(s));
+    c.server = server;
+    if (addr.type === 'unix') {
+      const p = path.resolve(cwd, addr.path);
+      try {
+        fs.unlinkSync(p);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (err.code !== 'ENOENT') throw new CharError(`Failed to unlink socket ${addr.path}: ${errnoText(err)}`);
+      }
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (e: NodeJS.ErrnoException) =>
+          reject(new CharError(`Failed to bind socket to ${addr.path}: ${errnoText(e)}`)),
+        );
+        server.listen(p, () => resolve());
+      });
+      try {
+        fs.chmodSync(p, 0o600);
+      } catch {
+        // gone already: clients will fail to connect, as they would to QEMU
+      }
+      c.unixPath = p;
+    } else {
+      const port = Number(addr.port);
+      if (!/^\d+$/.test(addr.port) || port > 65535)
+        throw new CharError(
+          `address resolution failed for ${addr.host}:${addr.port}: Servname not supported for ai_socktype`,
+        );
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (e: NodeJS.ErrnoException) =>
+          reject(new CharError(`Failed to bind socket: ${errnoText(e)}`)),
+        );
+        server.listen({ host: addr.host || undefined, port }, () => resolve());
+      });
+    }
+    server.on('error', () => {});
+    return c;
+  }
+
+  /** wait=on: QEMU blocks startup until the first client connects. */
+  waitForClient(): Promise<void> {
+    if (this.active) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.active || this.closed) {
+          this.server?.off('connection', onConn);
+          resolve();
+        }
+      };
+      const onConn = () => setImmediate(check);
+      this.server?.on('connection', onConn);
+    });
+  }
+
+  get boundPort(): number | undefined {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a.port : undefined;
+  }
+
+  private accept(s: net.Socket): void {
+    s.on('error', () => {});
+    if (this.closed) {
+      s.destroy();
+      return;
+    }
+    if (!this.active) {
+      this.setActive(s);
+      return;
+    }
+    if (this.waiting.length >= this.maxWaiting) {
+      s.destroy();
+      return;
+    }
+    this.waiting.push(s);
+    s.once('close', () => {
+      const i = this.waiting.indexOf(s);
+      if (i >= 0) this.waiting.splice(i, 1);
+    });
+  }
+
+  protected override onDisconnect(): void {
+    if (this.closed) return;
+    while (this.waiting.length > 0) {
+      const s = this.waiting.shift()!;
+      if (s.destroyed) continue;
+      this.setActive(s);
+      return;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.server?.close();
+    for (const s of this.waiting.splice(0)) s.destroy();
+    this.active?.destroy();
+    if (this.unixPath) {
+      try {
+        fs.unlinkSync(this.unixPath);
+      } catch {
+        // already gone
+      }
+      this.unixPath = undefined;
+    }
+  }
+}
+
+/** `--chardev socket,path=P` (client mode): QEMU connects out and serves QMP on that connection. */
+export class SocketClientChardev extends Chardev {
+  static async connect(id: string, addr: SocketAddr, cwd: string): Promise<SocketClientChardev> {
+    const c = new SocketClientChardev(id);
+    const where = addr.type === 'unix' ? addr.path : `${addr.host}:${addr.port}`;
+    const sock = await new Promise<net.Socket>((resolve, reject) => {
+      const s =
+        addr.type === 'unix'
+          ? net.createConnection({ path: path.resolve(cwd, addr.path) })
+          : net.createConnection({ host: addr.host, port: Number(addr.port) });
+      s.once('connect', () => resolve(s));
+      s.once('error', (e: NodeJS.ErrnoException) =>
+        reject(new CharError(`Failed to connect to '${where}': ${errnoText(e)}`)),
+      );
+    });
+    sock.pause();
+    c.setActive(sock);
+    return c;
+  }
+
+  close(): void {
+    this.active?.destroy();
+  }
+}
+
+/** `--chardev stdio`: QMP on the process's stdin/stdout. */
+export class StdioChardev extends Chardev {
+  static open(id: string): StdioChardev {
+    const c = new StdioChardev(id);
+    const d = Duplex.from({ readable: process.stdin, writable: process.stdout });
+    c.setActive(d);
+    return c;
+  }
+
+  close(): void {
+    this.active?.destroy();
+  }
+}
+
+/** `--chardev null`: never connects. */
+export class NullChardev extends Chardev {
+  close(): void {}
+}
+
+// ---------------------------------------------------------------- QMP
+
+export interface QmpHubOptions {
+  format: QmpFormat;
+  /** runs before each command (serve: bring the simulated clock up to the wall clock) */
+  beforeCommand?: () => void;
+  /** the timestamp an event is sent with (default: the simulator's own) */
+  timestamp?: (e: SimEvent) => { seconds: number; microseconds: number };
+  /** `quit` was answered and its reply flushed */
+  onQuit?: () => void;
+  /** output waiting in a connection beyond which its input is no longer read (default 8 MiB) */
+  highWater?: number;
+  /** output waiting beyond which the connection is dropped (default 64 MiB) */
+  hardLimit?: number;
+}
+
+/** The greeting in QEMU's insertion order (qmp_greeting + the VersionInfo visitor). */
+function greetingValue(sim: Sim): Map<string, unknown> {
+  const g = sim.core.snapshot.greeting.QMP;
+  const q = g.version.qemu;
+  const version = new Map<string, unknown>([
+    [
+      'qemu',
+      new Map<string, unknown>([
+        ['major', q.major],
+        ['minor', q.minor],
+        ['micro', q.micro],
+      ]),
+    ],
+    ['package', g.version.package],
+  ]);
+  return new Map<string, unknown>([
+    [
+      'QMP',
+      new Map<string, unknown>([
+        ['version', version],
+        ['capabilities', [...g.capabilities]],
+      ]),
+    ],
+  ]);
+}
+
+/** All monitors of one simulated QEMU: connections, the event fan-out, quit. */
+export class QmpHub {
+  readonly sessions = new Set<QmpSession>();
+  readonly monitors: QmpMonitor[] = [];
+  private readonly unsubscribe: () => void;
+  quitting = false;
+  /** until start(), connections wait unanswered (QEMU serves them only from its main loop) */
+  private started = false;
+  private readonly held: (() => void)[] = [];
+  readonly highWater: number;
+  readonly hardLimit: number;
+
+  constructor(
+    readonly sim: Sim,
+    readonly opts: QmpHubOptions,
+  ) {
+    this.highWater = opts.highWater ?? 8 * 1024 * 1024;
+    this.hardLimit = opts.hardLimit ?? 64 * 1024 * 1024;
+    this.unsubscribe = sim.core.events.subscribe((e) => this.broadcast(e));
+  }
+
+  /** --monitor chardev=ID[,pretty=on] */
+  addMonitor(chardev: Chardev, pretty: boolean): QmpMonitor {
+    const m = new QmpMonitor(this, pretty);
+    this.monitors.push(m);
+    chardev.attach(m);
+    return m;
+  }
+
+  greetingText(pretty: boolean): string {
+    return this.line(greetingValue(this.sim), pretty);
+  }
+
+  /** one message as the monitor writes it: JSON, newlines as CRLF, CRLF at the end */
+  line(v: unknown, pretty: boolean): string {
+    const text = formatQValue(v, this.opts.format.numbers, pretty);
+    return `${pretty ? text.replace(/\n/g, '\r\n') : text}\r\n`;
+  }
+
+  private broadcast(e: SimEvent): void {
+    const ts = this.opts.timestamp ? this.opts.timestamp(e) : e.timestamp;
+    const m = new Map<string, unknown>([
+      ['event', e.event],
+      [
+        'timestamp',
+        new Map<string, unknown>([
+          ['seconds', ts.seconds],
+          ['microseconds', ts.microseconds],
+        ]),
+      ],
+    ]);
+    if (e.data !== undefined) m.set('data', e.data);
+    const text: Record<'compact' | 'pretty', string | undefined> = { compact: undefined, pretty: undefined };
+    for (const s of this.sessions) {
+      if (!s.negotiated) continue;
+      const key = s.pretty ? 'pretty' : 'compact';
+      text[key] ??= this.line(m, s.pretty);
+      s.send(text[key]!);
+    }
+  }
+
+  /** Startup is over: greet the connections that came early, and every later one at once. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const f of this.held.splice(0)) f();
+  }
+
+  /** run now, or when start() is called */
+  whenStarted(f: () => void): void {
+    if (this.started) f();
+    else this.held.push(f);
+  }
+
+  requestQuit(): void {
+    if (this.quitting) return;
+    this.quitting = true;
+  }
+
+  /** Stop: no more events; drop every connection. */
+  close(): void {
+    this.unsubscribe();
+    for (const s of [...this.sessions]) s.destroy();
+  }
+}
+
+/** One `--monitor`: a QMP frontend on a chardev. */
+export class QmpMonitor implements CharFrontend {
+  constructor(
+    readonly hub: QmpHub,
+    readonly pretty: boolean,
+  ) {}
+
+  open(conn: Duplex): void {
+    if (conn.destroyed) return;
+    conn.pause();
+    this.hub.whenStarted(() => this.greet(conn));
+  }
+
+  private greet(conn: Duplex): void {
+    if (conn.destroyed) return;
+    const s = new QmpSession(this.hub, conn, this.pretty);
+    this.hub.sessions.add(s);
+    conn.once('close', () => this.hub.sessions.delete(s));
+  }
+}
+
+/** One client connection: greeting, its own negotiation state and JSON parser. */
+export class QmpSession {
+  private readonly monitor: Monitor;
+  private readonly parser: JsonMessageParser;
+  private closed = false;
+
+  constructor(
+    private readonly hub: QmpHub,
+    private readonly conn: Duplex,
+    readonly pretty: boolean,
+  ) {
+    this.monitor = hub.sim.connect();
+    this.parser = new JsonMessageParser(hub.opts.format.generation, (m) => this.onMessage(m));
+    conn.on('data', (chunk: Buffer) => this.onData(chunk));
+    conn.on('drain', () => {
+      if (!this.closed && !this.hub.quitting) conn.resume();
+    });
+    conn.on('error', () => {});
+    conn.once('close', () => {
+      this.closed = true;
+    });
+    this.send(hub.greetingText(pretty));
+    conn.resume();
+  }
+
+  get negotiated(): boolean {
+    return this.monitor.negotiated && !this.closed;
+  }
+
+  send(text: string, cb?: () => void): void {
+    if (this.closed) return;
+    if (this.conn.writableLength > this.hub.hardLimit) {
+      this.destroy();
+      return;
+    }
+    this.conn.write(text, cb ? () => cb() : undefined);
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.conn.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed || this.hub.quitting) return;
+    this.parser.feed(chunk);
+    if (this.conn.writableLength > this.hub.highWater) this.conn.pause();
+  }
+
+  private onMessage(m: JsonMessage): void {
+    if (this.closed || this.hub.quitting) return;
+    const hub = this.hub;
+    if ('error' in m) {
+      this.send(hub.line(new Map([['error', new Map([['class', 'GenericError'], ['desc', m.error]])]]), this.pretty));
+      return;
+    }
+    const v = m.value;
+    let request: unknown;
+    let id: { value: QValue } | undefined;
+    if (isQDict(v)) {
+      // qmp_dispatch_check_obj walks the request in QDict order: hand the members over in that order
+      request = Object.fromEntries(qdictOrder([...v.keys()]).map((k) => [k, toPlain(v.get(k)!)]));
+      if (v.has('id')) id = { value: v.get('id')! };
+    } else {
+      request = toPlain(v);
+    }
+    hub.opts.beforeCommand?.();
+    const reply: QmpReply = this.monitor.dispatch(request);
+    const out = new Map<string, unknown>();
+    if ('error' in reply) {
+      out.set(
+        'error',
+        new Map([
+          ['class', reply.error.class],
+          ['desc', reply.error.desc],
+        ]),
+      );
+    } else {
+      out.set('return', reply.return);
+    }
+    if (id) out.set('id', id.value);
+    const text = hub.line(out, this.pretty);
+    if (hub.sim.core.quitRequested && !hub.quitting) {
+      hub.requestQuit();
+      this.conn.pause();
+      this.send(text, () => hub.opts.onQuit?.());
+      if (this.closed) hub.opts.onQuit?.();
+      return;
+    }
+    this.send(text);
+  }
+}
