@@ -219,6 +219,8 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>, implicit: boolean
       driver = cbw;
       const node = finish(ctx, opts, implicit, driver, children, readOnly);
       nodeRef = node;
+      // cbw_open's done and access bitmaps show on the filter node
+      cbw.attachBitmaps(node, core.version.features.has('block-copy-bitmap-on-filter'));
       return node;
     }
     case 'snapshot-access': {

@@ -155,4 +155,43 @@ export const cbwRecipe = defineRunbook({
   ],
 });
 
-export const FLEECING = [legacyRecipe, unsafeTeardown, cbwRecipe];
+export const cbwQuery = defineRunbook({
+  id: 'fleecing/copy-before-write-node-info',
+  title: 'a copy-before-write filter as query-named-block-nodes shows it, before and after guest writes',
+  flavour: 'system',
+  needs: ['copy-before-write', 'snapshot-access'],
+  files: [
+    {
+      name: 'src.raw',
+      format: 'raw',
+      size: 4 * MiB,
+      writes: [{ offset: 0, length: 4 * MiB, pattern: 0x11 }],
+    },
+    { name: 'temp.qcow2', format: 'qcow2', size: 4 * MiB },
+  ],
+  steps: [
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'raw', 'node-name': 'source', file: { driver: 'file', filename: '@src.raw' } },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'qcow2', 'node-name': 'temp', file: { driver: 'file', filename: '@temp.qcow2' } },
+    },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'copy-before-write', 'node-name': 'cbw', file: 'source', target: 'temp' },
+    },
+    { qmp: 'query-named-block-nodes', args: { flat: true } },
+    { io: 'write -P 0x22 0 64k', node: 'cbw' },
+    { io: 'write -P 0x23 1M 100k', node: 'cbw' },
+    { qmp: 'query-named-block-nodes', args: { flat: true } },
+    { qmp: 'blockdev-add', args: { driver: 'snapshot-access', 'node-name': 'acc', file: 'cbw' } },
+    { qmp: 'query-named-block-nodes' },
+    { qmp: 'blockdev-del', args: { 'node-name': 'acc' } },
+    { qmp: 'blockdev-del', args: { 'node-name': 'cbw' } },
+    { qmp: 'query-named-block-nodes', args: { flat: true } },
+  ],
+});
+
+export const FLEECING = [legacyRecipe, unsafeTeardown, cbwRecipe, cbwQuery];

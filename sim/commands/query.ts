@@ -4,6 +4,7 @@ import type { SimCore } from '../core.ts';
 import { FileDriver } from '../drivers/file.ts';
 import { NullDriver } from '../drivers/null.ts';
 import { Qcow2Driver } from '../drivers/qcow2.ts';
+import { RawDriver } from '../drivers/raw.ts';
 import type { BlockNode } from '../graph.ts';
 
 /**
@@ -40,11 +41,40 @@ export function nodeFilename(node: BlockNode): string {
   return f ? nodeFilename(f) : '';
 }
 
+/** The child a filter passes I/O to (bdrv_filter_bs): 5.2's backup-top and mirror_top call it 'backing'. */
+function filtered(node: BlockNode): BlockNode | undefined {
+  return node.file ?? (node.driver.isFilter ? node.backing : undefined);
+}
+
+/** bdrv_cow_bs: the backing file proper; a filter's 'backing' child is not one */
+function cowBacking(node: BlockNode): BlockNode | undefined {
+  return node.driver.isFilter ? undefined : node.backing;
+}
+
 function actualSize(core: SimCore, node: BlockNode): number | undefined {
   if (node.driver instanceof FileDriver) return core.fs.actualSize(node.driver.filename);
   if (node.driver instanceof NullDriver) return 0;
-  const f = node.file;
+  const f = filtered(node);
   return f ? actualSize(core, f) : undefined;
+}
+
+/** bdrv_get_info succeeds (so ImageInfo has dirty-flag): drivers with get_info, filters through their child */
+function hasGetInfo(node: BlockNode, depth = 0): boolean {
+  if (node.driver instanceof NullDriver || depth > 64) return false;
+  if (node.driver instanceof FileDriver || node.driver instanceof Qcow2Driver) return true;
+  if (!(node.driver instanceof RawDriver) && !node.driver.isFilter) return false;
+  const f = filtered(node);
+  return f ? hasGetInfo(f, depth + 1) : false;
+}
+
+/**
+ * The next image of the non-flat query chain (block/qapi.c bdrv_block_device_info): any filtered or COW
+ * child since 6.x (bdrv_filter_or_cow_bs), bs->backing before that.
+ */
+function chainNext(core: SimCore, node: BlockNode): BlockNode | undefined {
+  if (core.version.features.has('query-legacy-fields')) return node.backing;
+  if (node.driver instanceof RawDriver) return undefined;
+  return node.driver.isFilter ? filtered(node) : node.backing;
 }
 
 function imageInfo(core: SimCore, node: BlockNode, withBacking: boolean): Record<string, unknown> {
@@ -52,7 +82,7 @@ function imageInfo(core: SimCore, node: BlockNode, withBacking: boolean): Record
     filename: nodeFilename(node),
     format: node.driver.name,
   };
-  if (!(node.driver instanceof NullDriver)) info['dirty-flag'] = false;
+  if (hasGetInfo(node)) info['dirty-flag'] = false;
   const actual = actualSize(core, node);
   if (actual !== undefined) info['actual-size'] = actual;
   info['virtual-size'] = node.size;
@@ -64,6 +94,9 @@ function imageInfo(core: SimCore, node: BlockNode, withBacking: boolean): Record
       lim['write-zeroes-alignment'] = node.driver.layer.clusterSize;
       lim['discard-alignment'] = node.driver.layer.clusterSize;
     }
+    // a parent takes the largest discard alignment of its children (bdrv_merge_limits)
+    const da = discardAlignment(node);
+    if (da > 0 && !(node.driver instanceof Qcow2Driver)) lim['discard-alignment'] = da;
     Object.assign(lim, { 'max-iov': l.maxIov, 'min-mem-alignment': l.minMem, 'opt-mem-alignment': l.optMem });
     info.limits = lim;
   }
@@ -76,7 +109,8 @@ function imageInfo(core: SimCore, node: BlockNode, withBacking: boolean): Record
         : node.driver.layer.backingFile;
       if (node.driver.layer.backingFormat) info['backing-filename-format'] = node.driver.layer.backingFormat;
     }
-    if (withBacking && node.backing) info['backing-image'] = imageInfo(core, node.backing, true);
+    if (withBacking && chainNext(core, node))
+      info['backing-image'] = imageInfo(core, chainNext(core, node)!, true);
     info['format-specific'] = {
       type: 'qcow2',
       data: {
@@ -89,7 +123,8 @@ function imageInfo(core: SimCore, node: BlockNode, withBacking: boolean): Record
       },
     };
   } else {
-    if (withBacking && node.backing) info['backing-image'] = imageInfo(core, node.backing, true);
+    if (withBacking && chainNext(core, node))
+      info['backing-image'] = imageInfo(core, chainNext(core, node)!, true);
     if (node.driver instanceof FileDriver && core.version.features.has('query-node-active'))
       info['format-specific'] = { type: 'file', data: {} };
   }
@@ -109,6 +144,15 @@ function bitmapInfo(core: SimCore, b: Bitmap): Record<string, unknown> {
   o.persistent = b.persistent;
   if (b.inconsistent) o.inconsistent = true;
   return o;
+}
+
+function discardAlignment(node: BlockNode, depth = 0): number {
+  if (node.driver instanceof Qcow2Driver) return node.driver.layer.clusterSize;
+  if (depth > 64) return 0;
+  let a = 0;
+  for (const c of node.children)
+    if (c.parent.kind === 'node') a = Math.max(a, discardAlignment(c.bs, depth + 1));
+  return a;
 }
 
 interface Limits {
@@ -136,15 +180,17 @@ function limits(node: BlockNode, depth = 0): Limits {
 }
 
 export function blockDeviceInfo(core: SimCore, node: BlockNode, flat: boolean): Record<string, unknown> {
+  // counted while the image chain is gathered, so a flat query says 0
   let depth = 0;
-  for (let b = node.backing; b && depth < 1000; b = b.backing) depth++;
+  if (!flat) for (let b = chainNext(core, node); b && depth < 1000; b = chainNext(core, b)) depth++;
   const o: Record<string, unknown> = {
     file: nodeFilename(node),
     'node-name': node.nodeName,
     ro: node.readOnly,
     drv: node.driver.name,
   };
-  if (node.backing) o.backing_file = nodeFilename(node.backing);
+  const cow = cowBacking(node);
+  if (cow) o.backing_file = nodeFilename(cow);
   if (core.version.features.has('query-node-children'))
     // bs->children is a list QEMU inserts at the head of: the newest child first
     o.children = node.children

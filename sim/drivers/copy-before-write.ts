@@ -85,17 +85,24 @@ export class CbwDriver implements NodeDriver {
    * cbw_open's done and access bitmaps on the filter node (copy-before-write only; backup-top had none).
    * Called once the node exists; dropBitmaps when it goes.
    */
-  attachBitmaps(node: BlockNode): void {
+  attachBitmaps(node: BlockNode, copyBitmapOnFilter?: boolean): void {
     if (this.flavour.name !== 'copy-before-write' || this.internalBitmaps.length > 0) return;
     const cs = this.bcs.clusterSize;
     const size = () => src(node).size;
+    // block_copy_state_new's copy bitmap: on the source, or (10.0+) on the filter before its own two
+    const copy =
+      copyBitmapOnFilter === undefined
+        ? undefined
+        : new InternalBitmap(copyBitmapOnFilter ? node : src(node), cs, () =>
+            clusterBytes(size(), cs, (c) => this.bcs.needsCopy(c)),
+          ).attach();
     const done = new InternalBitmap(node, cs, () =>
       clusterBytes(size(), cs, (c) => this.doneByWrites.has(c)),
     ).attach();
     const access = new InternalBitmap(node, cs, () =>
       clusterBytes(size(), cs, (c) => this.accessInScope(c) && !this.accessDenied.has(c)),
     ).attach();
-    this.internalBitmaps = [done, access];
+    this.internalBitmaps = copy ? [copy, done, access] : [done, access];
   }
 
   dropBitmaps(): void {

@@ -23,25 +23,37 @@ export function openRawFile(path: string, options: RawFileOptions): ImageStore {
   let fd: number | undefined = openSync(path, readOnly ? 'r' : 'r+');
   // Only what this handle wrote needs syncing; a handle that wrote nothing has nothing to flush.
   let dirty = false;
-  const size = fstatSync(fd).size;
+  // Another handle (the qcow2 layer of the same file) may grow the file: the size is the file's now.
+  const currentSize = (): number => {
+    known = fstatSync(open()).size;
+    return known;
+  };
+  let known = -1;
+  /** range checks use the last size seen, and look again only when a request goes past it */
+  const inRange = (offset: number, length: number): void => {
+    if (known < 0 || offset + length > known) currentSize();
+    checkRange(known, offset, length);
+  };
   const open = (): number => {
     if (fd === undefined) throw new Error(`${path}: raw file is closed`);
     return fd;
   };
   const zero = (what: string, offset: number, length: number): void => {
-    checkRange(size, offset, length);
+    inRange(offset, length);
     checkWritable(readOnly, what);
     pwriteZeroes(open(), offset, length);
     dirty = true;
   };
   return {
-    size,
+    get size() {
+      return currentSize();
+    },
     read(offset: number, length: number): Uint8Array {
-      checkRange(size, offset, length);
+      inRange(offset, length);
       return preadFull(open(), length, offset);
     },
     write(offset: number, data: Uint8Array): void {
-      checkRange(size, offset, data.length);
+      inRange(offset, data.length);
       checkWritable(readOnly, 'write');
       pwriteFull(open(), data, offset);
       dirty = true;
@@ -53,7 +65,7 @@ export function openRawFile(path: string, options: RawFileOptions): ImageStore {
       zero('discard', offset, length);
     },
     blockStatus(offset: number, length: number): Extent[] {
-      checkRange(size, offset, length);
+      inRange(offset, length);
       return length === 0 ? [] : [{ offset, length, status: 'data' }];
     },
     flush(): void {
