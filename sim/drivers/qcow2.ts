@@ -44,14 +44,23 @@ export class Qcow2Driver implements NodeDriver {
     }
     return concat(parts, length);
   }
-  write(_n: BlockNode, offset: number, data: Uint8Array): void {
+  write(n: BlockNode, offset: number, data: Uint8Array): void {
     this.layer.store.write(offset, data);
+    this.grew(n);
   }
-  writeZeroes(_n: BlockNode, offset: number, length: number): void {
+  writeZeroes(n: BlockNode, offset: number, length: number): void {
     this.layer.store.writeZeroes(offset, length);
+    this.grew(n);
   }
-  discard(_n: BlockNode, offset: number, length: number): void {
+  discard(n: BlockNode, offset: number, length: number): void {
     this.layer.store.discard(offset, length);
+    this.grew(n);
+  }
+
+  /** The image file is written through its own handle: the file node's size may have changed. */
+  private grew(n: BlockNode): void {
+    const f = n.file;
+    if (f && 'store' in f.driver) (f.driver as { store: { refreshSize?(): void } }).store.refreshSize?.();
   }
   flush(): void {
     this.layer.store.flush();

@@ -46,7 +46,10 @@ export function openRawFile(path: string, options: RawFileOptions): ImageStore {
   };
   return {
     get size() {
-      return currentSize();
+      return known >= 0 ? known : currentSize();
+    },
+    refreshSize(): void {
+      known = -1;
     },
     read(offset: number, length: number): Uint8Array {
       inRange(offset, length);

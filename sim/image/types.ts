@@ -26,4 +26,6 @@ export interface ImageStore {
   close(): void;
   /** bytes of memory held for data (for the memory benchmark); 0 for file-backed stores */
   readonly memoryBytes: number;
+  /** forget a cached size: another handle of the same file (a qcow2 layer) may have grown it */
+  refreshSize?(): void;
 }
