@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checkProposal, type ProposalReport } from '../model/check.ts';
 import { brokenClaims, formatReport } from '../model/report.ts';
+import { inShard, parseShard } from '../reports/shard.ts';
 import { defineProposal, type Proposal, type ProposalInput } from '../spec/proposals/define.ts';
 import { BUNDLED, bundled } from '../spec/proposals/index.ts';
 import { profileSchema } from '../spec/versions.ts';
@@ -36,6 +37,7 @@ export async function cmdCheck(argv: string[]): Promise<number> {
       json: { type: 'string' },
       traces: { type: 'string', default: 'reports/latest/traces' },
       quiet: { type: 'boolean', short: 'q' },
+      shard: { type: 'string' },
     },
   });
   const profile = profileSchema.safeParse(values.profile);
@@ -45,7 +47,13 @@ export async function cmdCheck(argv: string[]): Promise<number> {
   if (!Number.isInteger(runs) || runs < 1)
     throw new Error(`--runs ${values.runs}: expected a positive integer`);
   if (!Number.isInteger(seed)) throw new Error(`--seed ${values.seed}: expected an integer`);
-  const proposals = positionals.length > 0 ? await Promise.all(positionals.map(loadProposal)) : BUNDLED;
+  const shard = values.shard ? parseShard(values.shard) : undefined;
+  // --shard i/n: every n-th proposal of the list (fleece-lab merge joins the --json files)
+  const proposals = inShard(
+    positionals.length > 0 ? await Promise.all(positionals.map(loadProposal)) : BUNDLED,
+    shard,
+  );
+  if (shard && proposals.length === 0) console.log(`shard ${values.shard}: no proposal falls in this shard`);
   const reports: ProposalReport[] = [];
   let broken = 0;
   for (const p of proposals) {

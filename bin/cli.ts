@@ -13,9 +13,13 @@ import { resolveTarget } from '../conformance/target-spec.ts';
 import { compareToBaseline } from '../reports/baseline.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
+import { parseShard } from '../reports/shard.ts';
 import { parseResults, summarize } from '../spec/results.ts';
 import { cmdCheck } from './check-cmd.ts';
+import { cmdDiff, DIFF_HELP } from './diff-cmd.ts';
 import { runMainJob } from './main-job.ts';
+import { cmdMatrix, MATRIX_HELP } from './matrix-cmd.ts';
+import { cmdMerge, MERGE_HELP } from './merge-cmd.ts';
 import { cmdReplay } from './replay-cmd.ts';
 
 /** `fleece-lab` — every command of DESIGN.md; the ones later issues fill in say so when called. */
@@ -31,7 +35,8 @@ commands:
   check     property-test API proposals against the simulator
   qemu      install or list real QEMU versions (Debian roots)
   matrix    the suite on several QEMU versions side by side
-  diff      regression report between two results files
+  diff      regression report between two results (or matrix) files
+  merge     join the result files of sharded runs
   replay    replay a saved trace on a target
   help      this text, or 'fleece-lab help COMMAND'
 
@@ -43,29 +48,30 @@ Runs the simulated QEMU block layer as a process that takes qemu-storage-daemon'
   --blockdev JSON|key=value   --nbd-server addr.type=unix,addr.path=P   --export type=nbd,...
   --pidfile FILE
 It exits on QMP 'quit' and on SIGTERM/SIGINT, removing the sockets it created.`,
-  conform: `usage: fleece-lab conform --target T [--json F] [--junit F] [--md F] [--baseline F] [--only PATTERN] [--jobs N] [--traces DIR]
+  conform: `usage: fleece-lab conform --target T [--json F] [--junit F] [--md F] [--baseline F] [--only PATTERN] [--jobs N] [--traces DIR] [--shard i/n]
 
 T: sim[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:BINARY_OR_ROOT_OR_VERSION] | qemu[:...]
    (qemu: both programs of one QEMU, each runbook on the one it needs)
 --jobs N: checks at once (default 1); --traces DIR: every check's requests, replies and events as JSONL
+--shard i/n: only every n-th check of the list, starting at the i-th ('fleece-lab merge' joins the shards)
 Each check runs on the target and is compared with the recording of real QEMU of the same version.
 Exit status: 0 when every check meets the baseline (or passes, without one), 1 otherwise, 2 on bad usage.`,
-  check: `usage: fleece-lab check [PROPOSAL_FILE_OR_NAME...] [--runs N] [--seed S] [--profile P] [--path P] [--json F] [--traces DIR]
+  check: `usage: fleece-lab check [PROPOSAL_FILE_OR_NAME...] [--runs N] [--seed S] [--profile P] [--path P] [--json F] [--traces DIR] [--shard i/n]
 
 Property-tests API proposals against the simulator: fast-check generates interleavings of API calls, guest
 writes (also between the QMP commands of one call) and NBD reads. Each property of the catalogue gets a
 verdict: holds after N runs, fails with a shrunk counterexample (API trace, QMP trace, a replay command), or
 cannot be expressed by the API. Bundled: seed-2013, blockcopy-2012, backup-begin-6.0, job-ids; a file path
-whose default export is a proposal works the same. Exit 1 when a claimed property fails.`,
+whose default export is a proposal works the same. --shard i/n evaluates every n-th proposal of the list
+('fleece-lab merge' joins the --json files). Exit 1 when a claimed property fails.`,
   qemu: `usage: fleece-lab qemu install VERSION|all
        fleece-lab qemu list
 
 Installs real QEMU versions (${QEMU_VERSIONS.join(', ')}) from Debian suites into a cache folder
 ($FLEECE_LAB_CACHE, $XDG_CACHE_HOME/fleece-lab or ~/.cache/fleece-lab) and lists what is installed.`,
-  matrix: `usage: fleece-lab matrix [--versions V,...] [--out DIR]
-
-The conformance suite on each real QEMU version and on the simulator with the matching profile.`,
-  diff: 'usage: fleece-lab diff A.json B.json\n\nWhich checks changed status between two results files.',
+  matrix: MATRIX_HELP,
+  diff: DIFF_HELP,
+  merge: MERGE_HELP,
   replay:
     'usage: fleece-lab replay TRACE --target T\n\nReplays a trace saved by `fleece-lab check` on a target.',
 };
@@ -95,6 +101,7 @@ async function cmdConform(argv: string[]): Promise<number> {
       only: { type: 'string' },
       jobs: { type: 'string', default: '1' },
       traces: { type: 'string' },
+      shard: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -109,6 +116,13 @@ async function cmdConform(argv: string[]): Promise<number> {
     console.error('fleece-lab conform: --target is required (sim[:PROFILE], qsd[:...], system[:...])');
     return 2;
   }
+  let shard: ReturnType<typeof parseShard> | undefined;
+  try {
+    shard = values.shard ? parseShard(values.shard) : undefined;
+  } catch (e) {
+    console.error(`fleece-lab conform: ${(e as Error).message}`);
+    return 2;
+  }
   const target = resolveTarget(values.target);
   const tty = process.stdout.isTTY;
   let n = 0;
@@ -116,6 +130,7 @@ async function cmdConform(argv: string[]): Promise<number> {
     only: values.only,
     jobs,
     traces: values.traces,
+    shard,
     onResult: (c) => {
       n++;
       const line = `${c.status.padEnd(5)} ${c.id}${c.reason && c.status !== 'pass' ? ` — ${c.reason.slice(0, 160)}` : ''}`;
@@ -210,9 +225,11 @@ export async function main(argv: string[]): Promise<number> {
     case 'check':
       return cmdCheck(rest);
     case 'matrix':
-      return notYet('matrix', 6);
+      return cmdMatrix(rest);
     case 'diff':
-      return notYet('diff', 6);
+      return cmdDiff(rest);
+    case 'merge':
+      return cmdMerge(rest);
     case 'replay':
       return cmdReplay(rest);
     default:

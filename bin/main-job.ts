@@ -5,11 +5,15 @@ import { listQemu } from '../conformance/qemu/install.ts';
 import { type ResolvedTarget, resolveTarget } from '../conformance/target-spec.ts';
 import { checkProposal, type ProposalReport } from '../model/check.ts';
 import { formatReport } from '../model/report.ts';
+import { writeHtmlReport } from '../reports/html.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
+import { buildMatrix, type MatrixSide } from '../reports/matrix.ts';
+import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
 import { BUNDLED } from '../spec/proposals/index.ts';
 import { type Results, summarize } from '../spec/results.ts';
 import { PROFILES } from '../spec/versions.ts';
+import { recording } from './matrix-cmd.ts';
 
 /**
  * The main job (`npx fleece-lab`, `npm start`): the suite on the simulator for every profile and on every
@@ -44,9 +48,18 @@ export async function runMainJob(argv: string[]): Promise<number> {
   }
   fs.writeFileSync(path.join(outDir, 'proposals.json'), `${JSON.stringify(proposals, null, 1)}\n`);
   const all: Results[] = [];
+  const traces = new Map<string, Map<string, TranscriptData>>();
+  const sides = new Map<string, { real?: MatrixSide; sim?: MatrixSide }>();
   for (const t of targets) {
-    const r = await conform(t, { jobs: t.kind === 'qemu' ? 4 : 1 });
+    const dir = path.join(outDir, 'transcripts', t.label.replace(/[^a-z0-9.]+/gi, '_'));
+    fs.rmSync(dir, { recursive: true, force: true });
+    const r = await conform(t, { jobs: t.kind === 'qemu' ? 4 : 1, traces: dir });
     all.push(r);
+    traces.set(r.target, readTraceDir(dir));
+    const side = sides.get(t.profile) ?? {};
+    const which = t.kind === 'sim' ? 'sim' : 'real';
+    side[which] ??= { results: r, traces: traces.get(r.target) };
+    sides.set(t.profile, side);
     const s = summarize(r);
     console.log(
       `${r.target.padEnd(16)} QEMU ${r.qemu.version.padEnd(8)} ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.xfail} xfail  (${(r.durationMs / 1000).toFixed(1)} s)`,
@@ -59,9 +72,14 @@ export async function runMainJob(argv: string[]): Promise<number> {
   fs.writeFileSync(path.join(outDir, 'junit.xml'), toJUnit(all));
   const md = `${proposalsMarkdown(proposals)}\n${toMarkdown(all)}`;
   fs.writeFileSync(path.join(outDir, 'summary.md'), md);
-  fs.writeFileSync(path.join(outDir, 'index.html'), htmlPage(md));
+  const matrix = buildMatrix({
+    versions: PROFILES.map((p) => ({ version: p, ...sides.get(p) })),
+    recording,
+  });
+  fs.writeFileSync(path.join(outDir, 'matrix.json'), `${JSON.stringify(matrix, null, 1)}\n`);
+  writeHtmlReport(outDir, { title: 'fleece-lab report', results: all, matrix, proposals, traces });
   console.log(
-    `reports written to ${path.relative(process.cwd(), outDir) || '.'}/ (summary.md, index.html, junit.xml, results-*.json)`,
+    `reports written to ${path.relative(process.cwd(), outDir) || '.'}/ (summary.md, index.html + checks/, matrix.json, junit.xml, results-*.json)`,
   );
   return all.some((r) => summarize(r).fail > 0) ? 1 : 0;
 }
@@ -87,9 +105,4 @@ function proposalsMarkdown(rs: ProposalReport[]): string {
         `- ${r.proposal} / ${v.property}: ${v.counterexample!.detail} — \`${v.counterexample!.replay}\``,
       );
   return `${lines.join('\n')}\n`;
-}
-
-function htmlPage(md: string): string {
-  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-  return `<!doctype html><meta charset="utf-8"><title>fleece-lab</title><pre>${esc(md)}</pre>\n`;
 }

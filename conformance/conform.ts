@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { inShard, type Shard } from '../reports/shard.ts';
 import type { CheckResult, Results } from '../spec/results.ts';
 import { versionInfo } from '../spec/versions.ts';
 import { loadGolden, withoutTarget } from './golden.ts';
@@ -23,14 +24,17 @@ export interface ConformOptions {
   jobs?: number;
   /** write each check's transcript (every request, reply and event) as JSONL into this folder */
   traces?: string;
+  /** run only this shard's part of the (filtered) runbook list: item k goes to shard (k mod n) + 1 */
+  shard?: Shard;
 }
 
 export async function conform(target: ResolvedTarget, opts: ConformOptions = {}): Promise<Results> {
   const started = Date.now();
   const checks: CheckResult[] = [];
   const info = versionInfo(target.profile);
-  const list = RUNBOOKS.filter(
-    (r) => !opts.only || r.id.includes(opts.only) || new RegExp(opts.only).test(r.id),
+  const list = inShard(
+    RUNBOOKS.filter((r) => !opts.only || r.id.includes(opts.only) || new RegExp(opts.only).test(r.id)),
+    opts.shard,
   );
   const results: CheckResult[] = new Array(list.length);
   let next = 0;

@@ -9,7 +9,11 @@ describe('deterministic clock', () => {
       fc.property(fc.array(fc.integer({ min: 0, max: 1000 }), { maxLength: 50 }), (delays) => {
         const c = new SimClock();
         const ran: number[] = [];
-        delays.forEach((d, i) => c.schedule(d, () => ran.push(i)));
+        delays.forEach((d, i) => {
+          c.schedule(d, () => {
+            ran.push(i);
+          });
+        });
         c.advance(1000);
         const expected = delays
           .map((d, i) => [d, i])

@@ -39,7 +39,7 @@ export function checkJobId(core: SimCore, id: string): void {
 }
 
 /** bdrv_get_device_name: the name of the named BlockBackend on a node, or '' */
-export function deviceName(core: SimCore, node: BlockNode): string {
+export function deviceName(_core: SimCore, node: BlockNode): string {
   for (const p of node.parents)
     if (p.parent.kind === 'blk' && p.parent.blk.name !== undefined) return p.parent.blk.name;
   return '';

@@ -1,0 +1,124 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { diffMarkdown, diffMatrices, diffResults, type TranscriptSide } from '../reports/diff.ts';
+import { loadSchemaFeatures } from '../reports/features.ts';
+import { diffHtml } from '../reports/html.ts';
+import { parseMatrix } from '../reports/matrix.ts';
+import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
+import { parseResults, type Results } from '../spec/results.ts';
+import { recording } from './matrix-cmd.ts';
+
+export const DIFF_HELP = `usage: fleece-lab diff A.json B.json [--md F] [--html F] [--json F] [--traces-a DIR] [--traces-b DIR]
+
+A regression report between two results files (conform --json; two QEMU versions, or before and after a
+backport) or two matrix files (fleece-lab matrix): checks whose status changed; error texts that changed,
+from the transcripts of both runs (--traces-a/--traces-b, else traces/<target>/ next to each results file,
+else the recordings of real QEMU for the checks that passed); and the features (commands, BlockdevDriver
+members, object members, enum values, deprecation flags) that QEMU's own introspection added, deprecated
+or removed between the two versions (spec/qapi-schema/<v>-qsd.json).
+Writes Markdown to --md and HTML to --html (Markdown to stdout when neither is given).
+Exit status: 1 when a check that passed in A fails in B, 0 otherwise, 2 on bad usage.`;
+
+const safe = (label: string) => label.replace(/[^a-z0-9.]+/gi, '_');
+
+function profileOf(version: string): string | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  return m ? `${m[1]}.${m[2]}` : undefined;
+}
+
+/** the transcripts of a results file: a given folder, one next to the file, or the recordings */
+export function findTranscripts(r: Results, file: string, dir?: string): TranscriptSide | undefined {
+  const near = [
+    path.join(path.dirname(file), 'traces', safe(r.target)),
+    path.join(path.dirname(file), `traces-${safe(r.target)}`),
+    path.join(path.dirname(file), 'traces'),
+  ];
+  for (const d of dir ? [dir] : near) {
+    const t = readTraceDir(d);
+    if (t.size > 0 && [...t.values()].every((x) => !x.target || x.target === r.target || !!dir))
+      return { source: path.relative(process.cwd(), d) || '.', traces: t };
+  }
+  if (dir) throw new Error(`${dir}: no transcripts (*.jsonl) there`);
+  const p = profileOf(r.qemu.version);
+  if (!p) return undefined;
+  const traces = new Map<string, TranscriptData>();
+  for (const c of r.checks) {
+    if (c.status !== 'pass') continue;
+    const t = recording(p, c.id);
+    if (t) traces.set(c.id, t);
+  }
+  return traces.size > 0
+    ? { source: `the recordings of real QEMU ${p} (conformance/golden/${p}; checks that passed)`, traces }
+    : undefined;
+}
+
+export async function cmdDiff(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      md: { type: 'string' },
+      html: { type: 'string' },
+      json: { type: 'string' },
+      'traces-a': { type: 'string' },
+      'traces-b': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(DIFF_HELP);
+    return 0;
+  }
+  if (positionals.length !== 2) {
+    console.error(`fleece-lab diff: expected two files (A.json B.json)\n\n${DIFF_HELP}`);
+    return 2;
+  }
+  const [fa, fb] = positionals;
+  const ra = JSON.parse(fs.readFileSync(fa, 'utf8')) as { kind?: string };
+  const rb = JSON.parse(fs.readFileSync(fb, 'utf8')) as { kind?: string };
+  if (ra.kind !== rb.kind) {
+    console.error(`fleece-lab diff: ${fa} is a ${ra.kind ?? '?'} file, ${fb} a ${rb.kind ?? '?'} file`);
+    return 2;
+  }
+  let d: ReturnType<typeof diffResults> | ReturnType<typeof diffMatrices>;
+  let worse = 0;
+  if (ra.kind === 'matrix') {
+    d = diffMatrices(parseMatrix(ra, fa), parseMatrix(rb, fb), fa, fb);
+    worse = d.cellChanges.filter(
+      (c) => (c.a?.agree !== false && c.b?.agree === false) || (c.a?.real === 'pass' && c.b?.real === 'fail'),
+    ).length;
+    console.log(`${d.cellChanges.length} matrix cells changed; ${worse} got worse`);
+  } else {
+    const a = parseResults(ra, fa);
+    const b = parseResults(rb, fb);
+    const pa = profileOf(a.qemu.version);
+    const pb = profileOf(b.qemu.version);
+    const fA = pa ? loadSchemaFeatures(pa) : undefined;
+    const fB = pb ? loadSchemaFeatures(pb) : undefined;
+    d = diffResults({
+      a,
+      b,
+      aFile: fa,
+      bFile: fb,
+      ta: findTranscripts(a, fa, values['traces-a']),
+      tb: findTranscripts(b, fb, values['traces-b']),
+      fa: fA && fB ? fA : undefined,
+      fb: fA && fB ? fB : undefined,
+      profileA: pa,
+      profileB: pb,
+    });
+    worse = d.statusChanges.filter((c) => c.a === 'pass' && c.b === 'fail').length;
+    const f = d.features;
+    console.log(
+      `${a.target} → ${b.target}: ${d.statusChanges.length} checks changed status (${worse} pass → fail), ${d.transcripts ? `${d.transcripts.errorTexts.length} error texts changed in ${d.transcripts.compared} compared transcripts` : 'no transcripts compared'}${f && f.from !== f.to ? `; features: ${f.added.length} added, ${f.deprecated.length} deprecated, ${f.removed.length} removed` : ''}`,
+    );
+  }
+  const md = diffMarkdown(d);
+  if (values.md) fs.writeFileSync(values.md, md);
+  if (values.html) fs.writeFileSync(values.html, diffHtml(d));
+  if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(d, null, 1)}\n`);
+  if (!values.md && !values.html && !values.json) console.log(md);
+  return worse > 0 ? 1 : 0;
+}

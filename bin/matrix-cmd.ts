@@ -1,0 +1,206 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { conform } from '../conformance/conform.ts';
+import { loadGolden } from '../conformance/golden.ts';
+import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../conformance/qemu/install.ts';
+import { type ResolvedTarget, resolveTarget } from '../conformance/target-spec.ts';
+import { checkFile, matrixPage, writeHtmlReport } from '../reports/html.ts';
+import {
+  buildMatrix,
+  CLASS_TITLE,
+  disagreements,
+  type MatrixSide,
+  matrixMarkdown,
+  summarizeMatrix,
+} from '../reports/matrix.ts';
+import { parseShard, type Shard } from '../reports/shard.ts';
+import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
+import { parseResults, type Results, summarize } from '../spec/results.ts';
+
+export const MATRIX_HELP = `usage: fleece-lab matrix [--versions V,...] [--out DIR] [--jobs N] [--shard i/n] [--only PATTERN]
+                       [--traces DIR] [--pages] [--no-install] [--reuse]
+
+For each QEMU version (default ${QEMU_VERSIONS.join(',')}): runs the conformance suite on the real QEMU
+(target qemu:VERSION, both programs; installed from Debian with 'qemu install' when missing, bounded) and
+on the simulator with the matching profile. Writes into DIR (default reports/latest/matrix):
+  results-<target>.json   one results file per target
+  traces/<target>/        every check's transcript (JSONL; --traces puts them elsewhere)
+  matrix.json, matrix.md, matrix.html   check × version: real status, sim status, agreement
+Every disagreement is classified: "simulator wrong" (the simulator differs from that version's real QEMU),
+"versions differ" (the real versions differ at that point and the simulator answers like another one), or
+"unexplained". --pages also writes index.html and a page per check with its transcripts.
+--shard i/n runs every n-th check (files get a .shard-i-of-n suffix; 'fleece-lab merge' joins them).
+--reuse runs nothing: the matrix is made again from the results files and transcripts already in DIR.
+Exit status: 1 when a difference is unexplained or a version could not run, 0 otherwise.`;
+
+const safe = (label: string) => label.replace(/[^a-z0-9.]+/gi, '_');
+
+export function recording(version: string, id: string): TranscriptData | undefined {
+  return loadGolden(version, id)?.transcript as TranscriptData | undefined;
+}
+
+async function realTarget(version: string, install: boolean): Promise<ResolvedTarget> {
+  try {
+    return resolveTarget(`qemu:${version}`);
+  } catch (e) {
+    if (!install || !isQemuVersion(version)) throw e;
+    console.log(`QEMU ${version} is not installed: installing it from Debian (bounded to 10 minutes)`);
+    const r = await installQemu(version);
+    console.log(`installed QEMU ${r.manifest.binaries.qsd.version} in ${r.seconds.toFixed(0)} s`);
+    return resolveTarget(`qemu:${version}`);
+  }
+}
+
+/**
+ * A real check that broke before it had a transcript (QEMU did not start in time, a socket went away) says
+ * nothing about behaviour: it runs once more, alone, and the retry is noted in its reason.
+ */
+async function retryBroken(t: ResolvedTarget, r: Results, dir: string): Promise<void> {
+  const have = readTraceDir(dir);
+  const broken = r.checks.filter((c) => c.status === 'fail' && !have.has(c.id));
+  for (const c of broken) {
+    const only = `^${c.id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+    const again = await conform(t, { only, traces: dir });
+    const n = again.checks[0];
+    if (!n) continue;
+    console.log(`retried ${c.id} on ${t.label}: ${n.status} (first run: ${(c.reason ?? '').slice(0, 160)})`);
+    const i = r.checks.indexOf(c);
+    r.checks[i] = {
+      ...n,
+      reason: `${n.reason ? `${n.reason}; ` : ''}retried once; the first run broke: ${c.reason ?? ''}`,
+    };
+  }
+}
+
+export async function cmdMatrix(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      versions: { type: 'string', default: QEMU_VERSIONS.join(',') },
+      out: { type: 'string', default: 'reports/latest/matrix' },
+      jobs: { type: 'string', default: '4' },
+      shard: { type: 'string' },
+      only: { type: 'string' },
+      traces: { type: 'string' },
+      pages: { type: 'boolean', default: false },
+      'no-install': { type: 'boolean', default: false },
+      reuse: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(MATRIX_HELP);
+    return 0;
+  }
+  const versions = values.versions.split(',').map((v) => v.trim());
+  const bad = versions.filter((v) => !isQemuVersion(v));
+  if (bad.length > 0 || versions.length === 0) {
+    console.error(
+      `fleece-lab matrix: --versions: unknown ${bad.join(', ')} (known: ${QEMU_VERSIONS.join(', ')})`,
+    );
+    return 2;
+  }
+  const jobs = Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    console.error(`fleece-lab matrix: --jobs ${values.jobs}: expected a positive integer`);
+    return 2;
+  }
+  let shard: Shard | undefined;
+  try {
+    shard = values.shard ? parseShard(values.shard) : undefined;
+  } catch (e) {
+    console.error(`fleece-lab matrix: ${(e as Error).message}`);
+    return 2;
+  }
+  const out = path.resolve(values.out);
+  const tracesRoot = path.resolve(values.traces ?? path.join(out, 'traces'));
+  const suffix = shard ? `.shard-${shard.index}-of-${shard.count}` : '';
+  fs.mkdirSync(out, { recursive: true });
+  const sides: { version: string; real?: MatrixSide; sim?: MatrixSide }[] = [];
+  const all: Results[] = [];
+  const traces = new Map<string, Map<string, TranscriptData>>();
+  let broken = 0;
+  const run = async (t: ResolvedTarget): Promise<MatrixSide> => {
+    const dir = path.join(tracesRoot, safe(t.label));
+    fs.rmSync(dir, { recursive: true, force: true });
+    const r = await conform(t, { jobs: t.kind === 'qemu' ? jobs : 1, traces: dir, shard, only: values.only });
+    if (t.kind === 'qemu') await retryBroken(t, r, dir);
+    const s = summarize(r);
+    console.log(
+      `${r.target.padEnd(16)} ${r.qemu.package.padEnd(34)} ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.xfail} xfail (${(r.durationMs / 1000).toFixed(1)} s)`,
+    );
+    fs.writeFileSync(
+      path.join(out, `results-${safe(r.target)}${suffix}.json`),
+      `${JSON.stringify(r, null, 1)}\n`,
+    );
+    all.push(r);
+    const tr = readTraceDir(dir);
+    traces.set(r.target, tr);
+    return { results: r, traces: tr };
+  };
+  /** --reuse: the results file of a version's real QEMU or simulator already in DIR */
+  const reuse = (v: string, kind: 'qemu' | 'sim'): MatrixSide | undefined => {
+    const re =
+      kind === 'sim'
+        ? new RegExp(`^results-sim_${v.replace('.', '\\.')}${suffix}\\.json$`)
+        : new RegExp(`^results-qemu_${v.replace('.', '\\.')}\\.[0-9.]+${suffix}\\.json$`);
+    const f = fs.readdirSync(out).find((x) => re.test(x));
+    if (!f) return undefined;
+    const r = parseResults(JSON.parse(fs.readFileSync(path.join(out, f), 'utf8')), f);
+    const tr = readTraceDir(path.join(tracesRoot, safe(r.target)));
+    all.push(r);
+    traces.set(r.target, tr);
+    return { results: r, traces: tr };
+  };
+  for (const v of versions) {
+    const side: (typeof sides)[number] = { version: v };
+    if (values.reuse) {
+      side.real = reuse(v, 'qemu');
+      side.sim = reuse(v, 'sim');
+      if (!side.real || !side.sim) {
+        broken++;
+        console.error(
+          `QEMU ${v}: --reuse: no results file of the ${side.real ? 'simulator' : 'real QEMU'} in ${out}`,
+        );
+      }
+      sides.push(side);
+      continue;
+    }
+    try {
+      side.real = await run(await realTarget(v, !values['no-install']));
+    } catch (e) {
+      broken++;
+      console.error(`QEMU ${v}: cannot run the real QEMU: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    side.sim = await run(resolveTarget(`sim:${v}`));
+    sides.push(side);
+  }
+  const m = buildMatrix({
+    versions: sides,
+    recording,
+    // --reuse: the matrix is as old as the runs it is made from
+    createdAt: values.reuse ? all.map((r) => r.startedAt).sort()[0] : undefined,
+    shard: shard ? `${shard.index}/${shard.count}` : undefined,
+  });
+  fs.writeFileSync(path.join(out, `matrix${suffix}.json`), `${JSON.stringify(m, null, 1)}\n`);
+  fs.writeFileSync(path.join(out, `matrix${suffix}.md`), matrixMarkdown(m));
+  if (values.pages)
+    writeHtmlReport(out, { title: 'fleece-lab version matrix', results: all, matrix: m, traces });
+  fs.writeFileSync(
+    path.join(out, `matrix${suffix}.html`),
+    matrixPage(m, { check: values.pages ? (id) => `checks/${checkFile(id)}` : undefined }),
+  );
+  for (const s of summarizeMatrix(m))
+    console.log(
+      `${s.version.padEnd(5)} agree ${s.agree}, simulator wrong ${s['simulator-wrong']}, versions differ ${s['versions-differ']}, unexplained ${s.unexplained}, not compared ${s.notCompared}`,
+    );
+  const dis = disagreements(m);
+  for (const d of dis)
+    console.log(
+      `${CLASS_TITLE[d.class].padEnd(15)} ${d.version.padEnd(5)} ${d.id}: ${d.reason.slice(0, 240)}`,
+    );
+  console.log(`matrix written to ${path.relative(process.cwd(), out) || '.'}/matrix${suffix}.{json,md,html}`);
+  return broken > 0 || dis.some((d) => d.class === 'unexplained') ? 1 : 0;
+}

@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { RUNBOOKS } from '../conformance/runbooks/index.ts';
+import type { ProposalReport } from '../model/check.ts';
+import { matrixPage } from '../reports/html.ts';
+import { matrixMarkdown, parseMatrix } from '../reports/matrix.ts';
+import { mergeMatrices, mergeProposals, mergeResults } from '../reports/merge.ts';
+import { BUNDLED } from '../spec/proposals/index.ts';
+import { parseResults, summarize } from '../spec/results.ts';
+
+export const MERGE_HELP = `usage: fleece-lab merge A.json B.json ... --out F
+
+Joins the shards of one run (--shard i/n of conform, matrix or check on several machines) into one file:
+results files of one target (conform --json), matrix files (matrix.shard-i-of-n.json; F.md and F.html are
+written beside F), or proposal reports (check --json). The checks come out in the suite's own order; a
+check in two inputs must have the same status in both.`;
+
+export async function cmdMerge(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(MERGE_HELP);
+    return 0;
+  }
+  if (!values.out || positionals.length === 0) {
+    console.error(`fleece-lab merge: expected input files and --out F\n\n${MERGE_HELP}`);
+    return 2;
+  }
+  const raw = positionals.map((file) => ({
+    file,
+    data: JSON.parse(fs.readFileSync(file, 'utf8')) as unknown,
+  }));
+  const kindOf = (d: unknown) => (Array.isArray(d) ? 'proposals' : ((d as { kind?: string })?.kind ?? '?'));
+  const kinds = new Set(raw.map((r) => kindOf(r.data)));
+  if (kinds.size !== 1) {
+    console.error(`fleece-lab merge: the inputs are of different kinds (${[...kinds].join(', ')})`);
+    return 2;
+  }
+  const kind = [...kinds][0];
+  const order = RUNBOOKS.map((r) => r.id);
+  let text: string;
+  if (kind === 'conformance') {
+    const r = mergeResults(
+      raw.map((x) => ({ file: x.file, results: parseResults(x.data, x.file) })),
+      order,
+    );
+    const s = summarize(r);
+    console.log(
+      `${r.target}: ${r.checks.length} checks from ${raw.length} files: ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.xfail} xfail`,
+    );
+    text = JSON.stringify(r, null, 1);
+  } else if (kind === 'matrix') {
+    const m = mergeMatrices(
+      raw.map((x) => ({ file: x.file, matrix: parseMatrix(x.data, x.file) })),
+      order,
+    );
+    console.log(`matrix: ${m.rows.length} checks × ${m.versions.length} versions from ${raw.length} files`);
+    text = JSON.stringify(m, null, 1);
+    const base = values.out.replace(/\.json$/, '');
+    fs.writeFileSync(`${base}.md`, matrixMarkdown(m));
+    fs.writeFileSync(`${base}.html`, matrixPage(m));
+  } else if (kind === 'proposals') {
+    const p = mergeProposals(
+      raw.map((x) => ({ file: x.file, reports: x.data as ProposalReport[] })),
+      BUNDLED.map((b) => b.name),
+    );
+    console.log(`proposals: ${p.map((x) => x.proposal).join(', ')} from ${raw.length} files`);
+    text = JSON.stringify(p, null, 1);
+  } else {
+    console.error(`fleece-lab merge: ${raw[0].file}: not a results, matrix or proposals file`);
+    return 2;
+  }
+  fs.writeFileSync(values.out, `${text}\n`);
+  return 0;
+}

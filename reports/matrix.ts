@@ -1,0 +1,417 @@
+import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
+import { type CheckResult, type CheckStatus, checkStatus, type Results } from '../spec/results.ts';
+import {
+  type Difference,
+  describeDifference,
+  show,
+  stepOf,
+  type TranscriptData,
+  transcriptDifference,
+  valueAt,
+} from './transcripts.ts';
+
+/**
+ * The version matrix: check × QEMU version, the real QEMU's status and the simulator's (same profile),
+ * whether they agree, and for every disagreement a class and a reason:
+ * - simulator-wrong: the simulator differs from that version's real QEMU (and does not answer like any
+ *   other real version at that point);
+ * - versions-differ: real versions differ from each other at the point where the simulator differs, and
+ *   the simulator answers as another real version does (its profile has the wrong version's behaviour);
+ * - unexplained: no transcript shows why (e.g. a real run that broke, or differs from its own recording).
+ * Agreement compares transcripts where both sides have one (a passing check's transcript is the recording
+ * of real QEMU of that version), statuses otherwise.
+ */
+export const diffClass = z.enum(['simulator-wrong', 'versions-differ', 'unexplained']);
+export type DiffClass = z.infer<typeof diffClass>;
+
+export const matrixCell = z.object({
+  real: checkStatus.optional(),
+  sim: checkStatus.optional(),
+  /** null: not compared (one side did not run) */
+  agree: z.boolean().nullable(),
+  class: diffClass.optional(),
+  reason: z.string().optional(),
+});
+export type MatrixCell = z.infer<typeof matrixCell>;
+
+export const versionStep = z.object({
+  from: z.string(),
+  to: z.string(),
+  /** null: one of the two real transcripts is missing */
+  same: z.boolean().nullable(),
+  where: z.string().optional(),
+});
+export type VersionStep = z.infer<typeof versionStep>;
+
+export const matrixRow = z.object({
+  id: z.string(),
+  title: z.string().optional(),
+  cells: z.record(z.string(), matrixCell),
+  /** the differential comparison of real transcripts between consecutive versions */
+  versions: z.array(versionStep),
+});
+export type MatrixRow = z.infer<typeof matrixRow>;
+
+const targetInfo = z.object({ target: z.string(), version: z.string(), package: z.string() });
+
+export const matrixSchema = z.object({
+  tool: z.literal('fleece-lab'),
+  kind: z.literal('matrix'),
+  createdAt: z.string(),
+  shard: z.string().optional(),
+  versions: z.array(
+    z.object({ version: z.string(), real: targetInfo.optional(), sim: targetInfo.optional() }),
+  ),
+  rows: z.array(matrixRow),
+});
+export type Matrix = z.infer<typeof matrixSchema>;
+
+export function parseMatrix(raw: unknown, where: string): Matrix {
+  const p = matrixSchema.safeParse(raw);
+  if (!p.success) {
+    const i = p.error.issues[0];
+    throw new Error(`${where}: ${i.path.join('.') || '(top)'}: ${i.message}`);
+  }
+  return p.data;
+}
+
+export interface MatrixSide {
+  results: Results;
+  /** transcripts of this run by check id (conform --traces) */
+  traces?: Map<string, TranscriptData>;
+}
+
+export interface MatrixInput {
+  versions: { version: string; real?: MatrixSide; sim?: MatrixSide }[];
+  /** the recording of real QEMU of a version (conformance/golden): stands in for a passing check's transcript */
+  recording?: (version: string, id: string) => TranscriptData | undefined;
+  createdAt?: string;
+  shard?: string;
+}
+
+function info(r: Results | undefined) {
+  return r ? { target: r.target, version: r.qemu.version, package: r.qemu.package } : undefined;
+}
+
+export function buildMatrix(input: MatrixInput): Matrix {
+  const rec = input.recording ?? (() => undefined);
+  const ids: string[] = [];
+  const titles = new Map<string, string | undefined>();
+  const byId = new Map<string, Map<string, { real?: CheckResult; sim?: CheckResult }>>();
+  for (const v of input.versions) {
+    for (const side of ['real', 'sim'] as const) {
+      for (const c of v[side]?.results.checks ?? []) {
+        if (!byId.has(c.id)) {
+          byId.set(c.id, new Map());
+          ids.push(c.id);
+        }
+        if (!titles.get(c.id)) titles.set(c.id, c.title);
+        const m = byId.get(c.id)!;
+        const e = m.get(v.version) ?? {};
+        e[side] = c;
+        m.set(v.version, e);
+      }
+    }
+  }
+  /** a real transcript of a version for cross-version comparison: the run's, else the recording */
+  const realAny = (version: string, id: string): TranscriptData | undefined => {
+    const v = input.versions.find((x) => x.version === version);
+    return v?.real?.traces?.get(id) ?? rec(version, id);
+  };
+  const rows: MatrixRow[] = ids.map((id) => {
+    const cells: Record<string, MatrixCell> = {};
+    for (const v of input.versions) {
+      const e = byId.get(id)!.get(v.version) ?? {};
+      cells[v.version] = classifyCell({
+        id,
+        version: v.version,
+        real: e.real,
+        sim: e.sim,
+        realTrace: v.real?.traces?.get(id) ?? (e.real?.status === 'pass' ? rec(v.version, id) : undefined),
+        simTrace: v.sim?.traces?.get(id) ?? (e.sim?.status === 'pass' ? rec(v.version, id) : undefined),
+        recording: rec(v.version, id),
+        others: input.versions
+          .filter((w) => w.version !== v.version)
+          .map((w) => ({ version: w.version, trace: realAny(w.version, id) }))
+          .filter((w): w is { version: string; trace: TranscriptData } => w.trace !== undefined),
+      });
+    }
+    const versions: VersionStep[] = [];
+    for (let i = 1; i < input.versions.length; i++) {
+      const a = input.versions[i - 1].version;
+      const b = input.versions[i].version;
+      versions.push(versionStepOf(a, b, realAny(a, id), realAny(b, id)));
+    }
+    return { id, title: titles.get(id), cells, versions };
+  });
+  return {
+    tool: 'fleece-lab',
+    kind: 'matrix',
+    createdAt: input.createdAt ?? new Date().toISOString(),
+    ...(input.shard ? { shard: input.shard } : {}),
+    versions: input.versions.map((v) => ({
+      version: v.version,
+      real: info(v.real?.results),
+      sim: info(v.sim?.results),
+    })),
+    rows,
+  };
+}
+
+export function versionStepOf(
+  a: string,
+  b: string,
+  ta: TranscriptData | undefined,
+  tb: TranscriptData | undefined,
+): VersionStep {
+  if (!ta || !tb) return { from: a, to: b, same: null };
+  const d = transcriptDifference(ta, tb);
+  if (!d) return { from: a, to: b, same: true };
+  return { from: a, to: b, same: false, where: located(d, ta, a, b) };
+}
+
+function located(d: Difference, t: TranscriptData, aName: string, bName: string): string {
+  const at = stepOf(t, d.path);
+  return `${at ? `${at}: ` : ''}${describeDifference(d, aName, bName)}`;
+}
+
+export interface CellInput {
+  id: string;
+  version: string;
+  real?: CheckResult;
+  sim?: CheckResult;
+  realTrace?: TranscriptData;
+  simTrace?: TranscriptData;
+  recording?: TranscriptData;
+  /** real transcripts of the other versions */
+  others: { version: string; trace: TranscriptData }[];
+}
+
+/** One cell of the matrix: agreement and, for a disagreement, its class and reason. */
+export function classifyCell(c: CellInput): MatrixCell {
+  const { real: R, sim: S, version: v } = c;
+  const base = { real: R?.status, sim: S?.status };
+  if (!R || !S) return { ...base, agree: null };
+  if (R.status === 'skip' || S.status === 'skip') {
+    if (R.status === S.status) return { ...base, agree: true };
+    return {
+      ...base,
+      agree: false,
+      class: 'unexplained',
+      reason: `real ${statusText(R)}; sim:${v} ${statusText(S)}`,
+    };
+  }
+  const known = S.status === 'xfail' && S.reason ? `; known: ${S.reason}` : '';
+  if (c.realTrace && c.simTrace) {
+    const d = transcriptDifference(c.simTrace, c.realTrace);
+    if (!d) return { ...base, agree: true };
+    const at = stepOf(c.realTrace, d.path) ?? stepOf(c.simTrace, d.path);
+    const where = `${d.path}${at ? ` (${at})` : ''}`;
+    if (R.status === 'fail' && c.recording) {
+      const own = transcriptDifference(c.realTrace, c.recording);
+      if (own)
+        return {
+          ...base,
+          agree: false,
+          class: 'unexplained',
+          reason: `real QEMU ${v} differs from its own recording: ${describeDifference(own, 'got', 'recorded')}`,
+        };
+    }
+    const realHere = valueAt(c.realTrace, d.path);
+    const simHere = valueAt(c.simTrace, d.path);
+    const differing = c.others.filter((o) => !isDeepStrictEqual(valueAt(o.trace, d.path), realHere));
+    const like = c.others.filter((o) => isDeepStrictEqual(valueAt(o.trace, d.path), simHere));
+    if (differing.length > 0 && like.length > 0)
+      return {
+        ...base,
+        agree: false,
+        class: 'versions-differ',
+        reason: `${where}: sim:${v} answers as real QEMU ${like.map((o) => o.version).join(', ')} ${like.length > 1 ? 'do' : 'does'}: ${show(simHere)}; real QEMU ${v}: ${show(realHere)}${known}`,
+      };
+    const agreeing = c.others.filter((o) => !differing.includes(o)).map((o) => o.version);
+    const context =
+      differing.length > 0
+        ? `; real versions differ here too (${differing.map((o) => `${o.version}: ${show(valueAt(o.trace, d.path), 80)}`).join('; ')})`
+        : agreeing.length > 0
+          ? `; real ${agreeing.join(', ')} answer as ${v} does`
+          : '';
+    return {
+      ...base,
+      agree: false,
+      class: 'simulator-wrong',
+      reason: `${where}: sim:${v} ${show(simHere)}, real QEMU ${v} ${show(realHere)}${context}${known}`,
+    };
+  }
+  if (R.status === S.status && (R.status !== 'fail' || R.reason === S.reason))
+    return { ...base, agree: true };
+  if (S.status === 'xfail' && R.status === 'pass')
+    return { ...base, agree: false, class: 'simulator-wrong', reason: `known: ${S.reason ?? ''}` };
+  return {
+    ...base,
+    agree: false,
+    class: 'unexplained',
+    reason: `real ${statusText(R)}; sim:${v} ${statusText(S)}; no transcripts to compare`,
+  };
+}
+
+function statusText(c: CheckResult): string {
+  return `${c.status}${c.reason ? ` (${c.reason.slice(0, 200)})` : ''}`;
+}
+
+export interface MatrixSummary {
+  version: string;
+  real: Record<CheckStatus, number> | undefined;
+  sim: Record<CheckStatus, number> | undefined;
+  agree: number;
+  notCompared: number;
+  'simulator-wrong': number;
+  'versions-differ': number;
+  unexplained: number;
+}
+
+export function summarizeMatrix(m: Matrix): MatrixSummary[] {
+  return m.versions.map((v) => {
+    const s: MatrixSummary = {
+      version: v.version,
+      real: v.real ? countStatus(m, v.version, 'real') : undefined,
+      sim: v.sim ? countStatus(m, v.version, 'sim') : undefined,
+      agree: 0,
+      notCompared: 0,
+      'simulator-wrong': 0,
+      'versions-differ': 0,
+      unexplained: 0,
+    };
+    for (const r of m.rows) {
+      const c = r.cells[v.version];
+      if (!c || c.agree === null) s.notCompared++;
+      else if (c.agree) s.agree++;
+      else s[c.class ?? 'unexplained']++;
+    }
+    return s;
+  });
+}
+
+function countStatus(m: Matrix, version: string, side: 'real' | 'sim'): Record<CheckStatus, number> {
+  const out: Record<CheckStatus, number> = { pass: 0, fail: 0, skip: 0, xfail: 0 };
+  for (const r of m.rows) {
+    const s = r.cells[version]?.[side];
+    if (s) out[s]++;
+  }
+  return out;
+}
+
+export interface Explained {
+  id: string;
+  version: string;
+  real?: CheckStatus;
+  sim?: CheckStatus;
+  class: DiffClass;
+  reason: string;
+}
+
+/** every disagreement, in row order */
+export function disagreements(m: Matrix): Explained[] {
+  const out: Explained[] = [];
+  for (const r of m.rows)
+    for (const v of m.versions) {
+      const c = r.cells[v.version];
+      if (c && c.agree === false)
+        out.push({
+          id: r.id,
+          version: v.version,
+          real: c.real,
+          sim: c.sim,
+          class: c.class ?? 'unexplained',
+          reason: c.reason ?? '',
+        });
+    }
+  return out;
+}
+
+export const CLASS_TITLE: Record<DiffClass, string> = {
+  'simulator-wrong': 'simulator wrong',
+  'versions-differ': 'versions differ',
+  unexplained: 'unexplained',
+};
+
+const mdEsc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function cellText(c: MatrixCell | undefined): string {
+  if (!c) return '–';
+  const pair = c.real === c.sim ? (c.real ?? '–') : `${c.real ?? '–'}/${c.sim ?? '–'}`;
+  if (c.agree === null) return `${pair} (not compared)`;
+  if (c.agree) return pair;
+  return `${pair} ✗ ${CLASS_TITLE[c.class ?? 'unexplained']}`;
+}
+
+function counts(s: Record<CheckStatus, number> | undefined): string {
+  return s ? `${s.pass}/${s.fail}/${s.skip}/${s.xfail}` : '–';
+}
+
+export function matrixMarkdown(m: Matrix): string {
+  const sums = summarizeMatrix(m);
+  const lines = [
+    '# fleece-lab version matrix',
+    '',
+    `Made ${m.createdAt}${m.shard ? ` (shard ${m.shard})` : ''}. Each check ran on the real QEMU and on the simulator with the matching profile; both are compared with the recording of that real QEMU version. A cell reads \`real/sim\` (one word when they are the same).`,
+    '',
+    '| version | real QEMU | package | real pass/fail/skip/xfail | sim pass/fail/skip/xfail | agree | simulator wrong | versions differ | unexplained | not compared |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const [i, v] of m.versions.entries()) {
+    const s = sums[i];
+    lines.push(
+      `| ${v.version} | ${v.real ? `${v.real.target}` : '(not run)'} | ${v.real?.package ?? '–'} | ${counts(s.real)} | ${counts(s.sim)} | ${s.agree} | ${s['simulator-wrong']} | ${s['versions-differ']} | ${s.unexplained} | ${s.notCompared} |`,
+    );
+  }
+  const dis = disagreements(m);
+  lines.push('', '## Differences between the simulator and real QEMU', '');
+  if (dis.length === 0) lines.push('None: the simulator agrees with real QEMU on every check compared.');
+  else
+    lines.push(
+      `${dis.length} cell${dis.length === 1 ? ' differs' : 's differ'}; each is classified below with its check and reason (simulator wrong: the simulator differs from that version's real QEMU; versions differ: the real versions differ there and the simulator answers as another version does).`,
+    );
+  for (const cls of diffClass.options) {
+    const these = dis.filter((d) => d.class === cls);
+    lines.push('', `### ${CLASS_TITLE[cls]} (${these.length})`, '');
+    if (these.length === 0) {
+      lines.push('None.');
+      continue;
+    }
+    lines.push('| check | version | real | sim | reason |', '|---|---|---|---|---|');
+    for (const d of these)
+      lines.push(
+        `| ${d.id} | ${d.version} | ${d.real ?? '–'} | ${d.sim ?? '–'} | ${mdEsc(d.reason.slice(0, 500))} |`,
+      );
+  }
+  const changed = m.rows.filter((r) => r.versions.some((s) => s.same === false));
+  lines.push(
+    '',
+    `## Real QEMU versions differ (${changed.length} checks)`,
+    '',
+    'The differential comparison of real transcripts between consecutive versions: the first place each check differs.',
+    '',
+  );
+  if (changed.length > 0) {
+    const steps = m.rows[0]?.versions ?? [];
+    lines.push(
+      `| check | ${steps.map((s) => `${s.from} → ${s.to}`).join(' | ')} |`,
+      `|---|${steps.map(() => '---').join('|')}|`,
+    );
+    for (const r of changed)
+      lines.push(
+        `| ${r.id} | ${r.versions.map((s) => (s.same === null ? '–' : s.same ? 'same' : mdEsc((s.where ?? 'differs').slice(0, 240)))).join(' | ')} |`,
+      );
+  }
+  lines.push(
+    '',
+    '## Matrix',
+    '',
+    `| check | ${m.versions.map((v) => v.version).join(' | ')} |`,
+    `|---|${m.versions.map(() => '---').join('|')}|`,
+  );
+  for (const r of m.rows)
+    lines.push(`| ${r.id} | ${m.versions.map((v) => cellText(r.cells[v.version])).join(' | ')} |`);
+  return `${lines.join('\n')}\n`;
+}
