@@ -27,7 +27,7 @@ function gStrHash(s: string): number {
     const sc = c < 128 ? c : c - 256; // signed char
     h = (Math.imul(h, 33) + sc) >>> 0;
   }
-  return h < 2 ? 2 : h;
+  return Math.max(h, 2);
 }
 
 /** GHashTable with string keys (glib 2.5x-2.8x), enough of it to know the iteration order. */
@@ -155,7 +155,10 @@ class GHashSet {
  * The member qobject_input_check_struct names as unexpected: the first key left in the visitor's GLib
  * hash table, which got every key in QDict order and lost them in visiting order.
  */
-export function firstUnexpected(keysInInsertionOrder: string[], visitedInOrder: string[]): string | undefined {
+export function firstUnexpected(
+  keysInInsertionOrder: string[],
+  visitedInOrder: string[],
+): string | undefined {
   const g = new GHashSet();
   for (const k of qdictOrder(keysInInsertionOrder)) g.insert(k);
   for (const k of visitedInOrder) g.remove(k);
@@ -201,11 +204,18 @@ function startsWithHelp(s: string): number {
   return 0;
 }
 
-function kvPut(cur: KvDict, keyInCur: string, value: string | undefined, key: string, cursor: number): KvValue {
+function kvPut(
+  cur: KvDict,
+  keyInCur: string,
+  value: string | undefined,
+  key: string,
+  cursor: number,
+): KvValue {
   const old = cur.get(keyInCur);
   if (old !== undefined) {
     const isStr = typeof old === 'string';
-    if (isStr !== (value !== undefined)) throw new QemuOptError(`Parameters '${key.slice(0, cursor)}.*' used inconsistently`);
+    if (isStr !== (value !== undefined))
+      throw new QemuOptError(`Parameters '${key.slice(0, cursor)}.*' used inconsistently`);
     if (value === undefined) return old;
     cur.delete(keyInCur);
   }
@@ -231,7 +241,13 @@ export function keyvalParse(params: string, impliedKey: string | undefined): KvD
   return root;
 }
 
-function parseOne(qdict: KvDict, params: string, start: number, implied: string | undefined, onHelp: () => void): number {
+function parseOne(
+  qdict: KvDict,
+  params: string,
+  start: number,
+  implied: string | undefined,
+  onHelp: () => void,
+): number {
   const rest = params.slice(start);
   let key = rest;
   let len = rest.search(/[=,]/);
@@ -262,7 +278,7 @@ function parseOne(qdict: KvDict, params: string, start: number, implied: string 
     if (idx) flen = idx.len;
     else {
       const r = parseQapiName(key.slice(s));
-      flen = r < 0 ? 0 : r;
+      flen = Math.max(r, 0);
     }
     if (!flen || (s + flen < keyEnd && key[s + flen] !== '.')) {
       throw new QemuOptError(`Invalid parameter '${key.slice(0, keyEnd)}'`);
@@ -448,7 +464,12 @@ function alternateName(intro: Introspection, members: { type: string }[]): strin
 
 /** A type the introspection does not have (MonitorOptions, NbdServerOptions): built here. */
 export type LocalType =
-  | { kind: 'object'; members: { name: string; type: TypeRef; optional: boolean }[]; tag?: string; variants?: { case: string; type: TypeRef }[] }
+  | {
+      kind: 'object';
+      members: { name: string; type: TypeRef; optional: boolean }[];
+      tag?: string;
+      variants?: { case: string; type: TypeRef }[];
+    }
   | { kind: 'enum'; values: string[] };
 export type TypeRef = string | LocalType;
 
@@ -490,7 +511,14 @@ export class InputVisitor {
     const out: Record<string, unknown> = {};
     const visited: string[] = [];
     const visitMembers = (t: SchemaEntry | LocalType): void => {
-      const members = 'kind' in t ? (t.kind === 'object' ? t.members : []) : t['meta-type'] === 'object' ? t.members.map((m) => ({ name: m.name, type: m.type as TypeRef, optional: m.default === null })) : [];
+      const members =
+        'kind' in t
+          ? t.kind === 'object'
+            ? t.members
+            : []
+          : t['meta-type'] === 'object'
+            ? t.members.map((m) => ({ name: m.name, type: m.type as TypeRef, optional: m.default === null }))
+            : [];
       for (const m of members) {
         if (!dict.has(m.name)) {
           if (m.optional) continue;
@@ -499,8 +527,22 @@ export class InputVisitor {
         visited.push(m.name);
         out[m.name] = this.visitValue(m.type, dict.get(m.name)!, [...path, m.name], m.name);
       }
-      const tag = 'kind' in t ? (t.kind === 'object' ? t.tag : undefined) : t['meta-type'] === 'object' ? t.tag : undefined;
-      const variants = 'kind' in t ? (t.kind === 'object' ? t.variants : undefined) : t['meta-type'] === 'object' ? t.variants : undefined;
+      const tag =
+        'kind' in t
+          ? t.kind === 'object'
+            ? t.tag
+            : undefined
+          : t['meta-type'] === 'object'
+            ? t.tag
+            : undefined;
+      const variants =
+        'kind' in t
+          ? t.kind === 'object'
+            ? t.variants
+            : undefined
+          : t['meta-type'] === 'object'
+            ? t.variants
+            : undefined;
       if (tag && variants) {
         const v = variants.find((x) => x.case === out[tag]);
         if (v) visitMembers(this.resolve(v.type));
@@ -515,7 +557,8 @@ export class InputVisitor {
 
   private scalarString(value: In, path: Path): string {
     if (typeof value === 'string') return value;
-    if (value instanceof Map || Array.isArray(value)) this.fail(`Parameters '${this.fullName(path)}.*' are unexpected`);
+    if (value instanceof Map || Array.isArray(value))
+      this.fail(`Parameters '${this.fullName(path)}.*' are unexpected`);
     this.fail(fmt(this.texts.badType, this.fullName(path), 'string'));
   }
 
@@ -535,17 +578,33 @@ export class InputVisitor {
         return this.visitStruct(tref, value, path, name);
       case 'array': {
         if (!Array.isArray(value)) this.fail(fmt(this.texts.badType, full, 'array'));
-        return (value as In[]).map((el, i) => this.visitValue(t['element-type'], el, [...path, i], undefined));
+        return (value as In[]).map((el, i) =>
+          this.visitValue(t['element-type'], el, [...path, i], undefined),
+        );
       }
       case 'alternate': {
-        const kind = value instanceof Map ? 'object' : Array.isArray(value) ? 'array' : typeof value === 'string' ? 'string' : value instanceof QNum ? 'number' : typeof value === 'boolean' ? 'bool' : 'null';
+        const kind =
+          value instanceof Map
+            ? 'object'
+            : Array.isArray(value)
+              ? 'array'
+              : typeof value === 'string'
+                ? 'string'
+                : value instanceof QNum
+                  ? 'number'
+                  : typeof value === 'boolean'
+                    ? 'bool'
+                    : 'null';
         for (const m of t.members) {
           const mt = this.intro.type(m.type);
           const fits =
             (kind === 'object' && mt['meta-type'] === 'object') ||
             (kind === 'array' && mt['meta-type'] === 'array') ||
-            (kind === 'string' && (mt['meta-type'] === 'enum' || (mt['meta-type'] === 'builtin' && mt.name === 'str'))) ||
-            (kind === 'number' && mt['meta-type'] === 'builtin' && (mt.name === 'int' || mt.name === 'number')) ||
+            (kind === 'string' &&
+              (mt['meta-type'] === 'enum' || (mt['meta-type'] === 'builtin' && mt.name === 'str'))) ||
+            (kind === 'number' &&
+              mt['meta-type'] === 'builtin' &&
+              (mt.name === 'int' || mt.name === 'number')) ||
             (kind === 'bool' && mt['meta-type'] === 'builtin' && mt.name === 'bool') ||
             (kind === 'null' && mt['meta-type'] === 'builtin' && mt.name === 'null');
           if (fits) return this.visitValue(m.type, value, path, name);
@@ -605,7 +664,13 @@ export class InputVisitor {
       }
     }
     // JSON mode: the value's JSON type must fit
-    const word: Record<string, string> = { str: 'string', int: 'integer', number: 'number', bool: 'boolean', null: 'null' };
+    const word: Record<string, string> = {
+      str: 'string',
+      int: 'integer',
+      number: 'number',
+      bool: 'boolean',
+      null: 'null',
+    };
     const bad = () => this.fail(fmt(this.texts.badType, full, word[type] ?? type));
     switch (type) {
       case 'str':
@@ -680,7 +745,11 @@ function optValue(s: string, p: number): { value: string; end: number } {
   return { value: v, end: p };
 }
 
-function nameValue(s: string, p: number, firstname: string | undefined): { name: string; value: string; end: number; flag: 'on' | 'off' | undefined } {
+function nameValue(
+  s: string,
+  p: number,
+  firstname: string | undefined,
+): { name: string; value: string; end: number; flag: 'on' | 'off' | undefined } {
   const rest = s.slice(p);
   let len = rest.search(/[=,]/);
   if (len < 0) len = rest.length;
@@ -751,7 +820,9 @@ export function qemuOptsParse(
     if (nv.flag && warnOnFlag) {
       const prefix = nv.flag === 'off' ? 'no' : '';
       const advice =
-        nv.name === 'delay' ? `Please use nodelay=${prefix ? 'on' : 'off'} instead` : `Please use ${nv.name}=${nv.value} instead`;
+        nv.name === 'delay'
+          ? `Please use nodelay=${prefix ? 'on' : 'off'} instead`
+          : `Please use ${nv.name}=${nv.value} instead`;
       warnings.push(`short-form boolean option '${prefix}${nv.name}' deprecated\n${advice}`);
     }
     if (nv.name === 'id') continue;
@@ -762,7 +833,8 @@ export function qemuOptsParse(
     }
     if (type === 'num') {
       const v = strtoInt(nv.value, true);
-      if (v === undefined) throw Object.assign(new QemuOptError(`Parameter '${nv.name}' expects a number`), { warnings });
+      if (v === undefined)
+        throw Object.assign(new QemuOptError(`Parameter '${nv.name}' expects a number`), { warnings });
     }
     opts.push([nv.name, nv.value]);
   }

@@ -213,7 +213,7 @@ export interface Token {
   y: number;
 }
 
-const enum S {
+enum S {
   START,
   RECOVERY,
   DQ,
@@ -243,7 +243,8 @@ function next(state: S, c: number): Next {
     case S.RECOVERY:
       if (c === 0x09) return st(S.RECOVERY);
       if (c < 0x20 || c >= 0xfe) return st(S.START, true);
-      if (c === 0x5b || c === 0x5d || c === 0x7b || c === 0x7d || c === 0x3a || c === 0x2c) return st(S.START, true);
+      if (c === 0x5b || c === 0x5d || c === 0x7b || c === 0x7d || c === 0x3a || c === 0x2c)
+        return st(S.START, true);
       return st(S.RECOVERY);
     case S.DQ:
       if (c === 0x5c) return st(S.DQ_ESC);
@@ -396,8 +397,10 @@ export class JsonLexer {
       this.state = n.state;
     }
     if (this.tok.len > MAX_TOKEN_SIZE) {
+      // back to the start state without passing through it: the position is not updated (11.1)
       this.emitTok('oversize');
-      this.toStart();
+      this.tok.clear();
+      this.state = S.START;
     }
   }
 
@@ -513,7 +516,13 @@ function parseNumber(t: Token): QNum {
 // ---------------------------------------------------------------- classic parser (incremental)
 
 type CFrame =
-  | { kind: 'dict'; dict: QDict; phase: 'first' | 'key' | 'colon' | 'value' | 'sep'; key?: string; colonTok?: Token }
+  | {
+      kind: 'dict';
+      dict: QDict;
+      phase: 'first' | 'key' | 'colon' | 'value' | 'sep';
+      key?: string;
+      colonTok?: Token;
+    }
   | { kind: 'list'; list: QValue[]; phase: 'first' | 'value' | 'sep' };
 
 /**
@@ -540,7 +549,8 @@ class ClassicParser {
   /** The queue ends here: the value, or the first error. */
   end(): { value: QValue } | { error: string } {
     if (this.err === undefined && !this.done) this.err = 'premature EOI';
-    const r = this.err !== undefined ? { error: `JSON parse error, ${this.err}` } : { value: this.result as QValue };
+    const r =
+      this.err !== undefined ? { error: `JSON parse error, ${this.err}` } : { value: this.result as QValue };
     this.reset();
     return r;
   }
@@ -562,29 +572,41 @@ class ClassicParser {
 
   private step(t: Token): void {
     const f = this.top();
-    if (!f) return this.beginValue(t);
+    if (!f) {
+      this.beginValue(t);
+      return;
+    }
     if (f.kind === 'dict') {
       switch (f.phase) {
         case 'first':
           if (t.type === 'rcurly') {
             this.stack.pop();
-            return this.complete(f.dict);
+            this.complete(f.dict);
+            return;
           }
           f.phase = 'key';
-          return this.beginValue(t);
-        case 'key':
-          return this.beginValue(t);
+          {
+            this.beginValue(t);
+            return;
+          }
+        case 'key': {
+          this.beginValue(t);
+          return;
+        }
         case 'colon':
           if (t.type !== 'colon') this.fail('missing : in object pair');
           f.phase = 'value';
           f.colonTok = t;
           return;
-        case 'value':
-          return this.beginValue(t);
+        case 'value': {
+          this.beginValue(t);
+          return;
+        }
         case 'sep':
           if (t.type === 'rcurly') {
             this.stack.pop();
-            return this.complete(f.dict);
+            this.complete(f.dict);
+            return;
           }
           if (t.type !== 'comma') this.fail('expected separator in dict');
           f.phase = 'key';
@@ -595,16 +617,23 @@ class ClassicParser {
       case 'first':
         if (t.type === 'rsquare') {
           this.stack.pop();
-          return this.complete(f.list);
+          this.complete(f.list);
+          return;
         }
         f.phase = 'value';
-        return this.beginValue(t);
-      case 'value':
-        return this.beginValue(t);
+        {
+          this.beginValue(t);
+          return;
+        }
+      case 'value': {
+        this.beginValue(t);
+        return;
+      }
       case 'sep':
         if (t.type === 'rsquare') {
           this.stack.pop();
-          return this.complete(f.list);
+          this.complete(f.list);
+          return;
         }
         if (t.type !== 'comma') this.fail('expected separator in list');
         f.phase = 'value';
@@ -622,18 +651,30 @@ class ClassicParser {
         this.stack.push({ kind: 'list', list: [], phase: 'first' });
         return;
       case 'integer':
-      case 'float':
-        return this.complete(parseNumber(t));
+      case 'float': {
+        this.complete(parseNumber(t));
+        return;
+      }
       case 'string': {
         const s = parseString(t.bytes);
         if (s instanceof ParseError) throw s;
-        return this.complete(s);
+        this.complete(s);
+        return;
       }
       case 'keyword': {
         const k = Buffer.from(t.bytes).toString('latin1');
-        if (k === 'true') return this.complete(true);
-        if (k === 'false') return this.complete(false);
-        if (k === 'null') return this.complete(null);
+        if (k === 'true') {
+          this.complete(true);
+          return;
+        }
+        if (k === 'false') {
+          this.complete(false);
+          return;
+        }
+        if (k === 'null') {
+          this.complete(null);
+          return;
+        }
         this.fail(`invalid keyword '${k}'`);
         break;
       }
@@ -671,7 +712,13 @@ class ClassicParser {
 
 // ---------------------------------------------------------------- push parser (11.1)
 
-type PState = 'after_lcurly' | 'after_lsquare' | 'before_key' | 'before_value' | 'end_of_key' | 'end_of_value';
+type PState =
+  | 'after_lcurly'
+  | 'after_lsquare'
+  | 'before_key'
+  | 'before_value'
+  | 'end_of_key'
+  | 'end_of_value';
 type PEntry = { partial: QDict | QValue[] | { key: string }; state: PState };
 
 class PushParser {
@@ -837,7 +884,7 @@ export class JsonMessageParser {
   private readonly pushp = new PushParser();
 
   constructor(
-    private readonly generation: Generation,
+    generation: Generation,
     private readonly emit: (m: JsonMessage) => void,
   ) {
     this.lexer = new JsonLexer((t) => (generation === 'classic' ? this.classicToken(t) : this.pushToken(t)));
@@ -907,6 +954,12 @@ export class JsonMessageParser {
     this.emit(r);
   }
 
+  /**
+   * 11.1's streamer. Counting and resetting are the classic ones (a closer with nothing open goes
+   * negative and ends the message); what changed is that tokens go to the parser as they come, an error
+   * is answered at once, and the rest of the message is then skipped up to where brackets balance. A
+   * lexical error ends the message at once. (Read off the real 11.1 binary.)
+   */
   private pushToken(t: Token): void {
     this.tokenSize += t.bytes.length;
     this.tokenCount++;
@@ -915,13 +968,13 @@ export class JsonMessageParser {
         this.brace++;
         break;
       case 'rcurly':
-        if (this.brace > 0) this.brace--;
+        this.brace--;
         break;
       case 'lsquare':
         this.bracket++;
         break;
       case 'rsquare':
-        if (this.bracket > 0) this.bracket--;
+        this.bracket--;
         break;
       default:
         break;
@@ -942,7 +995,8 @@ export class JsonMessageParser {
         }
       }
     }
-    if ((this.brace === 0 && this.bracket === 0) || t.type === 'eoi' || t.type === 'error') {
+    const open = (this.brace > 0 || this.bracket > 0) && this.brace >= 0 && this.bracket >= 0;
+    if (!open || t.type === 'eoi' || t.type === 'error') {
       this.error = false;
       this.brace = 0;
       this.bracket = 0;

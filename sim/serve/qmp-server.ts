@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Duplex } from 'node:stream';
+import { qdictOrder } from '../../spec/qjson.ts';
 import type { Profile } from '../../spec/versions.ts';
 import type { Monitor, QmpReply } from '../dispatch.ts';
 import type { SimEvent } from '../events.ts';
@@ -26,13 +27,12 @@ import {
   formatQValue,
   type Generation,
   isQDict,
-  JsonMessageParser,
   type JsonMessage,
+  JsonMessageParser,
   type NumberStyle,
   type QValue,
   toPlain,
 } from './qemu-json.ts';
-import { qdictOrder } from '../../spec/qjson.ts';
 
 export interface QmpFormat {
   generation: Generation;
@@ -55,7 +55,11 @@ export function qmpFormat(profile: Profile): QmpFormat {
 
 /** What sits on a chardev: the QMP monitor. */
 export interface CharFrontend {
-  open(conn: Duplex): void;
+  /**
+   * A connection to serve. `early`: it was open before the frontend attached (stdio, a client
+   * chardev, the client a wait=on server waited for), so QEMU greets it at once, even during startup.
+   */
+  open(conn: Duplex, early: boolean): void;
 }
 
 /**
@@ -65,6 +69,8 @@ export interface CharFrontend {
 export abstract class Chardev {
   protected frontend: CharFrontend | undefined;
   protected active: Duplex | undefined;
+  /** the connection that was already open when startup went on (see CharFrontend.open) */
+  protected early: Duplex | undefined;
 
   constructor(readonly id: string) {}
 
@@ -74,7 +80,7 @@ export abstract class Chardev {
 
   attach(fe: CharFrontend): void {
     this.frontend = fe;
-    if (this.active) fe.open(this.active);
+    if (this.active) fe.open(this.active, this.active === this.early);
   }
 
   protected setActive(conn: Duplex): void {
@@ -84,7 +90,7 @@ export abstract class Chardev {
       if (this.active === conn) this.active = undefined;
       this.onDisconnect();
     });
-    if (this.frontend) this.frontend.open(conn);
+    if (this.frontend) this.frontend.open(conn, false);
     else conn.pause();
   }
 
@@ -147,11 +153,22 @@ export class SocketServerChardev extends Chardev {
     c.server = server;
     if (addr.type === 'unix') {
       const p = path.resolve(cwd, addr.path);
+      // bind(2)'s answer for a missing or non-directory parent (libuv would say EACCES)
+      try {
+        if (!fs.statSync(path.dirname(p)).isDirectory())
+          throw new CharError(`Failed to bind socket to ${addr.path}: Not a directory`);
+      } catch (e) {
+        if (e instanceof CharError) throw e;
+        throw new CharError(
+          `Failed to bind socket to ${addr.path}: ${errnoText(e as NodeJS.ErrnoException)}`,
+        );
+      }
       try {
         fs.unlinkSync(p);
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        if (err.code !== 'ENOENT') throw new CharError(`Failed to unlink socket ${addr.path}: ${errnoText(err)}`);
+        if (err.code !== 'ENOENT')
+          throw new CharError(`Failed to unlink socket ${addr.path}: ${errnoText(err)}`);
       }
       await new Promise<void>((resolve, reject) => {
         server.once('error', (e: NodeJS.ErrnoException) =>
@@ -184,10 +201,14 @@ export class SocketServerChardev extends Chardev {
 
   /** wait=on: QEMU blocks startup until the first client connects. */
   waitForClient(): Promise<void> {
-    if (this.active) return Promise.resolve();
+    if (this.active) {
+      this.early = this.active;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const check = () => {
         if (this.active || this.closed) {
+          this.early = this.active;
           this.server?.off('connection', onConn);
           resolve();
         }
@@ -267,6 +288,7 @@ export class SocketClientChardev extends Chardev {
     });
     sock.pause();
     c.setActive(sock);
+    c.early = sock;
     return c;
   }
 
@@ -281,6 +303,7 @@ export class StdioChardev extends Chardev {
     const c = new StdioChardev(id);
     const d = Duplex.from({ readable: process.stdin, writable: process.stdout });
     c.setActive(d);
+    c.early = d;
     return c;
   }
 
@@ -429,10 +452,12 @@ export class QmpMonitor implements CharFrontend {
     readonly pretty: boolean,
   ) {}
 
-  open(conn: Duplex): void {
+  open(conn: Duplex, early: boolean): void {
     if (conn.destroyed) return;
     conn.pause();
-    this.hub.whenStarted(() => this.greet(conn));
+    // accepted by the main loop: served once startup is over; already open: greeted now
+    if (early) this.greet(conn);
+    else this.hub.whenStarted(() => this.greet(conn));
   }
 
   private greet(conn: Duplex): void {
@@ -465,7 +490,10 @@ export class QmpSession {
       this.closed = true;
     });
     this.send(hub.greetingText(pretty));
-    conn.resume();
+    // QEMU reads monitors from its main loop: nothing is read before startup is over
+    hub.whenStarted(() => {
+      if (!this.closed) conn.resume();
+    });
   }
 
   get negotiated(): boolean {
@@ -496,7 +524,20 @@ export class QmpSession {
     if (this.closed || this.hub.quitting) return;
     const hub = this.hub;
     if ('error' in m) {
-      this.send(hub.line(new Map([['error', new Map([['class', 'GenericError'], ['desc', m.error]])]]), this.pretty));
+      this.send(
+        hub.line(
+          new Map([
+            [
+              'error',
+              new Map([
+                ['class', 'GenericError'],
+                ['desc', m.error],
+              ]),
+            ],
+          ]),
+          this.pretty,
+        ),
+      );
       return;
     }
     const v = m.value;

@@ -156,10 +156,66 @@ More information on the QEMU project at <https://qemu.org>.
 const COPYRIGHT_YEAR: Record<Profile, number> = { '5.2': 2020, '7.2': 2022, '10.0': 2025, '11.1': 2026 };
 
 const CHARDEV_BACKENDS: Record<Profile, string[]> = {
-  '5.2': ['pty', 'udp', 'memory', 'stdio', 'socket', 'file', 'ringbuf', 'parallel', 'pipe', 'null', 'mux', 'serial', 'parport', 'tty'],
-  '7.2': ['pty', 'udp', 'memory', 'file', 'socket', 'stdio', 'ringbuf', 'null', 'parallel', 'pipe', 'mux', 'serial'],
-  '10.0': ['pty', 'file', 'udp', 'memory', 'stdio', 'socket', 'ringbuf', 'null', 'parallel', 'pipe', 'mux', 'serial', 'hub'],
-  '11.1': ['pty', 'file', 'udp', 'memory', 'stdio', 'socket', 'ringbuf', 'null', 'parallel', 'pipe', 'mux', 'serial', 'hub'],
+  '5.2': [
+    'pty',
+    'udp',
+    'memory',
+    'stdio',
+    'socket',
+    'file',
+    'ringbuf',
+    'parallel',
+    'pipe',
+    'null',
+    'mux',
+    'serial',
+    'parport',
+    'tty',
+  ],
+  '7.2': [
+    'pty',
+    'udp',
+    'memory',
+    'file',
+    'socket',
+    'stdio',
+    'ringbuf',
+    'null',
+    'parallel',
+    'pipe',
+    'mux',
+    'serial',
+  ],
+  '10.0': [
+    'pty',
+    'file',
+    'udp',
+    'memory',
+    'stdio',
+    'socket',
+    'ringbuf',
+    'null',
+    'parallel',
+    'pipe',
+    'mux',
+    'serial',
+    'hub',
+  ],
+  '11.1': [
+    'pty',
+    'file',
+    'udp',
+    'memory',
+    'stdio',
+    'socket',
+    'ringbuf',
+    'null',
+    'parallel',
+    'pipe',
+    'mux',
+    'serial',
+    'hub',
+  ],
 };
 
 const CHARDEV_OPTS_COMMON: Record<string, OptType> = {
@@ -244,7 +300,12 @@ export function helpText(profile: Profile): string {
 }
 
 /** error_report / warn_report / info_report with the command-line location (none in 5.2) */
-export function report(profile: Profile, loc: string | undefined, msg: string, level?: 'warning' | 'info'): string {
+export function report(
+  profile: Profile,
+  loc: string | undefined,
+  msg: string,
+  level?: 'warning' | 'info',
+): string {
   const where = profile !== '5.2' && loc !== undefined ? `${loc}: ` : '';
   return `${PROG}: ${where}${level ? `${level}: ` : ''}${msg}\n`;
 }
@@ -341,7 +402,13 @@ function getopt(args: string[], longs: LongOpt[], inOrder: boolean, prog: string
           out.push({ kind: 'error', message: `${prog}: option '--${opt.name}' doesn't allow an argument\n` });
           continue;
         }
-        out.push({ kind: 'opt', code: opt.code, optarg: body.slice(eq + 1), loc: args.slice(start, i).join(' '), at: [start] });
+        out.push({
+          kind: 'opt',
+          code: opt.code,
+          optarg: body.slice(eq + 1),
+          loc: args.slice(start, i).join(' '),
+          at: [start],
+        });
         continue;
       }
       if (opt.hasArg) {
@@ -350,7 +417,13 @@ function getopt(args: string[], longs: LongOpt[], inOrder: boolean, prog: string
           continue;
         }
         const optarg = args[i++];
-        out.push({ kind: 'opt', code: opt.code, optarg, loc: args.slice(start, i).join(' '), at: [start, start + 1] });
+        out.push({
+          kind: 'opt',
+          code: opt.code,
+          optarg,
+          loc: args.slice(start, i).join(' '),
+          at: [start, start + 1],
+        });
         continue;
       }
       out.push({ kind: 'opt', code: opt.code, loc: a });
@@ -415,7 +488,12 @@ function exit(status: number, stdout = '', stderr = ''): ParseOutcome {
  * argv as qemu-storage-daemon gets it (without the program name), plus `--profile P` / `--seed N`.
  * `defaults.profile` applies when argv names none.
  */
-export function parseQsdArgs(argv: readonly string[], defaults: { profile?: Profile; seed?: number } = {}): ParseOutcome {
+export function parseQsdArgs(
+  argv: readonly string[],
+  defaults: { profile?: Profile; seed?: number; argv0?: string } = {},
+): ParseOutcome {
+  // glibc's getopt prefixes its messages with argv[0] as the program was started
+  const argv0 = defaults.argv0 ?? PROG;
   // --profile and --seed first (exact names, wherever getopt would see them as options)
   let profile: Profile = defaults.profile ?? '7.2';
   let seed = defaults.seed ?? 1;
@@ -426,17 +504,22 @@ export function parseQsdArgs(argv: readonly string[], defaults: { profile?: Prof
     const value = e.optarg ?? '';
     if (e.code === 'profile') {
       if (!(PROFILES as readonly string[]).includes(value))
-        return exit(1, '', `fleece-lab serve: --profile: unknown profile '${value}' (one of ${PROFILES.join(', ')})\n`);
+        return exit(
+          1,
+          '',
+          `fleece-lab serve: --profile: unknown profile '${value}' (one of ${PROFILES.join(', ')})\n`,
+        );
       profile = value as Profile;
     } else {
-      if (!/^-?\d+$/.test(value)) return exit(1, '', `fleece-lab serve: --seed: '${value}' is not an integer\n`);
+      if (!/^-?\d+$/.test(value))
+        return exit(1, '', `fleece-lab serve: --seed: '${value}' is not an integer\n`);
       seed = Number(value);
     }
   }
   const rest = argv.filter((_, k) => !drop.has(k));
 
   const is52 = profile === '5.2';
-  const events = getopt(rest, is52 ? LONG_52 : LONG_72, !is52, PROG);
+  const events = getopt(rest, is52 ? LONG_52 : LONG_72, !is52, argv0);
   const inv: QsdInvocation = { profile, seed, pidfile: undefined, daemonize: false, steps: [] };
 
   if (is52) {
@@ -447,7 +530,12 @@ export function parseQsdArgs(argv: readonly string[], defaults: { profile?: Prof
         break;
       }
       if (e.kind === 'nonopt') {
-        inv.steps.push({ kind: 'exit', status: 1, stdout: '', stderr: `${PROG}: Unexpected argument: ${e.arg}\n` });
+        inv.steps.push({
+          kind: 'exit',
+          status: 1,
+          stdout: '',
+          stderr: `${PROG}: Unexpected argument: ${e.arg}\n`,
+        });
         break;
       }
       if (e.code === 'h') {
@@ -525,7 +613,12 @@ function guard<T>(fn: () => T): Resolved<T> {
 }
 
 /** qobject_input_visitor_new_str: JSON when the text starts with '{', keyval otherwise */
-function visitStr(ctx: SchemaContext, text: string, implied: string | undefined, type: TypeRef): Record<string, unknown> {
+function visitStr(
+  ctx: SchemaContext,
+  text: string,
+  implied: string | undefined,
+  type: TypeRef,
+): Record<string, unknown> {
   if (text.startsWith('{')) {
     const r = qobjectFromJson(text, qmpFormat(ctx.profile).generation);
     if ('error' in r) throw new QemuOptError(r.error);
@@ -560,7 +653,8 @@ export function resolveNbdServer(ctx: SchemaContext, arg: string): Resolved<Reco
     if (cmd['meta-type'] !== 'object') throw new Error('nbd-server-start arguments are not an object');
     const addrMember = cmd.members.find((m) => m.name === 'addr')!;
     const legacy = ctx.intro.type(addrMember.type);
-    if (legacy['meta-type'] !== 'object' || !legacy.tag || !legacy.variants) throw new Error('unexpected SocketAddressLegacy');
+    if (legacy['meta-type'] !== 'object' || !legacy.tag || !legacy.variants)
+      throw new Error('unexpected SocketAddressLegacy');
     const tagMember = legacy.members.find((m) => m.name === legacy.tag)!;
     const flat: LocalType = {
       kind: 'object',
@@ -568,7 +662,8 @@ export function resolveNbdServer(ctx: SchemaContext, arg: string): Resolved<Reco
       tag: 'type',
       variants: legacy.variants.map((v) => {
         const wrapper = ctx.intro.type(v.type);
-        const data = wrapper['meta-type'] === 'object' ? wrapper.members.find((m) => m.name === 'data') : undefined;
+        const data =
+          wrapper['meta-type'] === 'object' ? wrapper.members.find((m) => m.name === 'data') : undefined;
         return { case: v.case, type: data ? data.type : v.type };
       }),
     };
@@ -624,7 +719,8 @@ export function resolveObject(ctx: SchemaContext, arg: string): Resolved<{ qomTy
     if (ctx.profile === '5.2') {
       const kv = keyvalParse(arg, 'qom-type');
       const type = kv.get('qom-type');
-      if (typeof type !== 'string' || !OBJECT_TYPES_52.includes(type)) throw new QemuOptError(`invalid object type: ${String(type ?? '')}`);
+      if (typeof type !== 'string' || !OBJECT_TYPES_52.includes(type))
+        throw new QemuOptError(`invalid object type: ${String(type ?? '')}`);
       const id = kv.get('id');
       if (typeof id !== 'string') throw new QemuOptError("Parameter 'id' is missing");
       if (type !== 'iothread') throw new QemuOptError(`fleece-lab: --object ${type} is not simulated`);
@@ -649,10 +745,16 @@ export type ChardevResolution = {
 
 function chardevHelp(profile: Profile): string {
   const o = chardevOpts(profile);
-  const word: Record<OptType, string> = { bool: '<bool (on/off)>', num: '<num>', size: '<size>', str: '<str>' };
+  const word: Record<OptType, string> = {
+    bool: '<bool (on/off)>',
+    num: '<num>',
+    size: '<size>',
+    str: '<str>',
+  };
+  // qemu_opts_print_help sorts the printed "name=<type>" strings
   const lines = Object.keys(o)
-    .sort()
-    .map((k) => `  ${k}=${word[o[k]]}\n`);
+    .map((k) => `  ${k}=${word[o[k]]}\n`)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return `chardev options:\n${lines.join('')}`;
 }
 
@@ -675,14 +777,20 @@ export function resolveChardev(profile: Profile, arg: string): ChardevResolution
   const backend = optGet(r, 'backend');
   if (backend === 'help' || backend === '?') {
     const list = CHARDEV_BACKENDS[profile].map((b) => `  ${b}`).join('\n');
-    return { warnings, exit: { status: 0, stdout: `Available chardev backend types: \n${list}\n` }, exitOnly: true };
+    return {
+      warnings,
+      exit: { status: 0, stdout: `Available chardev backend types: \n${list}\n` },
+      exitOnly: true,
+    };
   }
   const id = r.id;
   if (id === undefined) return { warnings, error: 'chardev: no id specified' };
   if (backend === undefined) return { warnings, error: `chardev: "${id}" missing backend` };
-  if (!CHARDEV_BACKENDS[profile].includes(backend)) return { warnings, error: `'${backend}' is not a valid char driver name` };
+  if (!CHARDEV_BACKENDS[profile].includes(backend))
+    return { warnings, error: `'${backend}' is not a valid char driver name` };
   if (backend === 'stdio' || backend === 'null') return { warnings, ok: { id, backend } };
-  if (backend !== 'socket') return { warnings, error: `fleece-lab: chardev backend '${backend}' is not simulated` };
+  if (backend !== 'socket')
+    return { warnings, error: `fleece-lab: chardev backend '${backend}' is not simulated` };
 
   const path = optGet(r, 'path');
   const host = optGet(r, 'host');
@@ -702,7 +810,8 @@ export function resolveChardev(profile: Profile, arg: string): ChardevResolution
   const wait = optBool(r, 'wait', true);
   const reconnect = optGet(r, 'reconnect') !== undefined || optGet(r, 'reconnect-ms') !== undefined;
   if (server) {
-    if (reconnect) return { warnings, error: "'reconnect' option is incompatible with socket in server listen mode" };
+    if (reconnect)
+      return { warnings, error: "'reconnect' option is incompatible with socket in server listen mode" };
   } else {
     if (optBool(r, 'websocket', false)) return { warnings, error: 'Websocket client is not implemented' };
     if (hasWait) {
@@ -711,30 +820,39 @@ export function resolveChardev(profile: Profile, arg: string): ChardevResolution
     }
   }
   for (const o of ['telnet', 'tn3270', 'websocket'])
-    if (optBool(r, o, false)) return { warnings, error: `fleece-lab: chardev socket ${o}=on is not simulated` };
-  if (optGet(r, 'tls-creds') !== undefined) return { warnings, error: "fleece-lab: chardev socket tls-creds is not simulated" };
-  if (optBool(r, 'abstract', false)) return { warnings, error: 'fleece-lab: abstract unix sockets are not simulated' };
+    if (optBool(r, o, false))
+      return { warnings, error: `fleece-lab: chardev socket ${o}=on is not simulated` };
+  if (optGet(r, 'tls-creds') !== undefined)
+    return { warnings, error: 'fleece-lab: chardev socket tls-creds is not simulated' };
+  if (optBool(r, 'abstract', false))
+    return { warnings, error: 'fleece-lab: abstract unix sockets are not simulated' };
   if (path === undefined && host === undefined) {
     const f = fd ?? '';
     if (!/^\d+$/.test(f)) return { warnings, error: `Unable to parse FD number ${f}` };
     return { warnings, error: `fleece-lab: chardev socket fd= is not simulated` };
   }
-  const addr: SocketAddr = path !== undefined ? { type: 'unix', path } : { type: 'inet', host: host!, port: port! };
+  const addr: SocketAddr =
+    path !== undefined ? { type: 'unix', path } : { type: 'inet', host: host!, port: port! };
   return { warnings, ok: { id, backend: 'socket', server, wait: server && wait, addr } };
 }
 
 /** duplicate chardev ids: 7.2+ trip over the yank instance, 5.2 over the QOM child */
 export function duplicateChardevText(profile: Profile, id: string): string {
-  return profile === '5.2' ? `attempt to add duplicate property '${id}' to object (type 'container')` : 'duplicate yank instance';
+  return profile === '5.2'
+    ? `attempt to add duplicate property '${id}' to object (type 'container')`
+    : 'duplicate yank instance';
 }
 
 /** a chardev already has a monitor */
 export function chardevInUseText(profile: Profile, id: string): string {
-  return profile === '5.2' || profile === '7.2' ? `Device '${id}' is in use` : `chardev '${id}' is already in use`;
+  return profile === '5.2' || profile === '7.2'
+    ? `Device '${id}' is in use`
+    : `chardev '${id}' is already in use`;
 }
 
 /** "Unexpected argument" as each version words it */
 export function unexpectedArgumentText(profile: Profile, arg: string): string {
-  return profile === '5.2' ? `${PROG}: Unexpected argument: ${arg}\n` : `${PROG}: ${arg}: Unexpected argument\n`;
+  return profile === '5.2'
+    ? `${PROG}: Unexpected argument: ${arg}\n`
+    : `${PROG}: ${arg}: Unexpected argument\n`;
 }
-

@@ -14,6 +14,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Profile } from '../../spec/versions.ts';
 import { createSim, type Sim } from '../sim.ts';
+// The NBD socket server (written alongside; see sim/serve/nbd-server.ts).
+import { attachNbdServer, type NbdServerHandle } from './nbd-server.ts';
+import {
+  type Chardev,
+  CharError,
+  NullChardev,
+  QmpHub,
+  qmpFormat,
+  SocketClientChardev,
+  SocketServerChardev,
+  StdioChardev,
+} from './qmp-server.ts';
 import {
   chardevInUseText,
   duplicateChardevText,
@@ -29,18 +41,6 @@ import {
   schemaContext,
   unexpectedArgumentText,
 } from './qsd-options.ts';
-import {
-  CharError,
-  type Chardev,
-  NullChardev,
-  QmpHub,
-  qmpFormat,
-  SocketClientChardev,
-  SocketServerChardev,
-  StdioChardev,
-} from './qmp-server.ts';
-// The NBD socket server (written alongside; see sim/serve/nbd-server.ts).
-import { attachNbdServer, type NbdServerHandle } from './nbd-server.ts';
 
 export interface ServeIo {
   stdout: (s: string) => void;
@@ -50,6 +50,8 @@ export interface ServeIo {
   exit: (code: number) => void;
   /** install the signal handlers (default: SIGTERM, SIGINT, SIGHUP) */
   onSignal?: (handler: () => void) => void;
+  /** told about the process as soon as it exists (tests dispose of it) */
+  onProcess?: (p: ServeProcess) => void;
 }
 
 function defaultIo(): ServeIo {
@@ -109,6 +111,8 @@ export class ServeProcess {
       },
       onQuit: () => this.shutdown(0),
     });
+    // qsd handles SIGTERM/SIGINT/SIGHUP from the start: during startup too, it exits 0 and cleans up
+    io.onSignal?.(() => this.shutdown(0));
     this.tick();
   }
 
@@ -210,8 +214,8 @@ export class ServeProcess {
         }
       }
     }
+    if (this.down) return;
     if (this.inv.pidfile !== undefined) this.writePidfile(this.inv.pidfile);
-    this.io.onSignal?.(() => this.shutdown(0));
     this.hub.start();
   }
 
@@ -240,7 +244,14 @@ export class ServeProcess {
           const s = await SocketServerChardev.listen(spec.id, spec.addr, this.io.cwd);
           c = s;
           if (spec.wait) {
-            this.io.stderr(report(this.profile, loc, `QEMU waiting for connection on: ${s.label(this.profile === '5.2')}`, 'info'));
+            this.io.stderr(
+              report(
+                this.profile,
+                loc,
+                `QEMU waiting for connection on: ${s.label(this.profile === '5.2')}`,
+                'info',
+              ),
+            );
             await s.waitForClient();
           }
         } else {
@@ -289,6 +300,15 @@ export class ServeProcess {
     }
   }
 
+  /** Tests: stop everything this process opened (the NBD socket too), without exiting. */
+  async dispose(): Promise<void> {
+    this.down = true;
+    if (this.ticker) clearTimeout(this.ticker);
+    this.hub.close();
+    for (const c of this.chardevs.values()) c.close();
+    await this.nbd.close();
+  }
+
   /** The orderly exit of qsd's main(): monitors and chardevs go, then the pid file. */
   shutdown(code: number): void {
     if (this.down) return;
@@ -307,15 +327,19 @@ export class ServeProcess {
   }
 }
 
-class HaltSignal extends Error {
+export class HaltSignal extends Error {
   constructor(readonly code: number) {
     super(`exit ${code}`);
   }
 }
 
 /** Entry point: parse, start, serve until quit or a signal. */
-export async function runServe(argv: readonly string[], io: ServeIo = defaultIo()): Promise<ServeProcess | undefined> {
-  const out = parseQsdArgs(argv);
+export async function runServe(
+  argv: readonly string[],
+  io: ServeIo = defaultIo(),
+  opts: { argv0?: string | undefined; profile?: Profile } = {},
+): Promise<ServeProcess | undefined> {
+  const out = parseQsdArgs(argv, { argv0: opts.argv0, profile: opts.profile });
   if (out.kind === 'exit') {
     if (out.stdout) io.stdout(out.stdout);
     if (out.stderr) io.stderr(out.stderr);
@@ -329,6 +353,7 @@ export async function runServe(argv: readonly string[], io: ServeIo = defaultIo(
     return undefined;
   }
   const p = new ServeProcess(out.inv, io);
+  io.onProcess?.(p);
   try {
     await p.start();
   } catch (e) {
