@@ -194,7 +194,6 @@ async function cmdQemu(argv: string[]): Promise<number> {
 }
 
 async function cmdServe(argv: string[]): Promise<number> {
-  if (argv.includes('--help')) return say(HELP.serve);
   const entry = path.join(path.dirname(new URL(import.meta.url).pathname), 'serve.ts');
   if (!fs.existsSync(entry)) return notYet('serve', 3);
   const mod = (await import(entry)) as { main(argv: string[]): Promise<number> };
@@ -208,7 +207,8 @@ export async function main(argv: string[]): Promise<number> {
     return runMainJob(argv);
   }
   if (cmd === 'help') return say(HELP[rest[0] ?? ''] ?? HELP['']);
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // serve is qemu-storage-daemon: its --help is qsd's own
+  if (cmd !== 'serve' && (rest.includes('--help') || rest.includes('-h'))) {
     if (!(cmd in HELP)) {
       console.error(`fleece-lab: unknown command '${cmd}'\n\n${HELP['']}`);
       return 2;

@@ -106,7 +106,7 @@ async function runOne(
     };
   if (
     target.kind === 'qemu' &&
-    target.label.startsWith('qsd') &&
+    (target.label.startsWith('qsd') || target.label.startsWith('serve:')) &&
     rb.flavour === 'system' &&
     !opts.allowSystem
   )

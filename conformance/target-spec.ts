@@ -1,9 +1,10 @@
+import { fileURLToPath } from 'node:url';
 import { type Profile, profileSchema } from '../spec/versions.ts';
 import { resolveQemu } from './qemu/install.ts';
 import type { TargetSpec } from './run-runbook.ts';
 
 /**
- * `--target` values: sim[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:...] | qemu[:...]. A real
+ * `--target` values: sim[:PROFILE] | serve[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:...] | qemu[:...]. A real
  * target runs each runbook on the program its flavour needs (qemu-storage-daemon or qemu-system-x86_64) of
  * the same QEMU installation; `qsd` skips the runbooks that need qemu-system, `qemu` runs both kinds.
  */
@@ -30,6 +31,19 @@ export function resolveTarget(t: string): ResolvedTarget {
       spec: () => ({ kind: 'sim', profile: p.data }),
     };
   }
+  if (kind === 'serve') {
+    // the simulator as a process, started exactly like qemu-storage-daemon
+    const p = profileSchema.safeParse(arg ?? '7.2');
+    if (!p.success) throw new Error(`--target serve:${arg}: unknown profile (known: 5.2, 7.2, 10.0, 11.1)`);
+    const cli = fileURLToPath(new URL('../bin/fleece-lab.js', import.meta.url));
+    return {
+      label: `serve:${p.data}`,
+      kind: 'qemu',
+      profile: p.data,
+      qemu: { version: p.data, package: 'fleece-lab serve' },
+      spec: () => ({ kind: 'qemu', argvPrefix: [process.execPath, cli, 'serve', '--profile', p.data] }),
+    };
+  }
   if (kind === 'qsd' || kind === 'system' || kind === 'qemu') {
     const q = resolveQemu(arg);
     const m = /^(\d+)\.(\d+)/.exec(q.version);
@@ -51,6 +65,6 @@ export function resolveTarget(t: string): ResolvedTarget {
     };
   }
   throw new Error(
-    `--target ${t}: expected sim[:PROFILE], qsd[:BINARY_OR_ROOT], system[:BINARY_OR_ROOT] or qemu[:BINARY_OR_ROOT]`,
+    `--target ${t}: expected sim[:PROFILE], serve[:PROFILE], qsd[:BINARY_OR_ROOT], system[:BINARY_OR_ROOT] or qemu[:BINARY_OR_ROOT]`,
   );
 }

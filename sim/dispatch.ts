@@ -44,7 +44,14 @@ type Handler = (core: SimCore, args: Record<string, unknown>) => unknown;
 const s = (v: unknown) => v as string;
 
 const HANDLERS: Partial<Record<CommandName, Handler>> = {
-  'query-version': (core) => core.snapshot.version,
+  // VersionInfo in QAPI member order (the captured copy is in wire order, which the writer would scramble)
+  'query-version': (core) => {
+    const v = core.snapshot.version as {
+      qemu: { major: number; minor: number; micro: number };
+      package: string;
+    };
+    return { qemu: { major: v.qemu.major, minor: v.qemu.minor, micro: v.qemu.micro }, package: v.package };
+  },
   'query-qmp-schema': (core) => core.snapshot.schema,
   'query-commands': (core) => [...core.intro.commands.keys()].map((name) => ({ name })),
   quit: (core) => {

@@ -182,9 +182,17 @@ function removeExport(core: SimCore, exp: BlockExport): void {
 }
 
 export function queryBlockExports(core: SimCore): unknown[] {
-  return [...core.exports.values()]
-    .reverse()
-    .map((e) => ({ type: e.type, id: e.id, 'node-name': e.nodeName, 'shutting-down': e.shuttingDown }));
+  return (
+    [...core.exports.values()]
+      .reverse()
+      // the node the export's BlockBackend sits on now (a filter inserted above it takes its place)
+      .map((e) => ({
+        type: e.type,
+        id: e.id,
+        'node-name': e.blk.bs?.nodeName ?? e.nodeName,
+        'shutting-down': e.shuttingDown,
+      }))
+  );
 }
 
 /**

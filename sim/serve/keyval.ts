@@ -485,7 +485,7 @@ export class InputVisitor {
   ) {}
 
   visit(type: TypeRef, root: In): Record<string, unknown> {
-    return this.visitStruct(type, root, [], undefined) as Record<string, unknown>;
+    return this.visitStruct(type, root, []) as Record<string, unknown>;
   }
 
   private fullName(path: Path): string {
@@ -505,7 +505,7 @@ export class InputVisitor {
     return typeof t === 'string' ? this.intro.type(t) : t;
   }
 
-  private visitStruct(tref: TypeRef, value: In | undefined, path: Path, name: string | undefined): unknown {
+  private visitStruct(tref: TypeRef, value: In | undefined, path: Path): unknown {
     if (!(value instanceof Map)) this.fail(fmt(this.texts.badType, this.fullName(path), 'object'));
     const dict = value as Map<string, In>;
     const out: Record<string, unknown> = {};
@@ -551,7 +551,6 @@ export class InputVisitor {
     visitMembers(this.resolve(tref));
     const extra = firstUnexpected([...dict.keys()], visited);
     if (extra !== undefined) this.fail(fmt(this.texts.unexpected, this.fullName([...path, extra])));
-    void name;
     return out;
   }
 
@@ -567,7 +566,7 @@ export class InputVisitor {
     const full = this.fullName(path);
     if ('kind' in t) {
       if (t.kind === 'enum') return this.visitEnum(t.values, value, path, name);
-      return this.visitStruct(t, value, path, name);
+      return this.visitStruct(t, value, path);
     }
     switch (t['meta-type']) {
       case 'builtin':
@@ -575,7 +574,7 @@ export class InputVisitor {
       case 'enum':
         return this.visitEnum(t.values, value, path, name);
       case 'object':
-        return this.visitStruct(tref, value, path, name);
+        return this.visitStruct(tref, value, path);
       case 'array': {
         if (!Array.isArray(value)) this.fail(fmt(this.texts.badType, full, 'array'));
         return (value as In[]).map((el, i) =>
@@ -686,12 +685,18 @@ export class InputVisitor {
         if (!(value instanceof QNum)) bad();
         return Number((value as QNum).value);
       case 'int': {
-        if (!(value instanceof QNum) || value.kind === 'double') bad();
-        const q = value as QNum;
-        const v = q.value as bigint;
         const unsigned = kind.startsWith('u') || kind === 'size';
-        if (unsigned ? v < 0n : q.kind === 'u64') bad();
-        return this.ranged(v, kind, name);
+        // qobject_input_type_uint64: anything but an integer is a bad value; a negative int64 wraps
+        if (unsigned && (!(value instanceof QNum) || value.kind === 'double'))
+          this.fail(`Parameter '${full}' expects uint64`);
+        if (!(value instanceof QNum)) bad();
+        const q = value as QNum;
+        if (unsigned) {
+          const v = q.value as bigint;
+          return this.ranged(v < 0n ? v + 2n ** 64n : v, kind, name);
+        }
+        if (q.kind !== 'i64') bad();
+        return this.ranged(q.value as bigint, kind, name);
       }
       default:
         return toPlainIn(value);

@@ -303,18 +303,6 @@ function dropRawDrainPairs(lines: string[]): string[] {
   return out;
 }
 
-/**
- * Known simulator differences (reported; not in sim/serve): once blockdev-backup has put its filter on
- * top of an exported node, qsd's query-block-exports names the filter ("#blockNNN") as the export's node;
- * the simulator still names the node the export was added on. Kept exact so this fails once fixed.
- */
-function knownSimDiffs(line: string): string {
-  return line.replace(
-    '{"node-name": "#block", "shutting-down": false, "type": "nbd", "id": "live"}',
-    '{"node-name": "source", "shutting-down": false, "type": "nbd", "id": "live"}',
-  );
-}
-
 afterAll(async () => {
   for (const l of launched) {
     if (l.proc.exitCode === null && l.proc.signalCode === null) l.proc.kill('SIGKILL');
@@ -330,7 +318,7 @@ describe.skipIf(!qemu)('fleece-lab serve against qemu-storage-daemon 7.2, same a
     const real = await scenario('real', 'quit');
     const sim = await scenario('sim', 'quit');
     expect(sim.greeting.replace(/"micro": \d+/, '')).toBe(real.greeting.replace(/"micro": \d+/, ''));
-    expect(sim.lines).toEqual(real.lines.map(knownSimDiffs));
+    expect(sim.lines).toEqual(real.lines);
     expect(sim.events).toEqual(real.events);
     expect(dropRawDrainPairs(sim.second)).toEqual(dropRawDrainPairs(real.second));
     expect(sim.io).toEqual(real.io);
