@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createQcow2 } from '../sim/image/qcow2.ts';
 import { createSim, type Sim } from '../sim/sim.ts';
 import type { Profile } from '../spec/versions.ts';
 import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from './normalize.ts';
@@ -37,6 +38,35 @@ interface Driver {
 }
 
 const WAIT_BOUND_MS = 20_000;
+
+/**
+ * The simulator's copy of a runbook's files is made in process: a raw file is a truncate plus pattern writes
+ * (what qemu-img create and qemu-io write -P do), a qcow2 image comes from our createQcow2, which writes what
+ * qemu-img create writes byte for byte (sim/image tests check that). Real targets use the real tools.
+ */
+function makeFilesInProcess(rb: ParsedRunbook, dir: string, img: string[], io: string[]): void {
+  for (const f of rb.files) {
+    const file = path.join(dir, f.name);
+    if (f.format === 'raw') {
+      const fd = fs.openSync(file, 'w');
+      try {
+        fs.ftruncateSync(fd, f.size);
+        for (const w of f.writes)
+          fs.writeSync(fd, new Uint8Array(w.length).fill(w.pattern), 0, w.length, w.offset);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } else if (f.writes.length === 0) {
+      createQcow2(file, {
+        size: f.size,
+        backingFile: f.backing ? path.join(dir, f.backing) : undefined,
+        backingFormat: f.backing ? (f.backingFormat ?? 'raw') : undefined,
+      });
+    } else {
+      makeFiles({ ...rb, files: [f] }, dir, img, io);
+    }
+  }
+}
 
 function makeFiles(rb: ParsedRunbook, dir: string, img: string[], io: string[]): void {
   for (const f of rb.files) {
@@ -162,7 +192,8 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
   const transcript: Transcript = { runbook: rb.id, target: label, steps: [], events: [] };
   const recorded: RecordedEvent[] = [];
   try {
-    makeFiles(rb, dir, img, io);
+    if (spec.kind === 'sim') makeFilesInProcess(rb, dir, img, io);
+    else makeFiles(rb, dir, img, io);
     driver = spec.kind === 'sim' ? await simDriver(rb, spec, dir) : await qemuDriver(rb, spec, dir);
     let waitCursor = 0;
     const collect = (stepIndex: number) => {
