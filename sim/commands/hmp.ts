@@ -36,7 +36,7 @@ export function humanMonitorCommand(core: SimCore, commandLine: string): string 
     local = true;
   }
   try {
-    return runQemuIo(core, blk, cmd);
+    return runQemuIo(core, blk, cmd, local);
   } finally {
     if (local) {
       core.removeBlk(blk);
@@ -72,7 +72,7 @@ function cvtstr(value: number): string {
   return `${value.toFixed(6).replace(/\.000000$/, '')} bytes`;
 }
 
-function runQemuIo(core: SimCore, blk: BlockBackend, cmd: string): string {
+function runQemuIo(core: SimCore, blk: BlockBackend, cmd: string, temporary: boolean): string {
   const argv = cmd.trim().split(/\s+/);
   const name = argv.shift() ?? '';
   let pattern: number | undefined;
@@ -133,7 +133,8 @@ function runQemuIo(core: SimCore, blk: BlockBackend, cmd: string): string {
         out(`${name} failed: ${e.message}\n`);
       } finally {
         blk.perm = saved;
-        core.refreshPerms();
+        // a temporary BlockBackend goes away next, and that refresh covers this one
+        if (!temporary) core.refreshPerms();
       }
       return '';
     }
