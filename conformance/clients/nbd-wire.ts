@@ -2,17 +2,49 @@
  * NBD wire constants for the client (doc/proto.md of the NBD project), kept apart from the simulator's
  * server so that the two implementations check each other. Big-endian; 64-bit magics as bytes.
  */
+import {
+  CMD,
+  CMD_FLAG,
+  EXTENDED_REPLY_MAGIC,
+  EXTENDED_REQUEST_MAGIC,
+  IHAVEOPT,
+  INFO,
+  NBDMAGIC,
+  OPT,
+  REP,
+  REP_MAGIC,
+  REPLY_FLAG_DONE,
+  REPLY_TYPE,
+  REQUEST_MAGIC,
+  SIMPLE_REPLY_MAGIC,
+  STATE_DIRTY,
+  STATE_HOLE,
+  STATE_ZERO,
+  STRUCTURED_REPLY_MAGIC,
+} from '../../spec/nbd.ts';
 
-export const NBDMAGIC = Buffer.from('NBDMAGIC', 'latin1');
-export const IHAVEOPT = Buffer.from('IHAVEOPT', 'latin1');
+export {
+  CMD,
+  CMD_FLAG,
+  EXTENDED_REPLY_MAGIC,
+  EXTENDED_REQUEST_MAGIC,
+  IHAVEOPT,
+  INFO,
+  NBDMAGIC,
+  OPT,
+  REP,
+  REP_MAGIC,
+  REPLY_FLAG_DONE,
+  REPLY_TYPE,
+  REQUEST_MAGIC,
+  SIMPLE_REPLY_MAGIC,
+  STATE_DIRTY,
+  STATE_HOLE,
+  STATE_ZERO,
+  STRUCTURED_REPLY_MAGIC,
+};
+
 export const OLDSTYLE_MAGIC = Buffer.from([0x00, 0x00, 0x42, 0x02, 0x81, 0x86, 0x12, 0x53]);
-export const REP_MAGIC = Buffer.from([0x00, 0x03, 0xe8, 0x89, 0x04, 0x55, 0x65, 0xa9]);
-
-export const REQUEST_MAGIC = 0x25609513;
-export const EXTENDED_REQUEST_MAGIC = 0x21e41c71;
-export const SIMPLE_REPLY_MAGIC = 0x67446698;
-export const STRUCTURED_REPLY_MAGIC = 0x668e33ef;
-export const EXTENDED_REPLY_MAGIC = 0x6e8a278c;
 
 export const HS_FLAG_FIXED_NEWSTYLE = 1;
 export const HS_FLAG_NO_ZEROES = 2;
@@ -33,25 +65,6 @@ export const TX_FLAGS = {
   BLOCK_STAT_PAYLOAD: 1 << 12,
 } as const;
 
-export const OPT = {
-  EXPORT_NAME: 1,
-  ABORT: 2,
-  LIST: 3,
-  STARTTLS: 5,
-  INFO: 6,
-  GO: 7,
-  STRUCTURED_REPLY: 8,
-  LIST_META_CONTEXT: 9,
-  SET_META_CONTEXT: 10,
-  EXTENDED_HEADERS: 11,
-} as const;
-
-export const REP = {
-  ACK: 1,
-  SERVER: 2,
-  INFO: 3,
-  META_CONTEXT: 4,
-} as const;
 export const REP_ERR_BIT = 0x80000000;
 
 const REP_ERR_NAMES: Record<number, string> = {
@@ -94,49 +107,11 @@ export function optName(opt: number): string {
   return OPT_NAMES[opt] ?? `NBD_OPT_${opt}`;
 }
 
-export const INFO = { EXPORT: 0, NAME: 1, DESCRIPTION: 2, BLOCK_SIZE: 3 } as const;
-
-export const CMD = {
-  READ: 0,
-  WRITE: 1,
-  DISC: 2,
-  FLUSH: 3,
-  TRIM: 4,
-  CACHE: 5,
-  WRITE_ZEROES: 6,
-  BLOCK_STATUS: 7,
-} as const;
-
 const CMD_NAMES = ['read', 'write', 'disconnect', 'flush', 'trim', 'cache', 'write-zeroes', 'block-status'];
 
 export function cmdName(cmd: number): string {
   return CMD_NAMES[cmd] ?? `command ${cmd}`;
 }
-
-export const CMD_FLAG = {
-  FUA: 1 << 0,
-  NO_HOLE: 1 << 1,
-  DF: 1 << 2,
-  REQ_ONE: 1 << 3,
-  FAST_ZERO: 1 << 4,
-  PAYLOAD_LEN: 1 << 5,
-} as const;
-
-export const REPLY_FLAG_DONE = 1;
-
-export const REPLY_TYPE = {
-  NONE: 0,
-  OFFSET_DATA: 1,
-  OFFSET_HOLE: 2,
-  BLOCK_STATUS: 5,
-  BLOCK_STATUS_EXT: 6,
-  ERROR: (1 << 15) + 1,
-  ERROR_OFFSET: (1 << 15) + 2,
-} as const;
-
-export const STATE_HOLE = 1;
-export const STATE_ZERO = 2;
-export const STATE_DIRTY = 1;
 
 const NBD_ERRORS: Record<number, string> = {
   0: 'OK',
