@@ -9,7 +9,7 @@ import {
   QEMU_VERSIONS,
   type QemuVersion,
 } from '../conformance/qemu/install.ts';
-import { resolveTarget } from '../conformance/target-spec.ts';
+import { resolveAttachTarget, resolveTarget } from '../conformance/target-spec.ts';
 import { compareToBaseline } from '../reports/baseline.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
@@ -52,6 +52,9 @@ It exits on QMP 'quit' and on SIGTERM/SIGINT, removing the sockets it created.`,
 
 T: sim[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:BINARY_OR_ROOT_OR_VERSION] | qemu[:...]
    (qemu: both programs of one QEMU, each runbook on the one it needs)
+   | serve[:PROFILE] (the simulator as a process) | qmp:SOCKET [--allow-live-vm] (attach to a running QEMU:
+   only what a check creates is touched and removed; a check naming anything that existed before is skipped;
+   an endpoint with guest devices is refused unless --allow-live-vm)
 --jobs N: checks at once (default 1); --traces DIR: every check's requests, replies and events as JSONL
 --shard i/n: only every n-th check of the list, starting at the i-th ('fleece-lab merge' joins the shards)
 Each check runs on the target and is compared with the recording of real QEMU of the same version.
@@ -101,6 +104,7 @@ async function cmdConform(argv: string[]): Promise<number> {
       only: { type: 'string' },
       jobs: { type: 'string', default: '1' },
       traces: { type: 'string' },
+      'allow-live-vm': { type: 'boolean', default: false },
       shard: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -123,7 +127,9 @@ async function cmdConform(argv: string[]): Promise<number> {
     console.error(`fleece-lab conform: ${(e as Error).message}`);
     return 2;
   }
-  const target = resolveTarget(values.target);
+  const target = values.target.startsWith('qmp:')
+    ? await resolveAttachTarget(values.target.slice(4), values['allow-live-vm'] === true)
+    : resolveTarget(values.target);
   const tty = process.stdout.isTTY;
   let n = 0;
   const r = await conform(target, {

@@ -37,6 +37,8 @@ export async function cmdReplay(argv: string[]): Promise<number> {
   const proposal = await loadProposal(t.data.proposal);
   const target = resolveTarget(values.target);
   const spec = target.spec('qsd');
+  if (spec.kind === 'attach')
+    throw new Error('replay needs a target it starts itself (sim:P, serve:P, qsd[:X]), not qmp:SOCKET');
   const port =
     spec.kind === 'sim'
       ? new SimPort(target.profile, 1)

@@ -4,6 +4,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { inShard, type Shard } from '../reports/shard.ts';
 import type { CheckResult, Results } from '../spec/results.ts';
 import { versionInfo } from '../spec/versions.ts';
+import { AttachRefused } from './attach.ts';
 import { loadGolden, withoutTarget } from './golden.ts';
 import { runRunbook, type Transcript } from './run-runbook.ts';
 import type { ParsedRunbook } from './runbook.ts';
@@ -136,6 +137,8 @@ async function runOne(
       return { ...base, status: 'xfail', reason: known.reason, durationMs: Date.now() - t0 };
     return { ...base, status: 'fail', reason: diff, durationMs: Date.now() - t0 };
   } catch (e) {
+    if (e instanceof AttachRefused)
+      return { ...base, status: 'skip', reason: `attach mode: ${e.message}`, durationMs: Date.now() - t0 };
     return {
       ...base,
       status: 'fail',

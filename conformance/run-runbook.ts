@@ -6,6 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createQcow2 } from '../sim/image/qcow2.ts';
 import { createSim, type Sim } from '../sim/sim.ts';
 import type { Profile } from '../spec/versions.ts';
+import { AttachRefused, checkNoGuests, cleanUp, snapshotEndpoint, unsafeStep } from './attach.ts';
+import { QmpClient } from './clients/qmp-client.ts';
 import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from './normalize.ts';
 import type { ParsedRunbook, Step } from './runbook.ts';
 import { hmpQemuIo } from './targets/hmp-qemu-io.ts';
@@ -25,6 +27,7 @@ export interface Transcript {
 
 export type TargetSpec =
   | { kind: 'sim'; profile: Profile; seed?: number }
+  | { kind: 'attach'; socket: string; allowLiveVm: boolean }
   | { kind: 'qemu'; argvPrefix?: string[]; env?: NodeJS.ProcessEnv; qemuImg?: string[]; qemuIo?: string[] };
 
 interface Driver {
@@ -174,6 +177,71 @@ async function qemuDriver(
   };
 }
 
+/** A QEMU someone else runs (attach mode): only what the runbook creates is touched, and removed after. */
+async function attachDriver(
+  rb: ParsedRunbook,
+  spec: Extract<TargetSpec, { kind: 'attach' }>,
+): Promise<Driver> {
+  if (rb.steps.some((st) => 'io' in st))
+    throw new AttachRefused("qemu-io prints on the endpoint's stdout, which an attached client cannot read");
+  if (rb.devices.length > 0) throw new AttachRefused('the check needs guest devices of its own');
+  const q = await QmpClient.connect(spec.socket);
+  try {
+    await checkNoGuests(q, spec.allowLiveVm);
+    const before = await snapshotEndpoint(q);
+    for (const st of rb.steps) {
+      if (!('qmp' in st)) continue;
+      const why = unsafeStep(st.qmp, st.args, before);
+      if (why) throw new AttachRefused(why);
+    }
+    const listener = q.events.listen();
+    const foreign = (v: unknown) => typeof v === 'string' && (before.jobs.has(v) || before.exports.has(v));
+    const mine = (list: unknown) =>
+      Array.isArray(list)
+        ? list.filter(
+            (x: Record<string, unknown>) =>
+              !before.nodes.has(x['node-name'] as string) && !foreign(x.id) && !foreign(x.device),
+          )
+        : list;
+    return {
+      async qmp(command, args) {
+        const r = (await q.executeRaw(command, args)) as Record<string, unknown>;
+        // what existed before the run is not the check's business
+        if ('return' in r && /^query-(named-block-nodes|jobs|block-jobs|block-exports)$/.test(command))
+          return { ...r, return: mine(r.return) };
+        return r;
+      },
+      async io() {
+        throw new AttachRefused('no qemu-io in attach mode');
+      },
+      async pass(ms) {
+        await sleep(ms);
+      },
+      takeEvents() {
+        return listener
+          .drain()
+          .filter(
+            (e) =>
+              !foreign((e.data as Record<string, unknown> | undefined)?.id) &&
+              !foreign((e.data as Record<string, unknown> | undefined)?.device),
+          )
+          .map((e) => ({ event: e.event, data: e.data as Record<string, unknown> | undefined }));
+      },
+      async stop() {
+        listener.close();
+        try {
+          await cleanUp(q, before);
+        } finally {
+          await q.close();
+        }
+      },
+    };
+  } catch (e) {
+    await q.close();
+    throw e;
+  }
+}
+
 function matches(
   e: { event: string; data?: Record<string, unknown> },
   want: { event: string; data?: Record<string, unknown> },
@@ -194,7 +262,12 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
   try {
     if (spec.kind === 'sim') makeFilesInProcess(rb, dir, img, io);
     else makeFiles(rb, dir, img, io);
-    driver = spec.kind === 'sim' ? await simDriver(rb, spec, dir) : await qemuDriver(rb, spec, dir);
+    driver =
+      spec.kind === 'sim'
+        ? await simDriver(rb, spec, dir)
+        : spec.kind === 'attach'
+          ? await attachDriver(rb, spec)
+          : await qemuDriver(rb, spec, dir);
     let waitCursor = 0;
     const collect = (stepIndex: number) => {
       for (const e of driver!.takeEvents()) recorded.push({ ...e, step: stepIndex });

@@ -1,5 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { type Profile, profileSchema } from '../spec/versions.ts';
+import { checkNoGuests } from './attach.ts';
+import { QmpClient } from './clients/qmp-client.ts';
 import { resolveQemu } from './qemu/install.ts';
 import type { TargetSpec } from './run-runbook.ts';
 
@@ -67,4 +69,34 @@ export function resolveTarget(t: string): ResolvedTarget {
   throw new Error(
     `--target ${t}: expected sim[:PROFILE], serve[:PROFILE], qsd[:BINARY_OR_ROOT], system[:BINARY_OR_ROOT] or qemu[:BINARY_OR_ROOT]`,
   );
+}
+
+/**
+ * `qmp:SOCKET`: a running QEMU reached through its QMP socket. Its version decides which recordings the
+ * checks are compared with.
+ */
+export async function resolveAttachTarget(socket: string, allowLiveVm: boolean): Promise<ResolvedTarget> {
+  const q = await QmpClient.connect(socket);
+  try {
+    await checkNoGuests(q, allowLiveVm);
+    const v = (await q.execute('query-version')) as {
+      qemu: { major: number; minor: number; micro: number };
+      package: string;
+    };
+    const version = `${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro}`;
+    const p = profileSchema.safeParse(`${v.qemu.major}.${v.qemu.minor}`);
+    if (!p.success)
+      throw new Error(
+        `--target qmp:${socket}: QEMU ${version} is not one of the profiles 5.2, 7.2, 10.0, 11.1`,
+      );
+    return {
+      label: `qmp:${version}`,
+      kind: 'qemu',
+      profile: p.data,
+      qemu: { version, package: v.package },
+      spec: () => ({ kind: 'attach', socket, allowLiveVm }),
+    };
+  } finally {
+    await q.close();
+  }
 }
