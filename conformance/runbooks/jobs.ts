@@ -660,7 +660,10 @@ export const JOBS = [
       },
       { qmp: 'query-jobs' },
       nullNode('n1', MiB),
-      { qmp: 'blockdev-backup', args: { 'job-id': 'b3', device: 'source', target: 'n1', sync: 'full' } },
+      // sync=none, so no job completes by itself while another one's drain events are in flight (that raced)
+      { qmp: 'blockdev-backup', args: { 'job-id': 'b3', device: 'source', target: 'n1', sync: 'none' } },
+      { qmp: 'query-jobs' },
+      { qmp: 'job-cancel', args: { id: 'b3' } },
       status('b3', 'null'),
       { qmp: 'job-cancel', args: { id: 'b1' } },
       status('b1', 'null'),
