@@ -10,6 +10,7 @@ import { AttachRefused, checkNoGuests, cleanUp, snapshotEndpoint, unsafeStep } f
 import { QmpClient } from './clients/qmp-client.ts';
 import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from './normalize.ts';
 import type { ParsedRunbook, Step } from './runbook.ts';
+import { registerCleanup } from './targets/cleanup-registry.ts';
 import { hmpQemuIo } from './targets/hmp-qemu-io.ts';
 import { type QemuProcess, startQsd, startSystem } from './targets/qemu-process.ts';
 
@@ -254,6 +255,8 @@ function matches(
 
 export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: string): Promise<Transcript> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-rb-'));
+  // an interrupted run (SIGINT/SIGTERM, uncaught error) still removes the folder
+  const unregister = registerCleanup({ pids: () => [], scratch: dir });
   const img = spec.kind === 'qemu' && spec.qemuImg ? spec.qemuImg : ['qemu-img'];
   const io = spec.kind === 'qemu' && spec.qemuIo ? spec.qemuIo : ['qemu-io'];
   let driver: Driver | undefined;
@@ -307,6 +310,7 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
   } finally {
     await driver?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
+    unregister();
   }
   transcript.events = dropDrainPairs(recorded).map((e) => ({
     event: e.event,
