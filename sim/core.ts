@@ -1,4 +1,4 @@
-import { Introspection, type SchemaSnapshot, schemaSnapshot } from '../spec/qapi/introspection.ts';
+import { Introspection, type SchemaSnapshot } from '../spec/qapi/introspection.ts';
 import { QapiVisitor } from '../spec/qapi/visitor.ts';
 import { type Profile, type VersionInfo, versionInfo } from '../spec/versions.ts';
 import { SimClock } from './clock.ts';
@@ -99,8 +99,4 @@ export class SimCore {
     }
   }
 
-  /** The profile's schema as parsed, for query-qmp-schema */
-  static validateSnapshot(raw: unknown): SchemaSnapshot {
-    return schemaSnapshot.parse(raw);
-  }
 }

@@ -1,7 +1,6 @@
 import { QapiVisitor, visitorTexts } from '../spec/qapi/visitor.ts';
 import { COMMANDS, type CommandName } from '../spec/qmp/commands.ts';
 import { text } from '../spec/versions.ts';
-import { prepareBackup } from './commands/backup.ts';
 import { bitmapAdd, bitmapClear, bitmapEnable, bitmapMerge, bitmapRemove } from './commands/bitmaps.ts';
 import { blockdevAdd, blockdevDel } from './commands/blockdev.ts';
 import { checkJobId } from './commands/common.ts';
@@ -206,7 +205,6 @@ function transactionOf(
   a: Record<string, unknown>,
 ): void {
   transaction(core, { actions: [{ type, data: a }] });
-  void prepareBackup;
 }
 
 /**

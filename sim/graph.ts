@@ -1,7 +1,7 @@
 import { text, type VersionInfo, versionInfo } from '../spec/versions.ts';
 import type { Extent } from './image/types.ts';
 import { PERM_ALL, permNames } from './perm.ts';
-import { generic, QmpError } from './qmp-error.ts';
+import { generic } from './qmp-error.ts';
 
 /**
  * The block graph: nodes (BlockDriverState), the edges between them and from their users (BdrvChild),
@@ -363,6 +363,3 @@ export class Graph {
   }
 }
 
-export function isQmpError(e: unknown): e is QmpError {
-  return e instanceof QmpError;
-}

@@ -31,7 +31,7 @@ export function blockdevAdd(core: SimCore, opts: Record<string, unknown>): void 
   if (typeof opts['node-name'] !== 'string') throw generic("'node-name' must be specified for the root node");
   const ctx: OpenCtx = { core, created: [], reserved: new Set() };
   try {
-    const node = openNode(ctx, opts, false);
+    const node = openNode(ctx, opts);
     node.monitorOwned = true;
     core.refreshPerms();
   } catch (e) {
@@ -55,7 +55,7 @@ export function blockdevAdd(core: SimCore, opts: Record<string, unknown>): void 
 export function openImplicitNode(core: SimCore, opts: Record<string, unknown>): BlockNode {
   const ctx: OpenCtx = { core, created: [], reserved: new Set() };
   try {
-    const node = openNode(ctx, opts, true);
+    const node = openNode(ctx, opts);
     core.refreshPerms();
     return node;
   } catch (e) {
@@ -109,7 +109,7 @@ function childFrom(
   if (readOnly && opts['read-only'] === undefined) opts['read-only'] = true;
   // bdrv_inherited_options: an inline child takes its parent's discard mode unless it sets its own
   if (parent?.discard !== undefined && opts.discard === undefined) opts.discard = parent.discard;
-  return openNode(ctx, opts, true);
+  return openNode(ctx, opts);
 }
 
 function openError(filename: string, e: unknown): never {
@@ -117,7 +117,7 @@ function openError(filename: string, e: unknown): never {
   throw e;
 }
 
-function openNode(ctx: OpenCtx, opts: Record<string, unknown>, implicit: boolean): BlockNode {
+function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
   const { core } = ctx;
   const driverName = opts.driver as string;
   const readOnly = opts['read-only'] === true;
@@ -217,7 +217,7 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>, implicit: boolean
         scope,
       );
       driver = cbw;
-      const node = finish(ctx, opts, implicit, driver, children, readOnly);
+      const node = finish(ctx, opts, driver, children, readOnly);
       nodeRef = node;
       // cbw_open's done and access bitmaps show on the filter node
       cbw.attachBitmaps(node, core.version.features.has('block-copy-bitmap-on-filter'));
@@ -247,13 +247,12 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>, implicit: boolean
     default:
       throw generic(`fleece-lab: driver '${driverName}' is not simulated`);
   }
-  return finish(ctx, opts, implicit, driver, children, readOnly);
+  return finish(ctx, opts, driver, children, readOnly);
 }
 
 function finish(
   ctx: OpenCtx,
   opts: Record<string, unknown>,
-  implicit: boolean,
   driver: NodeDriver,
   children: { name: string; role: ChildRole; bs: BlockNode }[],
   readOnly: boolean,
@@ -268,7 +267,6 @@ function finish(
   core.graph.add(node);
   ctx.created.push(node);
   if (driver instanceof Qcow2Driver) driver.bindBacking(node);
-  void implicit;
   return node;
 }
 
@@ -290,9 +288,9 @@ function openImplicitBacking(ctx: OpenCtx, backingFile: string, backingFormat?: 
     format = probe ? 'qcow2' : 'raw';
     probe?.store.close();
   }
-  return openNode(
-    ctx,
-    { driver: format, 'read-only': true, file: { driver: 'file', filename: backingFile, 'read-only': true } },
-    true,
-  );
+  return openNode(ctx, {
+    driver: format,
+    'read-only': true,
+    file: { driver: 'file', filename: backingFile, 'read-only': true },
+  });
 }
