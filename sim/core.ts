@@ -98,5 +98,4 @@ export class SimCore {
       this.graph.collect(bs);
     }
   }
-
 }

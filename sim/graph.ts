@@ -362,4 +362,3 @@ export class Graph {
     return node.parents.some((p) => p.parent.kind === 'blk');
   }
 }
-
