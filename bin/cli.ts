@@ -158,6 +158,7 @@ async function cmdConform(argv: string[]): Promise<number> {
     for (const w of v.worse)
       console.log(`WORSE:  ${w.id}: ${w.was} -> ${w.now}${w.reason ? ` (${w.reason.slice(0, 200)})` : ''}`);
     for (const m of v.missing) console.log(`missing from this run: ${m}`);
+    for (const a of v.added) console.log(`not in the baseline: ${a.id} (${a.now})`);
     return v.worse.length > 0 ? 1 : 0;
   }
   return s.fail > 0 ? 1 : 0;

@@ -4,10 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createQcow2 } from '../sim/image/qcow2.ts';
+import { attachNbdServer } from '../sim/serve/nbd-server.ts';
 import { createSim, type Sim } from '../sim/sim.ts';
 import type { Profile } from '../spec/versions.ts';
 import { AttachRefused, checkNoGuests, cleanUp, snapshotEndpoint, unsafeStep } from './attach.ts';
 import { QmpClient } from './clients/qmp-client.ts';
+import { runNbdStep } from './nbd-step.ts';
 import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from './normalize.ts';
 import type { ParsedRunbook, Step } from './runbook.ts';
 import { registerCleanup } from './targets/cleanup-registry.ts';
@@ -22,7 +24,7 @@ import { type QemuProcess, startQsd, startSystem } from './targets/qemu-process.
 export interface Transcript {
   runbook: string;
   target: string;
-  steps: { step: number; request: unknown; reply?: unknown; stdout?: string[] }[];
+  steps: { step: number; request: unknown; reply?: unknown; stdout?: string[]; nbd?: unknown }[];
   events: { event: string; data?: unknown }[];
 }
 
@@ -116,6 +118,8 @@ async function simDriver(
   });
   const events: { event: string; data?: Record<string, unknown> }[] = [];
   sim.onEvent((e) => events.push({ event: e.event, data: e.data }));
+  // nbd-server-start listens for real, so a runbook's NBD reader talks to the simulator over a socket
+  const nbd = attachNbdServer(sim.core);
   return {
     async qmp(command, args) {
       return sim.execute(command, args);
@@ -133,6 +137,7 @@ async function simDriver(
       return events.splice(0);
     },
     async stop() {
+      await nbd.close();
       for (const n of sim.core.graph.nodes.values()) n.driver.close(n);
     },
   };
@@ -345,6 +350,15 @@ async function runStep(
     const out = await d.io(s.node, s.io);
     collect();
     t.steps.push({ step: i, request: { io: s.io, node: s.node }, stdout: normalizeStdout(out, dir) });
+  } else if ('nbd' in s) {
+    const socket = substitute(s.nbd.socket, dir) as string;
+    const record = await runNbdStep(s.nbd, socket);
+    collect();
+    t.steps.push({
+      step: i,
+      request: { nbd: s.nbd.export, writes: s.nbd.writes, reads: s.nbd.reads },
+      nbd: record,
+    });
   } else if ('wait' in s) {
     await wait();
   } else if ('sleepMs' in s) {

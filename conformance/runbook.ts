@@ -35,6 +35,33 @@ export const step = z.union([
   z.object({ io: z.string(), node: z.string() }).strict(),
   /** let time pass on both sides (real milliseconds; simulated ones on the simulator) */
   z.object({ sleepMs: z.number() }).strict(),
+  /**
+   * An NBD client: ours connects to an export over the runbook's unix socket, makes the writes, reads
+   * each [offset, length] (and, with `context`, asks block status for it), then disconnects. The bytes are
+   * recorded run-length encoded ("0x11*61440 0x22*4096"), an error by its NBD name and the server's text.
+   */
+  z
+    .object({
+      nbd: z
+        .object({
+          socket: z.string(),
+          export: z.string(),
+          /** [offset, length, pattern byte] written first: a guest writing through an export */
+          writes: z
+            .array(
+              z.tuple([
+                z.number().int().min(0),
+                z.number().int().positive(),
+                z.number().int().min(0).max(255),
+              ]),
+            )
+            .optional(),
+          reads: z.array(z.tuple([z.number().int().min(0), z.number().int().positive()])).default([]),
+          context: z.string().optional(),
+        })
+        .strict(),
+    })
+    .strict(),
 ]);
 export type Step = z.infer<typeof step>;
 

@@ -3,6 +3,7 @@ import { BITMAPS } from './bitmaps.ts';
 import { ERRORS } from './errors.ts';
 import { EXPORTS } from './exports.ts';
 import { FLEECING } from './fleecing.ts';
+import { FLEECING_DATA } from './fleecing-data.ts';
 import { JOB_VERB_RUNBOOKS } from './job-verbs.ts';
 import { JOBS } from './jobs.ts';
 import { TRANSACTIONS } from './transactions.ts';
@@ -10,6 +11,7 @@ import { TRANSACTIONS } from './transactions.ts';
 /** Every runbook of the suite, in order. */
 export const RUNBOOKS: ParsedRunbook[] = [
   ...FLEECING,
+  ...FLEECING_DATA,
   ...ERRORS,
   ...BITMAPS,
   ...EXPORTS,
