@@ -23,6 +23,7 @@ import {
   queryJobs,
 } from './commands/jobs.ts';
 import { blockdevMirror } from './commands/mirror.ts';
+import { objectAdd, objectDel } from './commands/objects.ts';
 import { queryBlock, queryNamedBlockNodes } from './commands/query.ts';
 import { transaction } from './commands/transaction.ts';
 import type { SimCore } from './core.ts';
@@ -52,7 +53,8 @@ const HANDLERS: Partial<Record<CommandName, Handler>> = {
     return { qemu: { major: v.qemu.major, minor: v.qemu.minor, micro: v.qemu.micro }, package: v.package };
   },
   'query-qmp-schema': (core) => core.snapshot.schema,
-  'query-commands': (core) => [...core.intro.commands.keys()].map((name) => ({ name })),
+  // in QEMU's own order, as captured from each version (registration order, reversed)
+  'query-commands': (core) => core.snapshot.commands.map((name) => ({ name })),
   quit: (core) => {
     if (core.flavour === 'system') core.events.emit('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
     core.quitRequested = true;
@@ -134,6 +136,12 @@ const HANDLERS: Partial<Record<CommandName, Handler>> = {
   'job-dismiss': (core, a) => {
     jobVerbs['job-dismiss'](core, s(a.id));
   },
+  'object-add': (core, a) => {
+    objectAdd(core, a);
+  },
+  'object-del': (core, a) => {
+    objectDel(core, s(a.id));
+  },
   'query-jobs': (core) => queryJobs(core),
   'query-block-jobs': (core) => queryBlockJobs(core),
   'query-named-block-nodes': (core, a) => queryNamedBlockNodes(core, a.flat === true),
@@ -142,7 +150,7 @@ const HANDLERS: Partial<Record<CommandName, Handler>> = {
     nbdServerStart(
       core,
       a.addr as { type: string; data: Record<string, unknown> },
-      (a['max-connections'] as number) ?? 0,
+      a['max-connections'] as number | undefined,
       a['tls-creds'] as string | undefined,
     );
     return {};
@@ -221,15 +229,32 @@ function visitorOf(core: SimCore): QapiVisitor {
   return v;
 }
 
+const registered = new WeakMap<SimCore, ReadonlySet<string>>();
+function registeredOf(core: SimCore): ReadonlySet<string> {
+  let r = registered.get(core);
+  if (!r) {
+    r = new Set(core.snapshot.commands);
+    registered.set(core, r);
+  }
+  return r;
+}
+
 /** One monitor connection's state: capabilities negotiation is per monitor. */
 export class Monitor {
   negotiated = false;
+  /** out-of-band execution, enabled by qmp_capabilities {enable: ['oob']} */
+  oob = false;
   constructor(readonly core: SimCore) {
     // permission errors are worded per version; the graph learns its version from the first monitor
     core.graph.version = core.version;
   }
 
-  /** Handle one parsed request object; returns the reply object (with the request's id echoed). */
+  /**
+   * Handle one parsed request object; returns the reply object (with the request's id echoed). This is
+   * qmp_dispatch() and monitor_qmp_dispatch(): the members are checked in the order QEMU's dictionary
+   * yields them, "exec-oob" is a member only once OOB is enabled, and while capabilities are being
+   * negotiated every command but qmp_capabilities is "not found", reworded.
+   */
   dispatch(req: unknown): QmpReply {
     const core = this.core;
     if (req === null || typeof req !== 'object' || Array.isArray(req)) {
@@ -239,41 +264,46 @@ export class Monitor {
     const hasId = Object.hasOwn(r, 'id');
     const reply = (x: { return: unknown } | { error: { class: string; desc: string } }): QmpReply =>
       hasId ? ({ ...x, id: r.id } as QmpReply) : x;
-    const fail = (e: QmpError) => reply({ error: { class: e.errorClass, desc: e.desc } });
-    // qmp_dispatch_check_obj: members in the order QEMU's dictionary yields them
+    const fail = (e: QmpError) => {
+      // monitor_qmp_dispatch: before negotiation, a missing command is reported as "negotiate first"
+      if (!this.negotiated && e.errorClass === 'CommandNotFound')
+        return reply({ error: { class: e.errorClass, desc: text(core.version, 'qmp.notNegotiated') } });
+      return reply({ error: { class: e.errorClass, desc: e.desc } });
+    };
+    let execKey: string | undefined;
     for (const key of Object.keys(r)) {
-      if (key === 'execute' || key === 'exec-oob') {
+      if (key === 'execute' || (key === 'exec-oob' && this.oob)) {
         if (typeof r[key] !== 'string') return fail(generic(`QMP input member '${key}' must be a string`));
+        if (execKey) return fail(generic(`QMP input member '${key}' clashes with '${execKey}'`));
+        execKey = key;
       } else if (key === 'arguments') {
         const a = r.arguments;
         if (a === null || typeof a !== 'object' || Array.isArray(a))
           return fail(generic("QMP input member 'arguments' must be an object"));
-      } else if (key !== 'id' && key !== 'control') {
+      } else if (key !== 'id') {
         return fail(generic(`QMP input member '${key}' is unexpected`));
       }
     }
-    if (r.execute === undefined && r['exec-oob'] === undefined)
-      return fail(generic("QMP input lacks member 'execute'"));
-    const name = (r.execute ?? r['exec-oob']) as string;
-    if (r['exec-oob'] !== undefined) {
-      return fail(new QmpError('GenericError', `The command ${name} does not support OOB`));
-    }
-    if (!this.negotiated && name !== 'qmp_capabilities') {
-      return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.notNegotiated')));
-    }
-    if (name === 'qmp_capabilities') {
-      if (this.negotiated)
-        return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.alreadyNegotiated')));
-    }
-    if (!core.intro.commands.has(name)) {
-      return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.commandNotFound', name)));
-    }
+    if (!execKey) return fail(generic("QMP input lacks member 'execute'"));
+    const name = r[execKey] as string;
+    // the negotiation command list holds qmp_capabilities only; the full list holds it too
+    // registered is what query-commands lists; the schema can know more (5.2's qsd has no object-add)
+    const known = (this.negotiated || name === 'qmp_capabilities') && registeredOf(core).has(name);
+    const cmd = known ? core.intro.commands.get(name) : undefined;
+    if (!cmd) return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.commandNotFound', name)));
+    if (execKey === 'exec-oob' && !cmd['allow-oob'])
+      return fail(generic(`The command ${name} does not support OOB`));
     const args = (r.arguments ?? {}) as Record<string, unknown>;
     const argError = visitorOf(core).checkCommand(name, args);
     if (argError) return fail(generic(argError));
     if (name === 'qmp_capabilities') {
-      const enable = args.enable as string[] | undefined;
-      if (enable && enable.length > 0) return fail(generic(`Capability '${enable[0]}' not available`));
+      if (this.negotiated)
+        return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.alreadyNegotiated')));
+      const enable = (args.enable as string[] | undefined) ?? [];
+      const offered = new Set<string>(core.snapshot.greeting.QMP.capabilities);
+      const unavailable = enable.filter((c) => !offered.has(c));
+      if (unavailable.length > 0) return fail(generic(`Capability ${unavailable.join(', ')} not available`));
+      this.oob = enable.includes('oob');
       this.negotiated = true;
       return reply({ return: {} });
     }

@@ -5,7 +5,8 @@ import type { Profile } from '../spec/versions.ts';
 
 /**
  * The introspection a real QEMU of each profile gave (spec/qapi-schema, captured by
- * conformance/qemu/capture-schema.ts): greeting, query-version and query-qmp-schema. Loaded once, checked by zod.
+ * conformance/qemu/capture-schema.ts): greeting, query-version, query-qmp-schema and
+ * query-commands. Loaded once, checked by zod and against itself.
  */
 const cache = new Map<string, SchemaSnapshot>();
 
@@ -20,6 +21,10 @@ export function loadSnapshot(profile: Profile, flavour: 'qsd' | 'system'): Schem
       throw new Error(`spec/qapi-schema/${key}.json: ${issue.path.join('.')}: ${issue.message}`);
     }
     s = parsed.data;
+    // the table checks itself: a command QEMU lists must have a schema to check its arguments against
+    const inSchema = new Set(s.schema.filter((e) => e['meta-type'] === 'command').map((e) => e.name));
+    const stray = s.commands.find((c) => !inSchema.has(c));
+    if (stray) throw new Error(`spec/qapi-schema/${key}.json: commands: '${stray}' is not in the schema`);
     cache.set(key, s);
   }
   return s;

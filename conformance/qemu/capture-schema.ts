@@ -1,6 +1,6 @@
 /**
- * Capture what a real QEMU says about itself over QMP: the greeting, `query-version` and
- * `query-qmp-schema`. The snapshots in spec/qapi-schema/ let feature detection and the simulator's
+ * Capture what a real QEMU says about itself over QMP: the greeting, `query-version`,
+ * `query-qmp-schema` and `query-commands`. The snapshots in spec/qapi-schema/ let feature detection and the simulator's
  * profiles be checked without QEMU installed.
  *
  *   tsx conformance/qemu/capture-schema.ts [VERSION|ROOT|BINARY ...] [--out DIR]
@@ -21,6 +21,8 @@ export interface SchemaCapture {
   greeting: unknown;
   version: unknown;
   schema: unknown;
+  /** query-commands: the names in the order QEMU lists them (its registration order, reversed) */
+  commands: string[];
 }
 
 /**
@@ -174,7 +176,8 @@ async function captureOnce(
       await qmp.execute('qmp_capabilities', 1);
       const version = await qmp.execute('query-version', 2);
       const schema = await qmp.execute('query-qmp-schema', 3);
-      return { greeting, version, schema };
+      const listed = (await qmp.execute('query-commands', 4)) as { name: string }[];
+      return { greeting, version, schema, commands: listed.map((c) => c.name) };
     };
     return await withTimeout(run(), timeoutMs, `${kind} capture`);
   } catch (e) {

@@ -109,8 +109,10 @@ const piece = fc.oneof(
     '\\',
     '\\u00',
     '\\udc00',
-    // not query-version: the simulator's reply has its own key-order bug (reported)
     '{"execute":"query-block-jobs"}',
+    '{"execute":"query-version","id":"v"}',
+    // no exec-oob here: with OOB on, whether its reply overtakes an in-band one is a race in QEMU
+    '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}',
     '{"execute":"qmp_capabilities","id":1}',
     '{"a":1,"a":2}',
     '{"id":{"z":[-0.0,1e-7,123456789012345678901234]},"execute":"x"}',
@@ -135,7 +137,45 @@ const piece = fc.oneof(
 );
 const input = fc.array(piece, { maxLength: 30 }).map((a) => a.join(''));
 
+/** whole conversations, each on a fresh connection: negotiation (with and without OOB) and what follows */
+const CAPS = '{"execute":"qmp_capabilities"}\n';
+const OOB = '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}\n';
+const CONVERSATIONS: string[] = [
+  OOB,
+  `${OOB}{"execute":"query-version"}\n{"execute":"query-version","id":2}\n`,
+  `${OOB}{"exec-oob":"query-version","id":1}\n{"exec-oob":"query-version"}\n`,
+  `${OOB}{"exec-oob":"x-oob-test","id":3}\n{"exec-oob":"migrate-recover","id":4,"arguments":{"uri":"x"}}\n`,
+  `${OOB}${OOB}{"execute":"query-version","exec-oob":"query-version","id":5}\n`,
+  `${OOB}{"exec-oob":"query-version","execute":"query-version","id":6}\n`,
+  `${OOB}{"exec-oob":1,"id":7}\n{"exec-oob":"query-jobs","id":8}\n`,
+  '{"exec-oob":"query-version","id":1}\n{"exec-oob":"qmp_capabilities","id":2}\n',
+  `${CAPS}{"exec-oob":"query-version","id":1}\n{"execute":"query-version","exec-oob":"x"}\n`,
+  '{"execute":"qmp_capabilities","arguments":{"enable":["oob","oob"]}}\n',
+  '{"execute":"qmp_capabilities","arguments":{"enable":["foo"]}}\n{"execute":"qmp_capabilities","arguments":{"enable":[]}}\n',
+  '{"execute":"qmp_capabilities","arguments":{"enable":"oob"}}\n',
+  '{"execute":"qmp_capabilities","control":1}\n{"execute":"qmp_capabilities","control":{"run-oob":true}}\n',
+  `${CAPS}{"execute":"query-version"}\n{"execute":"query-version","id":[1,{"a":null}]}\n`,
+  `${CAPS}{"execute":"query-commands","id":1}\n{"execute":"query-block-jobs","id":2}\n`,
+  // not an in-band command followed by an OOB one in the same write: which reply comes first is a race
+  // between QEMU's monitor thread and its main loop (seen both ways on the same version)
+  `${OOB}{"exec-oob":"query-jobs","arguments":{}}\n{"execute":"query-jobs","id":"x"}\n`,
+];
+
 for (const v of ['7.2', '11.1', '5.2', '10.0'] as Profile[]) {
+  describe.skipIf(!installed(v))(`QMP conversations against real qemu-storage-daemon ${v}`, () => {
+    it('gives byte-identical answers', { timeout: 60_000 }, async () => {
+      const sock = await startReal(v);
+      const sim = createSim({ profile: v, flavour: 'qsd' });
+      const hub = new QmpHub(sim, { format: qmpFormat(v) });
+      hub.start();
+      for (const text of CONVERSATIONS) {
+        const real = await exchangeReal(sock, text);
+        const mine = await exchangeSim(hub, text);
+        expect({ text, reply: mine }).toEqual({ text, reply: real });
+      }
+    });
+  });
+
   describe.skipIf(!installed(v))(`QMP input against real qemu-storage-daemon ${v}`, () => {
     it('gives byte-identical answers to random malformed input', { timeout: 120_000 }, async () => {
       const sock = await startReal(v);

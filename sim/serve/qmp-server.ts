@@ -520,7 +520,40 @@ export class QmpSession {
     if (this.conn.writableLength > this.hub.highWater) this.conn.pause();
   }
 
+  /** in-band requests waiting for the main loop (OOB enabled only; QEMU's QMP_REQ_QUEUE_LEN_MAX is 8) */
+  private readonly inBand: JsonMessage[] = [];
+  private draining = false;
+
+  /**
+   * With OOB enabled QEMU parses in its monitor thread: an out-of-band request ("exec-oob" without
+   * "execute") is answered at once, everything else waits in a queue the main loop works through. So
+   * OOB replies overtake in-band requests that arrived in the same read. Without OOB, one request at a
+   * time, in order.
+   */
   private onMessage(m: JsonMessage): void {
+    if (this.closed || this.hub.quitting) return;
+    if (!this.monitor.oob) {
+      this.handle(m);
+      return;
+    }
+    const v = 'error' in m ? undefined : m.value;
+    if (v !== undefined && isQDict(v) && v.has('exec-oob') && !v.has('execute')) {
+      this.handle(m);
+      return;
+    }
+    this.inBand.push(m);
+    if (this.inBand.length >= 8) this.conn.pause();
+    if (this.draining) return;
+    this.draining = true;
+    setImmediate(() => {
+      this.draining = false;
+      for (let next = this.inBand.shift(); next; next = this.inBand.shift()) this.handle(next);
+      if (!this.closed && !this.hub.quitting && this.conn.writableLength <= this.hub.highWater)
+        this.conn.resume();
+    });
+  }
+
+  private handle(m: JsonMessage): void {
     if (this.closed || this.hub.quitting) return;
     const hub = this.hub;
     if ('error' in m) {

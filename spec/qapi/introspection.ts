@@ -80,6 +80,8 @@ export const schemaSnapshot = z.object({
   }),
   version: z.unknown(),
   schema: z.array(schemaEntry),
+  /** query-commands' answer, in QEMU's order */
+  commands: z.array(z.string()),
 });
 export type SchemaSnapshot = z.infer<typeof schemaSnapshot>;
 
