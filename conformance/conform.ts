@@ -27,6 +27,11 @@ export interface ConformOptions {
   traces?: string;
   /** run only this shard's part of the (filtered) runbook list: item k goes to shard (k mod n) + 1 */
   shard?: Shard;
+  /**
+   * real targets: bound on each QMP reply (default $FLEECE_LAB_QMP_TIMEOUT_MS, else 10 s); a target that
+   * does not answer within it fails the check as stuck and is killed (SIGTERM, a grace, SIGKILL)
+   */
+  qmpTimeoutMs?: number;
 }
 
 export async function conform(target: ResolvedTarget, opts: ConformOptions = {}): Promise<Results> {
@@ -48,7 +53,10 @@ export async function conform(target: ResolvedTarget, opts: ConformOptions = {})
       opts.onResult?.(results[i]);
     }
   };
-  const n = Math.max(1, Math.min(opts.jobs ?? 1, 16));
+  // Attach mode runs one check at a time: each check removes what was not there when it began, which
+  // would include a concurrent check's nodes.
+  const attach = target.spec('qsd').kind === 'attach';
+  const n = attach ? 1 : Math.max(1, Math.min(opts.jobs ?? 1, 16));
   await Promise.all(Array.from({ length: n }, worker));
   checks.push(...results);
   return {
@@ -128,8 +136,10 @@ async function runOne(
   const known = (rb as { known?: { profile: string; reason: string }[] }).known?.find(
     (k) => k.profile === target.profile,
   );
+  const spec = target.spec(rb.flavour);
+  if (opts.qmpTimeoutMs !== undefined && spec.kind !== 'sim') spec.qmpTimeoutMs = opts.qmpTimeoutMs;
   try {
-    const t = await runRunbook(rb, target.spec(rb.flavour), target.label);
+    const t = await runRunbook(rb, spec, target.label);
     if (opts.traces) writeTrace(opts.traces, t);
     const diff = firstDifference(withoutTarget(t), golden.transcript);
     if (!diff) return { ...base, status: 'pass', durationMs: Date.now() - t0 };
@@ -138,7 +148,21 @@ async function runOne(
     if (target.kind === 'qemu') {
       // Real QEMU schedules its main loop by the wall clock: a rare event-order race is told apart from a
       // change of behaviour by running the check once more. A pass then says it was flaky, and why.
-      const again = await runRunbook(rb, target.spec(rb.flavour), target.label);
+      // Only a difference is retried: a target that dies, hangs up or gets stuck (runRunbook throws a
+      // TargetFailure, caught below) fails the check at once with that reason — a crashed or hung QEMU is a finding, not a race,
+      // and a retry would turn it into a quiet pass. A crash on the retry fails it, naming both runs.
+      let again: Transcript;
+      try {
+        again = await runRunbook(rb, spec, target.label);
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        return {
+          ...base,
+          status: 'fail',
+          reason: `second run: ${why}; first run: ${diff}`,
+          durationMs: Date.now() - t0,
+        };
+      }
       if (!firstDifference(withoutTarget(again), golden.transcript))
         return {
           ...base,

@@ -1,17 +1,27 @@
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { allocateFirstBlock } from '../sim/fs.ts';
 import { createQcow2 } from '../sim/image/qcow2.ts';
 import { attachNbdServer } from '../sim/serve/nbd-server.ts';
 import { createSim, type Sim } from '../sim/sim.ts';
 import type { Profile } from '../spec/versions.ts';
 import { AttachRefused, checkNoGuests, cleanUp, snapshotEndpoint, unsafeStep } from './attach.ts';
-import { QmpClient } from './clients/qmp-client.ts';
+import { QmpClient, QmpConnectionClosedError } from './clients/qmp-client.ts';
 import { runNbdStep } from './nbd-step.ts';
 import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from './normalize.ts';
 import type { ParsedRunbook, Step } from './runbook.ts';
+import {
+  describeStep,
+  explainAttach,
+  explainQemu,
+  qmpBoundMs,
+  sleepUnless,
+  stopNote,
+  TargetFailure,
+} from './target-failure.ts';
 import { registerCleanup } from './targets/cleanup-registry.ts';
 import { hmpQemuIo } from './targets/hmp-qemu-io.ts';
 import { type QemuProcess, startQsd, startSystem } from './targets/qemu-process.ts';
@@ -30,8 +40,16 @@ export interface Transcript {
 
 export type TargetSpec =
   | { kind: 'sim'; profile: Profile; seed?: number }
-  | { kind: 'attach'; socket: string; allowLiveVm: boolean }
-  | { kind: 'qemu'; argvPrefix?: string[]; env?: NodeJS.ProcessEnv; qemuImg?: string[]; qemuIo?: string[] };
+  | { kind: 'attach'; socket: string; allowLiveVm: boolean; qmpTimeoutMs?: number }
+  | {
+      kind: 'qemu';
+      argvPrefix?: string[];
+      env?: NodeJS.ProcessEnv;
+      qemuImg?: string[];
+      qemuIo?: string[];
+      /** bound on each QMP reply (default $FLEECE_LAB_QMP_TIMEOUT_MS, else 10 s): past it the target is stuck */
+      qmpTimeoutMs?: number;
+    };
 
 interface Driver {
   qmp(command: string, args?: Record<string, unknown>): Promise<unknown>;
@@ -41,6 +59,10 @@ interface Driver {
   /** events since the last call */
   takeEvents(): { event: string; data?: Record<string, unknown> }[];
   stop(): Promise<void>;
+  /** real targets, called often while the runner waits: a bounded QMP round-trip at most once per QMP bound */
+  heartbeat?(): Promise<void>;
+  /** real targets: the error `e` (thrown while `doing`) as a one-line TargetFailure when the target failed */
+  explain?(e: unknown, doing: string): Promise<Error>;
 }
 
 const WAIT_BOUND_MS = 20_000;
@@ -57,6 +79,8 @@ function makeFilesInProcess(rb: ParsedRunbook, dir: string, img: string[], io: s
       const fd = fs.openSync(file, 'w');
       try {
         fs.ftruncateSync(fd, f.size);
+        // what qemu-img create -f raw leaves: zeroes written over the first block, a hole after
+        allocateFirstBlock(fd, f.size);
         for (const w of f.writes)
           fs.writeSync(fd, new Uint8Array(w.length).fill(w.pattern), 0, w.length, w.offset);
       } finally {
@@ -74,20 +98,34 @@ function makeFilesInProcess(rb: ParsedRunbook, dir: string, img: string[], io: s
   }
 }
 
+/** qemu-img and qemu-io making a runbook's files: seconds at most; a hung one is killed and named */
+const TOOL_BOUND_MS = 30_000;
+
+function runTool(argv: string[]): void {
+  const r = spawnSync(argv[0], argv.slice(1), {
+    stdio: 'pipe',
+    timeout: TOOL_BOUND_MS,
+    killSignal: 'SIGKILL',
+  });
+  const what = `${path.basename(argv.find((a) => /qemu-(img|io)$/.test(a)) ?? argv[0])} ${argv.at(-1)}`;
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT')
+    throw new Error(`${what}: no exit within ${TOOL_BOUND_MS} ms (killed)`);
+  if (r.error) throw new Error(`${what}: ${r.error.message}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${what}: ${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`}: ${String(r.stderr).trim()}`,
+    );
+}
+
 function makeFiles(rb: ParsedRunbook, dir: string, img: string[], io: string[]): void {
   for (const f of rb.files) {
     const file = path.join(dir, f.name);
     const args = ['create', '-q', '-f', f.format];
     if (f.backing) args.push('-b', path.join(dir, f.backing), '-F', f.backingFormat ?? 'raw');
     args.push(file, String(f.size));
-    execFileSync(img[0], [...img.slice(1), ...args], { stdio: 'pipe' });
-    for (const w of f.writes) {
-      execFileSync(
-        io[0],
-        [...io.slice(1), '-f', f.format, '-c', `write -P ${w.pattern} ${w.offset} ${w.length}`, file],
-        { stdio: 'pipe' },
-      );
-    }
+    runTool([...img, ...args]);
+    for (const w of f.writes)
+      runTool([...io, '-f', f.format, '-c', `write -P ${w.pattern} ${w.offset} ${w.length}`, file]);
   }
 }
 
@@ -131,6 +169,8 @@ async function simDriver(
       return hmp + sim.core.stdout.slice(before).join('');
     },
     async pass(ms) {
+      // sockets (the NBD server's clients) get their turn before simulated time moves on
+      await new Promise((r) => setImmediate(r));
       sim.advance(ms);
     },
     takeEvents() {
@@ -160,16 +200,34 @@ async function qemuDriver(
       ? await startQsd(common)
       : await startSystem({ ...common, machine: rb.devices.length > 0 ? 'q35' : 'none' });
   const listener = q.qmp.events.listen();
+  const bound = qmpBoundMs(spec.qmpTimeoutMs);
+  let lastReply = Date.now();
+  let failure: TargetFailure | undefined;
+  const gone = () => q.exitStatus() !== undefined || q.qmp.closed;
   return {
     async qmp(command, args) {
-      return q.qmp.executeRaw(command, args);
+      const r = await q.qmp.executeRaw(command, args, { timeoutMs: bound });
+      lastReply = Date.now();
+      return r;
     },
     async io(node, cmd) {
       const r = await hmpQemuIo(q, { node }, cmd);
       return r.hmp + r.stdout;
     },
     async pass(ms) {
-      await sleep(ms);
+      // a death while time passes is noticed at once, not at the next command
+      await sleepUnless(ms, q.exited);
+      if (gone()) throw new QmpConnectionClosedError(`QMP connection lost while waiting ${ms} ms`);
+    },
+    async heartbeat() {
+      if (Date.now() - lastReply < bound) return;
+      await q.qmp.executeRaw('query-version', undefined, { timeoutMs: bound });
+      lastReply = Date.now();
+    },
+    async explain(e, doing) {
+      const r = await explainQemu(q, e, doing, bound);
+      if (r instanceof TargetFailure) failure ??= r;
+      return r;
     },
     takeEvents() {
       return listener
@@ -178,7 +236,9 @@ async function qemuDriver(
     },
     async stop() {
       listener.close();
-      await q.stop();
+      // a stuck QEMU would only wait out quit's bound: SIGTERM, a grace, then SIGKILL
+      await q.stop({ quit: failure === undefined });
+      if (failure?.kind === 'stuck') failure.message += `; ${stopNote(q)}`;
     },
   };
 }
@@ -191,7 +251,8 @@ async function attachDriver(
   if (rb.steps.some((st) => 'io' in st))
     throw new AttachRefused("qemu-io prints on the endpoint's stdout, which an attached client cannot read");
   if (rb.devices.length > 0) throw new AttachRefused('the check needs guest devices of its own');
-  const q = await QmpClient.connect(spec.socket);
+  const bound = qmpBoundMs(spec.qmpTimeoutMs);
+  const q = await QmpClient.connect(spec.socket, { timeoutMs: bound });
   try {
     await checkNoGuests(q, spec.allowLiveVm);
     const before = await snapshotEndpoint(q);
@@ -209,9 +270,12 @@ async function attachDriver(
               !before.nodes.has(x['node-name'] as string) && !foreign(x.id) && !foreign(x.device),
           )
         : list;
+    let lastReply = Date.now();
+    let failure: TargetFailure | undefined;
     return {
       async qmp(command, args) {
-        const r = (await q.executeRaw(command, args)) as Record<string, unknown>;
+        const r = (await q.executeRaw(command, args, { timeoutMs: bound })) as Record<string, unknown>;
+        lastReply = Date.now();
         // what existed before the run is not the check's business
         if ('return' in r && /^query-(named-block-nodes|jobs|block-jobs|block-exports)$/.test(command))
           return { ...r, return: mine(r.return) };
@@ -222,6 +286,17 @@ async function attachDriver(
       },
       async pass(ms) {
         await sleep(ms);
+        if (q.closed) throw new QmpConnectionClosedError(`QMP connection lost while waiting ${ms} ms`);
+      },
+      async heartbeat() {
+        if (Date.now() - lastReply < bound) return;
+        await q.executeRaw('query-version', undefined, { timeoutMs: bound });
+        lastReply = Date.now();
+      },
+      async explain(e, doing) {
+        const r = explainAttach(spec.socket, e, doing, bound);
+        if (r instanceof TargetFailure) failure ??= r;
+        return r;
       },
       takeEvents() {
         return listener
@@ -235,10 +310,28 @@ async function attachDriver(
       },
       async stop() {
         listener.close();
+        if (failure === undefined && !q.closed) {
+          try {
+            await cleanUp(q, before);
+          } finally {
+            await q.close();
+          }
+          return;
+        }
+        // The connection broke or hung mid-check: what the check created is still removed, over a new
+        // connection (QEMU takes the next client once the old one is gone). Bounded like everything else.
+        await q.close();
+        let again: QmpClient | undefined;
         try {
-          await cleanUp(q, before);
+          again = await QmpClient.connect(spec.socket, { timeoutMs: bound });
+          await cleanUp(again, before);
+        } catch (e) {
+          const why = e instanceof Error ? e.message : String(e);
+          const note = `; could not remove what the check created: ${why}`;
+          if (failure) failure.message += note;
+          else throw new Error(note.slice(2));
         } finally {
-          await q.close();
+          await again?.close();
         }
       },
     };
@@ -267,6 +360,8 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
   let driver: Driver | undefined;
   const transcript: Transcript = { runbook: rb.id, target: label, steps: [], events: [] };
   const recorded: RecordedEvent[] = [];
+  // the error the check fails with; a failing stop() then adds to it instead of hiding it
+  let failure: unknown;
   try {
     if (spec.kind === 'sim') makeFilesInProcess(rb, dir, img, io);
     else makeFiles(rb, dir, img, io);
@@ -280,6 +375,10 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
     const collect = (stepIndex: number) => {
       for (const e of driver!.takeEvents()) recorded.push({ ...e, step: stepIndex });
     };
+    // a dead, hung-up or stuck real target fails the step with one line naming the program and the step
+    const explain = async (e: unknown, doing: string): Promise<never> => {
+      throw driver?.explain ? await driver.explain(e, doing) : e;
+    };
     for (const [i, s] of rb.steps.entries()) {
       await runStep(
         driver,
@@ -291,6 +390,8 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
         async () => {
           const want = (s as Extract<Step, { wait: unknown }>).wait;
           const bound = (s as { timeoutMs?: number }).timeoutMs ?? WAIT_BOUND_MS;
+          // the simulator's time is its own; a real target's wait is also bounded by the wall clock
+          const until = spec.kind === 'sim' ? Number.POSITIVE_INFINITY : Date.now() + bound;
           for (let waited = 0; ; waited += 5) {
             collect(i);
             // a wait sees what the transcript keeps: a drain's paused/running pair is not a pause
@@ -300,23 +401,39 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
               waitCursor = idx + 1;
               return;
             }
-            if (waited >= bound)
+            if (waited >= bound || Date.now() >= until)
               throw new Error(
                 `runbook ${rb.id} step ${i}: no ${want.event} ${JSON.stringify(want.data ?? {})} within ${bound} ms`,
               );
+            // a target that stopped answering is found within the QMP bound, not the (longer) wait bound
+            await driver!.heartbeat?.();
             await driver!.pass(5);
           }
         },
-      );
+      ).catch((e: unknown) => explain(e, describeStep(s, i)));
     }
     // Events a command causes after its reply still belong to the run.
-    await driver.pass(100);
+    await driver.pass(100).catch((e: unknown) => explain(e, 'the wait after the last step'));
     collect(rb.steps.length);
-  } finally {
+  } catch (e) {
+    failure = e;
+  }
+  let teardown: unknown;
+  try {
     await driver?.stop();
+  } catch (e) {
+    teardown = e;
+  } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     unregister();
   }
+  // never hide why the check failed behind a failing teardown
+  if (failure !== undefined) {
+    if (teardown !== undefined && failure instanceof TargetFailure)
+      failure.message += `; teardown: ${teardown instanceof Error ? teardown.message : String(teardown)}`;
+    throw failure;
+  }
+  if (teardown !== undefined) throw teardown;
   transcript.events = dropDrainPairs(recorded).map((e) => ({
     event: e.event,
     data: normalizeValue(e.data, dir),

@@ -2,6 +2,16 @@ import { Bitmap } from './bitmaps.ts';
 import type { BlockNode } from './graph.ts';
 import { ERRNO, IoError } from './io-error.ts';
 
+/** a failed copy: block_copy's ret and error_is_read (the read from the source failed, not the write) */
+export class CopyError extends IoError {
+  constructor(
+    errno: number,
+    readonly isRead: boolean,
+  ) {
+    super(errno);
+  }
+}
+
 /**
  * block/block-copy.c as far as fleecing sees it: which clusters of the source still have to be copied to
  * the target before the guest may overwrite them, and which ones are already there.
@@ -23,8 +33,11 @@ export class BlockCopyState {
     readonly clusterSize: number,
     /** clusters to copy at all: all of them, or those of a dirty bitmap (sync=bitmap, cbw bitmap) */
     readonly inScope: (cluster: number) => boolean,
-    /** fault hook: throws an IoError when a copy into the target should fail */
-    readonly beforeTargetWrite: (offset: number, length: number) => void = () => {},
+    /**
+     * fault hook: throws an IoError when a copy into the target should fail; may return extra latency (ns)
+     * the target write takes
+     */
+    readonly beforeTargetWrite: (offset: number, length: number) => number | undefined = () => 0,
   ) {}
 
   get size(): number {
@@ -46,18 +59,42 @@ export class BlockCopyState {
     const length = Math.min(this.clusterSize, this.size - offset);
     if (length <= 0) return;
     const src = this.source();
-    const data = src.read(offset, length);
-    this.beforeTargetWrite(offset, length);
-    const tgt = this.target();
-    if (offset + length > tgt.size) throw new IoError(ERRNO.EIO);
-    tgt.write(offset, data);
+    let data: Uint8Array;
+    try {
+      data = src.read(offset, length);
+    } catch (e) {
+      throw e instanceof IoError ? new CopyError(e.errno, true) : e;
+    }
+    try {
+      const latency = this.beforeTargetWrite(offset, length) ?? 0;
+      const tgt = this.target();
+      if (offset + length > tgt.size) throw new IoError(ERRNO.EIO);
+      // how long the write waits before it starts (a throttle filter on the way) and then takes
+      this.callDurationNs = Math.max(this.callDurationNs, writeDelayNs(tgt) + latency);
+      tgt.write(offset, data);
+    } catch (e) {
+      throw e instanceof IoError ? new CopyError(e.errno, false) : e;
+    }
     this.done.add(cluster);
     this.bytesCopied += length;
     this.onCopied?.(length);
   }
 
-  /** Copy every cluster of [offset, offset+length) that still needs it (block_copy). */
-  copyRange(offset: number, length: number): void {
+  /** the longest wait of one copy of the current block_copy call (its tasks run in parallel), in ns */
+  private callDurationNs = 0;
+
+  /**
+   * Copy every cluster of [offset, offset+length) that still needs it (block_copy). With a timeout
+   * (copy-before-write's cbw-timeout) a call that takes longer fails with ETIMEDOUT; its copies still finish
+   * in the background (qemu_co_timeout leaves the call running).
+   */
+  copyRange(offset: number, length: number, timeoutNs = 0): void {
+    this.callDurationNs = 0;
+    this.copyRangeNow(offset, length);
+    if (timeoutNs > 0 && this.callDurationNs > timeoutNs) throw new IoError(ERRNO.ETIMEDOUT);
+  }
+
+  private copyRangeNow(offset: number, length: number): void {
     if (length <= 0) return;
     const first = Math.floor(offset / this.clusterSize);
     const last = Math.floor((offset + length - 1) / this.clusterSize);
@@ -67,6 +104,16 @@ export class BlockCopyState {
   skip(cluster: number): void {
     this.skipped.add(cluster);
   }
+}
+
+/** the wait before a write to `node` may start: throttle filters on its way down to the data */
+function writeDelayNs(node: BlockNode): number {
+  let ns = 0;
+  for (let n: BlockNode | undefined = node; n; n = n.driver.isFilter ? n.file : undefined) {
+    const d = n.driver as { writeDelayNs?: () => number };
+    if (d.writeDelayNs) ns = Math.max(ns, d.writeDelayNs());
+  }
+  return ns;
 }
 
 /**

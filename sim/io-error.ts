@@ -6,6 +6,7 @@ export const ERRNO = {
   EINVAL: 22,
   ENOSPC: 28,
   ENOTSUP: 95,
+  ETIMEDOUT: 110,
 } as const;
 
 const STRERROR: Record<number, string> = {
@@ -15,6 +16,7 @@ const STRERROR: Record<number, string> = {
   22: 'Invalid argument',
   28: 'No space left on device',
   95: 'Operation not supported',
+  110: 'Connection timed out',
 };
 
 export class IoError extends Error {

@@ -1,5 +1,6 @@
 import { text } from '../spec/versions.ts';
 import { BlockCopyState } from './block-copy.ts';
+import { findThrottleGroup } from './commands/objects.ts';
 import type { SimCore } from './core.ts';
 import { BlkdebugDriver, type InjectErrorRule } from './drivers/blkdebug.ts';
 import { CbwDriver, type OnCbwError } from './drivers/copy-before-write.ts';
@@ -8,6 +9,7 @@ import { NullDriver } from './drivers/null.ts';
 import { Qcow2Driver } from './drivers/qcow2.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
+import { ThrottleDriver } from './drivers/throttle.ts';
 import { FsError } from './fs.ts';
 import { BlockNode, type ChildRole, type NodeDriver } from './graph.ts';
 import { ERRNO, IoError } from './io-error.ts';
@@ -165,10 +167,19 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
     case 'qcow2': {
       const file = childFrom(ctx, opts.file, readOnly, opts);
       children.push({ name: 'file', role: 'file', bs: file });
-      const filename = file.driver instanceof FileDriver ? file.driver.filename : undefined;
+      // blkdebug nodes between the format and its file see the format's data I/O (read_aio/write_aio)
+      const debug: BlkdebugDriver[] = [];
+      let proto = file;
+      while (proto.driver instanceof BlkdebugDriver && proto.file) {
+        debug.push(proto.driver);
+        proto = proto.file;
+      }
+      const filename = proto.driver instanceof FileDriver ? proto.driver.filename : undefined;
       const layer = filename === undefined ? null : core.fs.openQcow2(filename, readOnly);
       if (!layer) throw generic('Image is not in qcow2 format');
-      driver = new Qcow2Driver(layer);
+      driver = new Qcow2Driver(layer, (kind, offset, length) => {
+        for (const d of debug) d.check(kind, offset, length);
+      });
       if (Object.hasOwn(opts, 'backing')) {
         if (opts.backing !== null)
           children.push({ name: 'backing', role: 'backing', bs: childFrom(ctx, opts.backing, true) });
@@ -208,6 +219,7 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
         scope,
         () => {
           if (core.rng.chance(core.faults.cbwErrorRate)) throw new IoError(ERRNO.EIO);
+          return core.faults.writeLatencyNs;
         },
       );
       const cbw = new CbwDriver(
@@ -227,6 +239,16 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
       const file = childFrom(ctx, opts.file, true, opts);
       children.push({ name: 'file', role: 'file', bs: file });
       driver = new SnapshotAccessDriver();
+      break;
+    }
+    case 'throttle': {
+      const name = opts['throttle-group'];
+      if (typeof name !== 'string') throw generic('Missing throttle group name');
+      const group = findThrottleGroup(core, name);
+      if (!group) throw generic(`Throttle group '${name}' does not exist`);
+      const file = childFrom(ctx, opts.file, readOnly, opts);
+      children.push({ name: 'file', role: 'file', bs: file });
+      driver = new ThrottleDriver(group, () => core.clock.now);
       break;
     }
     case 'blkdebug': {

@@ -88,7 +88,12 @@ export function classifyMessage(msg: unknown): Classified {
       : { kind: 'invalid', problem: describeZodError('QMP error reply has the wrong shape', r.error) };
   }
   if ('QMP' in msg) return { kind: 'invalid', problem: 'QMP greeting received again mid-session' };
-  const keys = Object.keys(msg).slice(0, 5).join(', ') || '(none)';
+  // keys as JSON writes them (escaped), so that the problem stays on one line
+  const keys =
+    Object.keys(msg)
+      .slice(0, 5)
+      .map((k) => JSON.stringify(k).slice(1, -1))
+      .join(', ') || '(none)';
   return { kind: 'invalid', problem: `QMP message is neither reply nor event (keys: ${keys})` };
 }
 

@@ -456,6 +456,71 @@ export const qsdLegacyWriter = rb({
   ],
 });
 
+/** base:allocation as a reader sees it: data, holes of the host file, a qcow2 overlay over its backing */
+export const allocationMap = rb({
+  id: 'fleecing-data/base-allocation-over-nbd',
+  title: 'base:allocation over NBD: a raw disk with a hole, a new raw file, a qcow2 overlay',
+  files: [SOURCE, { name: 'temp.qcow2', format: 'qcow2', size: 4 * MiB, backing: 'src.raw' }],
+  steps: [
+    addSource(),
+    addTemp('temp', 'temp.qcow2', 'source'),
+    nbdStart,
+    {
+      qmp: 'block-export-add',
+      args: { type: 'nbd', id: 'e1', 'node-name': 'source', name: 'raw', writable: true },
+    },
+    exportNode('e2', 'temp', 'overlay'),
+    {
+      nbd: {
+        socket: '@nbd.sock',
+        export: 'raw',
+        context: 'base:allocation',
+        reads: [
+          [0, 4 * MiB],
+          [3 * MiB - 4 * KiB, 8 * KiB],
+          [3 * MiB + 512, 4 * KiB],
+        ],
+      },
+    },
+    {
+      nbd: {
+        socket: '@nbd.sock',
+        export: 'raw',
+        context: 'base:allocation',
+        writes: [
+          [3 * MiB + 64 * KiB, 512, 0x5a],
+          [3 * MiB + 128 * KiB, 8 * KiB, 0x00],
+        ],
+        reads: [[3 * MiB, 1 * MiB]],
+      },
+    },
+    { nbd: { socket: '@nbd.sock', export: 'overlay', context: 'base:allocation', reads: [[0, 4 * MiB]] } },
+    {
+      qmp: 'blockdev-create',
+      args: { 'job-id': 'c', options: { driver: 'file', filename: '@new.raw', size: 1 * MiB } },
+    },
+    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'c', status: 'concluded' } } },
+    { qmp: 'job-dismiss', args: { id: 'c' } },
+    addSource('fresh', 'new.raw'),
+    exportNode('e3', 'fresh', 'fresh'),
+    {
+      nbd: {
+        socket: '@nbd.sock',
+        export: 'fresh',
+        context: 'base:allocation',
+        reads: [
+          [0, 1 * MiB],
+          [0, 8 * KiB],
+        ],
+      },
+    },
+    ...unexport('e1'),
+    ...unexport('e2'),
+    ...unexport('e3'),
+    { qmp: 'nbd-server-stop' },
+  ],
+});
+
 export const FLEECING_DATA = [
   legacyNbd,
   cbwNbd,
@@ -466,4 +531,5 @@ export const FLEECING_DATA = [
   sparseOverlay,
   qsdCbwWriter,
   qsdLegacyWriter,
+  allocationMap,
 ];

@@ -2,6 +2,7 @@ import type { ParsedRunbook } from '../runbook.ts';
 import { BITMAPS } from './bitmaps.ts';
 import { ERRORS } from './errors.ts';
 import { EXPORTS } from './exports.ts';
+import { FAULTS } from './faults.ts';
 import { FLEECING } from './fleecing.ts';
 import { FLEECING_DATA } from './fleecing-data.ts';
 import { JOB_VERB_RUNBOOKS } from './job-verbs.ts';
@@ -18,6 +19,7 @@ export const RUNBOOKS: ParsedRunbook[] = [
   ...JOB_VERB_RUNBOOKS,
   ...JOBS,
   ...TRANSACTIONS,
+  ...FAULTS,
 ];
 
 // The catalogue checks itself: ids are unique.

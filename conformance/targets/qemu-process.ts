@@ -48,6 +48,8 @@ export interface QemuProcess {
   scratch: string;
   proc: ChildProcess;
   argv: readonly string[];
+  /** the program, for messages: 'qemu-storage-daemon', 'qemu-system-x86_64', 'fleece-lab serve' */
+  name: string;
   /** resolves (never rejects) once the process is gone */
   exited: Promise<ExitStatus>;
   exitStatus(): ExitStatus | undefined;
@@ -56,8 +58,11 @@ export interface QemuProcess {
   stderrText(): string;
   /** "qemu-storage-daemon (pid N) exited with status 1; stderr tail: …" */
   describe(): string;
-  /** quit (bounded), then SIGTERM, then SIGKILL; awaits exit; removes the scratch folder. Idempotent. */
-  stop(): Promise<void>;
+  /**
+   * quit (bounded), then SIGTERM, then SIGKILL; awaits exit; removes the scratch folder. Idempotent.
+   * `quit: false` skips the quit (for a QEMU already known to be stuck: it would only wait out its bound).
+   */
+  stop(opts?: { quit?: boolean }): Promise<void>;
 }
 
 const STOP_STEP_MS = 3_000;
@@ -76,6 +81,19 @@ function formatExit(s: ExitStatus): string {
   if (s.spawnError !== undefined) return `could not be started: ${s.spawnError}`;
   if (s.signal !== null) return `was killed by signal ${s.signal}`;
   return `exited with status ${s.code}`;
+}
+
+/**
+ * What a message calls the program: the QEMU binary also behind a foreign dynamic loader
+ * (`ld-linux… --library-path DIR …/qemu-storage-daemon`), and the simulator as `fleece-lab serve`.
+ */
+export function programName(argv: readonly string[]): string {
+  const words = argv.map((a) => path.basename(a));
+  const qemu = words.find((w) => /^qemu-/.test(w));
+  if (qemu) return qemu;
+  const cli = words.findIndex((w) => /^fleece-lab(\.js)?$/.test(w));
+  if (cli >= 0 && words[cli + 1] === 'serve') return 'fleece-lab serve';
+  return words[0] ?? 'qemu';
 }
 
 async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
@@ -113,7 +131,7 @@ class Launched {
   }
 
   get name(): string {
-    return path.basename(this.argv[0] ?? 'qemu');
+    return programName(this.argv);
   }
 
   exitStatus(): ExitStatus | undefined {
@@ -239,9 +257,9 @@ async function launch(
   l.notePidfile(pidfile);
   let stopping: Promise<void> | undefined;
   const step = opts.stopStepMs ?? STOP_STEP_MS;
-  const stop = async (): Promise<void> => {
+  const stop = async (quit: boolean): Promise<void> => {
     const deadline = Date.now() + step;
-    if (l.exitStatus() === undefined && !qmp.closed) {
+    if (quit && l.exitStatus() === undefined && !qmp.closed) {
       // quit's reply and the hang-up race; either way the exit below is what counts
       await qmp.execute('quit', undefined, { timeoutMs: step }).catch(() => undefined);
       await within(l.exited, Math.max(0, deadline - Date.now()));
@@ -258,13 +276,14 @@ async function launch(
     scratch,
     proc,
     argv,
+    name: l.name,
     exited: l.exited,
     exitStatus: () => l.exitStatus(),
     stdoutText: () => l.stdoutText(),
     stderrText: () => l.stderrText(),
     describe: () => l.describe(),
-    stop: () => {
-      stopping ??= stop();
+    stop: (o = {}) => {
+      stopping ??= stop(o.quit !== false);
       return stopping;
     },
   };

@@ -19,7 +19,7 @@ const NBD_MAX_STRING_SIZE = 4096;
 export function nbdServerStart(
   core: SimCore,
   addr: { type: string; data: Record<string, unknown> },
-  maxConnections = 0,
+  maxConnections?: number,
   tlsCreds?: string,
 ): void {
   if (core.nbd) throw generic(text(core.version, 'nbd.alreadyRunning'));
@@ -31,7 +31,9 @@ export function nbdServerStart(
   // nbd_get_tls_creds, after the listener is open: the simulator has no objects, so no TLS credentials
   if (tlsCreds !== undefined) throw generic(`No TLS credentials with id '${tlsCreds}'`);
   core.nbdListen?.(addr);
-  core.nbd = { addr, maxConnections };
+  // without max-connections: 100 where the CVE-2024-7409 fix is in (7.2.x stable too), else unlimited
+  const dflt = core.version.features.has('nbd-default-max-connections-100') ? 100 : 0;
+  core.nbd = { addr, maxConnections: maxConnections ?? dflt };
 }
 
 export function nbdServerStop(core: SimCore): void {

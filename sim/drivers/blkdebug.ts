@@ -24,7 +24,7 @@ export class BlkdebugDriver implements NodeDriver {
   childPerm(_n: BlockNode, _c: BdrvChild, perm: number, shared: number): [number, number] {
     return filterPerms(perm, shared);
   }
-  private check(kind: 'read' | 'write', offset: number, length: number): void {
+  check(kind: 'read' | 'write', offset: number, length: number): void {
     const event = kind === 'read' ? 'read_aio' : 'write_aio';
     for (const [i, r] of this.rules.entries()) {
       if (r.event !== event && !(r.iotype ?? []).includes(kind)) continue;

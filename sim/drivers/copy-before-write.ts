@@ -68,7 +68,7 @@ export class CbwDriver implements NodeDriver {
   private beforeWrite(offset: number, length: number): void {
     if (this.snapshotError !== undefined) return;
     try {
-      this.bcs.copyRange(offset, length);
+      this.bcs.copyRange(offset, length, this.cbwTimeoutSeconds * 1e9);
     } catch (e) {
       if (!(e instanceof IoError)) throw e;
       if (this.onCbwError === 'break-guest-write') throw e;

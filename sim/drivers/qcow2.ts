@@ -19,7 +19,14 @@ export class Qcow2Driver implements NodeDriver {
   readonly name = 'qcow2';
   readonly isFilter = false;
   readonly isFormat = true;
-  constructor(readonly layer: Qcow2Layer) {}
+  constructor(
+    readonly layer: Qcow2Layer,
+    /**
+     * the image is read and written through its own handle: blkdebug nodes between the format and the file
+     * check the data I/O here (offsets are guest offsets: a rule with a sector is matched against those)
+     */
+    readonly dataIo: (kind: 'read' | 'write', offset: number, length: number) => void = () => {},
+  ) {}
 
   /** Called once the node's children are attached, so copy-on-write can read the backing node. */
   bindBacking(node: BlockNode): void {
@@ -36,6 +43,8 @@ export class Qcow2Driver implements NodeDriver {
     return this.layer.store.size;
   }
   read(node: BlockNode, offset: number, length: number): Uint8Array {
+    const allocated = this.layer.store.blockStatus(offset, length).filter((e) => e.status === 'data');
+    for (const e of allocated) this.dataIo('read', e.offset, e.length);
     const parts: Uint8Array[] = [];
     for (const e of this.layer.store.blockStatus(offset, length)) {
       if (e.status === 'data') parts.push(this.layer.store.read(e.offset, e.length));
@@ -45,10 +54,12 @@ export class Qcow2Driver implements NodeDriver {
     return concat(parts, length);
   }
   write(n: BlockNode, offset: number, data: Uint8Array): void {
+    this.dataIo('write', offset, data.length);
     this.layer.store.write(offset, data);
     this.grew(n);
   }
   writeZeroes(n: BlockNode, offset: number, length: number): void {
+    this.dataIo('write', offset, length);
     this.layer.store.writeZeroes(offset, length);
     this.grew(n);
   }

@@ -1,6 +1,8 @@
 import { closeSync, fstatSync, fsyncSync, openSync } from 'node:fs';
 import { checkRange, checkWritable } from './bounds.js';
+import { ExtentMap } from './extent-map.js';
 import { preadFull, pwriteFull, pwriteZeroes } from './file-io.js';
+import { probeDataExtents } from './holes.js';
 import type { Extent, ImageStore } from './types.js';
 
 export interface RawFileOptions {
@@ -10,10 +12,10 @@ export interface RawFileOptions {
 /**
  * A raw image file, read and written for real with synchronous fs calls.
  *
- * blockStatus reports 'data' for the whole range: Node has no SEEK_DATA/SEEK_HOLE, and
- * reading everything to find zero blocks would make status as costly as a full read.
- * 'data' is always a correct (if conservative) answer, and raw never has 'unallocated'
- * because it has no backing to fall through to.
+ * blockStatus is what file-posix answers: data where the host file has data (SEEK_DATA, asked once
+ * when status is first wanted, see holes.ts), zero in its holes. Writes through this handle make
+ * data, in whole file-system blocks as the host does. Without a probe, everything is 'data' — always a
+ * correct (if conservative) answer.
  *
  * discard writes zeroes: Node cannot punch holes, and zeroes are what a punched hole reads
  * back as, so callers see the same contents either way.
@@ -29,6 +31,19 @@ export function openRawFile(path: string, options: RawFileOptions): ImageStore {
     return known;
   };
   let known = -1;
+  /** data extents of the host file; undefined until status is first asked (or when it cannot be) */
+  let data: ExtentMap | undefined;
+  let probed = false;
+  const fsBlock = (() => {
+    const b = fstatSync(fd).blksize;
+    return b > 0 && b <= 1 << 20 ? b : 4096;
+  })();
+  const wrote = (offset: number, length: number): void => {
+    if (!data || length <= 0) return;
+    const s = Math.floor(offset / fsBlock) * fsBlock;
+    const e = Math.ceil((offset + length) / fsBlock) * fsBlock;
+    data.set(s, e - s, 'data');
+  };
   /** range checks use the last size seen, and look again only when a request goes past it */
   const inRange = (offset: number, length: number): void => {
     if (known < 0 || offset + length > known) currentSize();
@@ -42,6 +57,7 @@ export function openRawFile(path: string, options: RawFileOptions): ImageStore {
     inRange(offset, length);
     checkWritable(readOnly, what);
     pwriteZeroes(open(), offset, length);
+    wrote(offset, length);
     dirty = true;
   };
   return {
@@ -55,10 +71,11 @@ export function openRawFile(path: string, options: RawFileOptions): ImageStore {
       inRange(offset, length);
       return preadFull(open(), length, offset);
     },
-    write(offset: number, data: Uint8Array): void {
-      inRange(offset, data.length);
+    write(offset: number, bytes: Uint8Array): void {
+      inRange(offset, bytes.length);
       checkWritable(readOnly, 'write');
-      pwriteFull(open(), data, offset);
+      pwriteFull(open(), bytes, offset);
+      wrote(offset, bytes.length);
       dirty = true;
     },
     writeZeroes(offset: number, length: number): void {
@@ -69,7 +86,20 @@ export function openRawFile(path: string, options: RawFileOptions): ImageStore {
     },
     blockStatus(offset: number, length: number): Extent[] {
       inRange(offset, length);
-      return length === 0 ? [] : [{ offset, length, status: 'data' }];
+      if (length === 0) return [];
+      if (!probed) {
+        probed = true;
+        const found = probeDataExtents(path);
+        if (found) {
+          data = new ExtentMap();
+          for (const [s, e] of found) data.set(s, e - s, 'data');
+        }
+      }
+      if (!data) return [{ offset, length, status: 'data' }];
+      // a hole of the host file reads as zeroes: file-posix reports it as zero, not as data
+      return data
+        .query(offset, length)
+        .map((x) => (x.status === 'unallocated' ? { ...x, status: 'zero' as const } : x));
     },
     flush(): void {
       if (!readOnly && dirty) fsyncSync(open());

@@ -1,6 +1,6 @@
 import { hasFeature } from '../../spec/versions.ts';
 import { Bitmap } from '../bitmaps.ts';
-import { BlockCopyState, clusterBytes, InternalBitmap } from '../block-copy.ts';
+import { BlockCopyState, CopyError, clusterBytes, InternalBitmap } from '../block-copy.ts';
 import type { SimCore } from '../core.ts';
 import { CbwDriver } from '../drivers/copy-before-write.ts';
 import { BlockNode } from '../graph.ts';
@@ -29,6 +29,8 @@ export interface BackupSetup extends JobOptions {
 
 /** bytes a backup job copies per iteration (block-copy's chunk) */
 const BACKUP_CHUNK = 1 << 20;
+/** block-copy's parallel tasks per call (BLOCK_COPY_MAX_WORKERS) */
+const BLOCK_COPY_MAX_WORKERS = 64;
 
 /**
  * The backup job (block/backup.c) with its copy-before-write filter inserted above the source
@@ -75,6 +77,7 @@ export class BackupJob extends BlockJob {
       bitmapScope ?? (() => true),
       () => {
         if (sim.rng.chance(sim.faults.jobTargetErrorRate)) throw new IoError(ERRNO.EIO);
+        return 0;
       },
     );
     // before 6.2 the filter was backup-top, with the source as its backing child
@@ -225,7 +228,7 @@ export class BackupJob extends BlockJob {
     // block-copy copies 1 MiB tasks; the old backup_loop copied one cluster per turn when rate-limited
     const chunk = blockCopy || this.speed === 0 ? BACKUP_CHUNK : this.bcs.clusterSize;
     const r = this.copyChunk(chunk);
-    if (!('copied' in r)) return r;
+    if (r === 'continue' || !('copied' in r)) return r;
     if (this.cursor >= this.bcs.clusterCount) {
       this.progressCurrent = this.progressTotal;
       return 'done';
@@ -240,28 +243,85 @@ export class BackupJob extends BlockJob {
     return 'continue';
   }
 
+  /**
+   * The failure of the current block-copy call (7.2+): the task that failed is given up, the tasks already
+   * in flight (up to BLOCK_COPY_MAX_WORKERS of them) still finish, then backup_loop acts on the error.
+   */
+  private callError: { errno: number; isRead: boolean; endCluster: number } | undefined;
+
   /** copy the clusters of the next `bytes` that still need it */
-  private copyChunk(bytes: number): { copied: number } | { errno: number; message: string } {
+  private copyChunk(bytes: number): { copied: number } | { errno: number; message: string } | 'continue' {
     const total = this.bcs.clusterCount;
     const chunkClusters = Math.max(1, bytes / this.bcs.clusterSize);
+    const blockCopy = hasFeature(this.sim.version, 'backup-block-copy-ratelimit');
     let copied = 0;
     let visited = 0;
+    let failedTask = false;
     while (this.cursor < total && visited < chunkClusters) {
-      if (this.bcs.needsCopy(this.cursor)) {
+      if (this.callError && this.cursor >= this.callError.endCluster) break;
+      if (this.bcs.needsCopy(this.cursor) && !failedTask) {
         try {
           this.bcs.copyCluster(this.cursor);
+          copied += this.bcs.clusterSize;
         } catch (e) {
           if (!(e instanceof IoError)) throw e;
-          this.sim.events.emit('BLOCK_JOB_ERROR', { device: this.id, operation: 'write', action: 'report' });
-          this.ioStatus = 'failed';
-          return { errno: e.errno, message: strerror(e.errno) };
+          const isRead = e instanceof CopyError && e.isRead;
+          if (!blockCopy) {
+            // 5.2's backup_loop: backup_do_cow on this cluster, then the error action, retried in place
+            return this.onCopyError(e.errno, isRead);
+          }
+          // block-copy: the whole task (chunk) fails; no new tasks start, those in flight finish
+          failedTask = true;
+          if (!this.callError) {
+            const first = Math.floor(this.cursor / chunkClusters) * chunkClusters;
+            this.callError = {
+              errno: e.errno,
+              isRead,
+              endCluster: first + BLOCK_COPY_MAX_WORKERS * chunkClusters,
+            };
+          }
         }
-        copied += this.bcs.clusterSize;
       }
       this.cursor++;
       visited++;
     }
+    const err = this.callError;
+    if (err && (this.cursor >= total || this.cursor >= err.endCluster)) {
+      this.callError = undefined;
+      // the next block-copy call starts over, copying what is still dirty
+      this.cursor = 0;
+      return this.onCopyError(err.errno, err.isRead);
+    }
     return { copied };
+  }
+
+  /** backup_error_action with block_job_error_action: report ends the job, ignore retries, stop pauses */
+  private onCopyError(errno: number, isRead: boolean): { errno: number; message: string } | 'continue' {
+    const onErr = isRead ? this.setup.onSourceError : this.setup.onTargetError;
+    const action =
+      onErr === 'stop' || onErr === 'ignore' || onErr === 'report'
+        ? onErr
+        : errno === ERRNO.ENOSPC
+          ? 'stop'
+          : 'report';
+    if (!this.isCancelled())
+      this.sim.events.emit('BLOCK_JOB_ERROR', {
+        device: this.id,
+        operation: isRead ? 'read' : 'write',
+        action,
+      });
+    if (action === 'report') return { errno, message: strerror(errno) };
+    if (action === 'stop') {
+      if (!this.userPaused) {
+        this.pause();
+        this.userPaused = true;
+      }
+      // block_job_iostatus_set_err
+      if (this.ioStatus === 'ok') this.ioStatus = errno === ERRNO.ENOSPC ? 'nospace' : 'failed';
+    }
+    // the job's pause point comes before the retry
+    if (!this.atPausePoint) this.schedule(0);
+    return 'continue';
   }
 
   protected override commit(): void {

@@ -74,6 +74,12 @@ export abstract class BlockJob extends Job {
     }
   }
 
+  /** block_job_user_resume: the job's I/O status is reset */
+  override userResume(): void {
+    super.userResume();
+    this.ioStatus = 'ok';
+  }
+
   protected override afterDismiss(): void {
     this.releaseNodes();
   }

@@ -73,9 +73,13 @@ function walk(node: BlockNode, offset: number, length: number, depth: number, ou
     out.push({ offset: Math.max(offset, size), length: beyond, data: false, zero: true, depth });
 }
 
-/** base:allocation: NBD_STATE_HOLE unless data, NBD_STATE_ZERO when it reads as zeroes */
-export function allocationFlags(e: ChainExtent): number {
-  return (e.data ? 0 : STATE_HOLE) | (e.zero ? STATE_ZERO : 0);
+/**
+ * base:allocation: NBD_STATE_HOLE unless data (6.0 on; before, unless some layer allocates it: a hole of
+ * a raw file was zero but not a hole), NBD_STATE_ZERO when it reads as zeroes
+ */
+export function allocationFlags(e: ChainExtent, holeWithoutData = true): number {
+  const hole = holeWithoutData ? !e.data : e.depth === 0;
+  return (hole ? STATE_HOLE : 0) | (e.zero ? STATE_ZERO : 0);
 }
 
 /**

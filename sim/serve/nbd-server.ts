@@ -1229,7 +1229,10 @@ class Conn {
       let errno = 0;
       try {
         list = collect(
-          chainStatus(this.node(), from, len).map((e) => ({ length: e.length, flags: allocationFlags(e) })),
+          chainStatus(this.node(), from, len).map((e) => ({
+            length: e.length,
+            flags: allocationFlags(e, this.srv.core.version.features.has('nbd-hole-without-data')),
+          })),
           opts,
         );
       } catch (e) {

@@ -109,9 +109,13 @@ export function defineProposal(p: ProposalInput, where = 'proposal'): Proposal {
   const r = proposalSchema.safeParse(p);
   if (!r.success) {
     const i = r.error.issues[0];
-    const name =
-      typeof (p as { name?: unknown }).name === 'string' ? ` '${(p as { name: string }).name}'` : '';
-    throw new ProposalError(`${where}${name}: ${i.path.join('.') || '(top)'}: ${i.message}`);
+    // p may be anything a file exported (null, a number): read its name only off an object
+    const n = p !== null && typeof p === 'object' ? (p as { name?: unknown }).name : undefined;
+    const name = typeof n === 'string' ? ` '${n}'` : '';
+    // one line, whatever the keys and names hold
+    const line = (s: string) =>
+      s.replace(/[\u0000-\u001f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    throw new ProposalError(line(`${where}${name}: ${i.path.join('.') || '(top)'}: ${i.message}`));
   }
   return { ...p, limits: p.limits ?? {} } as Proposal;
 }

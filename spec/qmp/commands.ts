@@ -230,6 +230,8 @@ export const COMMANDS = {
   'block-dirty-bitmap-enable': { args: z.object({ node: z.string(), name: z.string() }) },
   'block-dirty-bitmap-disable': { args: z.object({ node: z.string(), name: z.string() }) },
   'block-dirty-bitmap-merge': { args: bitmapMergeArgs },
+  'object-add': { args: z.object({ 'qom-type': z.string(), id: z.string() }).passthrough() },
+  'object-del': { args: idArg },
   'qom-set': { args: z.object({ path: z.string(), property: z.string(), value: z.unknown() }) },
   'human-monitor-command': {
     args: z.object({ 'command-line': z.string(), 'cpu-index': z.number().int().optional() }),
