@@ -13,6 +13,8 @@ import type { TargetSpec } from './run-runbook.ts';
 export interface ResolvedTarget {
   label: string;
   kind: 'sim' | 'qemu';
+  /** the simulator, in process or as `serve`: its known differences are xfail, and it is never retried */
+  simulator?: boolean;
   profile: Profile;
   qemu: { version: string; package: string };
   spec(flavour: 'qsd' | 'system'): TargetSpec;
@@ -28,6 +30,7 @@ export function resolveTarget(t: string): ResolvedTarget {
     return {
       label: `sim:${p.data}`,
       kind: 'sim',
+      simulator: true,
       profile: p.data,
       qemu: { version: p.data, package: 'fleece-lab simulator' },
       spec: () => ({ kind: 'sim', profile: p.data }),
@@ -41,6 +44,7 @@ export function resolveTarget(t: string): ResolvedTarget {
     return {
       label: `serve:${p.data}`,
       kind: 'qemu',
+      simulator: true,
       profile: p.data,
       qemu: { version: p.data, package: 'fleece-lab serve' },
       spec: () => ({ kind: 'qemu', argvPrefix: [process.execPath, cli, 'serve', '--profile', p.data] }),

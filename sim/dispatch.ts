@@ -1,3 +1,4 @@
+import { QDouble, unboxDoubles } from '../spec/qapi/qdouble.ts';
 import { QapiVisitor, visitorTexts } from '../spec/qapi/visitor.ts';
 import { COMMANDS, type CommandName } from '../spec/qmp/commands.ts';
 import { text } from '../spec/versions.ts';
@@ -257,7 +258,7 @@ export class Monitor {
    */
   dispatch(req: unknown): QmpReply {
     const core = this.core;
-    if (req === null || typeof req !== 'object' || Array.isArray(req)) {
+    if (req === null || typeof req !== 'object' || Array.isArray(req) || req instanceof QDouble) {
       return { error: { class: 'GenericError', desc: 'QMP input must be a JSON object' } };
     }
     const r = req as Record<string, unknown>;
@@ -278,7 +279,7 @@ export class Monitor {
         execKey = key;
       } else if (key === 'arguments') {
         const a = r.arguments;
-        if (a === null || typeof a !== 'object' || Array.isArray(a))
+        if (a === null || typeof a !== 'object' || Array.isArray(a) || a instanceof QDouble)
           return fail(generic("QMP input member 'arguments' must be an object"));
       } else if (key !== 'id') {
         return fail(generic(`QMP input member '${key}' is unexpected`));
@@ -293,9 +294,9 @@ export class Monitor {
     if (!cmd) return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.commandNotFound', name)));
     if (execKey === 'exec-oob' && !cmd['allow-oob'])
       return fail(generic(`The command ${name} does not support OOB`));
-    const args = (r.arguments ?? {}) as Record<string, unknown>;
-    const argError = visitorOf(core).checkCommand(name, args);
+    const argError = visitorOf(core).checkCommand(name, (r.arguments ?? {}) as Record<string, unknown>);
     if (argError) return fail(generic(argError));
+    const args = unboxDoubles(r.arguments ?? {}) as Record<string, unknown>;
     if (name === 'qmp_capabilities') {
       if (this.negotiated)
         return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.alreadyNegotiated')));

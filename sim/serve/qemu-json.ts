@@ -15,6 +15,8 @@
  * Also here: QEMU's JSON writer for such values (compact and `pretty=on`), with each version's number
  * formatting.
  */
+
+import { QDouble } from '../../spec/qapi/qdouble.ts';
 import { qdictOrder, toQemuJson } from '../../spec/qjson.ts';
 
 // ---------------------------------------------------------------- values
@@ -42,7 +44,11 @@ export function isQDict(v: unknown): v is QDict {
 export function toPlain(v: QValue): unknown {
   if (v === null || typeof v === 'boolean' || typeof v === 'string') return v;
   if (v instanceof QNum) {
-    if (v.kind === 'double') return v.value as number;
+    if (v.kind === 'double') {
+      const x = v.value as number;
+      // a whole double must still look like a double to the argument visitor
+      return Number.isInteger(x) ? new QDouble(x) : x;
+    }
     const b = v.value as bigint;
     return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
   }

@@ -159,6 +159,14 @@ const CONVERSATIONS: string[] = [
   // not an in-band command followed by an OOB one in the same write: which reply comes first is a race
   // between QEMU's monitor thread and its main loop (seen both ways on the same version)
   `${OOB}{"exec-oob":"query-jobs","arguments":{}}\n{"execute":"query-jobs","id":"x"}\n`,
+  // whole doubles are doubles to QAPI: an int member refuses them, a number member does not
+  `${CAPS}{"execute":"block-job-set-speed","arguments":{"device":"j","speed":65536.0}}\n`,
+  `${CAPS}{"execute":"block-job-set-speed","arguments":{"device":"j","speed":1e3}}\n`,
+  `${CAPS}{"execute":"block-job-set-speed","arguments":{"device":"j","speed":123456789012345678901234}}\n`,
+  `${CAPS}{"execute":"block-job-set-speed","arguments":{"device":"j","speed":-1}}\n`,
+  `${CAPS}{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"n","size":1048576.0}}\n`,
+  `${CAPS}{"execute":"query-jobs","arguments":1.0}\n{"execute":"query-jobs","arguments":{},"id":2.0}\n`,
+  `${CAPS}{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"n2","size":4096,"read-zeroes":1.0}}\n`,
 ];
 
 for (const v of ['7.2', '11.1', '5.2', '10.0'] as Profile[]) {

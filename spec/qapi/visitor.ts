@@ -1,6 +1,7 @@
 import { qdictOrder } from '../qjson.ts';
 import { fitsCInt, INT_MEMBER_TYPES } from './int-types.ts';
 import type { Introspection, SchemaEntry } from './introspection.ts';
+import { QDouble } from './qdouble.ts';
 
 /**
  * QEMU's QObject input visitor (qapi/qobject-input-visitor.c) run over an introspected schema: it finds
@@ -67,6 +68,7 @@ class VisitError extends Error {}
 
 function jsonKind(v: unknown): 'object' | 'array' | 'string' | 'int' | 'number' | 'bool' | 'null' {
   if (v === null) return 'null';
+  if (v instanceof QDouble) return 'number';
   if (Array.isArray(v)) return 'array';
   switch (typeof v) {
     case 'string':
