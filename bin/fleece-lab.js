@@ -3,4 +3,10 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./cli.ts');
+if (process.argv[2] === 'serve') {
+  // a drop-in qemu-storage-daemon starts fast: only the simulator is loaded, not every command
+  const { main } = await import('./serve.ts');
+  await main(process.argv.slice(3));
+} else {
+  await import('./cli.ts');
+}
