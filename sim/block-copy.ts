@@ -1,6 +1,7 @@
 import { Bitmap } from './bitmaps.ts';
 import type { BlockNode } from './graph.ts';
 import { ERRNO, IoError } from './io-error.ts';
+import { chainStatus } from './serve/nbd-extents.ts';
 
 /** a failed copy: block_copy's ret and error_is_read (the read from the source failed, not the write) */
 export class CopyError extends IoError {
@@ -59,9 +60,12 @@ export class BlockCopyState {
     const length = Math.min(this.clusterSize, this.size - offset);
     if (length <= 0) return;
     const src = this.source();
-    let data: Uint8Array;
+    let data: Uint8Array | undefined;
     try {
-      data = src.read(offset, length);
+      // block_copy_block_status: a cluster the source reads as zeroes in one answer is written as zeroes
+      // (the target gets a zero cluster, not data); anything shorter is copied as data
+      const st = chainStatus(src, offset, length);
+      if (!(st.length === 1 && st[0]!.zero && st[0]!.length >= length)) data = src.read(offset, length);
     } catch (e) {
       throw e instanceof IoError ? new CopyError(e.errno, true) : e;
     }
@@ -71,7 +75,8 @@ export class BlockCopyState {
       if (offset + length > tgt.size) throw new IoError(ERRNO.EIO);
       // how long the write waits before it starts (a throttle filter on the way) and then takes
       this.callDurationNs = Math.max(this.callDurationNs, writeDelayNs(tgt) + latency);
-      tgt.write(offset, data);
+      if (data) tgt.write(offset, data);
+      else tgt.writeZeroes(offset, length);
     } catch (e) {
       throw e instanceof IoError ? new CopyError(e.errno, false) : e;
     }

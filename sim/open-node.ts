@@ -228,6 +228,7 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
         (opts['cbw-timeout'] as number | undefined) ?? 0,
         scope,
       );
+      cbw.statusBug = core.version.features.has('hbitmap-status-first-dirty-bug');
       driver = cbw;
       const node = finish(ctx, opts, driver, children, readOnly);
       nodeRef = node;

@@ -57,6 +57,12 @@ export const FEATURES = [
    * allocates, so a hole of a raw file was "zero" without "hole" there
    */
   'nbd-hole-without-data',
+  /**
+   * hbitmap_status() answered "not set" for a range that starts set and has an unset part later
+   * (7.0 to 7.2, fixed in 8.0): a snapshot-access read from a copied cluster into an uncopied one reads
+   * the copied part from the live disk
+   */
+  'hbitmap-status-first-dirty-bug',
   /** block-copy's copy bitmap lives on the copy-before-write node, not on the source */
   'block-copy-bitmap-on-filter',
   /**
@@ -212,7 +218,7 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
     '7.2',
     { major: 7, minor: 2, micro: 22 },
     'bookworm',
-    [...CBW_FEATURES, 'nbd-default-max-connections-100'],
+    [...CBW_FEATURES, 'nbd-default-max-connections-100', 'hbitmap-status-first-dirty-bug'],
     {
       'opt.sizeOutOfRange': "Parameter '%1$s' expects a non-negative number below 2^64",
       'transaction.groupedUnsupported':

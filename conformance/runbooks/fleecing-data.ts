@@ -521,6 +521,66 @@ export const allocationMap = rb({
   ],
 });
 
+/**
+ * Reads that cross from copied clusters into uncopied ones and back. QEMU 7.0 to 7.2 read the copied
+ * part of such a request from the live disk (hbitmap_status() reported it as not copied); 8.0 fixed it.
+ */
+export const acrossCopied = rb({
+  id: 'fleecing-data/snapshot-reads-across-copied-clusters',
+  title: 'snapshot-access reads that span copied and uncopied clusters (the 7.x hbitmap_status bug)',
+  needs: ['copy-before-write', 'snapshot-access'],
+  files: [SOURCE, { name: 'temp.qcow2', format: 'qcow2', size: 4 * MiB }],
+  steps: [
+    addSource(),
+    addTemp('temp', 'temp.qcow2'),
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'copy-before-write', 'node-name': 'cbw', file: 'source', target: 'temp' },
+    },
+    { qmp: 'blockdev-add', args: { driver: 'snapshot-access', 'node-name': 'acc', file: 'cbw' } },
+    nbdStart,
+    {
+      qmp: 'block-export-add',
+      args: { type: 'nbd', id: 'g', 'node-name': 'cbw', name: 'guest', writable: true },
+    },
+    exportNode('e1', 'acc', 'fleece'),
+    {
+      nbd: {
+        socket: '@nbd.sock',
+        export: 'guest',
+        writes: [
+          [0, 4 * KiB, 0x22],
+          [200 * KiB, 4 * KiB, 0x23],
+          [3 * MiB + 8 * KiB, 4 * KiB, 0x24],
+        ],
+        reads: [[0, 4 * KiB]],
+      },
+    },
+    {
+      nbd: {
+        socket: '@nbd.sock',
+        export: 'fleece',
+        context: 'base:allocation',
+        reads: [
+          [0, 64 * KiB],
+          [0, 128 * KiB],
+          [32 * KiB, 64 * KiB],
+          [64 * KiB, 192 * KiB],
+          [192 * KiB, 64 * KiB],
+          [0, 256 * KiB],
+          [3 * MiB, 128 * KiB],
+          [3 * MiB - 64 * KiB, 192 * KiB],
+        ],
+      },
+    },
+    ...unexport('e1'),
+    ...unexport('g'),
+    { qmp: 'blockdev-del', args: { 'node-name': 'acc' } },
+    { qmp: 'blockdev-del', args: { 'node-name': 'cbw' } },
+    { qmp: 'nbd-server-stop' },
+  ],
+});
+
 export const FLEECING_DATA = [
   legacyNbd,
   cbwNbd,
@@ -532,4 +592,5 @@ export const FLEECING_DATA = [
   qsdCbwWriter,
   qsdLegacyWriter,
   allocationMap,
+  acrossCopied,
 ];

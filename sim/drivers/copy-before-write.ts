@@ -37,6 +37,9 @@ export class CbwDriver implements NodeDriver {
   readonly doneByWrites = new Set<number>();
   private internalBitmaps: InternalBitmap[] = [];
 
+  /** hbitmap_status()'s first-dirty-bit bug (7.0 to 7.2), see snapshotRun */
+  statusBug = false;
+
   constructor(
     readonly bcs: BlockCopyState,
     readonly onCbwError: OnCbwError,
@@ -143,38 +146,47 @@ export class CbwDriver implements NodeDriver {
     }
   }
 
+  /**
+   * cbw_snapshot_read_lock over [pos, end): where to read the next run of clusters from, and how far. A
+   * run of copied clusters comes from the target, one of uncopied ones from the source — except on
+   * versions whose hbitmap_status() said "not copied" for a copied run followed by an uncopied one in the
+   * same request: there the copied run is read from the live source.
+   */
+  private snapshotRun(node: BlockNode, pos: number, end: number): { from: BlockNode; runEnd: number } {
+    const cs = this.bcs.clusterSize;
+    const done = this.bcs.done.has(Math.floor(pos / cs));
+    let runEnd = Math.min(end, (Math.floor(pos / cs) + 1) * cs);
+    while (runEnd < end && this.bcs.done.has(Math.floor(runEnd / cs)) === done)
+      runEnd = Math.min(end, runEnd + cs);
+    const buggy = done && runEnd < end && this.statusBug;
+    return { from: done && !buggy ? this.bcs.target() : src(node), runEnd };
+  }
+
   /** cbw_co_preadv_snapshot: the disk as it was when the filter was inserted */
   snapshotRead(node: BlockNode, offset: number, length: number): Uint8Array {
     if (length === 0) return new Uint8Array(0);
     this.checkSnapshotAccess(offset, length);
-    const cs = this.bcs.clusterSize;
     const parts: Uint8Array[] = [];
-    let pos = offset;
     const end = offset + length;
-    while (pos < end) {
-      const c = Math.floor(pos / cs);
-      const chunkEnd = Math.min(end, (c + 1) * cs);
-      const from = this.bcs.done.has(c) ? this.bcs.target() : src(node);
-      parts.push(from.read(pos, chunkEnd - pos));
-      pos = chunkEnd;
+    for (let pos = offset; pos < end; ) {
+      const { from, runEnd } = this.snapshotRun(node, pos, end);
+      parts.push(from.read(pos, runEnd - pos));
+      pos = runEnd;
     }
     return concat(parts, length);
   }
 
   snapshotBlockStatus(node: BlockNode, offset: number, length: number): Extent[] {
     this.checkSnapshotAccess(offset, length);
-    const cs = this.bcs.clusterSize;
     const out: Extent[] = [];
-    let pos = offset;
     const end = offset + length;
-    while (pos < end) {
-      const c = Math.floor(pos / cs);
-      const chunkEnd = Math.min(end, (c + 1) * cs);
-      const from = this.bcs.done.has(c) ? this.bcs.target() : src(node);
-      out.push(...from.blockStatus(pos, chunkEnd - pos));
-      pos = chunkEnd;
+    // each run is one cbw_snapshot_read_lock: runs stay apart, as QEMU's callers see them one at a time
+    for (let pos = offset; pos < end; ) {
+      const { from, runEnd } = this.snapshotRun(node, pos, end);
+      out.push(...mergeExtents(from.blockStatus(pos, runEnd - pos)));
+      pos = runEnd;
     }
-    return mergeExtents(out);
+    return out;
   }
 
   /** cbw_co_pdiscard_snapshot: the reader no longer needs these clusters; stop protecting them */

@@ -1166,14 +1166,11 @@ class Conn {
 
   /** nbd_co_send_sparse_read: zero ranges as holes, the rest as data, chunk by chunk */
   private async sparseRead(req: Request, from: number, len: number): Promise<boolean> {
+    // one chunk per block-status answer, as QEMU asks block status and then reads each answer's range:
+    // adjacent answers of one kind are not joined (a read split there can differ, see snapshotRun)
     let status: { offset: number; length: number; zero: boolean }[];
     try {
-      status = [];
-      for (const e of chainStatus(this.node(), from, len)) {
-        const last = status[status.length - 1];
-        if (last && last.zero === e.zero) last.length += e.length;
-        else status.push({ offset: e.offset, length: e.length, zero: e.zero });
-      }
+      status = chainStatus(this.node(), from, len);
     } catch (e) {
       const errno = errnoOf(e);
       await this.chunkError(req, errno, `unable to check for holes: ${strerror(errno)}`);
