@@ -4,12 +4,13 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checkProposal, type ProposalReport } from '../model/check.ts';
 import { brokenClaims, formatReport } from '../model/report.ts';
+import type { OpSpec } from '../model/world.ts';
 import { inShard, parseShard } from '../reports/shard.ts';
 import { defineProposal, type Proposal, type ProposalInput } from '../spec/proposals/define.ts';
 import { BUNDLED, bundled } from '../spec/proposals/index.ts';
 import { profileSchema } from '../spec/versions.ts';
 
-/** `fleece-lab check [PROPOSAL...] [--runs N] [--seed S] [--profile P] [--path P] [--json F] [--traces DIR]` */
+/** `fleece-lab check [PROPOSAL...] [--runs N] [--seed S] [--profile P] [--path P] [--json F] [--traces DIR] [--save-runs]` */
 export async function loadProposal(spec: string): Promise<Proposal> {
   const b = bundled(spec);
   if (b) return b;
@@ -18,7 +19,14 @@ export async function loadProposal(spec: string): Promise<Proposal> {
     throw new Error(
       `${spec}: no bundled proposal of that name and no such file (bundled: ${BUNDLED.map((p) => p.name).join(', ')})`,
     );
-  const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (e) {
+    // a syntax error or a throw while loading: the first line of it, naming the file (not a stack)
+    const first = (e instanceof Error ? e.message : String(e)).split('\n').find((l) => l.trim() !== '');
+    throw new Error(`${spec}: cannot load the proposal file: ${first?.trim() ?? 'unknown error'}`);
+  }
   if (mod.default === undefined)
     throw new Error(`${spec}: the file has no default export (export default defineProposal({...}))`);
   // A file may export the plain object; it is checked the same way.
@@ -38,6 +46,7 @@ export async function cmdCheck(argv: string[]): Promise<number> {
       traces: { type: 'string', default: 'reports/latest/traces' },
       quiet: { type: 'boolean', short: 'q' },
       shard: { type: 'string' },
+      'save-runs': { type: 'boolean', default: false },
     },
   });
   const profile = profileSchema.safeParse(values.profile);
@@ -57,12 +66,30 @@ export async function cmdCheck(argv: string[]): Promise<number> {
   const reports: ProposalReport[] = [];
   let broken = 0;
   for (const p of proposals) {
-    const r = await checkProposal(p, { runs, seed, profile: profile.data, path: values.path });
+    // --save-runs: every generated operation sequence, one JSON line each (`fleece-lab replay --traces DIR`)
+    const runLines: string[] = [];
+    const seen = new Set<string>();
+    const onRun = values['save-runs']
+      ? (ops: OpSpec[]) => {
+          const key = JSON.stringify(ops);
+          if (seen.has(key)) return;
+          seen.add(key);
+          runLines.push(
+            JSON.stringify({ proposal: p.name, profile: profile.data, seed, run: seen.size, ops }),
+          );
+        }
+      : undefined;
+    const r = await checkProposal(p, { runs, seed, profile: profile.data, path: values.path, onRun });
     reports.push(r);
     console.log(formatReport(r, !values.quiet));
     console.log('');
     broken += brokenClaims(r).length;
     fs.mkdirSync(values.traces, { recursive: true });
+    if (onRun) {
+      const file = path.join(values.traces, `${p.name}.runs.jsonl`);
+      fs.writeFileSync(file, runLines.length > 0 ? `${runLines.join('\n')}\n` : '');
+      console.log(`${runLines.length} distinct runs of ${p.name} saved to ${file}`);
+    }
     for (const v of r.verdicts) {
       if (!v.counterexample) continue;
       const file = path.join(values.traces, `${p.name}.${v.property}.json`);

@@ -14,9 +14,11 @@ import { compareToBaseline } from '../reports/baseline.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
 import { parseShard } from '../reports/shard.ts';
+import { parseJsonText } from '../spec/json-text.ts';
 import { parseResults, summarize } from '../spec/results.ts';
 import { cmdCheck } from './check-cmd.ts';
 import { cmdDiff, DIFF_HELP } from './diff-cmd.ts';
+import { DIFFERENTIAL_HELP } from './differential-cmd.ts';
 import { runMainJob } from './main-job.ts';
 import { cmdMatrix, MATRIX_HELP } from './matrix-cmd.ts';
 import { cmdMerge, MERGE_HELP } from './merge-cmd.ts';
@@ -37,7 +39,8 @@ commands:
   matrix    the suite on several QEMU versions side by side
   diff      regression report between two results (or matrix) files
   merge     join the result files of sharded runs
-  replay    replay a saved trace on a target
+  replay    replay a saved trace on a target, or saved runs on the simulator and real
+            versions side by side (differential replay: --traces DIR --versions V,...)
   help      this text, or 'fleece-lab help COMMAND'
 
 'fleece-lab COMMAND --help' describes each command.`,
@@ -58,6 +61,10 @@ T: sim[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:BINARY_OR_ROOT_OR_V
 --jobs N: checks at once (default 1); --traces DIR: every check's requests, replies and events as JSONL
 --shard i/n: only every n-th check of the list, starting at the i-th ('fleece-lab merge' joins the shards)
 Each check runs on the target and is compared with the recording of real QEMU of the same version.
+A real target that dies, hangs up or stops answering fails the check with one line (e.g. "qemu-storage-daemon
+(pid N) was killed by SIGKILL during step 7 (query-jobs)"), without a retry; the next check gets a fresh one.
+Each QMP reply is awaited at most $FLEECE_LAB_QMP_TIMEOUT_MS (default 10000); past it the target is reported
+stuck and killed (SIGTERM, 3 s, SIGKILL). Attach mode runs one check at a time.
 Exit status: 0 when every check meets the baseline (or passes, without one), 1 otherwise, 2 on bad usage.`,
   check: `usage: fleece-lab check [PROPOSAL_FILE_OR_NAME...] [--runs N] [--seed S] [--profile P] [--path P] [--json F] [--traces DIR] [--shard i/n]
 
@@ -65,8 +72,11 @@ Property-tests API proposals against the simulator: fast-check generates interle
 writes (also between the QMP commands of one call) and NBD reads. Each property of the catalogue gets a
 verdict: holds after N runs, fails with a shrunk counterexample (API trace, QMP trace, a replay command), or
 cannot be expressed by the API. Bundled: seed-2013, blockcopy-2012, backup-begin-6.0, job-ids; a file path
-whose default export is a proposal works the same. --shard i/n evaluates every n-th proposal of the list
-('fleece-lab merge' joins the --json files). Exit 1 when a claimed property fails.`,
+whose default export is a proposal works the same. --traces DIR (default reports/latest/traces) gets each
+counterexample as <proposal>.<property>.json; --save-runs also writes the operations of every generated run
+to <proposal>.runs.jsonl (for 'fleece-lab replay --traces DIR --versions ...', the differential replay).
+--shard i/n evaluates every n-th proposal of the list ('fleece-lab merge' joins the --json files).
+Exit 1 when a claimed property fails.`,
   qemu: `usage: fleece-lab qemu install VERSION|all
        fleece-lab qemu list
 
@@ -75,8 +85,7 @@ Installs real QEMU versions (${QEMU_VERSIONS.join(', ')}) from Debian suites int
   matrix: MATRIX_HELP,
   diff: DIFF_HELP,
   merge: MERGE_HELP,
-  replay:
-    'usage: fleece-lab replay TRACE --target T\n\nReplays a trace saved by `fleece-lab check` on a target.',
+  replay: DIFFERENTIAL_HELP,
 };
 
 /** print to stdout and succeed */
@@ -152,7 +161,10 @@ async function cmdConform(argv: string[]): Promise<number> {
   if (values.junit) fs.writeFileSync(values.junit, toJUnit([r]));
   if (values.md) fs.writeFileSync(values.md, toMarkdown([r]));
   if (values.baseline) {
-    const base = parseResults(JSON.parse(fs.readFileSync(values.baseline, 'utf8')), values.baseline);
+    const base = parseResults(
+      parseJsonText(fs.readFileSync(values.baseline, 'utf8'), values.baseline),
+      values.baseline,
+    );
     const v = compareToBaseline(r, base);
     for (const b of v.better) console.log(`better: ${b.id}: ${b.was} -> ${b.now}`);
     for (const w of v.worse)

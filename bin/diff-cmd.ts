@@ -6,6 +6,7 @@ import { loadSchemaFeatures } from '../reports/features.ts';
 import { diffHtml } from '../reports/html.ts';
 import { parseMatrix } from '../reports/matrix.ts';
 import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
+import { parseJsonText } from '../spec/json-text.ts';
 import { parseResults, type Results } from '../spec/results.ts';
 import { recording } from './matrix-cmd.ts';
 
@@ -76,8 +77,9 @@ export async function cmdDiff(argv: string[]): Promise<number> {
     return 2;
   }
   const [fa, fb] = positionals;
-  const ra = JSON.parse(fs.readFileSync(fa, 'utf8')) as { kind?: string };
-  const rb = JSON.parse(fs.readFileSync(fb, 'utf8')) as { kind?: string };
+  // a file that is not JSON, or JSON that is not an object, gets one line naming it (not V8's message)
+  const ra = (parseJsonText(fs.readFileSync(fa, 'utf8'), fa) ?? {}) as { kind?: string };
+  const rb = (parseJsonText(fs.readFileSync(fb, 'utf8'), fb) ?? {}) as { kind?: string };
   if (ra.kind !== rb.kind) {
     console.error(`fleece-lab diff: ${fa} is a ${ra.kind ?? '?'} file, ${fb} a ${rb.kind ?? '?'} file`);
     return 2;

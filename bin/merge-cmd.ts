@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RUNBOOKS } from '../conformance/runbooks/index.ts';
-import type { ProposalReport } from '../model/check.ts';
 import { matrixPage } from '../reports/html.ts';
 import { matrixMarkdown, parseMatrix } from '../reports/matrix.ts';
-import { mergeMatrices, mergeProposals, mergeResults } from '../reports/merge.ts';
+import { mergeMatrices, mergeProposals, mergeResults, parseProposalReports } from '../reports/merge.ts';
+import { parseJsonText } from '../spec/json-text.ts';
 import { BUNDLED } from '../spec/proposals/index.ts';
 import { parseResults, summarize } from '../spec/results.ts';
 
@@ -32,7 +32,7 @@ export async function cmdMerge(argv: string[]): Promise<number> {
   }
   const raw = positionals.map((file) => ({
     file,
-    data: JSON.parse(fs.readFileSync(file, 'utf8')) as unknown,
+    data: parseJsonText(fs.readFileSync(file, 'utf8'), file),
   }));
   const kindOf = (d: unknown) => (Array.isArray(d) ? 'proposals' : ((d as { kind?: string })?.kind ?? '?'));
   const kinds = new Set(raw.map((r) => kindOf(r.data)));
@@ -65,7 +65,7 @@ export async function cmdMerge(argv: string[]): Promise<number> {
     fs.writeFileSync(`${base}.html`, matrixPage(m));
   } else if (kind === 'proposals') {
     const p = mergeProposals(
-      raw.map((x) => ({ file: x.file, reports: x.data as ProposalReport[] })),
+      raw.map((x) => ({ file: x.file, reports: parseProposalReports(x.data, x.file) })),
       BUNDLED.map((b) => b.name),
     );
     console.log(`proposals: ${p.map((x) => x.proposal).join(', ')} from ${raw.length} files`);

@@ -6,7 +6,10 @@ import { QemuPort } from '../model/qemu-port.ts';
 import { replayOps } from '../model/replay.ts';
 import { SimPort } from '../model/sim-port.ts';
 import type { OpSpec } from '../model/world.ts';
+import { parseJsonText } from '../spec/json-text.ts';
+import { issuePath, oneLine } from '../spec/results.ts';
 import { loadProposal } from './check-cmd.ts';
+import { cmdDifferential } from './differential-cmd.ts';
 
 const savedTrace = z.object({
   proposal: z.string(),
@@ -16,8 +19,51 @@ const savedTrace = z.object({
   ops: z.array(z.record(z.unknown())),
 });
 
+const nat = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const len = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const inject = z.object({
+  after: nat,
+  disk: nat,
+  offset: nat,
+  length: len,
+  pattern: z.number().int().min(0).max(255),
+});
+/** the operations of a saved trace (model/world.ts OpSpec), checked before any of them runs */
+const opSpec = z.discriminatedUnion('op', [
+  z.object({
+    op: z.literal('write'),
+    disk: nat,
+    offset: nat,
+    length: len,
+    pattern: z.number().int().min(0).max(255),
+  }),
+  z.object({ op: z.literal('start'), disks: z.array(nat), inject: z.array(inject) }),
+  z.object({ op: z.literal('read'), session: nat, disk: nat, offset: nat, length: len }),
+  z.object({ op: z.literal('stats'), session: nat }),
+  z.object({ op: z.literal('stop'), session: nat, inject: z.array(inject).optional() }),
+]);
+
+/** A trace saved by `fleece-lab check`, or one line naming the file and the field (or line:column) that is wrong. */
+export function parseSavedTrace(text: string, file: string): z.infer<typeof savedTrace> & { ops: OpSpec[] } {
+  const raw = parseJsonText(text, file);
+  const t = savedTrace.extend({ ops: z.array(opSpec) }).safeParse(raw);
+  if (!t.success) {
+    const i = t.error.issues[0];
+    throw new Error(`${file}: ${issuePath(i.path)}: ${oneLine(i.message)}`);
+  }
+  return t.data as z.infer<typeof savedTrace> & { ops: OpSpec[] };
+}
+
 /** `fleece-lab replay TRACE --target T`: does the target give the outcome the trace recorded? */
 export async function cmdReplay(argv: string[]): Promise<number> {
+  // --traces DIR / --versions V,...: differential replay on the simulator and real versions
+  if (
+    argv.some(
+      (a) =>
+        a === '--versions' || a.startsWith('--versions=') || a === '--traces' || a.startsWith('--traces='),
+    )
+  )
+    return cmdDifferential(argv);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -25,15 +71,13 @@ export async function cmdReplay(argv: string[]): Promise<number> {
   });
   const file = positionals[0];
   if (!file) throw new Error('replay: which trace? (a file written by fleece-lab check)');
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const t = savedTrace.safeParse(raw);
-  if (!t.success)
-    throw new Error(`${file}: ${t.error.issues[0].path.join('.')}: ${t.error.issues[0].message}`);
+  const t = { data: parseSavedTrace(text, file) };
   const proposal = await loadProposal(t.data.proposal);
   const target = resolveTarget(values.target);
   const spec = target.spec('qsd');

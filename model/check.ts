@@ -23,6 +23,8 @@ export interface CheckOptions {
   path?: string;
   /** a port factory (default: the in-process simulator) */
   port?: (seed: number) => Port;
+  /** called with the operations of every run (also the shrinking ones): `check --save-runs` keeps them */
+  onRun?: (ops: OpSpec[]) => void;
 }
 
 export interface Counterexample {
@@ -157,6 +159,7 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
       fc.array(opArb(disks, size), { maxLength: o.maxCommands ?? 12 }),
       async (ops) => {
         runsThisRound++;
+        o.onRun?.(ops);
         const port = makePort(o.seed + runsThisRound);
         try {
           const w = await runOps(proposal, port, ops, focus, disks, size);

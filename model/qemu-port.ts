@@ -69,21 +69,29 @@ export class QemuPort implements Port {
         return t as { event: string; data?: Record<string, unknown> };
       }
     }
-    const e = await this.listener.waitFor(
-      (x) => pred({ event: x.event, data: x.data as Record<string, unknown> }),
-      {
-        timeoutMs: EVENT_WAIT_MS,
-        description: what,
-      },
-    );
-    const entry = {
-      kind: 'event' as const,
-      event: e.event,
-      data: e.data as Record<string, unknown> | undefined,
-    };
-    this.trace.push(entry);
-    this.seen.push(entry as never);
-    return entry;
+    // every event that arrives while waiting goes into the trace, the ones passed over too
+    const deadline = Date.now() + EVENT_WAIT_MS;
+    const passed: string[] = [];
+    for (;;) {
+      let e: Awaited<ReturnType<typeof this.listener.next>>;
+      try {
+        e = await this.listener.next({ timeoutMs: Math.max(0, deadline - Date.now()) });
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new Error(`${what}: ${why}; passed over: ${passed.join(', ') || 'no other events'}`);
+      }
+      const entry = {
+        kind: 'event' as const,
+        event: e.event,
+        data: e.data as Record<string, unknown> | undefined,
+      };
+      this.trace.push(entry);
+      if (pred(entry)) {
+        this.seen.push(entry as never);
+        return entry;
+      }
+      passed.push(e.event);
+    }
   }
 
   private sock(): string {
@@ -132,6 +140,9 @@ export class QemuPort implements Port {
     execFileSync(img[0], [...img.slice(1), 'create', '-q', '-f', format, p, String(size)], {
       env: this.o.env,
       stdio: 'pipe',
+      // bounded like every other wait: a hung qemu-img is killed and the call throws (ETIMEDOUT)
+      timeout: 30_000,
+      killSignal: 'SIGKILL',
     });
     this.images.add(p);
     return p;

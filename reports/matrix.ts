@@ -1,6 +1,13 @@
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { type CheckResult, type CheckStatus, checkStatus, type Results } from '../spec/results.ts';
+import {
+  type CheckResult,
+  type CheckStatus,
+  checkStatus,
+  issuePath,
+  oneLine,
+  type Results,
+} from '../spec/results.ts';
 import {
   type Difference,
   describeDifference,
@@ -71,7 +78,7 @@ export function parseMatrix(raw: unknown, where: string): Matrix {
   const p = matrixSchema.safeParse(raw);
   if (!p.success) {
     const i = p.error.issues[0];
-    throw new Error(`${where}: ${i.path.join('.') || '(top)'}: ${i.message}`);
+    throw new Error(`${where}: ${issuePath(i.path)}: ${oneLine(i.message)}`);
   }
   return p.data;
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { describeJsonError } from '../spec/json-text.ts';
 
 /**
  * Transcripts as the reports read them: the JSONL files of `conform --traces DIR` (a header line
@@ -25,17 +26,33 @@ export function traceFileName(id: string): string {
 }
 
 export function parseJsonl(text: string, where = 'trace'): TranscriptData {
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const lines = text
+    .split('\n')
+    .map((l, i) => ({ l, n: i + 1 }))
+    .filter((x) => x.l.trim() !== '');
   if (lines.length === 0) throw new Error(`${where}: empty`);
-  const head = JSON.parse(lines[0]) as { runbook?: string; target?: string };
-  if (typeof head.runbook !== 'string') throw new Error(`${where}: first line has no runbook`);
-  const t: TranscriptData = { runbook: head.runbook, target: head.target, steps: [], events: [] };
-  for (const [i, l] of lines.slice(1).entries()) {
-    const o = JSON.parse(l) as Record<string, unknown>;
+  // each line a JSON object, or one line of error naming the file and the line
+  const object = (x: { l: string; n: number }): Record<string, unknown> => {
+    let o: unknown;
+    try {
+      o = JSON.parse(x.l);
+    } catch (e) {
+      throw new Error(describeJsonError(x.l, e, 'L').replace(/^L:1:/, `${where}:${x.n}:`));
+    }
+    if (o === null || typeof o !== 'object' || Array.isArray(o))
+      throw new Error(`${where}:${x.n}: not a JSON object`);
+    return o as Record<string, unknown>;
+  };
+  const head = object(lines[0]) as { runbook?: string; target?: unknown };
+  if (typeof head.runbook !== 'string') throw new Error(`${where}:${lines[0].n}: first line has no runbook`);
+  const target = typeof head.target === 'string' ? head.target : undefined;
+  const t: TranscriptData = { runbook: head.runbook, target, steps: [], events: [] };
+  for (const x of lines.slice(1)) {
+    const o = object(x);
     if (typeof o.step === 'number') t.steps.push(o as unknown as Step);
     else if (typeof o.event === 'string')
       t.events.push(o.data === undefined ? { event: o.event } : { event: o.event, data: o.data });
-    else throw new Error(`${where}:${i + 2}: neither a step nor an event`);
+    else throw new Error(`${where}:${x.n}: neither a step nor an event`);
   }
   return t;
 }

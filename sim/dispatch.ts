@@ -175,6 +175,7 @@ const HANDLERS: Partial<Record<CommandName, Handler>> = {
       writable: a.writable as boolean | undefined,
       bitmaps: a.bitmaps as (string | { node: string; name: string })[] | undefined,
       allocationDepth: a['allocation-depth'] as boolean | undefined,
+      iothread: a.iothread as string | undefined,
       legacy: false,
     });
     return {};

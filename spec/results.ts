@@ -31,12 +31,25 @@ export function summarize(r: Results): Record<CheckStatus, number> {
   return out;
 }
 
+/** A zod issue's path on one line ("checks.3.status"; keys with control characters escaped). */
+export function issuePath(p: (string | number)[]): string {
+  return oneLine(p.join('.')) || '(top)';
+}
+
+/** control characters (newlines...) escaped, so a message stays on one line */
+export function oneLine(s: string): string {
+  return s.replace(
+    /[\u0000-\u001f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 /** Parse a results file with a one-line error naming the field that is wrong. */
 export function parseResults(raw: unknown, where: string): Results {
   const p = results.safeParse(raw);
   if (!p.success) {
     const i = p.error.issues[0];
-    throw new Error(`${where}: ${i.path.join('.') || '(top)'}: ${i.message}`);
+    throw new Error(`${where}: ${issuePath(i.path)}: ${oneLine(i.message)}`);
   }
   return p.data;
 }

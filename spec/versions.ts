@@ -104,6 +104,7 @@ export const MESSAGE_IDS = [
   'blockjob.notFound',
   'nbd.alreadyRunning',
   'nbd.exportNameInUse',
+  'object.throttleGroupInUse',
   'export.notFound',
   'transaction.aborted',
   'transaction.groupedUnsupported',
@@ -142,6 +143,7 @@ const BASE_TEXTS: Record<MessageId, string> = {
   'blockjob.notFound': "Block job '%s' not found",
   'nbd.alreadyRunning': 'NBD server already running',
   'nbd.exportNameInUse': "NBD server already has export named '%s'",
+  'object.throttleGroupInUse': "object '%s' is in use, can not be deleted",
   'export.notFound': "Export '%s' is not found",
   'transaction.aborted': 'Transaction aborted using Abort action',
   'transaction.groupedUnsupported':
@@ -265,7 +267,7 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'mirror-actively-synced',
       'nbd-default-max-connections-100',
     ],
-    {},
+    { 'object.throttleGroupInUse': "Cannot delete throttle group '%s' with active references" },
   ),
 };
 

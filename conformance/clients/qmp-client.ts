@@ -110,7 +110,11 @@ function openSocket(path: string, timeoutMs: number): Promise<net.Socket> {
   });
 }
 
+/** `log` keeps the last LOG_LIMIT to 2 * LOG_LIMIT messages: a client held for hours must not grow without end */
+const LOG_LIMIT = 1_000;
+
 export class QmpClient {
+  /** the most recent messages sent and received (the oldest go first, see LOG_LIMIT) */
   readonly log: LogEntry[] = [];
   readonly events: EventHub;
   private greetingValue: QmpGreeting | undefined;
@@ -259,7 +263,7 @@ export class QmpClient {
     }
     const logged = typeof data === 'string' ? data : Buffer.from(data).toString('latin1');
     return new Promise((resolve, reject) => {
-      this.log.push({ dir: 'send', msg: logged, t: Date.now() });
+      this.record({ dir: 'send', msg: logged, t: Date.now() });
       this.socket.write(data, (err) => (err ? reject(err) : resolve()));
     });
   }
@@ -280,8 +284,13 @@ export class QmpClient {
     await this.socketClosed;
   }
 
+  private record(e: LogEntry): void {
+    this.log.push(e);
+    if (this.log.length > 2 * LOG_LIMIT) this.log.splice(0, this.log.length - LOG_LIMIT);
+  }
+
   private write(msg: Record<string, unknown>, line: string): void {
-    this.log.push({ dir: 'send', msg, t: Date.now() });
+    this.record({ dir: 'send', msg, t: Date.now() });
     // A failed write also emits 'error' then 'close', which fails the call with context.
     this.socket.write(line);
   }
@@ -321,11 +330,11 @@ export class QmpClient {
     try {
       msg = JSON.parse(line);
     } catch {
-      this.log.push({ dir: 'recv', msg: line, t: Date.now() });
+      this.record({ dir: 'recv', msg: line, t: Date.now() });
       this.fatal(`QMP server sent malformed JSON: ${excerpt(line)}`);
       return;
     }
-    this.log.push({ dir: 'recv', msg, t: Date.now() });
+    this.record({ dir: 'recv', msg, t: Date.now() });
     if (!this.greetingSeen) {
       this.greetingSeen = true;
       const g = greetingSchema.safeParse(msg);

@@ -424,6 +424,36 @@ export const exportOfFilterAndBackup = defineRunbook({
   ],
 });
 
+/** iothread and throttle-group objects as exports and throttle nodes see them */
+export const objects = defineRunbook({
+  id: 'exports/iothread-and-objects',
+  title: 'object-add iothread/throttle-group, an export naming an iothread, object-del while in use',
+  steps: [
+    nullNode('n0'),
+    start,
+    { qmp: 'object-add', args: { 'qom-type': 'iothread', id: 'io1' } },
+    { qmp: 'object-add', args: { 'qom-type': 'iothread', id: 'io1' }, note: 'duplicate' },
+    { qmp: 'object-add', args: { 'qom-type': 'throttle-group', id: 'tg', limits: { 'bps-total': 1000 } } },
+    { qmp: 'object-add', args: { 'qom-type': 'throttle-group', id: 'tg' }, note: 'duplicate' },
+    {
+      qmp: 'blockdev-add',
+      args: { driver: 'throttle', 'node-name': 't', 'throttle-group': 'tg', file: 'n0' },
+    },
+    exp('e1', 'n0', { iothread: 'io1' }),
+    exp('e2', 'n0', { iothread: 'nope', name: 'x' }),
+    exp('e3', 'nonode', { iothread: 'nope' }),
+    list,
+    { qmp: 'object-del', args: { id: 'tg' }, note: 'the throttle node uses it' },
+    { qmp: 'object-del', args: { id: 'nope' } },
+    { qmp: 'object-add', args: { 'qom-type': 'nosuch', id: 'x' } },
+    { qmp: 'blockdev-del', args: { 'node-name': 't' } },
+    { qmp: 'object-del', args: { id: 'tg' } },
+    { qmp: 'block-export-del', args: { id: 'e1' }, note: 'no wait: on 5.2 there is no object-add, so no e1' },
+    { sleepMs: 200 },
+    { qmp: 'object-del', args: { id: 'io1' } },
+  ],
+});
+
 export const EXPORTS = [
   notRunning,
   startTwice,
@@ -446,4 +476,5 @@ export const EXPORTS = [
   exportedNodeDel,
   exportQueryBlock,
   exportOfFilterAndBackup,
+  objects,
 ];

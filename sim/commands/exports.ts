@@ -9,6 +9,7 @@ import { PERM, PERM_ALL } from '../perm.ts';
 import { generic } from '../qmp-error.ts';
 import { lookupBitmap } from './bitmaps.ts';
 import { idWellformed, lookupBs } from './common.ts';
+import { findIoThread } from './objects.ts';
 
 const NBD_MAX_STRING_SIZE = 4096;
 
@@ -54,6 +55,8 @@ export interface ExportArgs {
   writable?: boolean;
   bitmaps?: (string | { node: string; name: string })[];
   allocationDepth?: boolean;
+  /** BlockExportOptions.iothread: must name an iothread object */
+  iothread?: string;
   legacy: boolean;
 }
 
@@ -79,6 +82,8 @@ export function blockExportAdd(core: SimCore, a: ExportArgs): void {
   if (!idWellformed(a.id)) throw generic('Invalid block export id');
   if (core.exports.has(a.id)) throw generic(`Block export id '${a.id}' is already in use`);
   const bs = lookupBs(core, undefined, a.nodeName);
+  if (a.iothread !== undefined && !findIoThread(core, a.iothread))
+    throw generic(`iothread "${a.iothread}" not found`);
   const name = a.name ?? a.nodeName;
   const readOnlyCheck = () => {
     if (a.writable && bs.readOnly) throw generic('Cannot export read-only node as writable');

@@ -1,9 +1,11 @@
+import { text } from '../../spec/versions.ts';
 import type { SimCore } from '../core.ts';
 import { generic } from '../qmp-error.ts';
 
 /**
- * QOM objects made with object-add (qom/object_interfaces.c) as far as the block layer uses them: only
- * throttle-group, whose leaky buckets (util/throttle.c) the throttle filter driver shares.
+ * QOM objects made with object-add or --object (qom/object_interfaces.c) as far as the block layer uses
+ * them: throttle-group, whose leaky buckets (util/throttle.c) the throttle filter driver shares, and
+ * iothread, which exports may name (the simulator has one thread; an iothread is a name that exists).
  */
 export class ThrottleGroup {
   /** bytes in each bucket and when they were last leaked (simulated ns) */
@@ -44,9 +46,15 @@ export class ThrottleGroup {
   }
 }
 
-const objects = new WeakMap<SimCore, Map<string, ThrottleGroup>>();
+export class IoThread {
+  constructor(readonly id: string) {}
+}
 
-function objectsOf(core: SimCore): Map<string, ThrottleGroup> {
+type SimObject = ThrottleGroup | IoThread;
+
+const objects = new WeakMap<SimCore, Map<string, SimObject>>();
+
+function objectsOf(core: SimCore): Map<string, SimObject> {
   let m = objects.get(core);
   if (!m) {
     m = new Map();
@@ -56,18 +64,35 @@ function objectsOf(core: SimCore): Map<string, ThrottleGroup> {
 }
 
 export function findThrottleGroup(core: SimCore, id: string): ThrottleGroup | undefined {
-  return objectsOf(core).get(id);
+  const o = objectsOf(core).get(id);
+  return o instanceof ThrottleGroup ? o : undefined;
+}
+
+export function findIoThread(core: SimCore, id: string): IoThread | undefined {
+  const o = objectsOf(core).get(id);
+  return o instanceof IoThread ? o : undefined;
 }
 
 /** qmp_object_add (6.0+: the properties flat beside qom-type and id) */
 export function objectAdd(core: SimCore, a: Record<string, unknown>): void {
   const type = a['qom-type'] as string;
   const id = a.id as string;
-  if (type !== 'throttle-group') throw generic(`fleece-lab: object type '${type}' is not simulated`);
+  if (type !== 'throttle-group' && type !== 'iothread')
+    throw generic(`fleece-lab: object type '${type}' is not simulated`);
   const m = objectsOf(core);
   if (m.has(id)) throw generic(`attempt to add duplicate property '${id}' to object (type 'container')`);
+  if (type === 'iothread') {
+    m.set(id, new IoThread(id));
+    return;
+  }
   const limits = (a.limits ?? {}) as Record<string, unknown>;
-  const num = (k: string) => (typeof limits[k] === 'number' ? (limits[k] as number) : 0);
+  // the limits struct, or the legacy flat x-bps-* properties (what --object throttle-group,x-bps-total=N sets)
+  const num = (k: string) =>
+    typeof limits[k] === 'number'
+      ? (limits[k] as number)
+      : typeof a[`x-${k}`] === 'number'
+        ? (a[`x-${k}`] as number)
+        : 0;
   m.set(id, new ThrottleGroup(id, num('bps-write'), num('bps-total')));
 }
 
@@ -76,6 +101,7 @@ export function objectDel(core: SimCore, id: string): void {
   const m = objectsOf(core);
   const g = m.get(id);
   if (!g) throw generic(`object '${id}' not found`);
-  if (g.users > 0) throw generic(`object '${id}' is in use, can not be deleted`);
+  if (g instanceof ThrottleGroup && g.users > 0)
+    throw generic(text(core.version, 'object.throttleGroupInUse', id));
   m.delete(id);
 }

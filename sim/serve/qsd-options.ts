@@ -714,7 +714,10 @@ export function resolveMonitor(ctx: SchemaContext, arg: string): Resolved<Monito
 }
 
 /** --object: only iothread is taken (and changes nothing here); anything else is refused */
-export function resolveObject(ctx: SchemaContext, arg: string): Resolved<{ qomType: string; id: string }> {
+export function resolveObject(
+  ctx: SchemaContext,
+  arg: string,
+): Resolved<{ qomType: string; id: string; args?: Record<string, unknown> }> {
   return guard(() => {
     if (ctx.profile === '5.2') {
       const kv = keyvalParse(arg, 'qom-type');
@@ -728,8 +731,9 @@ export function resolveObject(ctx: SchemaContext, arg: string): Resolved<{ qomTy
     }
     const v = visitStr(ctx, arg, 'qom-type', argType(ctx, 'object-add'));
     const type = v['qom-type'] as string;
-    if (type !== 'iothread') throw new QemuOptError(`fleece-lab: --object ${type} is not simulated`);
-    return { qomType: type, id: v.id as string };
+    if (type !== 'iothread' && type !== 'throttle-group')
+      throw new QemuOptError(`fleece-lab: --object ${type} is not simulated`);
+    return { qomType: type, id: v.id as string, args: v };
   });
 }
 

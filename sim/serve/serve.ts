@@ -210,6 +210,8 @@ export class ServeProcess {
         case 'object': {
           const r = resolveObject(ctx, step.arg);
           if ('error' in r) this.fail(step.loc, r.error);
+          // object_option_add: the same user_creatable_add_qapi as object-add (5.2 made only the name)
+          else if (r.ok.args) this.run(step.loc, 'object-add', r.ok.args);
           break;
         }
       }

@@ -1,0 +1,287 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../conformance/qemu/install.ts';
+import { type ResolvedTarget, resolveTarget } from '../conformance/target-spec.ts';
+import {
+  DIVERGENCE_CLASSES,
+  type DivergenceClass,
+  differential,
+  NOISE_KEYS,
+  type Observed,
+  observe,
+  type Runner,
+  type SavedRun,
+  type Side,
+} from '../model/differential.ts';
+import { QemuPort } from '../model/qemu-port.ts';
+import { SimPort } from '../model/sim-port.ts';
+import type { OpSpec } from '../model/world.ts';
+import { CLASS_TEXT, differentialMarkdown } from '../reports/differential.ts';
+import { loadSnapshot } from '../sim/schema-data.ts';
+import { type DifferentialReport, differentialSchema } from '../spec/differential.ts';
+import { type Profile, profileSchema } from '../spec/versions.ts';
+import { loadProposal } from './check-cmd.ts';
+
+export const DIFFERENTIAL_HELP = `usage: fleece-lab replay TRACE --target T
+       fleece-lab replay --traces DIR|FILE --versions V,... [--jobs N] [--limit N] [--budget SECONDS]
+                         [--shrink N] [--shrink-replays N] [--out DIR] [--fail-on CLASSES] [--no-install]
+
+With --target: replays one trace saved by 'fleece-lab check' on a target and says whether it has the outcome
+the trace recorded (exit 1 if not).
+
+With --versions: differential replay. Every saved run in DIR (the *.runs.jsonl files of
+'fleece-lab check --save-runs --traces DIR', one run per line, and counterexample *.json files; FILE: one of
+them) runs on the simulator with each version's profile and on each real QEMU version (qemu-storage-daemon
+from the Debian root in the cache, or PATH; installed with 'qemu install' when missing unless --no-install),
+a fresh process per run. The outcome is compared step by step (setup, each operation, the teardown check):
+QMP commands and replies, API results, guest writes, NBD read bytes, property findings, and the events each
+side got up to that step, as a set (an event may reach the client one step later on real QEMU; drain pauses
+dropped; scratch paths, node names, allocation sizes and job progress counters masked). Compared: sim:V with real V, and consecutive real versions. A run needing a command a version lacks
+(its introspected schema) is skipped there, with the reason. Each divergence is shrunk (delta debugging over
+the operations, then the guest writes injected into starts and stops; at most --shrink-replays replays,
+default 40, for the --shrink most frequent ones, default 20), replayed once more, and classified:
+  simulator wrong    sim:V differs from real V
+  versions differ    real V1 differs from real V2, each simulator profile agrees with its own real QEMU
+  both               real versions differ and a simulator profile differs from its real QEMU there
+  unexplained        the divergence did not happen again when its minimal trace was replayed
+--jobs N: runs at once (default 2); --limit N: at most N runs (taken in turn from each proposal);
+--budget S: start no new run after S seconds. Writes DIR (default reports/latest/differential):
+summary.json, summary.md, and minimal/<id>.json (each divergence's minimal trace; 'fleece-lab replay
+minimal/<id>.json --versions V1,V2' replays it). Exit 1 when a divergence is of a class in --fail-on
+(default: unexplained) or a real run broke (QEMU did not start, twice), 0 otherwise.`;
+
+/** Saved runs: `*.runs.jsonl` (one per line) and counterexample `*.json` files, taken in turn per proposal. */
+export function loadSavedRuns(where: string): SavedRun[] {
+  const files = fs.statSync(where).isDirectory()
+    ? fs
+        .readdirSync(where)
+        .sort()
+        .filter((f) => f.endsWith('.jsonl') || f.endsWith('.json'))
+        .map((f) => path.join(where, f))
+    : [where];
+  const byProposal = new Map<string, SavedRun[]>();
+  const seen = new Set<string>();
+  const add = (raw: unknown, source: string) => {
+    const r = raw as { proposal?: unknown; ops?: unknown };
+    if (typeof r?.proposal !== 'string' || !Array.isArray(r.ops)) return;
+    const key = `${r.proposal}|${JSON.stringify(r.ops)}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const list = byProposal.get(r.proposal) ?? [];
+    list.push({ source, proposal: r.proposal, ops: r.ops as OpSpec[] });
+    byProposal.set(r.proposal, list);
+  };
+  for (const f of files) {
+    const text = fs.readFileSync(f, 'utf8');
+    const rel = path.relative(process.cwd(), f);
+    if (f.endsWith('.jsonl'))
+      text.split('\n').forEach((l, i) => {
+        if (l.trim() !== '') add(JSON.parse(l), `${rel}:${i + 1}`);
+      });
+    else add(JSON.parse(text), rel);
+  }
+  // in turn from each proposal, so that --limit and --budget cover them all
+  const lists = [...byProposal.values()];
+  const out: SavedRun[] = [];
+  for (let i = 0; lists.some((l) => i < l.length); i++)
+    for (const l of lists) if (i < l.length) out.push(l[i]);
+  return out;
+}
+
+const schemaCommands = new Map<string, Set<string>>();
+function commandsOf(v: Profile): Set<string> {
+  let s = schemaCommands.get(v);
+  if (!s) {
+    s = new Set(
+      loadSnapshot(v, 'qsd')
+        .schema.filter((e) => e['meta-type'] === 'command')
+        .map((e) => e.name),
+    );
+    schemaCommands.set(v, s);
+  }
+  return s;
+}
+
+/** A run that needs a command this version does not have (its own query-qmp-schema) is skipped there. */
+export function missingCommand(side: Side, sim: Observed): string | undefined {
+  const have = commandsOf(side.version as Profile);
+  const lacks = sim.commands.filter((c) => !have.has(c));
+  return lacks.length > 0 ? `QEMU ${side.version} lacks ${lacks.join(', ')}` : undefined;
+}
+
+function realRunner(targets: Map<string, ResolvedTarget>): Runner {
+  return async (side, proposal, ops) => {
+    const profile = side.version as Profile;
+    if (side.kind === 'sim') return observe(proposal, new SimPort(profile, 1), ops, side.key, profile);
+    const t = targets.get(side.version)!;
+    const spec = t.spec('qsd');
+    if (spec.kind !== 'qemu') throw new Error(`${t.label}: not a QEMU target`);
+    let port: QemuPort;
+    try {
+      port = await QemuPort.start({
+        profile,
+        argvPrefix: spec.argvPrefix,
+        env: spec.env,
+        qemuImg: spec.qemuImg,
+        label: t.label,
+      });
+    } catch (e) {
+      return {
+        side: side.key,
+        version: t.qemu.version,
+        steps: [],
+        events: [],
+        commands: [],
+        trace: [],
+        broken: `QEMU did not start: ${e instanceof Error ? e.message : String(e)}`,
+      };
+    }
+    return observe(proposal, port, ops, side.key, t.qemu.version);
+  };
+}
+
+async function realTarget(version: string, install: boolean): Promise<ResolvedTarget> {
+  try {
+    return resolveTarget(`qsd:${version}`);
+  } catch (e) {
+    if (!install || !isQemuVersion(version)) throw e;
+    console.log(`QEMU ${version} is not installed: installing it from Debian (bounded to 10 minutes)`);
+    await installQemu(version);
+    return resolveTarget(`qsd:${version}`);
+  }
+}
+
+export async function cmdDifferential(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      traces: { type: 'string' },
+      versions: { type: 'string' },
+      jobs: { type: 'string', default: '2' },
+      limit: { type: 'string' },
+      budget: { type: 'string' },
+      shrink: { type: 'string', default: '20' },
+      'shrink-replays': { type: 'string', default: '40' },
+      out: { type: 'string', default: 'reports/latest/differential' },
+      'fail-on': { type: 'string', default: 'unexplained' },
+      'no-install': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const where = values.traces ?? positionals[0];
+  if (!where) throw new Error('replay --versions: which traces? (--traces DIR or a trace file)');
+  if (!fs.existsSync(where)) throw new Error(`${where}: no such file or folder`);
+  // oldest first: consecutive real versions are compared
+  const versions = (values.versions ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .sort(
+      (x, y) =>
+        Number(x.split('.')[0]) - Number(y.split('.')[0]) ||
+        Number(x.split('.')[1]) - Number(y.split('.')[1]),
+    );
+  const bad = versions.filter((v) => !profileSchema.safeParse(v).success);
+  if (bad.length > 0)
+    throw new Error(`--versions: unknown ${bad.join(', ')} (known: ${QEMU_VERSIONS.join(', ')})`);
+  const num = (name: string, v: string | undefined, min: number): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} ${v}: expected a number >= ${min}`);
+    return n;
+  };
+  const jobs = num('jobs', values.jobs, 1)!;
+  const limit = num('limit', values.limit, 1);
+  const budget = num('budget', values.budget, 1);
+  const failOn = values['fail-on'].split(',').filter((c) => c !== '');
+  const unknown = failOn.filter((c) => !(DIVERGENCE_CLASSES as readonly string[]).includes(c));
+  if (unknown.length > 0)
+    throw new Error(`--fail-on: unknown ${unknown.join(', ')} (known: ${DIVERGENCE_CLASSES.join(', ')})`);
+
+  let runs = loadSavedRuns(where);
+  const found = runs.length;
+  if (found === 0) throw new Error(`${where}: no saved runs (fleece-lab check --save-runs --traces DIR)`);
+  if (limit !== undefined) runs = runs.slice(0, limit);
+  const targets = new Map<string, ResolvedTarget>();
+  for (const v of versions) {
+    const t = await realTarget(v, !values['no-install']);
+    targets.set(v, t);
+    console.log(`real ${v}: ${t.label} (${t.qemu.package})`);
+  }
+  console.log(
+    `replaying ${runs.length} of ${found} saved runs on ${versions.map((v) => `sim:${v} and real ${v}`).join(', ')}, ${jobs} at a time${budget ? `, for at most ${budget} s` : ''}`,
+  );
+  const r = await differential(runs, {
+    versions,
+    runner: realRunner(targets),
+    loadProposal,
+    skip: missingCommand,
+    jobs,
+    budgetMs: budget !== undefined ? budget * 1000 : undefined,
+    maxShrink: num('shrink', values.shrink, 0),
+    shrinkReplays: num('shrink-replays', values['shrink-replays'], 2),
+    onProgress: (l) => console.log(l),
+  });
+  const out = path.resolve(values.out);
+  const rel = path.relative(process.cwd(), out) || '.';
+  fs.mkdirSync(path.join(out, 'minimal'), { recursive: true });
+  for (const f of fs.readdirSync(path.join(out, 'minimal'))) fs.rmSync(path.join(out, 'minimal', f));
+  const report: DifferentialReport = {
+    tool: 'fleece-lab',
+    kind: 'differential',
+    createdAt: new Date().toISOString(),
+    traceSource: path.relative(process.cwd(), path.resolve(where)) || '.',
+    traces: found,
+    replayed: r.replayed,
+    proposals: r.proposals,
+    versions: r.versions.map((v) => {
+      const t = targets.get(v.version)!;
+      return {
+        version: v.version,
+        real: { target: t.label, version: t.qemu.version, package: t.qemu.package },
+        replayed: v.replayed,
+        simReplayed: v.simReplayed,
+        skipped: v.skipped,
+        skipReasons: v.skipReasons,
+        broken: v.broken,
+      };
+    }),
+    outcome:
+      'per step (setup, each operation, teardown check): QMP commands with arguments and replies, API results, guest writes (done or failed), NBD reads with the bytes read, property findings, an error that ended the run; and the events each side got up to the step, as a set (a difference counts when it is still there one step later; drain pause/resume pairs dropped)',
+    noiseKeys: [...NOISE_KEYS, 'actual-size', 'scratch paths', '#blockN node names'],
+    divergences: r.divergences.map((d) => {
+      const file = path.join(rel, 'minimal', `${d.id}.json`);
+      const vs = [
+        ...new Set([d.pair, ...d.alsoOn.map((p) => p.split(' vs '))].flat().map((s) => s.split(':')[1])),
+      ]
+        .sort((x, y) => Number(x.split('.')[0]) - Number(y.split('.')[0]))
+        .join(',');
+      fs.writeFileSync(
+        path.join(out, 'minimal', `${d.id}.json`),
+        `${JSON.stringify({ proposal: d.proposal, profile: d.pair[0].split(':')[1], property: d.class, detail: d.signature, ops: d.minimal }, null, 1)}\n`,
+      );
+      return { ...d, file, replay: `npx fleece-lab replay ${file} --versions ${vs}` };
+    }),
+    broken: r.broken,
+    durationMs: r.ms,
+    shrinkMs: r.shrinkMs,
+    jobs,
+  };
+  differentialSchema.parse(report);
+  fs.writeFileSync(path.join(out, 'summary.json'), `${JSON.stringify(report, null, 1)}\n`);
+  fs.writeFileSync(path.join(out, 'summary.md'), differentialMarkdown(report));
+  for (const v of report.versions)
+    console.log(
+      `${v.version.padEnd(5)} replayed ${v.replayed} on real ${v.real?.version ?? '?'}, ${v.simReplayed} on sim:${v.version}, skipped ${v.skipped}, broken ${v.broken}`,
+    );
+  for (const d of report.divergences)
+    console.log(
+      `${d.id} ${CLASS_TEXT[d.class].padEnd(16)} ${[d.pair.join(' vs '), ...d.alsoOn].join(', ')} at ${d.step}: ${d.signature} — ${d.replay}`,
+    );
+  console.log(
+    `${report.divergences.length} divergence(s) in ${report.replayed} traces; report in ${rel}/summary.{json,md}`,
+  );
+  const failing = report.divergences.filter((d) => failOn.includes(d.class as DivergenceClass));
+  return failing.length > 0 || report.broken.length > 0 ? 1 : 0;
+}
