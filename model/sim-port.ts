@@ -11,6 +11,13 @@ import { type Port, QmpCallError, type TraceEntry } from './port.ts';
  */
 const WAIT_BOUND_MS = 600_000;
 
+/**
+ * A client's round trip between two of its requests (10 µs, far less than a real one): QEMU's main loop
+ * runs what a command woke (a cancelled mirror leaving READY, say) before the next request arrives, so
+ * the simulator lets that much time pass before each request too.
+ */
+const ROUND_TRIP_NS = 10_000;
+
 export class SimPort implements Port {
   readonly sim: Sim;
   readonly trace: TraceEntry[] = [];
@@ -38,7 +45,12 @@ export class SimPort implements Port {
     return `sim:${this.profile}`;
   }
 
+  private roundTrip(): void {
+    this.sim.core.clock.advance(ROUND_TRIP_NS);
+  }
+
   async qmp(command: string, args?: Record<string, unknown>): Promise<unknown> {
+    this.roundTrip();
     this.pendingEvents = [];
     const r = this.sim.execute(command, args);
     this.trace.push({ kind: 'qmp', command, args, reply: r }, ...this.pendingEvents);
@@ -63,6 +75,7 @@ export class SimPort implements Port {
   }
 
   async guestWrite(disk: string, offset: number, length: number, pattern: number): Promise<void> {
+    this.roundTrip();
     const entry: TraceEntry = { kind: 'guest-write', disk, offset, length, pattern };
     this.trace.push(entry);
     try {
@@ -74,6 +87,7 @@ export class SimPort implements Port {
   }
 
   async readExport(name: string, offset: number, length: number): Promise<Uint8Array> {
+    this.roundTrip();
     const entry: TraceEntry = { kind: 'read', export: name, offset, length };
     this.trace.push(entry);
     try {
