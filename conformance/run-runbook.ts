@@ -10,6 +10,7 @@ import { createSim, type Sim } from '../sim/sim.ts';
 import type { Profile } from '../spec/versions.ts';
 import { AttachRefused, checkNoGuests, cleanUp, snapshotEndpoint, unsafeStep } from './attach.ts';
 import { QmpClient, QmpConnectionClosedError } from './clients/qmp-client.ts';
+import { eventProblem } from './event-check.ts';
 import { runNbdStep } from './nbd-step.ts';
 import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from './normalize.ts';
 import type { ParsedRunbook, Step } from './runbook.ts';
@@ -434,6 +435,11 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
     throw failure;
   }
   if (teardown !== undefined) throw teardown;
+  // every payload the event table knows must match it, on real QEMU as on the simulator
+  for (const e of recorded) {
+    const problem = eventProblem(e);
+    if (problem) throw new Error(`runbook ${rb.id} step ${e.step}: ${problem}`);
+  }
   transcript.events = dropDrainPairs(recorded).map((e) => ({
     event: e.event,
     data: normalizeValue(e.data, dir),

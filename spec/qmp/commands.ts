@@ -268,18 +268,46 @@ const jobInfoData = {
   offset: z.number().int(),
   speed: z.number().int(),
 };
+/** JobStatus (qapi/job.json) */
+export const JOB_STATUSES = [
+  'undefined',
+  'created',
+  'running',
+  'paused',
+  'ready',
+  'standby',
+  'waiting',
+  'pending',
+  'aborting',
+  'concluded',
+  'null',
+] as const;
+const jobType = z.enum([
+  'commit',
+  'stream',
+  'mirror',
+  'backup',
+  'create',
+  'amend',
+  'snapshot-load',
+  'snapshot-save',
+  'snapshot-delete',
+]);
+/** strict: a member QEMU sends that the table does not know is a difference, not noise */
 export const EVENTS = {
-  JOB_STATUS_CHANGE: z.object({ id: z.string(), status: z.string() }),
-  BLOCK_JOB_COMPLETED: z.object({ ...jobInfoData, error: z.string().optional() }),
-  BLOCK_JOB_CANCELLED: z.object(jobInfoData),
-  BLOCK_JOB_READY: z.object(jobInfoData),
-  BLOCK_JOB_ERROR: z.object({
-    device: z.string(),
-    operation: z.enum(['read', 'write']),
-    action: z.enum(['ignore', 'report', 'stop']),
-  }),
-  BLOCK_JOB_PENDING: z.object({ type: z.string(), id: z.string() }),
-  BLOCK_EXPORT_DELETED: z.object({ id: z.string() }),
+  JOB_STATUS_CHANGE: z.object({ id: z.string(), status: z.enum(JOB_STATUSES) }).strict(),
+  BLOCK_JOB_COMPLETED: z.object({ ...jobInfoData, type: jobType, error: z.string().optional() }).strict(),
+  BLOCK_JOB_CANCELLED: z.object({ ...jobInfoData, type: jobType }).strict(),
+  BLOCK_JOB_READY: z.object({ ...jobInfoData, type: jobType }).strict(),
+  BLOCK_JOB_ERROR: z
+    .object({
+      device: z.string(),
+      operation: z.enum(['read', 'write']),
+      action: z.enum(['ignore', 'report', 'stop']),
+    })
+    .strict(),
+  BLOCK_JOB_PENDING: z.object({ type: jobType, id: z.string() }).strict(),
+  BLOCK_EXPORT_DELETED: z.object({ id: z.string() }).strict(),
 } as const;
 export type EventName = keyof typeof EVENTS;
 
