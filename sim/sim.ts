@@ -9,6 +9,7 @@ import { BlockBackend } from './graph.ts';
 import { blockdevAdd } from './open-node.ts';
 import { PERM } from './perm.ts';
 import './qcow2-backend.ts';
+import { chainStatus } from './serve/nbd-extents.ts';
 
 export const simOptionsSchema = z
   .object({
@@ -83,7 +84,15 @@ export class Sim {
   readExport(name: string, offset: number, length: number): Uint8Array {
     const exp = [...this.core.exports.values()].find((e) => e.name === name);
     if (!exp?.blk.bs) throw new Error(`no export named '${name}'`);
-    return exp.blk.bs.read(offset, length);
+    // what an NBD reader gets (nbd_co_send_sparse_read): block status first, then each answer's range read
+    // on its own, zeroes where status says zero — a read split there can differ from one whole read
+    const bs = exp.blk.bs;
+    const out = new Uint8Array(length);
+    for (const e of chainStatus(bs, offset, length)) {
+      if (e.zero) continue;
+      out.set(bs.read(e.offset, e.length), e.offset - offset);
+    }
+    return out;
   }
 
   writeExport(name: string, offset: number, data: Uint8Array): void {
