@@ -167,6 +167,13 @@ const CONVERSATIONS: string[] = [
   `${CAPS}{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"n","size":1048576.0}}\n`,
   `${CAPS}{"execute":"query-jobs","arguments":1.0}\n{"execute":"query-jobs","arguments":{},"id":2.0}\n`,
   `${CAPS}{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"n2","size":4096,"read-zeroes":1.0}}\n`,
+  // several unexpected members: QEMU names the first one left in its GLib hash table
+  `${CAPS}{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"u1","zzz":1,"aaa":2,"mmm":3,"size":512}}\n`,
+  `${CAPS}{"execute":"query-jobs","arguments":{"b":1,"a":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9}}\n`,
+  `${CAPS}{"execute":"query-jobs","arguments":{"zeta":1,"alpha":2,"omega":3,"beta":4}}\n`,
+  `${CAPS}{"execute":"nbd-server-start","arguments":{"addr":{"type":"unix","data":{"path":"/nonexistent/x","q":1,"r":2}},"x":1}}\n`,
+  `${CAPS}{"execute":"block-dirty-bitmap-add","arguments":{"node":"n","name":"b","granularity-x":1,"persistent-y":2,"disabled-z":3}}\n`,
+  `${CAPS}{"execute":"blockdev-backup","arguments":{"device":"d","target":"t","sync":"full","job":"j","speeds":1,"auto":true}}\n`,
 ];
 
 for (const v of ['7.2', '11.1', '5.2', '10.0'] as Profile[]) {

@@ -9,8 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveQemu } from '../../conformance/qemu/install.ts';
+import { firstUnexpected } from '../../spec/qapi/glib-hash.ts';
 import type { Profile } from '../../spec/versions.ts';
-import { firstUnexpected, keyvalParse, QemuOptError } from './keyval.ts';
+import { keyvalParse, QemuOptError } from './keyval.ts';
 import { parseQsdArgs } from './qsd-options.ts';
 import { runServe, type ServeProcess } from './serve.ts';
 

@@ -1,4 +1,4 @@
-import { qdictOrder } from '../qjson.ts';
+import { firstUnexpected } from './glib-hash.ts';
 import { fitsCInt, INT_MEMBER_TYPES } from './int-types.ts';
 import type { Introspection, SchemaEntry } from './introspection.ts';
 import { QDouble } from './qdouble.ts';
@@ -149,8 +149,15 @@ export class QapiVisitor {
         }
       }
     }
-    const extra = qdictOrder(Object.keys(obj).filter((k) => obj[k] !== undefined && !seen.has(k)));
-    if (extra.length > 0) this.fail(fmt(this.texts.unexpected, fullName([...path, extra[0]])));
+    const present = Object.keys(obj).filter((k) => obj[k] !== undefined);
+    if (present.some((k) => !seen.has(k))) {
+      // qobject_input_check_struct: the first key left in GLib's hash table, not in QDict order
+      const extra = firstUnexpected(
+        present,
+        [...seen].filter((k) => present.includes(k)),
+      );
+      this.fail(fmt(this.texts.unexpected, fullName([...path, extra!])));
+    }
   }
 
   private visitVariantType(
