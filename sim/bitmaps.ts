@@ -11,6 +11,8 @@ export class Bitmap {
   /** held by a backup job as its sync bitmap (5.2 reports this as "frozen") */
   frozen = false;
   inconsistent = false;
+  /** loaded from an image opened read-only: cannot be modified (bdrv_dirty_bitmap_readonly) */
+  readonly = false;
   private unhook: (() => void) | undefined;
 
   constructor(
@@ -29,6 +31,15 @@ export class Bitmap {
       const i = node.writeHooks.indexOf(hook);
       if (i >= 0) node.writeHooks.splice(i, 1);
     };
+  }
+
+  /** bdrv_dirty_bitmap_check: why the bitmap cannot be used (busy, read-only, inconsistent), or undefined */
+  unusable(allow: { readonly?: boolean; inconsistent?: boolean } = {}): string | undefined {
+    if (this.busy) return `Bitmap '${this.name}' is currently in use by another operation and cannot be used`;
+    if (!allow.readonly && this.readonly) return `Bitmap '${this.name}' is readonly and cannot be modified`;
+    if (!allow.inconsistent && this.inconsistent)
+      return `Bitmap '${this.name}' is inconsistent and cannot be used`;
+    return undefined;
   }
 
   mark(offset: number, length: number): void {

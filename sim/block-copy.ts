@@ -131,8 +131,9 @@ export class InternalBitmap extends Bitmap {
     node: BlockNode,
     granularity: number,
     private readonly counter: () => number,
+    disabled = true,
   ) {
-    super(undefined, node, granularity, false, true);
+    super(undefined, node, granularity, false, disabled);
   }
 
   override count(): number {

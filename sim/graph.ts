@@ -89,6 +89,10 @@ export class BlockNode {
     return this.driver.size(this);
   }
 
+  /** file-posix: the permissions this node's image file is locked for (raw_apply_lock_bytes), once applied */
+  lockedPerm = 0;
+  lockedShared = PERM_ALL;
+
   /** named dirty bitmaps, and the anonymous ones jobs and filters keep (query output shows both) */
   readonly bitmaps = new Map<string, import('./bitmaps.ts').Bitmap>();
   readonly anonymousBitmaps: import('./bitmaps.ts').Bitmap[] = [];
@@ -276,6 +280,34 @@ export class Graph {
       }
     }
     for (const node of order) this.checkConflicts(node);
+    this.checkFileLocks(order);
+  }
+
+  /**
+   * file-posix image locking (raw_check_lock_bytes): two file nodes on one image lock it like two processes
+   * would (OFD locks). A node taking a permission another node of the file unshares, or unsharing one another
+   * holds, fails; else every node's locks follow its new permissions.
+   */
+  private checkFileLocks(order: BlockNode[]): void {
+    const files = order.filter((n) => n.driver.name === 'file' && n.options.locking !== 'off');
+    const fileOf = (n: BlockNode) => (n.driver as unknown as { filename: string }).filename;
+    const bits = [1, 2, 4, 8];
+    for (const n of files) {
+      if (n.cumulativePerm === n.lockedPerm && n.cumulativeShared === n.lockedShared) continue;
+      for (const o of files) {
+        if (o === n || fileOf(o) !== fileOf(n)) continue;
+        for (const b of bits)
+          if (n.cumulativePerm & b && !(o.lockedShared & b))
+            throw generic(`Failed to get "${permNames(b)}" lock`);
+        for (const b of bits)
+          if (!(n.cumulativeShared & b) && o.lockedPerm & b)
+            throw generic(`Failed to get shared "${permNames(b)}" lock`);
+      }
+    }
+    for (const n of files) {
+      n.lockedPerm = n.cumulativePerm;
+      n.lockedShared = n.cumulativeShared;
+    }
   }
 
   /** bdrv_parent_perms_conflict / bdrv_a_allow_b (6.0+); bdrv_check_update_perm (5.2) */
@@ -353,9 +385,27 @@ export class Graph {
       this.detach(c);
       this.collect(c.bs);
     }
-    for (const b of node.bitmaps.values()) b.release();
-    node.bitmaps.clear();
-    node.driver.close(node);
+    // the driver closes first: qcow2 stores the persistent bitmaps (qcow2_inactivate)
+    try {
+      node.driver.close(node);
+    } finally {
+      for (const b of node.bitmaps.values()) b.release();
+      node.bitmaps.clear();
+    }
+  }
+
+  /** bdrv_close_all at exit: every node closes (qcow2 nodes store their persistent bitmaps). */
+  closeAll(): void {
+    for (const node of [...this.nodes.values()]) {
+      this.remove(node);
+      try {
+        node.driver.close(node);
+      } catch {
+        // an image that cannot be written back stays as it was, like QEMU reporting and going on
+      }
+      for (const b of node.bitmaps.values()) b.release();
+      node.bitmaps.clear();
+    }
   }
 
   hasBlk(node: BlockNode): boolean {

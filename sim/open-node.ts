@@ -13,7 +13,7 @@ import { ThrottleDriver } from './drivers/throttle.ts';
 import { FsError } from './fs.ts';
 import { BlockNode, type ChildRole, type NodeDriver } from './graph.ts';
 import { ERRNO, IoError } from './io-error.ts';
-import { generic } from './qmp-error.ts';
+import { generic, QmpError } from './qmp-error.ts';
 
 /**
  * bdrv_open for blockdev-add: builds a node (and its inline children) from already type-checked options.
@@ -21,6 +21,10 @@ import { generic } from './qmp-error.ts';
  */
 const ID_RE = /^[A-Za-z][A-Za-z0-9\-._]*$/;
 const BLOCK_COPY_CLUSTER_SIZE_DEFAULT = 65536;
+/** drivers with bdrv_file_open (BDRV_O_PROTOCOL) */
+const PROTOCOL_DRIVERS = new Set(['file', 'null-co', 'null-aio', 'blkdebug']);
+/** drivers without bdrv_file_open whose 'file' child bdrv_open_inherit opens before the node itself */
+const FILE_FIRST = new Set(['raw', 'qcow2', 'copy-before-write', 'snapshot-access', 'throttle']);
 
 interface OpenCtx {
   core: SimCore;
@@ -87,6 +91,11 @@ function checkNodeName(ctx: OpenCtx, name: string): void {
   ctx.reserved.add(name);
 }
 
+/** bdrv_assign_node_name for a node QEMU opens itself (bdrv_new_open_driver: a job's filter-node-name) */
+export function checkNewNodeName(core: SimCore, name: string | undefined): void {
+  if (name !== undefined) checkNodeName({ core, created: [], reserved: new Set() }, name);
+}
+
 /** QemuOpts size options (raw offset/size) refuse negative numbers: parse_option_size */
 function checkSizeOption(core: SimCore, opts: Record<string, unknown>, key: string): void {
   const v = opts[key];
@@ -105,13 +114,32 @@ function childFrom(
   ref: unknown,
   readOnly: boolean,
   parent?: Record<string, unknown>,
+  childName = 'file',
 ): BlockNode {
+  // a node being opened already has its name: making it its own child is refused by
+  // bdrv_attach_child_noperm (6.0+; 5.2 crashes)
+  if (typeof ref === 'string' && !ctx.core.graph.find(ref) && ctx.reserved.has(ref))
+    throw generic(`Making '${ref}' a ${childName} child of '${ref}' would create a cycle`);
   if (typeof ref === 'string') return lookupRef(ctx.core, ref);
   const opts = { ...(ref as Record<string, unknown>) };
   if (readOnly && opts['read-only'] === undefined) opts['read-only'] = true;
   // bdrv_inherited_options: an inline child takes its parent's discard mode unless it sets its own
   if (parent?.discard !== undefined && opts.discard === undefined) opts.discard = parent.discard;
+  // ... and its cache.direct and cache.no-flush (qdict_copy_default of each)
+  const pc = parent?.cache as Record<string, unknown> | undefined;
+  if (pc && Object.keys(pc).length > 0)
+    opts.cache = { ...pc, ...((opts.cache as Record<string, unknown> | undefined) ?? {}) };
   return openNode(ctx, opts);
+}
+
+/** bdrv_open_backing_file: an error opening the backing node is prefixed */
+function backingOpen(open: () => BlockNode): BlockNode {
+  try {
+    return open();
+  } catch (e) {
+    if (e instanceof QmpError) throw new QmpError(e.errorClass, `Could not open backing file: ${e.desc}`);
+    throw e;
+  }
 }
 
 function openError(filename: string, e: unknown): never {
@@ -125,7 +153,17 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
   const readOnly = opts['read-only'] === true;
   const children: { name: string; role: ChildRole; bs: BlockNode }[] = [];
   let driver: NodeDriver;
+  // bdrv_open_inherit: a format or filter driver (no bdrv_file_open) has its 'file' child opened before
+  // bdrv_open_common assigns the node name; protocol drivers (file, null-co, blkdebug) open children later
+  const fileFirst = FILE_FIRST.has(driverName) && opts.file !== undefined;
+  const firstFile = fileFirst
+    ? childFrom(ctx, opts.file, driverName === 'snapshot-access' || readOnly, opts)
+    : undefined;
+  // bdrv_open_common: bdrv_parse_detect_zeroes runs before bdrv_open_driver assigns the node name
+  if (opts['detect-zeroes'] === 'unmap' && opts.discard !== 'unmap')
+    throw generic('setting detect-zeroes to unmap is not allowed without setting discard operation to unmap');
   if (typeof opts['node-name'] === 'string') checkNodeName(ctx, opts['node-name']);
+  const fileChild = (ro: boolean): BlockNode => firstFile ?? childFrom(ctx, opts.file, ro, opts);
 
   switch (driverName) {
     case 'file': {
@@ -149,7 +187,7 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
     case 'raw': {
       checkSizeOption(core, opts, 'offset');
       checkSizeOption(core, opts, 'size');
-      const file = childFrom(ctx, opts.file, readOnly, opts);
+      const file = fileChild(readOnly);
       children.push({ name: 'file', role: 'file', bs: file });
       const offset = (opts.offset as number | undefined) ?? 0;
       const size = opts.size as number | undefined;
@@ -165,7 +203,10 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
       break;
     }
     case 'qcow2': {
-      const file = childFrom(ctx, opts.file, readOnly, opts);
+      const file = fileChild(readOnly);
+      // bdrv_default_perms_for_storage: a writable format takes WRITE on its metadata child when attaching
+      // it, before the driver reads the header
+      if (!readOnly && file.readOnly) throw generic('Block node is read-only');
       children.push({ name: 'file', role: 'file', bs: file });
       // blkdebug nodes between the format and its file see the format's data I/O (read_aio/write_aio)
       const debug: BlkdebugDriver[] = [];
@@ -181,26 +222,62 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
         for (const d of debug) d.check(kind, offset, length);
       });
       if (Object.hasOwn(opts, 'backing')) {
-        if (opts.backing !== null)
-          children.push({ name: 'backing', role: 'backing', bs: childFrom(ctx, opts.backing, true) });
+        if (opts.backing !== null) {
+          const backing =
+            typeof opts.backing === 'string' && ctx.reserved.has(opts.backing)
+              ? childFrom(ctx, opts.backing, true, undefined, 'backing')
+              : backingOpen(() => childFrom(ctx, opts.backing, true, undefined, 'backing'));
+          children.push({ name: 'backing', role: 'backing', bs: backing });
+        }
       } else if (layer.backingFile) {
+        const backingFile = layer.backingFile;
         children.push({
           name: 'backing',
           role: 'backing',
-          bs: openImplicitBacking(ctx, layer.backingPath ?? layer.backingFile, layer.backingFormat),
+          bs: backingOpen(() =>
+            openImplicitBacking(ctx, layer.backingPath ?? backingFile, layer.backingFormat),
+          ),
         });
       }
       break;
     }
     case 'copy-before-write': {
-      const file = childFrom(ctx, opts.file, readOnly, opts);
-      const target = childFrom(ctx, opts.target, false, opts);
+      const file = fileChild(readOnly);
+      const target = childFrom(ctx, opts.target, false, opts, 'target');
       children.push({ name: 'file', role: 'file', bs: file }, { name: 'target', role: 'target', bs: target });
       const bm = opts.bitmap as { node: string; name: string } | undefined;
       let scope: (c: number) => boolean = () => true;
+      const inScope = (c: number) => scope(c);
       const clusterSize = copyClusterSize(target, opts['min-cluster-size'] as number | undefined);
+      let nodeRef: BlockNode | undefined;
+      const bcs = new BlockCopyState(
+        () => nodeRef!.file!,
+        () => nodeRef!.child('target')!.bs,
+        clusterSize,
+        inScope,
+        () => {
+          if (core.rng.chance(core.faults.cbwErrorRate)) throw new IoError(ERRNO.EIO);
+          return core.faults.writeLatencyNs;
+        },
+      );
+      const cbw = new CbwDriver(
+        bcs,
+        (opts['on-cbw-error'] as OnCbwError | undefined) ?? 'break-guest-write',
+        (opts['cbw-timeout'] as number | undefined) ?? 0,
+        inScope,
+      );
+      cbw.statusBug = core.version.features.has('hbitmap-status-first-dirty-bug');
+      driver = cbw;
+      const node = finish(ctx, opts, driver, children, readOnly);
+      nodeRef = node;
+      // cbw_open attaches 'file' and 'target' (their permissions checked) before it parses the bitmap
+      core.refreshPerms();
       if (bm) {
-        const bitmap = core.graph.find(bm.node)?.bitmaps.get(bm.name);
+        // cbw_parse_bitmap_option -> block_dirty_bitmap_lookup: the node first, then the bitmap
+        const bmNode = core.graph.find(bm.node);
+        // a node still being opened (a parent) already has its name, and no bitmaps
+        if (!bmNode && !ctx.reserved.has(bm.node)) throw generic(`Node '${bm.node}' not found`);
+        const bitmap = bmNode?.bitmaps.get(bm.name);
         if (!bitmap) throw generic(`Dirty bitmap '${bm.name}' not found`);
         // The filter copies (and lets the snapshot read) only what the bitmap held when it was inserted.
         const frozen = new Set<number>();
@@ -211,33 +288,13 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
         }
         scope = (c) => frozen.has(c);
       }
-      let nodeRef: BlockNode | undefined;
-      const bcs = new BlockCopyState(
-        () => nodeRef!.file!,
-        () => nodeRef!.child('target')!.bs,
-        clusterSize,
-        scope,
-        () => {
-          if (core.rng.chance(core.faults.cbwErrorRate)) throw new IoError(ERRNO.EIO);
-          return core.faults.writeLatencyNs;
-        },
-      );
-      const cbw = new CbwDriver(
-        bcs,
-        (opts['on-cbw-error'] as OnCbwError | undefined) ?? 'break-guest-write',
-        (opts['cbw-timeout'] as number | undefined) ?? 0,
-        scope,
-      );
-      cbw.statusBug = core.version.features.has('hbitmap-status-first-dirty-bug');
-      driver = cbw;
-      const node = finish(ctx, opts, driver, children, readOnly);
-      nodeRef = node;
+      checkLeftoverOptions(driverName, opts);
       // cbw_open's done and access bitmaps show on the filter node
       cbw.attachBitmaps(node, core.version.features.has('block-copy-bitmap-on-filter'));
       return node;
     }
     case 'snapshot-access': {
-      const file = childFrom(ctx, opts.file, true, opts);
+      const file = fileChild(true);
       children.push({ name: 'file', role: 'file', bs: file });
       driver = new SnapshotAccessDriver();
       break;
@@ -247,13 +304,13 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
       if (typeof name !== 'string') throw generic('Missing throttle group name');
       const group = findThrottleGroup(core, name);
       if (!group) throw generic(`Throttle group '${name}' does not exist`);
-      const file = childFrom(ctx, opts.file, readOnly, opts);
+      const file = fileChild(readOnly);
       children.push({ name: 'file', role: 'file', bs: file });
       driver = new ThrottleDriver(group, () => core.clock.now);
       break;
     }
     case 'blkdebug': {
-      const image = childFrom(ctx, opts.image, readOnly, opts);
+      const image = childFrom(ctx, opts.image, readOnly, opts, 'image');
       children.push({ name: 'image', role: 'file', bs: image });
       const rules: InjectErrorRule[] = (
         (opts['inject-error'] as Record<string, unknown>[] | undefined) ?? []
@@ -281,6 +338,8 @@ function finish(
   readOnly: boolean,
 ): BlockNode {
   const { core } = ctx;
+  // copy-before-write checks this after cbw_open parsed its bitmap
+  if (!(driver instanceof CbwDriver)) checkLeftoverOptions(driver.name, opts);
   let name = opts['node-name'] as string | undefined;
   if (name === undefined) name = core.autoNodeName();
   const node = new BlockNode(name, opts['node-name'] === undefined, driver, { readOnly, options: opts });
@@ -289,8 +348,22 @@ function finish(
   for (const c of children) core.graph.attach({ kind: 'node', node }, c.bs, c.name, c.role);
   core.graph.add(node);
   ctx.created.push(node);
-  if (driver instanceof Qcow2Driver) driver.bindBacking(node);
+  if (driver instanceof Qcow2Driver) {
+    driver.bindBacking(node);
+    driver.loadBitmaps(node);
+  }
   return node;
+}
+
+/** bdrv_open_inherit: qdict_flatten keeps an empty 'cache' dict, which no driver consumes */
+function checkLeftoverOptions(driverName: string, opts: Record<string, unknown>): void {
+  const cache = opts.cache;
+  if (cache && typeof cache === 'object' && Object.keys(cache).length === 0)
+    throw generic(
+      PROTOCOL_DRIVERS.has(driverName)
+        ? `Block protocol '${driverName}' doesn't support the option 'cache'`
+        : `Block format '${driverName}' does not support the option 'cache'`,
+    );
 }
 
 /** block_copy_calculate_cluster_size */

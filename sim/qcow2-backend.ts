@@ -28,6 +28,9 @@ registerQcow2Backend({
       backingFormat: img.backingFormat,
       backingPath: img.backingPath,
       setBackingRead: (fn) => img.setBackingRead(fn),
+      loadBitmaps: () => img.loadBitmaps(),
+      storeBitmaps: (list, passDiscard) => img.storeBitmaps(list, passDiscard),
+      removeBitmap: (name, passDiscard) => img.removeBitmap(name, passDiscard),
     };
   },
   create(file, opts) {

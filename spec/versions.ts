@@ -72,6 +72,23 @@ export const FEATURES = [
    * not model); see soak/max-connections.ts
    */
   'nbd-default-max-connections-100',
+  /**
+   * a mirror job's dirty bitmap lives, disabled, on its mirror_top filter (mirror_top writes mark it); 5.2 and
+   * 7.2 kept it recording on the source (seen in query-named-block-nodes)
+   */
+  'mirror-bitmap-on-filter',
+  /**
+   * mirror_dirty_init does not pre-zero a sync=full target that already reads as zeroes, so it copies only
+   * what the source allocates (QEMU 10.1, "mirror: Skip pre-zeroing destination if it is already zero")
+   */
+  'mirror-skip-zeroed-target',
+  /**
+   * bdrv_attach_child_noperm refuses a child that would make a cycle ("Making 'X' a file child of 'X' would
+   * create a cycle", 6.0); 5.2 crashes on such a blockdev-add
+   */
+  'attach-cycle-check',
+  /** mirror's target BlockBackend takes WRITE without RESIZE (6.0; 5.2 took both) */
+  'mirror-target-no-resize',
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -108,6 +125,7 @@ export const MESSAGE_IDS = [
   'export.notFound',
   'transaction.aborted',
   'transaction.groupedUnsupported',
+  'mirror.granularityPowerOf2',
 ] as const;
 export type MessageId = (typeof MESSAGE_IDS)[number];
 
@@ -148,6 +166,7 @@ const BASE_TEXTS: Record<MessageId, string> = {
   'transaction.aborted': 'Transaction aborted using Abort action',
   'transaction.groupedUnsupported':
     "Action '%s' does not support transaction property completion-mode = grouped",
+  'mirror.granularityPowerOf2': "Parameter 'granularity' expects a power of 2",
 };
 
 export interface VersionInfo {
@@ -200,6 +219,8 @@ const CBW_FEATURES: Feature[] = [
   'cbw-on-cbw-error',
   'cbw-timeout',
   'nbd-hole-without-data',
+  'attach-cycle-check',
+  'mirror-target-no-resize',
 ];
 
 export const VERSIONS: Record<Profile, VersionInfo> = {
@@ -213,6 +234,7 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
     'qapi.alternate.BlockDirtyBitmapOrStr': 'BlockDirtyBitmapMergeSource',
     // for 'update': "does not allow" (the new user wants what an old one does not share)
     'perm.conflict': "Conflicts with use by %5$s as '%6$s', which does not allow '%2$s' on %1$s",
+    'mirror.granularityPowerOf2': "Parameter 'granularity' expects power of 2",
     'transaction.groupedUnsupported':
       "Action '%s' does not support Transaction property completion-mode = grouped",
   }),
@@ -244,6 +266,7 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'block-copy-bitmap-on-filter',
       'mirror-actively-synced',
       'nbd-default-max-connections-100',
+      'mirror-bitmap-on-filter',
     ],
     {},
   ),
@@ -266,6 +289,8 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'block-copy-bitmap-on-filter',
       'mirror-actively-synced',
       'nbd-default-max-connections-100',
+      'mirror-bitmap-on-filter',
+      'mirror-skip-zeroed-target',
     ],
     { 'object.throttleGroupInUse': "Cannot delete throttle group '%s' with active references" },
   ),

@@ -7,6 +7,7 @@ import { FLEECING } from './fleecing.ts';
 import { FLEECING_DATA } from './fleecing-data.ts';
 import { JOB_VERB_RUNBOOKS } from './job-verbs.ts';
 import { JOBS } from './jobs.ts';
+import { REGRESSIONS } from './regressions.ts';
 import { TRANSACTIONS } from './transactions.ts';
 
 /** Every runbook of the suite, in order. */
@@ -20,6 +21,7 @@ export const RUNBOOKS: ParsedRunbook[] = [
   ...JOBS,
   ...TRANSACTIONS,
   ...FAULTS,
+  ...REGRESSIONS,
 ];
 
 // The catalogue checks itself: ids are unique.

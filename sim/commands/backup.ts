@@ -66,6 +66,12 @@ export function prepareBackup(
     if (bs === target) throw generic('Source and target cannot be the same');
     core.graph.checkOpBlocked(bs);
     core.graph.checkOpBlocked(target);
+    const perf = (a as { 'x-perf'?: { 'max-workers'?: number; 'max-chunk'?: number } })['x-perf'] ?? {};
+    const maxWorkers = perf['max-workers'] ?? 64;
+    if (maxWorkers < 1 || maxWorkers > 2147483647)
+      throw generic('max-workers must be between 1 and 2147483647');
+    const maxChunk = perf['max-chunk'] ?? 0;
+    if (maxChunk < 0) throw generic('max-chunk must be zero (which means no limit) or positive');
     if (bs.size !== target.size) throw generic('Source and target image have different sizes');
     const id = a['job-id'] ?? deviceName(core, bs);
     const setup = {
@@ -86,6 +92,10 @@ export function prepareBackup(
     };
     const job = BackupJob.create(core, setup, txn);
     try {
+      if (maxChunk && maxChunk < job.bcs.clusterSize)
+        throw generic(
+          `Required max-chunk (${maxChunk}) is less than backup cluster size (${job.bcs.clusterSize})`,
+        );
       checkJobId(core, id);
     } catch (e) {
       job.txn.jobs.splice(job.txn.jobs.indexOf(job), 1);

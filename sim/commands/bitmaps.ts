@@ -20,8 +20,10 @@ export function lookupBitmap(core: SimCore, node: string, name: string): { bs: B
   return { bs, bitmap };
 }
 
-function checkNotBusy(b: Bitmap): void {
-  if (b.busy) throw generic(`Bitmap '${b.name}' is currently in use by another operation and cannot be used`);
+/** bdrv_dirty_bitmap_check: busy, then read-only (unless allowed), then inconsistent (unless allowed) */
+function checkNotBusy(b: Bitmap, allow: { readonly?: boolean; inconsistent?: boolean } = {}): void {
+  const why = b.unusable(allow);
+  if (why) throw generic(why);
 }
 
 function defaultGranularity(bs: BlockNode): number {
@@ -68,7 +70,10 @@ export function bitmapRemove(
   name: string,
 ): { undo: () => void; commit: () => void } {
   const { bs, bitmap } = lookupBitmap(core, node, name);
-  checkNotBusy(bitmap);
+  // 11.x asks for write access to the node before removing a persistent bitmap from its image
+  if (core.version.qemu.major >= 11 && bitmap.persistent && !bitmap.busy && bs.readOnly)
+    throw generic(`Cannot remove persistent bitmap '${name}': no write access to node '${bs.nodeName}'`);
+  checkNotBusy(bitmap, { inconsistent: true });
   // Hidden during the transaction, released on commit.
   bs.bitmaps.delete(name);
   return {
@@ -89,7 +94,7 @@ export function bitmapClear(core: SimCore, node: string, name: string): () => vo
 
 export function bitmapEnable(core: SimCore, node: string, name: string, enable: boolean): () => void {
   const { bitmap } = lookupBitmap(core, node, name);
-  checkNotBusy(bitmap);
+  checkNotBusy(bitmap, { readonly: true });
   const was = bitmap.recording;
   bitmap.recording = enable;
   return () => {
@@ -126,12 +131,12 @@ export function bitmapMerge(core: SimCore, a: z.infer<typeof bitmapMergeArgs>): 
         b = found;
       } else b = lookupBitmap(core, src.node, src.name).bitmap;
       if (sourcesFirst) {
-        checkNotBusy(b);
+        checkNotBusy(b, { readonly: true });
         sources.push(b);
         continue;
       }
       checkNotBusy(dst);
-      checkNotBusy(b);
+      checkNotBusy(b, { readonly: true });
       checkSize(b);
       dst.mergeFrom(b);
     }

@@ -39,12 +39,20 @@ export function nbdServerStart(
 
 export function nbdServerStop(core: SimCore): void {
   if (!core.nbd) throw generic('NBD server not running');
-  const list = [...core.exports.values()];
-  // 5.2 and 7.2 remove exports in creation order, 10.0 and later newest first (seen on the wire)
-  const order = core.version.features.has('nbd-extended-headers') ? list.reverse() : list;
-  for (const e of order) removeExport(core, e);
+  for (const e of exportsInShutdownOrder(core)) removeExport(core, e);
   core.nbdUnlisten?.();
   core.nbd = undefined;
+}
+
+/** 5.2 and 7.2 remove exports in creation order, 10.0 and later newest first (seen on the wire) */
+function exportsInShutdownOrder(core: SimCore): BlockExport[] {
+  const list = [...core.exports.values()];
+  return core.version.features.has('nbd-extended-headers') ? list.reverse() : list;
+}
+
+/** blk_exp_close_all at qemu-storage-daemon's exit (6.0+): every export goes, each with its event */
+export function closeAllExports(core: SimCore): void {
+  for (const e of exportsInShutdownOrder(core)) removeExport(core, e);
 }
 
 export interface ExportArgs {

@@ -1,4 +1,5 @@
 import type { MirrorArgs } from '../../spec/qmp/commands.ts';
+import { text } from '../../spec/versions.ts';
 import type { SimCore } from '../core.ts';
 import type { BlockNode } from '../graph.ts';
 import { MirrorJob } from '../jobs/mirror.ts';
@@ -22,7 +23,7 @@ export function blockdevMirror(core: SimCore, a: MirrorArgs): void {
     if (granularity < 512 || granularity > 64 * 1048576)
       throw generic("Parameter 'granularity' expects a value in range [512B, 64MB]");
     if ((granularity & (granularity - 1)) !== 0)
-      throw generic("Parameter 'granularity' expects a power of 2");
+      throw generic(text(core.version, 'mirror.granularityPowerOf2'));
   }
   core.graph.checkOpBlocked(bs);
   core.graph.checkOpBlocked(target);
@@ -39,6 +40,7 @@ export function blockdevMirror(core: SimCore, a: MirrorArgs): void {
     source: bs,
     target,
     sync,
+    zeroTarget: a.sync === 'full',
     granularity,
     bufSize: a['buf-size'] ?? 16 * 1048576,
     filterNodeName: a['filter-node-name'],

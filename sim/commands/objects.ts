@@ -85,6 +85,8 @@ export function objectAdd(core: SimCore, a: Record<string, unknown>): void {
     m.set(id, new IoThread(id));
     return;
   }
+  // 5.2's object-add: the properties in 'props'
+  if (a.props && typeof a.props === 'object') a = { ...(a.props as Record<string, unknown>), ...a };
   const limits = (a.limits ?? {}) as Record<string, unknown>;
   // the limits struct, or the legacy flat x-bps-* properties (what --object throttle-group,x-bps-total=N sets)
   const num = (k: string) =>

@@ -1,10 +1,13 @@
 import { toQemuJson } from '../../spec/qjson.ts';
 import type { Bitmap } from '../bitmaps.ts';
 import type { SimCore } from '../core.ts';
+import { BlkdebugDriver } from '../drivers/blkdebug.ts';
 import { FileDriver } from '../drivers/file.ts';
+import { MirrorTopDriver } from '../drivers/mirror-top.ts';
 import { NullDriver } from '../drivers/null.ts';
 import { Qcow2Driver } from '../drivers/qcow2.ts';
 import { RawDriver } from '../drivers/raw.ts';
+import { ThrottleDriver } from '../drivers/throttle.ts';
 import type { BlockNode } from '../graph.ts';
 
 /**
@@ -12,33 +15,88 @@ import type { BlockNode } from '../graph.ts';
  * member order; the wire order comes from spec/qjson.ts.
  */
 
+/** the strong runtime options of a driver (strong_runtime_opts): they change what the node is */
+const STRONG_OPTIONS: Record<string, string[]> = {
+  raw: ['offset', 'size'],
+  throttle: ['throttle-group'],
+  blkdebug: [
+    'config',
+    'inject-error',
+    'set-state',
+    'align',
+    'max-transfer',
+    'opt-write-zero',
+    'max-write-zero',
+  ],
+};
+
+function strongOptions(node: BlockNode): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const k of STRONG_OPTIONS[node.driver.name] ?? [])
+    if (node.options[k] !== undefined) o[k] = node.options[k];
+  return o;
+}
+
+/** bdrv_backing_overridden: a backing other than the image's own, or none where the image names one */
+function backingOverridden(node: BlockNode): boolean {
+  if (!(node.driver instanceof Qcow2Driver) || !Object.hasOwn(node.options, 'backing')) return false;
+  return node.backing !== undefined || !!node.driver.layer.backingFile;
+}
+
 /** The options a node was opened with, as bdrv_refresh_filename's full_open_options would give them. */
 function fullOptions(node: BlockNode): Record<string, unknown> {
-  const o: Record<string, unknown> = { driver: node.driver.name };
+  const o: Record<string, unknown> = { driver: node.driver.name, ...strongOptions(node) };
   if (node.driver instanceof FileDriver) o.filename = node.driver.filename;
   if (node.driver instanceof NullDriver) {
     if (node.options.size !== undefined) o.size = node.options.size;
     if (node.options['read-zeroes'] !== undefined) o['read-zeroes'] = node.options['read-zeroes'];
   }
   for (const c of node.children) {
-    if (c.name === 'backing' && node.options.backing === undefined) continue;
+    if (c.name === 'backing' && !backingOverridden(node) && !node.driver.isFilter) continue;
     o[c.name] = fullOptions(c.bs);
   }
+  if (backingOverridden(node) && !node.backing) o.backing = null;
   return o;
+}
+
+/** drivers with bdrv_file_open */
+function isProtocol(node: BlockNode): boolean {
+  return (
+    node.driver instanceof FileDriver ||
+    node.driver instanceof NullDriver ||
+    node.driver instanceof BlkdebugDriver
+  );
+}
+
+/** bs->exact_filename after bdrv_refresh_filename ('' where only a json: name describes the node) */
+function exactFilename(node: BlockNode): string {
+  const d = node.driver;
+  if (d instanceof FileDriver) return d.filename;
+  if (d instanceof NullDriver) return Object.keys(fullOptions(node)).length === 1 ? `${d.name}://` : '';
+  const strong = Object.keys(strongOptions(node)).length > 0;
+  // blkdebug_refresh_filename: "blkdebug:CONFIG:IMAGE" when no other option is set and the image has one
+  if (d instanceof BlkdebugDriver) {
+    const inner = node.file ? exactFilename(node.file) : '';
+    return inner !== '' && !strong ? `blkdebug::${inner}` : '';
+  }
+  // the generic rule for a format: its protocol child's name, unless strong options or an overridden
+  // backing make the node more than "that file, opened as this format"
+  if (d instanceof RawDriver || d instanceof Qcow2Driver) {
+    const f = node.file;
+    if (!f || !isProtocol(f) || strong || backingOverridden(node)) return '';
+    return exactFilename(f);
+  }
+  // a filter without .bdrv_refresh_filename (throttle) has no plain name
+  if (d instanceof ThrottleDriver) return '';
+  // copy-before-write, snapshot-access, mirror_top, backup-top: their own refresh_filename copies the
+  // child's filename
+  const f = node.file ?? node.backing;
+  return f ? nodeFilename(f) : '';
 }
 
 /** bs->filename after bdrv_refresh_filename */
 export function nodeFilename(node: BlockNode): string {
-  if (node.driver instanceof FileDriver) return node.driver.filename;
-  if (node.driver instanceof NullDriver) {
-    const opts = fullOptions(node);
-    return Object.keys(opts).length === 1 ? `${node.driver.name}://` : `json:${toQemuJson(opts)}`;
-  }
-  // An explicitly given backing cannot be expressed by a plain file name.
-  if (node.driver instanceof Qcow2Driver && Object.hasOwn(node.options, 'backing') && node.backing)
-    return `json:${toQemuJson(fullOptions(node))}`;
-  const f = node.file ?? node.backing;
-  return f ? nodeFilename(f) : '';
+  return exactFilename(node) || `json:${toQemuJson(fullOptions(node))}`;
 }
 
 /** The child a filter passes I/O to (bdrv_filter_bs): 5.2's backup-top and mirror_top call it 'backing'. */
@@ -54,17 +112,27 @@ function cowBacking(node: BlockNode): BlockNode | undefined {
 function actualSize(core: SimCore, node: BlockNode): number | undefined {
   if (node.driver instanceof FileDriver) return core.fs.actualSize(node.driver.filename);
   if (node.driver instanceof NullDriver) return 0;
+  // bdrv_get_allocated_file_size: a protocol driver (blkdebug has bdrv_file_open) without its own answer
+  // is -ENOTSUP, even as a filter
+  if (node.driver instanceof BlkdebugDriver) return undefined;
   const f = filtered(node);
   return f ? actualSize(core, f) : undefined;
 }
 
-/** bdrv_get_info succeeds (so ImageInfo has dirty-flag): drivers with get_info, filters through their child */
-function hasGetInfo(node: BlockNode, depth = 0): boolean {
-  if (node.driver instanceof NullDriver || depth > 64) return false;
-  if (node.driver instanceof FileDriver || node.driver instanceof Qcow2Driver) return true;
-  if (!(node.driver instanceof RawDriver) && !node.driver.isFilter) return false;
+/**
+ * The node whose bdrv_get_info answers for `node` (so ImageInfo has dirty-flag, and cluster-size from a qcow2):
+ * drivers with get_info, raw and filters through their child; undefined where it fails
+ */
+function getInfoNode(node: BlockNode, depth = 0): BlockNode | undefined {
+  if (node.driver instanceof NullDriver || depth > 64) return undefined;
+  if (node.driver instanceof FileDriver || node.driver instanceof Qcow2Driver) return node;
+  if (!(node.driver instanceof RawDriver) && !node.driver.isFilter) return undefined;
   const f = filtered(node);
-  return f ? hasGetInfo(f, depth + 1) : false;
+  return f ? getInfoNode(f, depth + 1) : undefined;
+}
+
+function hasGetInfo(node: BlockNode): boolean {
+  return getInfoNode(node) !== undefined;
 }
 
 /**
@@ -100,13 +168,16 @@ function imageInfo(core: SimCore, node: BlockNode, withBacking: boolean): Record
     Object.assign(lim, { 'max-iov': l.maxIov, 'min-mem-alignment': l.minMem, 'opt-mem-alignment': l.optMem });
     info.limits = lim;
   }
+  const infoNode = getInfoNode(node);
+  if (infoNode !== node && infoNode?.driver instanceof Qcow2Driver)
+    info['cluster-size'] = infoNode.driver.layer.clusterSize;
   if (node.driver instanceof Qcow2Driver) {
     info['cluster-size'] = node.driver.layer.clusterSize;
     if (node.driver.layer.backingFile) {
       info['backing-filename'] = node.driver.layer.backingFile;
       info['full-backing-filename'] = node.backing
         ? nodeFilename(node.backing)
-        : node.driver.layer.backingFile;
+        : (node.driver.layer.backingPath ?? node.driver.layer.backingFile);
       if (node.driver.layer.backingFormat) info['backing-filename-format'] = node.driver.layer.backingFormat;
     }
     if (withBacking && chainNext(core, node))
@@ -140,7 +211,15 @@ function bitmapInfo(core: SimCore, b: Bitmap): Record<string, unknown> {
   o.busy = b.busy;
   // 5.2 still has the deprecated status (frozen while a backup holds it, locked while busy otherwise)
   if (core.version.features.has('query-legacy-fields'))
-    o.status = b.busy ? (b.frozen ? 'frozen' : 'locked') : b.recording ? 'active' : 'disabled';
+    o.status = b.busy
+      ? b.frozen
+        ? 'frozen'
+        : 'locked'
+      : b.inconsistent
+        ? 'inconsistent'
+        : b.recording
+          ? 'active'
+          : 'disabled';
   o.persistent = b.persistent;
   if (b.inconsistent) o.inconsistent = true;
   return o;
@@ -148,7 +227,7 @@ function bitmapInfo(core: SimCore, b: Bitmap): Record<string, unknown> {
 
 function discardAlignment(node: BlockNode, depth = 0): number {
   if (node.driver instanceof Qcow2Driver) return node.driver.layer.clusterSize;
-  if (depth > 64) return 0;
+  if (depth > 64 || node.driver instanceof MirrorTopDriver) return 0;
   let a = 0;
   for (const c of node.children)
     if (c.parent.kind === 'node') a = Math.max(a, discardAlignment(c.bs, depth + 1));
@@ -166,7 +245,11 @@ interface Limits {
 function limits(node: BlockNode, depth = 0): Limits {
   if (node.driver instanceof FileDriver)
     return { requestAlignment: 1, maxIov: 1024, minMem: 1, optMem: 4096 };
-  const kids = node.children.filter((c) => c.parent.kind === 'node').map((c) => c.bs);
+  // mirror_top's limits are refreshed once, by bdrv_new_open_driver before bdrv_append gives it its child
+  const kids =
+    node.driver instanceof MirrorTopDriver
+      ? []
+      : node.children.filter((c) => c.parent.kind === 'node').map((c) => c.bs);
   if (kids.length === 0 || depth > 64)
     return { requestAlignment: 1, maxIov: 1024, minMem: 512, optMem: 4096 };
   const l: Limits = { requestAlignment: 1, maxIov: 0, minMem: 0, optMem: 0 };
@@ -208,7 +291,12 @@ export function blockDeviceInfo(core: SimCore, node: BlockNode, flat: boolean): 
     iops_rd: 0,
     iops_wr: 0,
     image: imageInfo(core, node, !flat),
-    cache: { writeback: true, direct: false, 'no-flush': false },
+    // BDRV_O_NOCACHE and BDRV_O_NO_FLUSH from the node's cache.* options (inline children inherit them)
+    cache: {
+      writeback: true,
+      direct: (node.options.cache as Record<string, unknown> | undefined)?.direct === true,
+      'no-flush': (node.options.cache as Record<string, unknown> | undefined)?.['no-flush'] === true,
+    },
     write_threshold: 0,
   });
   if (core.version.features.has('query-legacy-fields')) o.encryption_key_missing = false;

@@ -28,3 +28,11 @@ export class NullDriver implements NodeDriver {
   }
   close(): void {}
 }
+
+/**
+ * bdrv_is_allocated on a null-co node: null_co_block_status answers BDRV_BLOCK_OFFSET_VALID, plus ZERO with
+ * read-zeroes=on; neither DATA nor ZERO means not allocated (what sync=top backup and mirror skip)
+ */
+export function nullUnallocated(node: { driver: unknown }): boolean {
+  return node.driver instanceof NullDriver && !node.driver.readZeroes;
+}

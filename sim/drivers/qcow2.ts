@@ -1,5 +1,7 @@
+import { Bitmap } from '../bitmaps.ts';
 import { concat, mergeExtents } from '../block-io.ts';
 import type { BdrvChild, BlockNode, NodeDriver } from '../graph.ts';
+import type { BitmapToStore, StoredBitmap } from '../image/qcow2.ts';
 import type { Extent, ImageStore } from '../image/types.ts';
 import { cowPerms, storagePerms } from './default-perms.ts';
 
@@ -12,6 +14,10 @@ export interface Qcow2Layer {
   backingPath?: string;
   /** where a partial write into an unallocated cluster gets the rest of the cluster (copy-on-write) */
   setBackingRead?: (read: ((offset: number, length: number) => Uint8Array) | undefined) => void;
+  /** persistent dirty bitmaps in the image (on-disk images only) */
+  loadBitmaps?: () => StoredBitmap[];
+  storeBitmaps?: (bitmaps: BitmapToStore[], passDiscard?: boolean) => void;
+  removeBitmap?: (name: string, passDiscard?: boolean) => void;
 }
 
 /** qcow2 format: its own clusters first, unallocated ones from the backing node (or zeroes). */
@@ -27,6 +33,54 @@ export class Qcow2Driver implements NodeDriver {
      */
     readonly dataIo: (kind: 'read' | 'write', offset: number, length: number) => void = () => {},
   ) {}
+
+  /** the bitmaps loaded from the image, to tell which were removed during the session */
+  private readonly loaded = new Map<string, Bitmap>();
+  /** freed bitmap data clusters are discarded (QCOW2_DISCARD_ALWAYS) through the file node */
+  private passDiscard = false;
+
+  /**
+   * qcow2_load_dirty_bitmaps, when the node opens: every bitmap of the image becomes a persistent bitmap
+   * of the node. One marked IN_USE in the image was not stored properly: it is inconsistent (no data,
+   * disabled). Opened read-write, the image now marks them all IN_USE until close.
+   */
+  loadBitmaps(node: BlockNode): void {
+    // bdrv_inherited_options: a file child the qcow2 node opened inline defaults to discard=unmap (the
+    // file node is gone from node.file by the time the node closes, so this is decided now)
+    const inline = typeof node.options.file === 'object' && node.options.file !== null;
+    this.passDiscard = node.file?.unmap === true || (inline && node.file?.options.discard === undefined);
+    for (const s of this.layer.loadBitmaps?.() ?? []) {
+      const b = new Bitmap(s.name, node, s.granularity, true, s.inUse || !s.auto);
+      if (s.inUse) b.inconsistent = true;
+      else for (const g of s.dirty) b.dirty.add(g);
+      b.readonly = node.readOnly;
+      node.bitmaps.set(s.name, b);
+      this.loaded.set(s.name, b);
+    }
+  }
+
+  /** qcow2_inactivate on close: persistent bitmaps go back to the image (qcow2_store_persistent_dirty_bitmaps). */
+  private storeBitmaps(node: BlockNode): void {
+    if (node.readOnly || !this.layer.storeBitmaps) return;
+    const passDiscard = this.passDiscard;
+    // block-dirty-bitmap-remove of a persistent bitmap drops it from the image (done here, at close)
+    for (const [name, b] of this.loaded)
+      if (node.bitmaps.get(name) !== b) this.layer.removeBitmap?.(name, passDiscard);
+    this.loaded.clear();
+    // FOR_EACH_DIRTY_BITMAP: newest first
+    const list = [...node.bitmaps.values()]
+      .reverse()
+      .filter((b) => b.persistent && !b.inconsistent && !b.readonly && b.name !== undefined);
+    this.layer.storeBitmaps(
+      list.map((b) => ({
+        name: b.name as string,
+        granularity: b.granularity,
+        enabled: b.recording,
+        dirty: b.dirty,
+      })),
+      passDiscard,
+    );
+  }
 
   /** Called once the node's children are attached, so copy-on-write can read the backing node. */
   bindBacking(node: BlockNode): void {
@@ -79,8 +133,12 @@ export class Qcow2Driver implements NodeDriver {
   blockStatus(_n: BlockNode, offset: number, length: number): Extent[] {
     return mergeExtents(this.layer.store.blockStatus(offset, length));
   }
-  close(): void {
-    this.layer.store.close();
+  close(node: BlockNode): void {
+    try {
+      this.storeBitmaps(node);
+    } finally {
+      this.layer.store.close();
+    }
   }
 }
 

@@ -409,12 +409,18 @@ describe('qcow2 images we must refuse', () => {
     q.close();
   });
 
-  it.skipIf(!hasQemu)('persistent bitmaps: read-write refused so the bitmaps stay valid', () => {
+  it.skipIf(!hasQemu)('persistent bitmaps: loaded (IN_USE while open) and stored back', () => {
     const img = tmp.path('bitmap.qcow2');
     runOk(QEMU_IMG, ['create', '-q', '-f', 'qcow2', img, '1M']);
     runOk(QEMU_IMG, ['bitmap', '--add', img, 'b0']);
-    expect(() => openQcow2(img, { readOnly: false })).toThrow(/persistent dirty bitmaps/);
-    openQcow2(img, { readOnly: true }).close();
+    const q = openQcow2(img, { readOnly: false });
+    const [b0] = q.loadBitmaps();
+    expect(b0).toMatchObject({ name: 'b0', granularity: 65536, inUse: false, auto: true });
+    q.storeBitmaps([{ name: 'b0', granularity: 65536, enabled: true, dirty: [1] }]);
+    q.close();
     expect(qemuCheck(img).code).toBe(0);
+    const r = openQcow2(img, { readOnly: true });
+    expect([...r.loadBitmaps()[0].dirty]).toEqual([1]);
+    r.close();
   });
 });

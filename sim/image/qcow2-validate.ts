@@ -1,6 +1,4 @@
 import {
-  AUTOCLEAR_BITMAPS,
-  EXT_BITMAPS,
   featureName,
   INCOMPAT_COMPRESSION,
   INCOMPAT_CORRUPT,
@@ -48,17 +46,6 @@ export function validateHeader(path: string, h: Qcow2Header, readOnly: boolean):
   if (!readOnly && h.nbSnapshots > 0) {
     fail(
       `image has ${h.nbSnapshots} internal snapshot(s); writing shared clusters is not supported, open read-only`,
-    );
-  }
-  if (
-    !readOnly &&
-    h.autoclearFeatures & AUTOCLEAR_BITMAPS &&
-    h.extensions.some((e) => e.type === EXT_BITMAPS)
-  ) {
-    // A writer that does not update bitmaps must clear the bit, which turns them stale and their
-    // clusters into leaks; refusing keeps the user's bitmaps intact instead.
-    fail(
-      'image has persistent dirty bitmaps, which this driver cannot keep up to date; open read-only or remove them with `qemu-img bitmap --remove`',
     );
   }
   const cs = 2 ** h.clusterBits;

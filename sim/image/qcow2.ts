@@ -3,6 +3,13 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { checkRange, checkWritable } from './bounds.js';
 import { preadFull, preadInto, pwriteFull } from './file-io.js';
 import {
+  type BitmapToStore,
+  loadBitmaps,
+  removeBitmap,
+  type StoredBitmap,
+  storeBitmaps,
+} from './qcow2-bitmaps.js';
+import {
   decodeL1,
   decodeL2,
   encodeOwned,
@@ -11,12 +18,20 @@ import {
   type MappingEntry,
   UNALLOCATED,
 } from './qcow2-entry.js';
-import { decodeHeader, HEADER_OFFSET, type Qcow2Header, setU64 } from './qcow2-header.js';
+import {
+  AUTOCLEAR_BITMAPS,
+  decodeHeader,
+  encodeHeader,
+  HEADER_OFFSET,
+  type Qcow2Header,
+  setU64,
+} from './qcow2-header.js';
 import { Refcounts } from './qcow2-refcount.js';
 import { type Table, TableCache } from './qcow2-table-cache.js';
 import { validateHeader } from './qcow2-validate.js';
 import type { AllocStatus, Extent, ImageStore } from './types.js';
 
+export type { BitmapToStore, StoredBitmap } from './qcow2-bitmaps.js';
 export { type CreateQcow2Options, createQcow2 } from './qcow2-create.js';
 
 /** Supplies backing bytes [offset, offset+length) for copy-on-write of partially written clusters. */
@@ -39,6 +54,18 @@ export interface Qcow2Image extends ImageStore {
   readonly header: Readonly<Qcow2Header>;
   /** Sets the copy-on-write source once the caller has opened the backing node. */
   setBackingRead(read: BackingRead | undefined): void;
+  /**
+   * The persistent dirty bitmaps of the image (qcow2_load_dirty_bitmaps); opened read-write, the
+   * consistent ones are marked IN_USE in the image until storeBitmaps writes them back.
+   */
+  loadBitmaps(): StoredBitmap[];
+  /**
+   * qcow2_store_persistent_dirty_bitmaps: the node's persistent, consistent bitmaps, newest first.
+   * passDiscard: the file passes discards, so freed bitmap data clusters become holes (zeroes).
+   */
+  storeBitmaps(bitmaps: BitmapToStore[], passDiscard?: boolean): void;
+  /** qcow2_co_remove_persistent_dirty_bitmap: drops a bitmap from the image (absent: nothing to do) */
+  removeBitmap(name: string, passDiscard?: boolean): void;
 }
 
 /**
@@ -69,7 +96,7 @@ class Qcow2Store implements Qcow2Image {
   readonly size: number;
   readonly clusterSize: number;
   readonly version: 2 | 3;
-  readonly header: Readonly<Qcow2Header>;
+  header: Readonly<Qcow2Header>;
   readonly memoryBytes = 0;
   private readonly readOnly: boolean;
   private backingRead: BackingRead | undefined;
@@ -109,12 +136,15 @@ class Qcow2Store implements Qcow2Image {
         tableClusters: h.refcountTableClusters,
         onTableMoved: (offset, clusters) => this.writeRefcountTableLocation(offset, clusters),
       });
-      if (h.version === 3 && h.autoclearFeatures !== 0n) {
-        // We maintain no autoclear extension; the spec requires a writer that does not understand
-        // them to clear the bits, marking them stale. (Images with bitmaps were refused above.)
-        pwriteFull(fd, new Uint8Array(8), HEADER_OFFSET.autoclearFeatures);
+      const known = h.autoclearFeatures & AUTOCLEAR_BITMAPS;
+      if (h.version === 3 && h.autoclearFeatures !== known) {
+        // The spec requires a writer to clear autoclear bits it does not understand, marking their
+        // extensions stale. Bitmaps are kept up to date (loadBitmaps / storeBitmaps).
+        const buf = new Uint8Array(8);
+        new DataView(buf.buffer).setBigUint64(0, known);
+        pwriteFull(fd, buf, HEADER_OFFSET.autoclearFeatures);
         this.unsynced = true;
-        this.header = { ...h, autoclearFeatures: 0n };
+        this.header = { ...h, autoclearFeatures: known };
       }
     }
   }
@@ -135,6 +165,42 @@ class Qcow2Store implements Qcow2Image {
 
   setBackingRead(read: BackingRead | undefined): void {
     this.backingRead = read;
+  }
+
+  loadBitmaps(): StoredBitmap[] {
+    const out = loadBitmaps(this.bitmapImage());
+    this.writeOutMetadata();
+    return out;
+  }
+
+  storeBitmaps(bitmaps: BitmapToStore[], passDiscard = false): void {
+    if (bitmaps.length === 0) return;
+    checkWritable(this.readOnly, 'storeBitmaps');
+    storeBitmaps(this.bitmapImage(passDiscard), bitmaps);
+    this.writeOutMetadata();
+  }
+
+  removeBitmap(name: string, passDiscard = false): void {
+    checkWritable(this.readOnly, 'removeBitmap');
+    removeBitmap(this.bitmapImage(passDiscard), name);
+    this.writeOutMetadata();
+  }
+
+  private bitmapImage(passDiscard = false) {
+    const fd = this.fd();
+    return {
+      fd,
+      passDiscard,
+      clusterSize: this.clusterSize,
+      size: this.size,
+      refcounts: this.refcounts,
+      header: () => this.header,
+      writeHeader: (h: Qcow2Header) => {
+        pwriteFull(fd, encodeHeader(h, this.clusterSize), 0);
+        this.header = h;
+        this.unsynced = true;
+      },
+    };
   }
 
   read(offset: number, length: number): Uint8Array {
@@ -408,6 +474,7 @@ class Qcow2Store implements Qcow2Image {
     setU64(v, 0, offset);
     v.setUint32(8, clusters);
     pwriteFull(this.fd(), buf, HEADER_OFFSET.refcountTableOffset);
+    this.header = { ...this.header, refcountTableOffset: offset, refcountTableClusters: clusters };
   }
 }
 

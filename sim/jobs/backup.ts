@@ -3,8 +3,10 @@ import { Bitmap } from '../bitmaps.ts';
 import { BlockCopyState, CopyError, clusterBytes, InternalBitmap } from '../block-copy.ts';
 import type { SimCore } from '../core.ts';
 import { CbwDriver } from '../drivers/copy-before-write.ts';
+import { nullUnallocated } from '../drivers/null.ts';
 import { BlockNode } from '../graph.ts';
 import { ERRNO, IoError, strerror } from '../io-error.ts';
+import { checkNewNodeName } from '../open-node.ts';
 import { PERM_ALL } from '../perm.ts';
 import { generic, QmpError } from '../qmp-error.ts';
 import { BlockJob } from './block-job.ts';
@@ -86,16 +88,38 @@ export class BackupJob extends BlockJob {
       ? { name: 'backup-top', unshareWithoutParents: true }
       : { name: 'copy-before-write', unshareWithoutParents: false };
     const cbw = new CbwDriver(bcs, 'break-guest-write', 0, () => true, flavour);
+    // bdrv_insert_node (cbw): what fails while the filter opens is "Could not create node: ", what fails
+    // putting it above the source "Could not replace node: "
+    const prefixed = (prefix: string, e: unknown) =>
+      !backupTop && e instanceof QmpError ? new QmpError(e.errorClass, `${prefix}${e.desc}`) : e;
+    try {
+      checkNewNodeName(sim, setup.filterNodeName);
+    } catch (e) {
+      throw prefixed('Could not create node: ', e);
+    }
     const name = setup.filterNodeName ?? sim.autoNodeName();
     filterNode = new BlockNode(name, setup.filterNodeName === undefined, cbw, {
       readOnly: false,
       options: { driver: flavour.name },
     });
-    // backup-top's source was its 'backing' child, but a filtered one, not a COW backing file
-    if (backupTop) sim.graph.attach({ kind: 'node', node: filterNode }, source, 'backing', 'filtered-file');
-    else sim.graph.attach({ kind: 'node', node: filterNode }, source, 'file', 'file');
+    // 5.2's bdrv_backup_top_append attaches the target, then bdrv_append puts the source under the filter as
+    // its 'backing' child (filtered, not a COW backing file); cbw opens with both children
+    if (!backupTop) sim.graph.attach({ kind: 'node', node: filterNode }, source, 'file', 'file');
     sim.graph.attach({ kind: 'node', node: filterNode }, target, 'target', 'target');
     sim.graph.add(filterNode);
+    try {
+      sim.refreshPerms();
+    } catch (e) {
+      for (const c of [...filterNode.children]) sim.graph.detach(c);
+      sim.graph.remove(filterNode);
+      try {
+        sim.refreshPerms();
+      } catch {
+        // back to the graph that was valid before
+      }
+      throw prefixed('Could not create node: ', e);
+    }
+    if (backupTop) sim.graph.attach({ kind: 'node', node: filterNode }, source, 'backing', 'filtered-file');
     const undoReplace = sim.graph.replaceNode(source, filterNode);
     const dropFilter = () => {
       undoReplace();
@@ -113,7 +137,7 @@ export class BackupJob extends BlockJob {
       dropFilter();
       if (backupTop && e instanceof QmpError)
         throw generic(`Cannot set permissions for backup-top filter: ${e.desc}`);
-      throw e;
+      throw prefixed('Could not replace node: ', e);
     }
     const job = new BackupJob(sim, setup, txn);
     job.filter = filterNode;
@@ -191,7 +215,7 @@ export class BackupJob extends BlockJob {
     if (this.setup.sync === 'top') {
       // sync=top skips what the source's top layer does not allocate
       for (const e of this.setup.source.blockStatus(0, this.setup.source.size)) {
-        if (e.status !== 'unallocated') continue;
+        if (e.status !== 'unallocated' && !nullUnallocated(this.setup.source)) continue;
         for (
           let c = Math.floor(e.offset / this.bcs.clusterSize);
           c * this.bcs.clusterSize < e.offset + e.length;
@@ -202,7 +226,8 @@ export class BackupJob extends BlockJob {
         }
       }
     }
-    if (this.setup.sync === 'bitmap' || this.setup.sync === 'incremental') {
+    // block_copy_reset_unallocated (top) and the sync bitmap (bitmap) set the remaining work: progress_set_remaining
+    if (this.setup.sync === 'top' || this.setup.sync === 'bitmap' || this.setup.sync === 'incremental') {
       let n = 0;
       for (let c = 0; c < this.bcs.clusterCount; c++) if (this.bcs.needsCopy(c)) n += this.bcs.clusterSize;
       this.progressTotal = Math.min(n, this.setup.source.size);

@@ -1,10 +1,16 @@
 import { hasFeature } from '../../spec/versions.ts';
+import { InternalBitmap } from '../block-copy.ts';
 import type { SimCore } from '../core.ts';
 import { MirrorTopDriver } from '../drivers/mirror-top.ts';
+import { nullUnallocated } from '../drivers/null.ts';
+import { Qcow2Driver } from '../drivers/qcow2.ts';
+import { RawDriver } from '../drivers/raw.ts';
 import { BlockBackend, BlockNode } from '../graph.ts';
 import { IoError, strerror } from '../io-error.ts';
+import { checkNewNodeName } from '../open-node.ts';
 import { PERM } from '../perm.ts';
 import { generic } from '../qmp-error.ts';
+import { chainStatus } from '../serve/nbd-extents.ts';
 import { BlockJob } from './block-job.ts';
 import type { JobOptions, JobRunResult } from './job.ts';
 import { BLOCK_JOB_SLICE_TIME_NS } from './ratelimit.ts';
@@ -13,6 +19,11 @@ export interface MirrorSetup extends JobOptions {
   source: BlockNode;
   target: BlockNode;
   sync: 'top' | 'full' | 'none';
+  /**
+   * qmp_blockdev_mirror's zero_target: the user asked for sync=full (a sync=top without a backing file runs
+   * as full, but without zeroing: only what is allocated gets copied)
+   */
+  zeroTarget?: boolean;
   granularity: number;
   bufSize: number;
   filterNodeName?: string;
@@ -47,6 +58,7 @@ export class MirrorJob extends BlockJob {
   static create(sim: SimCore, setup: MirrorSetup): MirrorJob {
     let job: MirrorJob | undefined;
     const driver = new MirrorTopDriver((off, len) => job?.markDirty(off, len));
+    checkNewNodeName(sim, setup.filterNodeName);
     const name = setup.filterNodeName ?? sim.autoNodeName();
     const top = new BlockNode(name, setup.filterNodeName === undefined, driver, {
       readOnly: false,
@@ -68,12 +80,27 @@ export class MirrorJob extends BlockJob {
     return job;
   }
 
+  /** mirror_start_job's dirty bitmap, as queries show it */
+  private bitmap: InternalBitmap | undefined;
+
   attach(): void {
+    const onFilter = hasFeature(this.sim.version, 'mirror-bitmap-on-filter');
+    this.bitmap = new InternalBitmap(
+      onFilter ? this.top : this.setup.source,
+      this.setup.granularity,
+      () => this.dirtyBytes(),
+      onFilter || this.copyMode === 'write-blocking',
+    ).attach();
+    // block_job_add_bdrv(..., "source", bs, 0, WRITE_UNCHANGED | WRITE | CONSISTENT_READ): the source is
+    // blocked for other jobs too
+    this.addNode('source', this.setup.source, 0, PERM.WRITE_UNCHANGED | PERM.WRITE | PERM.CONSISTENT_READ);
     this.attachMain(this.top, PERM.CONSISTENT_READ, PERM.CONSISTENT_READ | PERM.WRITE_UNCHANGED | PERM.WRITE);
+    // mirror_start_job's target BlockBackend (blk_new: unnamed); RESIZE only before 6.0, later only for a
+    // target that is the source's backing and smaller
     const blk = new BlockBackend(
       undefined,
-      `mirror job '${this.id}' target`,
-      PERM.WRITE | PERM.RESIZE,
+      'an unnamed block device',
+      hasFeature(this.sim.version, 'mirror-target-no-resize') ? PERM.WRITE : PERM.WRITE | PERM.RESIZE,
       PERM.WRITE_UNCHANGED,
     );
     this.sim.graph.attach({ kind: 'blk', blk }, this.setup.target, 'root', 'other', true);
@@ -106,12 +133,18 @@ export class MirrorJob extends BlockJob {
       if (tgt.size < src.size) return { errno: 22, message: 'Source and target image have different sizes' };
       this.progressTotal = src.size;
       if (this.setup.sync !== 'none') {
+        // mirror_dirty_init (10.1+): a target that already reads as zeroes (bdrv_co_is_all_zeroes) is not
+        // pre-zeroed, so only what the source allocates is copied
+        const zeroTarget =
+          this.setup.zeroTarget !== false &&
+          !(hasFeature(this.sim.version, 'mirror-skip-zeroed-target') && readsAllZeroes(tgt));
         for (const e of src.blockStatus(0, src.size)) {
-          if (this.setup.sync === 'top' && e.status === 'unallocated') continue;
+          const unallocated = e.status === 'unallocated' || nullUnallocated(src);
+          if ((this.setup.sync === 'top' || !zeroTarget) && unallocated) continue;
           this.markDirty(e.offset, e.length);
         }
         // nothing allocated still needs its zeroes mirrored for full sync of a fresh target
-        if (this.dirty.size === 0 && this.setup.sync === 'full') this.markDirty(0, src.size);
+        if (this.dirty.size === 0 && this.setup.sync === 'full' && zeroTarget) this.markDirty(0, src.size);
       }
       this.progressTotal = this.dirtyBytes();
     }
@@ -133,7 +166,7 @@ export class MirrorJob extends BlockJob {
       const off = g * this.setup.granularity;
       const len = Math.min(this.setup.granularity, src.size - off);
       try {
-        if (len > 0) tgt.write(off, src.read(off, len));
+        if (len > 0) this.copyGranule(off, len);
       } catch (e) {
         if (e instanceof IoError) {
           this.sim.events.emit('BLOCK_JOB_ERROR', { device: this.id, operation: 'write', action: 'report' });
@@ -161,6 +194,27 @@ export class MirrorJob extends BlockJob {
     if (this.shouldComplete || this.cancelRequested()) return 'done';
     this.yieldForever();
     return 'continue';
+  }
+
+  /**
+   * mirror_iteration: what block status says decides the method. Data is copied; a range that reads as zeroes
+   * becomes a write-zeroes (MAY_UNMAP), one that is neither data nor zero a discard, when the range covers
+   * whole clusters of the target (bdrv_round_to_clusters); else it is copied too.
+   */
+  private copyGranule(off: number, len: number): void {
+    const src = this.setup.source;
+    const tgt = this.setup.target;
+    const cluster = targetClusterSize(tgt);
+    const aligned = cluster === 0 || (off % cluster === 0 && (len % cluster === 0 || off + len >= tgt.size));
+    const ext = nullUnallocated(src)
+      ? [{ data: false, zero: false }]
+      : chainStatus(src, off, len).map((e) => ({ data: e.data, zero: e.zero }));
+    if (aligned && ext.every((e) => !e.data)) {
+      if (ext.every((e) => e.zero)) tgt.writeZeroes(off, len);
+      else tgt.discard(off, len);
+      return;
+    }
+    tgt.write(off, src.read(off, len));
   }
 
   private dirtyBytes(): number {
@@ -235,6 +289,8 @@ export class MirrorJob extends BlockJob {
     const top = this.top;
     if (!top || !this.sim.graph.nodes.has(top.nodeName)) return;
     (top.driver as MirrorTopDriver).stop = true;
+    this.bitmap?.detach();
+    this.bitmap = undefined;
     top.extraRefs = 0;
     this.releaseNodes();
     if (this.targetBlk) {
@@ -251,4 +307,20 @@ export class MirrorJob extends BlockJob {
       // taking the filter out relaxes permissions
     }
   }
+}
+
+/** bdrv_get_info's cluster size of a mirror target: a qcow2 below any raw or filter nodes, else 0 */
+function targetClusterSize(node: BlockNode): number {
+  for (let n: BlockNode | undefined = node, i = 0; n && i < 64; i++) {
+    if (n.driver instanceof Qcow2Driver) return n.driver.layer.clusterSize;
+    if (!(n.driver instanceof RawDriver) && !n.driver.isFilter) return 0;
+    n = n.file ?? n.backing;
+  }
+  return 0;
+}
+
+/** bdrv_co_is_all_zeroes: block status says zero for the whole node */
+function readsAllZeroes(node: BlockNode): boolean {
+  if (nullUnallocated(node)) return false;
+  return chainStatus(node, 0, node.size).every((e) => e.zero && !e.data);
 }

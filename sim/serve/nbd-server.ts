@@ -193,6 +193,8 @@ class Server {
   readonly extendedHeaders: boolean;
   /** QEMU 7.1+: NBD_FLAG_CAN_MULTI_CONN unless max-connections is 1 */
   readonly multiConn: boolean;
+  /** QEMU 5.2 reports a client that closes between requests without NBD_CMD_DISC */
+  readonly reportsEofAtRequest: boolean;
   /** QEMU 9.1+ drops clients that have not finished the handshake after handshake-max-seconds (10) */
   readonly handshakeMaxMs: number;
 
@@ -209,6 +211,7 @@ class Server {
     this.modern = v >= 802;
     this.extendedHeaders = core.version.features.has('nbd-extended-headers');
     this.multiConn = v >= 701;
+    this.reportsEofAtRequest = v < 600;
     this.handshakeMaxMs = v >= 901 ? 10_000 : 0;
   }
 
@@ -259,9 +262,13 @@ class Server {
       this.unixPath = p;
     } else if (addr.type === 'inet') {
       const host = String(data.host ?? '');
-      const port = Number(data.port ?? 0);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw generic(`Parameter 'port' expects a port number or service name`);
+      const portText = String(data.port ?? '0');
+      // inet_listen_saddr: getaddrinfo(host, port) takes a number or a service name of /etc/services
+      const port = /^\d+$/.test(portText) ? Number(portText) : serviceLookup(portText);
+      if (port === undefined || port > 65535)
+        throw generic(
+          `address resolution failed for ${host}:${portText}: Servname not supported for ai_socktype`,
+        );
       server.listen({ host: host || undefined, port, ipv6Only: data.ipv6 === true && data.ipv4 !== true });
     } else {
       throw generic(`socket address type '${addr.type}' is not supported by the simulator's NBD server`);
@@ -593,7 +600,8 @@ class Conn {
 
   private exportFlags(exp: BlockExport): number {
     let f = FLAG_HAS_FLAGS | FLAG_SEND_FLUSH | FLAG_SEND_FUA | FLAG_SEND_CACHE;
-    if (this.srv.multiConn && this.srv.maxConnections !== 1) f |= FLAG_CAN_MULTI_CONN;
+    // before 7.1 (nbd_export_create): a read-only export is shared, and only a shared one can multi-conn
+    if (this.srv.multiConn ? this.srv.maxConnections !== 1 : !exp.writable) f |= FLAG_CAN_MULTI_CONN;
     if (exp.writable) f |= FLAG_SEND_TRIM | FLAG_SEND_WRITE_ZEROES | FLAG_SEND_FAST_ZERO;
     else f |= FLAG_READ_ONLY;
     if (this.mode >= MODE_STRUCTURED) f |= FLAG_SEND_DF;
@@ -787,7 +795,15 @@ class Conn {
       try {
         h = this.reader.tryRead(size) ?? (await this.read(size));
       } catch (e) {
-        if (e instanceof EofError && !e.partial) return;
+        if (e instanceof EofError && !e.partial) {
+          // before 6.0 nbd_receive_request read the header with nbd_read, not nbd_read_eof: a client
+          // that closes without NBD_CMD_DISC is reported
+          if (this.srv.reportsEofAtRequest)
+            this.srv.log(
+              'Disconnect client, due to: Failed to read request: Unexpected end-of-file before all bytes were read',
+            );
+          return;
+        }
         throw e;
       }
       if (this.closed) return;
@@ -1319,4 +1335,20 @@ export function attachNbdServer(core: SimCore, opts: NbdServerOptions = {}): Nbd
     ready: () => srv.bound,
     connectionCount: () => srv.active + srv.pending.length,
   };
+}
+
+/** a tcp service name's port, as getaddrinfo finds it in /etc/services */
+function serviceLookup(name: string): number | undefined {
+  let text = '';
+  try {
+    text = fs.readFileSync('/etc/services', 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const words = line.replace(/#.*/, '').trim().split(/\s+/);
+    const m = /^(\d+)\/tcp$/.exec(words[1] ?? '');
+    if (m && (words[0] === name || words.slice(2).includes(name))) return Number(m[1]);
+  }
+  return undefined;
 }

@@ -325,6 +325,8 @@ export interface QmpHubOptions {
   beforeCommand?: () => void;
   /** the timestamp an event is sent with (default: the simulator's own) */
   timestamp?: (e: SimEvent) => { seconds: number; microseconds: number };
+  /** `quit` was executed, its reply not yet sent (qsd's exit path runs before the reply goes out) */
+  onQuitRequested?: () => void;
   /** `quit` was answered and its reply flushed */
   onQuit?: () => void;
   /** output waiting in a connection beyond which its input is no longer read (default 8 MiB) */
@@ -600,6 +602,7 @@ export class QmpSession {
     if (id) out.set('id', id.value);
     const text = hub.line(out, this.pretty);
     if (hub.sim.core.quitRequested && !hub.quitting) {
+      hub.opts.onQuitRequested?.();
       hub.requestQuit();
       this.conn.pause();
       this.send(text, () => hub.opts.onQuit?.());

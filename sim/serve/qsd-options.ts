@@ -726,6 +726,14 @@ export function resolveObject(
         throw new QemuOptError(`invalid object type: ${String(type ?? '')}`);
       const id = kv.get('id');
       if (typeof id !== 'string') throw new QemuOptError("Parameter 'id' is missing");
+      if (type === 'throttle-group') {
+        // 5.2's object-add takes the properties in 'props'; keyval gives strings, the visitor numbers
+        const props: Record<string, unknown> = {};
+        for (const [k, val] of kv)
+          if (k !== 'qom-type' && k !== 'id')
+            props[k] = typeof val === 'string' && /^\d+$/.test(val) ? Number(val) : val;
+        return { qomType: type, id, args: { 'qom-type': type, id, props } };
+      }
       if (type !== 'iothread') throw new QemuOptError(`fleece-lab: --object ${type} is not simulated`);
       return { qomType: type, id };
     }

@@ -10,9 +10,12 @@
  * command and on a timer (every 2 ms while timers are due, 20 ms when idle), so jobs run in real time;
  * the seed still decides every choice the simulator makes.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Profile } from '../../spec/versions.ts';
+import { closeAllExports } from '../commands/exports.ts';
+import { objectAdd } from '../commands/objects.ts';
 import { createSim, type Sim } from '../sim.ts';
 // The NBD socket server (written alongside; see sim/serve/nbd-server.ts).
 import { attachNbdServer, type NbdServerHandle } from './nbd-server.ts';
@@ -93,6 +96,7 @@ export class ServeProcess {
   private readonly t0 = process.hrtime.bigint();
   private readonly wallStartUs = Date.now() * 1000;
   private down = false;
+  private exportsClosed = false;
 
   constructor(
     readonly inv: QsdInvocation,
@@ -100,7 +104,8 @@ export class ServeProcess {
   ) {
     const profile = inv.profile;
     this.sim = createSim({ profile, seed: inv.seed, flavour: 'qsd', fs: 'real', cwd: io.cwd });
-    this.nbd = attachNbdServer(this.sim.core, { log: (line) => io.stderr(`${line}\n`) });
+    // the NBD server's messages are error_report()s: prefixed with the program's name
+    this.nbd = attachNbdServer(this.sim.core, { log: (line) => io.stderr(report(profile, undefined, line)) });
     const epoch = this.sim.core.clock.epochSeconds;
     this.hub = new QmpHub(this.sim, {
       format: qmpFormat(profile),
@@ -109,6 +114,7 @@ export class ServeProcess {
         const us = (e.timestamp.seconds - epoch) * 1_000_000 + e.timestamp.microseconds + this.wallStartUs;
         return { seconds: Math.floor(us / 1_000_000), microseconds: us % 1_000_000 };
       },
+      onQuitRequested: () => this.closeExports(),
       onQuit: () => this.shutdown(0),
     });
     // qsd handles SIGTERM/SIGINT/SIGHUP from the start: during startup too, it exits 0 and cleans up
@@ -211,7 +217,14 @@ export class ServeProcess {
           const r = resolveObject(ctx, step.arg);
           if ('error' in r) this.fail(step.loc, r.error);
           // object_option_add: the same user_creatable_add_qapi as object-add (5.2 made only the name)
-          else if (r.ok.args) this.run(step.loc, 'object-add', r.ok.args);
+          else if (r.ok.args && this.profile === '5.2') {
+            // 5.2's qsd has no object-add command: user_creatable_add_dict straight away
+            try {
+              objectAdd(this.sim.core, r.ok.args);
+            } catch (e) {
+              this.fail(step.loc, e instanceof Error ? e.message : String(e));
+            }
+          } else if (r.ok.args) this.run(step.loc, 'object-add', r.ok.args);
           break;
         }
       }
@@ -311,9 +324,33 @@ export class ServeProcess {
     await this.nbd.close();
   }
 
-  /** The orderly exit of qsd's main(): monitors and chardevs go, then the pid file. */
+  /**
+   * qsd's main() after its loop (6.0+): blk_exp_close_all, so every export still there goes with its
+   * BLOCK_EXPORT_DELETED, sent to the monitors before quit's own reply; 5.2 went straight to
+   * monitor_cleanup.
+   */
+  closeExports(): void {
+    if (this.profile === '5.2' || this.exportsClosed) return;
+    this.exportsClosed = true;
+    try {
+      closeAllExports(this.sim.core);
+    } catch (e) {
+      this.io.stderr(`fleece-lab serve: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+  }
+
+  /** The orderly exit of qsd's main(): exports, monitors and chardevs go, then the pid file. */
   shutdown(code: number): void {
     if (this.down) return;
+    this.closeExports();
+    // 6.0+: bdrv_close_all, so qcow2 nodes store their persistent bitmaps (5.2 left them IN_USE)
+    if (this.profile !== '5.2') {
+      try {
+        this.sim.core.graph.closeAll();
+      } catch (e) {
+        this.io.stderr(`fleece-lab serve: ${e instanceof Error ? e.message : String(e)}\n`);
+      }
+    }
     this.down = true;
     if (this.ticker) clearTimeout(this.ticker);
     this.hub.close();
@@ -348,11 +385,20 @@ export async function runServe(
     io.exit(out.status);
     return undefined;
   }
-  if (out.inv.daemonize) {
-    // qsd's own words when it was built without --daemonize support
-    io.stderr('--daemonize not supported in this build\n');
-    io.exit(1);
+  const daemon = out.inv.daemonize && process.env[DAEMON_ENV] === '1';
+  if (out.inv.daemonize && !daemon) {
+    daemonize(io);
     return undefined;
+  }
+  let muted = false;
+  if (daemon) {
+    const real = io;
+    io = {
+      ...real,
+      stdout: (s) => muted || real.stdout(s),
+      stderr: (s) => muted || real.stderr(s),
+      pid: process.pid,
+    };
   }
   const p = new ServeProcess(out.inv, io);
   io.onProcess?.(p);
@@ -362,5 +408,46 @@ export async function runServe(
     if (e instanceof HaltSignal) return undefined;
     throw e;
   }
+  if (daemon) {
+    // os_setup_post: tell the waiting parent that startup is complete, then stdio goes to /dev/null
+    // (qsd also does chdir("/") here; the simulator keeps resolving relative paths from the old cwd)
+    try {
+      fs.writeSync(3, Buffer.from([0]));
+      fs.closeSync(3);
+    } catch {
+      // the parent is gone
+    }
+    muted = true;
+  }
   return p;
+}
+
+const DAEMON_ENV = 'FLEECE_LAB_SERVE_DAEMON';
+
+/**
+ * os_daemonize's parent: run the same command line again as a detached child (a new session), pass on
+ * what it prints during startup, and exit 0 once it reports startup complete on fd 3 (1 when it exits
+ * first, as qsd's parent does when its pipe closes without the status byte).
+ */
+function daemonize(io: ServeIo): void {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    cwd: io.cwd,
+    detached: true,
+    env: { ...process.env, [DAEMON_ENV]: '1' },
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (b: Buffer) => io.stdout(b.toString('latin1')));
+  child.stderr?.on('data', (b: Buffer) => io.stderr(b.toString('latin1')));
+  let done = false;
+  const finish = (code: number) => {
+    if (done) return;
+    done = true;
+    child.unref();
+    for (const s of child.stdio) s?.destroy();
+    io.exit(code);
+  };
+  const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
+  pipe?.on('data', (b: Buffer) => finish(b[0] === 0 ? 0 : 1));
+  child.once('close', () => finish(1));
+  child.once('error', () => finish(1));
 }
