@@ -36,7 +36,7 @@ const FILE = 'results-a.json';
 
 function seedFiles(): string[] {
   const out: string[] = [];
-  for (const dir of ['reports/baseline', 'reports/matrix', 'reports/latest']) {
+  for (const dir of ['reports/baseline', 'reports/matrix']) {
     const d = path.join(ROOT, dir);
     if (!fs.existsSync(d)) continue;
     for (const f of fs.readdirSync(d).sort())

@@ -39,39 +39,37 @@ interface Seeds {
   saved: { file: string; value: unknown }[];
 }
 
+/**
+ * Seeds are committed (fuzz/seeds/): transcripts as `conform --traces` writes them, from the simulator and
+ * from real QEMU, and traces `fleece-lab check` saved — so a clean checkout fuzzes the same inputs.
+ */
 function loadSeeds(): Seeds {
   const jsonl: Seeds['jsonl'] = [];
-  const base = path.join(ROOT, 'reports/latest/matrix-traces');
-  const dirs = fs.existsSync(base) ? fs.readdirSync(base).sort() : [];
-  for (const d of dirs) {
-    const files = fs
-      .readdirSync(path.join(base, d))
-      .filter((f) => f.endsWith('.jsonl'))
-      .map((f) => path.join(base, d, f))
-      .sort((a, b) => fs.statSync(a).size - fs.statSync(b).size)
-      .slice(0, 6);
-    for (const f of files) {
-      const text = fs.readFileSync(f, 'utf8');
-      jsonl.push({
-        file: path.relative(ROOT, f),
-        lines: text
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => JSON.parse(l) as unknown),
-        parsed: parseJsonl(text, f),
-      });
-    }
+  const tr = path.join(ROOT, 'fuzz/seeds/transcripts');
+  for (const f of fs
+    .readdirSync(tr)
+    .filter((x) => x.endsWith('.jsonl'))
+    .sort()) {
+    const file = path.join(tr, f);
+    const text = fs.readFileSync(file, 'utf8');
+    jsonl.push({
+      file: path.relative(ROOT, file),
+      lines: text
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as unknown),
+      parsed: parseJsonl(text, file),
+    });
   }
   const saved: Seeds['saved'] = [];
-  const tdir = path.join(ROOT, 'reports/latest/traces');
-  for (const f of fs.existsSync(tdir) ? fs.readdirSync(tdir).sort() : []) {
+  const tdir = path.join(ROOT, 'fuzz/seeds/traces');
+  for (const f of fs.readdirSync(tdir).sort()) {
     if (!f.endsWith('.json')) continue;
     const v = JSON.parse(fs.readFileSync(path.join(tdir, f), 'utf8')) as Record<string, unknown>;
     // the QMP trace is not read back by replay: without it a mutation more often lands in what is read
     saved.push({ file: f, value: { ...v, trace: [] } });
   }
-  if (jsonl.length === 0 || saved.length === 0)
-    throw new Error('trace-files: no seed traces in reports/latest/matrix-traces or reports/latest/traces');
+  if (jsonl.length === 0 || saved.length === 0) throw new Error('trace-files: no seed traces in fuzz/seeds/');
   return { jsonl, saved };
 }
 
