@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { allocateFirstBlock } from '../sim/fs.ts';
+import { RealFs } from '../sim/fs.ts';
 import { createQcow2 } from '../sim/image/qcow2.ts';
 import { attachNbdServer } from '../sim/serve/nbd-server.ts';
 import { createSim, type Sim } from '../sim/sim.ts';
@@ -77,11 +77,10 @@ function makeFilesInProcess(rb: ParsedRunbook, dir: string, img: string[], io: s
   for (const f of rb.files) {
     const file = path.join(dir, f.name);
     if (f.format === 'raw') {
-      const fd = fs.openSync(file, 'w');
+      // what qemu-img create -f raw leaves (the simulator's own file creation: first block allocated)
+      new RealFs(dir).createRaw(f.name, f.size);
+      const fd = fs.openSync(file, 'r+');
       try {
-        fs.ftruncateSync(fd, f.size);
-        // what qemu-img create -f raw leaves: zeroes written over the first block, a hole after
-        allocateFirstBlock(fd, f.size);
         for (const w of f.writes)
           fs.writeSync(fd, new Uint8Array(w.length).fill(w.pattern), 0, w.length, w.offset);
       } finally {

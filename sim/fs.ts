@@ -48,7 +48,7 @@ export function registerQcow2Backend(b: Qcow2Backend): void {
  * file-posix grows an empty file with ftruncate and then writes zeroes over its first block
  * (allocate_first_block, for alignment probing): a new raw image has data there and a hole after.
  */
-export function allocateFirstBlock(fd: number, size: number): void {
+function allocateFirstBlock(fd: number, size: number): void {
   if (size <= 0) return;
   const n = size < 4096 ? 512 : 4096;
   fs.writeSync(fd, new Uint8Array(Math.min(n, size)), 0, Math.min(n, size), 0);

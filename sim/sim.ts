@@ -9,7 +9,7 @@ import { BlockBackend } from './graph.ts';
 import { blockdevAdd } from './open-node.ts';
 import { PERM } from './perm.ts';
 import './qcow2-backend.ts';
-import { chainStatus } from './serve/nbd-extents.ts';
+import { chainStatus } from './block-status.ts';
 
 export const simOptionsSchema = z
   .object({

@@ -1,5 +1,6 @@
 import { hasFeature } from '../../spec/versions.ts';
 import { InternalBitmap } from '../block-copy.ts';
+import { chainStatus } from '../block-status.ts';
 import type { SimCore } from '../core.ts';
 import { MirrorTopDriver } from '../drivers/mirror-top.ts';
 import { nullUnallocated } from '../drivers/null.ts';
@@ -10,7 +11,6 @@ import { IoError, strerror } from '../io-error.ts';
 import { checkNewNodeName } from '../open-node.ts';
 import { PERM } from '../perm.ts';
 import { generic } from '../qmp-error.ts';
-import { chainStatus } from '../serve/nbd-extents.ts';
 import { BlockJob } from './block-job.ts';
 import type { JobOptions, JobRunResult } from './job.ts';
 import { BLOCK_JOB_SLICE_TIME_NS } from './ratelimit.ts';
