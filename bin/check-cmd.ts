@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkProposal, type ProposalReport } from '../model/check.ts';
-import { brokenClaims, formatReport } from '../model/report.ts';
-import type { OpSpec } from '../model/world.ts';
-import { inShard, parseShard } from '../reports/shard.ts';
-import { defineProposal, type Proposal, type ProposalInput } from '../spec/proposals/define.ts';
-import { BUNDLED, bundled } from '../spec/proposals/index.ts';
-import { profileSchema } from '../spec/versions.ts';
+import { inShard, parseShard } from '../checks/conformance/shard.ts';
+import { checkProposal, type ProposalReport } from '../checks/model/check.ts';
+import { brokenClaims, formatReport } from '../checks/model/report.ts';
+import type { OpSpec } from '../checks/model/world.ts';
+import { defineProposal, type Proposal, type ProposalInput } from '../contract/proposals/define.ts';
+import { BUNDLED, bundled } from '../contract/proposals/index.ts';
+import { profileSchema } from '../contract/versions.ts';
 
 /** `fleece-lab check [PROPOSAL...] [--runs N] [--seed S] [--profile P] [--path P] [--json F] [--traces DIR] [--save-runs]` */
 export async function loadProposal(spec: string): Promise<Proposal> {

@@ -1,21 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { conform } from '../conformance/conform.ts';
+import { conform } from '../checks/conformance/conform.ts';
+import { parseShard } from '../checks/conformance/shard.ts';
+import { parseJsonText } from '../contract/json-text.ts';
+import { parseResults, summarize } from '../contract/results.ts';
 import {
   installQemu,
   isQemuVersion,
   listQemu,
   QEMU_VERSIONS,
   type QemuVersion,
-} from '../conformance/qemu/install.ts';
-import { resolveAttachTarget, resolveTarget } from '../conformance/target-spec.ts';
+} from '../harness/qemu/install.ts';
+import { resolveAttachTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { compareToBaseline } from '../reports/baseline.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
-import { parseShard } from '../reports/shard.ts';
-import { parseJsonText } from '../spec/json-text.ts';
-import { parseResults, summarize } from '../spec/results.ts';
 import { cmdCheck } from './check-cmd.ts';
 import { cmdDiff, DIFF_HELP } from './diff-cmd.ts';
 import { DIFFERENTIAL_HELP } from './differential-cmd.ts';

@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseJsonText } from '../contract/json-text.ts';
+import { parseResults, type Results } from '../contract/results.ts';
 import { diffMarkdown, diffMatrices, diffResults, type TranscriptSide } from '../reports/diff.ts';
 import { loadSchemaFeatures } from '../reports/features.ts';
 import { diffHtml } from '../reports/html.ts';
 import { parseMatrix } from '../reports/matrix.ts';
 import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
-import { parseJsonText } from '../spec/json-text.ts';
-import { parseResults, type Results } from '../spec/results.ts';
 import { recording } from './matrix-cmd.ts';
 
 export const DIFF_HELP = `usage: fleece-lab diff A.json B.json [--md F] [--html F] [--json F] [--traces-a DIR] [--traces-b DIR]
@@ -17,7 +17,7 @@ backport) or two matrix files (fleece-lab matrix): checks whose status changed; 
 from the transcripts of both runs (--traces-a/--traces-b, else traces/<target>/ next to each results file,
 else the recordings of real QEMU for the checks that passed); and the features (commands, BlockdevDriver
 members, object members, enum values, deprecation flags) that QEMU's own introspection added, deprecated
-or removed between the two versions (spec/qapi-schema/<v>-qsd.json).
+or removed between the two versions (contract/qapi-schema/<v>-qsd.json).
 Writes Markdown to --md and HTML to --html (Markdown to stdout when neither is given).
 Exit status: 1 when a check that passed in A fails in B, 0 otherwise, 2 on bad usage.`;
 
@@ -50,7 +50,10 @@ export function findTranscripts(r: Results, file: string, dir?: string): Transcr
     if (t) traces.set(c.id, t);
   }
   return traces.size > 0
-    ? { source: `the recordings of real QEMU ${p} (conformance/golden/${p}; checks that passed)`, traces }
+    ? {
+        source: `the recordings of real QEMU ${p} (checks/conformance/golden/${p}; checks that passed)`,
+        traces,
+      }
     : undefined;
 }
 

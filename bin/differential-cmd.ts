@@ -1,8 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../conformance/qemu/install.ts';
-import { type ResolvedTarget, resolveTarget } from '../conformance/target-spec.ts';
 import {
   DIVERGENCE_CLASSES,
   type DivergenceClass,
@@ -13,14 +11,16 @@ import {
   type Runner,
   type SavedRun,
   type Side,
-} from '../model/differential.ts';
-import { QemuPort } from '../model/qemu-port.ts';
-import { SimPort } from '../model/sim-port.ts';
-import type { OpSpec } from '../model/world.ts';
+} from '../checks/model/differential.ts';
+import type { OpSpec } from '../checks/model/world.ts';
+import { type DifferentialReport, differentialSchema } from '../contract/differential.ts';
+import { type Profile, profileSchema } from '../contract/versions.ts';
+import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../harness/qemu/install.ts';
+import { QemuPort } from '../harness/qemu-port.ts';
+import { SimPort } from '../harness/sim-port.ts';
+import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { CLASS_TEXT, differentialMarkdown } from '../reports/differential.ts';
 import { loadSnapshot } from '../sim/schema-data.ts';
-import { type DifferentialReport, differentialSchema } from '../spec/differential.ts';
-import { type Profile, profileSchema } from '../spec/versions.ts';
 import { loadProposal } from './check-cmd.ts';
 
 export const DIFFERENTIAL_HELP = `usage: fleece-lab replay TRACE --target T

@@ -1,18 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { conform } from '../conformance/conform.ts';
-import { listQemu } from '../conformance/qemu/install.ts';
-import { type ResolvedTarget, resolveTarget } from '../conformance/target-spec.ts';
-import { checkProposal, type ProposalReport } from '../model/check.ts';
-import { formatReport } from '../model/report.ts';
+import { conform } from '../checks/conformance/conform.ts';
+import { checkProposal, type ProposalReport } from '../checks/model/check.ts';
+import { formatReport } from '../checks/model/report.ts';
+import { BUNDLED } from '../contract/proposals/index.ts';
+import { type Results, summarize } from '../contract/results.ts';
+import { PROFILES } from '../contract/versions.ts';
+import { listQemu } from '../harness/qemu/install.ts';
+import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { writeHtmlReport } from '../reports/html.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
 import { buildMatrix, type MatrixSide } from '../reports/matrix.ts';
 import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
-import { BUNDLED } from '../spec/proposals/index.ts';
-import { type Results, summarize } from '../spec/results.ts';
-import { PROFILES } from '../spec/versions.ts';
 import { recording } from './matrix-cmd.ts';
 
 /**

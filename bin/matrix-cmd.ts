@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { conform } from '../conformance/conform.ts';
-import { loadGolden } from '../conformance/golden.ts';
-import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../conformance/qemu/install.ts';
-import { type ResolvedTarget, resolveTarget } from '../conformance/target-spec.ts';
+import { conform } from '../checks/conformance/conform.ts';
+import { loadGolden } from '../checks/conformance/golden.ts';
+import { parseShard, type Shard } from '../checks/conformance/shard.ts';
+import { parseResults, type Results, summarize } from '../contract/results.ts';
+import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../harness/qemu/install.ts';
+import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { checkFile, matrixPage, writeHtmlReport } from '../reports/html.ts';
 import {
   buildMatrix,
@@ -14,9 +16,7 @@ import {
   matrixMarkdown,
   summarizeMatrix,
 } from '../reports/matrix.ts';
-import { parseShard, type Shard } from '../reports/shard.ts';
 import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
-import { parseResults, type Results, summarize } from '../spec/results.ts';
 
 export const MATRIX_HELP = `usage: fleece-lab matrix [--versions V,...] [--out DIR] [--jobs N] [--shard i/n] [--only PATTERN]
                        [--traces DIR] [--pages] [--no-install] [--reuse]

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { RUNBOOKS } from '../conformance/runbooks/index.ts';
+import { RUNBOOKS } from '../checks/conformance/runbooks/index.ts';
+import { parseJsonText } from '../contract/json-text.ts';
+import { BUNDLED } from '../contract/proposals/index.ts';
+import { parseResults, summarize } from '../contract/results.ts';
 import { matrixPage } from '../reports/html.ts';
 import { matrixMarkdown, parseMatrix } from '../reports/matrix.ts';
 import { mergeMatrices, mergeProposals, mergeResults, parseProposalReports } from '../reports/merge.ts';
-import { parseJsonText } from '../spec/json-text.ts';
-import { BUNDLED } from '../spec/proposals/index.ts';
-import { parseResults, summarize } from '../spec/results.ts';
 
 export const MERGE_HELP = `usage: fleece-lab merge A.json B.json ... --out F
 

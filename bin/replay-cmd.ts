@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { resolveTarget } from '../conformance/target-spec.ts';
-import { QemuPort } from '../model/qemu-port.ts';
-import { replayOps } from '../model/replay.ts';
-import { SimPort } from '../model/sim-port.ts';
-import type { OpSpec } from '../model/world.ts';
-import { parseJsonText } from '../spec/json-text.ts';
-import { issuePath, oneLine } from '../spec/results.ts';
+import { replayOps } from '../checks/model/replay.ts';
+import type { OpSpec } from '../checks/model/world.ts';
+import { parseJsonText } from '../contract/json-text.ts';
+import { issuePath, oneLine } from '../contract/results.ts';
+import { QemuPort } from '../harness/qemu-port.ts';
+import { SimPort } from '../harness/sim-port.ts';
+import { resolveTarget } from '../harness/targets/target-spec.ts';
 import { loadProposal } from './check-cmd.ts';
 import { cmdDifferential } from './differential-cmd.ts';
 
@@ -28,7 +28,7 @@ const inject = z.object({
   length: len,
   pattern: z.number().int().min(0).max(255),
 });
-/** the operations of a saved trace (model/world.ts OpSpec), checked before any of them runs */
+/** the operations of a saved trace (checks/model/world.ts OpSpec), checked before any of them runs */
 const opSpec = z.discriminatedUnion('op', [
   z.object({
     op: z.literal('write'),

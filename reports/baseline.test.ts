@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CheckStatus, Results } from '../spec/results.ts';
+import type { CheckStatus, Results } from '../contract/results.ts';
 import { compareToBaseline } from './baseline.ts';
 
 const results = (checks: [string, CheckStatus][]): Results =>

@@ -1,4 +1,4 @@
-import type { CheckStatus, Results } from '../spec/results.ts';
+import type { CheckStatus, Results } from '../contract/results.ts';
 
 /**
  * Gating against a baseline: each check's expected status. A check that got worse fails the run; one that

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SchemaEntry } from '../spec/qapi/introspection.ts';
+import type { SchemaEntry } from '../contract/qapi/introspection.ts';
 import { diffMarkdown, diffMatrices, diffResults } from './diff.ts';
 import { diffFeatures, loadSchemaFeatures, schemaFeatures, topLevel } from './features.ts';
 import { diffHtml } from './html.ts';

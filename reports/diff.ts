@@ -1,4 +1,4 @@
-import type { CheckStatus, Results } from '../spec/results.ts';
+import type { CheckStatus, Results } from '../contract/results.ts';
 import {
   diffFeatures,
   type FeatureChange,
@@ -256,7 +256,7 @@ export function diffMarkdown(d: ResultsDiff | MatrixDiff): string {
   else {
     const f = d.features;
     L.push(
-      `From \`spec/qapi-schema/${f.from}-qsd.json\` to \`spec/qapi-schema/${f.to}-qsd.json\` (query-qmp-schema of real QEMU).`,
+      `From \`contract/qapi-schema/${f.from}-qsd.json\` to \`contract/qapi-schema/${f.to}-qsd.json\` (query-qmp-schema of real QEMU).`,
     );
     L.push(...featureList('added', f.added));
     L.push(...featureList('deprecated', f.deprecated));

@@ -1,4 +1,4 @@
-import type { DifferentialReport } from '../spec/differential.ts';
+import type { DifferentialReport } from '../contract/differential.ts';
 import { show } from './transcripts.ts';
 
 /** The differential replay report as Markdown: traces per version, then each divergence with its minimal trace. */

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { SchemaEntry } from '../spec/qapi/introspection.ts';
+import type { SchemaEntry } from '../contract/qapi/introspection.ts';
 
 /**
  * Features of one QEMU version as its own introspection shows them (spec/qapi-schema/<v>-qsd.json, the
@@ -159,7 +159,7 @@ export function topLevel(changes: FeatureChange[]): FeatureChange[] {
   });
 }
 
-const SCHEMA_DIR = fileURLToPath(new URL('../spec/qapi-schema/', import.meta.url));
+const SCHEMA_DIR = fileURLToPath(new URL('../contract/qapi-schema/', import.meta.url));
 
 /** the introspected schema of a profile's qemu-storage-daemon, if there is one */
 export function loadSchemaFeatures(profile: string): Map<string, FeatureInfo> | undefined {

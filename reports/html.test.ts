@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProposalReport } from '../model/check.ts';
+import type { ProposalReport } from '../checks/model/check.ts';
 import { findChromium, type OpenBrowser, openChromium } from './browser.ts';
 import { checkFile, writeHtmlReport } from './html.ts';
 import { buildMatrix } from './matrix.ts';

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ProposalReport } from '../model/check.ts';
-import { formatTrace } from '../model/report.ts';
-import { type CheckResult, type Results, summarize } from '../spec/results.ts';
+import type { ProposalReport } from '../checks/model/check.ts';
+import { formatTrace } from '../checks/model/report.ts';
+import { type CheckResult, type Results, summarize } from '../contract/results.ts';
 import type { MatrixDiff, ResultsDiff } from './diff.ts';
 import { topLevel } from './features.ts';
 import {

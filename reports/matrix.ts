@@ -7,7 +7,7 @@ import {
   issuePath,
   oneLine,
   type Results,
-} from '../spec/results.ts';
+} from '../contract/results.ts';
 import {
   type Difference,
   describeDifference,

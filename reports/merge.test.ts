@@ -3,12 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cmdMerge } from '../bin/merge-cmd.ts';
-import { conform } from '../conformance/conform.ts';
-import { RUNBOOKS } from '../conformance/runbooks/index.ts';
-import { resolveTarget } from '../conformance/target-spec.ts';
+import { conform } from '../checks/conformance/conform.ts';
+import { RUNBOOKS } from '../checks/conformance/runbooks/index.ts';
+import { inShard, parseShard } from '../checks/conformance/shard.ts';
+import { resolveTarget } from '../harness/targets/target-spec.ts';
 import { buildMatrix } from './matrix.ts';
 import { mergeMatrices, mergeProposals, mergeResults } from './merge.ts';
-import { inShard, parseShard } from './shard.ts';
 import { res, tr } from './test-fixtures.ts';
 
 describe('shards', () => {

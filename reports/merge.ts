@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import type { ProposalReport } from '../model/check.ts';
-import { type CheckResult, issuePath, oneLine, type Results } from '../spec/results.ts';
+import type { ProposalReport } from '../checks/model/check.ts';
+import { type CheckResult, issuePath, oneLine, type Results } from '../contract/results.ts';
 import type { Matrix, MatrixRow } from './matrix.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { CheckResult, CheckStatus, Results } from '../spec/results.ts';
+import type { CheckResult, CheckStatus, Results } from '../contract/results.ts';
 import type { TranscriptData } from './transcripts.ts';
 
 /** Small results and transcripts for the reports' tests. */

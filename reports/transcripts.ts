@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { describeJsonError } from '../spec/json-text.ts';
+import { describeJsonError } from '../contract/json-text.ts';
 
 /**
  * Transcripts as the reports read them: the JSONL files of `conform --traces DIR` (a header line

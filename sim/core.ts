@@ -1,6 +1,6 @@
-import { Introspection, type SchemaSnapshot } from '../spec/qapi/introspection.ts';
-import { QapiVisitor } from '../spec/qapi/visitor.ts';
-import { type Profile, type VersionInfo, versionInfo } from '../spec/versions.ts';
+import { Introspection, type SchemaSnapshot } from '../contract/qapi/introspection.ts';
+import { QapiVisitor } from '../contract/qapi/visitor.ts';
+import { type Profile, type VersionInfo, versionInfo } from '../contract/versions.ts';
 import { SimClock } from './clock.ts';
 import type { Device } from './devices.ts';
 import { EventBus } from './events.ts';

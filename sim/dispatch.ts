@@ -1,7 +1,7 @@
-import { QDouble, unboxDoubles } from '../spec/qapi/qdouble.ts';
-import { QapiVisitor, visitorTexts } from '../spec/qapi/visitor.ts';
-import { COMMANDS, type CommandName } from '../spec/qmp/commands.ts';
-import { text } from '../spec/versions.ts';
+import { QDouble, unboxDoubles } from '../contract/qapi/qdouble.ts';
+import { QapiVisitor, visitorTexts } from '../contract/qapi/visitor.ts';
+import { COMMANDS, type CommandName } from '../contract/qmp/commands.ts';
+import { text } from '../contract/versions.ts';
 import { bitmapAdd, bitmapClear, bitmapEnable, bitmapMerge, bitmapRemove } from './commands/bitmaps.ts';
 import { blockdevAdd, blockdevDel } from './commands/blockdev.ts';
 import { checkJobId } from './commands/common.ts';

@@ -1,4 +1,4 @@
-import { text, type VersionInfo, versionInfo } from '../spec/versions.ts';
+import { text, type VersionInfo, versionInfo } from '../contract/versions.ts';
 import type { Extent } from './image/types.ts';
 import { PERM_ALL, permNames } from './perm.ts';
 import { generic } from './qmp-error.ts';

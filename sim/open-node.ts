@@ -1,4 +1,4 @@
-import { text } from '../spec/versions.ts';
+import { text } from '../contract/versions.ts';
 import { BlockCopyState } from './block-copy.ts';
 import { findThrottleGroup } from './commands/objects.ts';
 import type { SimCore } from './core.ts';

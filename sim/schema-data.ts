@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type SchemaSnapshot, schemaSnapshot } from '../spec/qapi/introspection.ts';
-import type { Profile } from '../spec/versions.ts';
+import { type SchemaSnapshot, schemaSnapshot } from '../contract/qapi/introspection.ts';
+import type { Profile } from '../contract/versions.ts';
 
 /**
  * The introspection a real QEMU of each profile gave (spec/qapi-schema, captured by
@@ -14,17 +14,17 @@ export function loadSnapshot(profile: Profile, flavour: 'qsd' | 'system'): Schem
   const key = `${profile}-${flavour}`;
   let s = cache.get(key);
   if (!s) {
-    const file = fileURLToPath(new URL(`../spec/qapi-schema/${key}.json`, import.meta.url));
+    const file = fileURLToPath(new URL(`../contract/qapi-schema/${key}.json`, import.meta.url));
     const parsed = schemaSnapshot.safeParse(JSON.parse(readFileSync(file, 'utf8')));
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new Error(`spec/qapi-schema/${key}.json: ${issue.path.join('.')}: ${issue.message}`);
+      throw new Error(`contract/qapi-schema/${key}.json: ${issue.path.join('.')}: ${issue.message}`);
     }
     s = parsed.data;
     // the table checks itself: a command QEMU lists must have a schema to check its arguments against
     const inSchema = new Set(s.schema.filter((e) => e['meta-type'] === 'command').map((e) => e.name));
     const stray = s.commands.find((c) => !inSchema.has(c));
-    if (stray) throw new Error(`spec/qapi-schema/${key}.json: commands: '${stray}' is not in the schema`);
+    if (stray) throw new Error(`contract/qapi-schema/${key}.json: commands: '${stray}' is not in the schema`);
     cache.set(key, s);
   }
   return s;

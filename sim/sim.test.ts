@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { COMMAND_NAMES } from '../spec/qmp/commands.ts';
+import { COMMAND_NAMES } from '../contract/qmp/commands.ts';
 import { createSim } from './sim.ts';
 
 describe('in-process simulator API', () => {

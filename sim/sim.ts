@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type Profile, profileSchema } from '../spec/versions.ts';
+import { type Profile, profileSchema } from '../contract/versions.ts';
 import { type Flavour, SimCore } from './core.ts';
 import { Monitor, type QmpReply } from './dispatch.ts';
 import type { SimEvent } from './events.ts';

@@ -1,4 +1,4 @@
-import type { BackupArgs } from '../../spec/qmp/commands.ts';
+import type { BackupArgs } from '../../contract/qmp/commands.ts';
 import type { SimCore } from '../core.ts';
 import { FileDriver } from '../drivers/file.ts';
 import { FsError } from '../fs.ts';

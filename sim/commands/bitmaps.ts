@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { bitmapArgs, bitmapMergeArgs } from '../../spec/qmp/commands.ts';
-import { text } from '../../spec/versions.ts';
+import type { bitmapArgs, bitmapMergeArgs } from '../../contract/qmp/commands.ts';
+import { text } from '../../contract/versions.ts';
 import { Bitmap } from '../bitmaps.ts';
 import type { SimCore } from '../core.ts';
 import { Qcow2Driver } from '../drivers/qcow2.ts';

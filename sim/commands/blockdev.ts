@@ -1,4 +1,4 @@
-import { text } from '../../spec/versions.ts';
+import { text } from '../../contract/versions.ts';
 import type { SimCore } from '../core.ts';
 import { blockdevAdd } from '../open-node.ts';
 import { generic } from '../qmp-error.ts';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { text } from '../../spec/versions.ts';
+import { text } from '../../contract/versions.ts';
 import type { Bitmap } from '../bitmaps.ts';
 import type { SimCore } from '../core.ts';
 import { BlockBackend, type BlockNode } from '../graph.ts';

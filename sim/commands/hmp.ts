@@ -1,4 +1,4 @@
-import { text } from '../../spec/versions.ts';
+import { text } from '../../contract/versions.ts';
 import type { SimCore } from '../core.ts';
 import { BlockBackend, type BlockNode } from '../graph.ts';
 import { IoError } from '../io-error.ts';

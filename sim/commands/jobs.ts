@@ -1,4 +1,4 @@
-import { text } from '../../spec/versions.ts';
+import { text } from '../../contract/versions.ts';
 import type { SimCore } from '../core.ts';
 import { BlockJob } from '../jobs/block-job.ts';
 import type { Job } from '../jobs/job.ts';

@@ -1,5 +1,5 @@
-import type { MirrorArgs } from '../../spec/qmp/commands.ts';
-import { text } from '../../spec/versions.ts';
+import type { MirrorArgs } from '../../contract/qmp/commands.ts';
+import { text } from '../../contract/versions.ts';
 import type { SimCore } from '../core.ts';
 import type { BlockNode } from '../graph.ts';
 import { MirrorJob } from '../jobs/mirror.ts';

@@ -1,4 +1,4 @@
-import { toQemuJson } from '../../spec/qjson.ts';
+import { toQemuJson } from '../../contract/qjson.ts';
 import type { Bitmap } from '../bitmaps.ts';
 import type { SimCore } from '../core.ts';
 import { BlkdebugDriver } from '../drivers/blkdebug.ts';

@@ -4,8 +4,8 @@ import {
   bitmapMergeArgs,
   driveBackupArgs,
   type transactionArgs,
-} from '../../spec/qmp/commands.ts';
-import { hasFeature, text } from '../../spec/versions.ts';
+} from '../../contract/qmp/commands.ts';
+import { hasFeature, text } from '../../contract/versions.ts';
 import type { SimCore } from '../core.ts';
 import { JobTxn } from '../jobs/job.ts';
 import { generic } from '../qmp-error.ts';

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveQemu } from '../../conformance/qemu/install.ts';
+import { resolveQemu } from '../../harness/qemu/install.ts';
 import { createSim } from '../sim.ts';
 import { openQcow2 } from './qcow2.ts';
 import { hasQemu, makeTempDir, QEMU_IMG, QEMU_IO, run, runOk } from './test-support.ts';

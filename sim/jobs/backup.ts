@@ -1,4 +1,4 @@
-import { hasFeature } from '../../spec/versions.ts';
+import { hasFeature } from '../../contract/versions.ts';
 import { Bitmap } from '../bitmaps.ts';
 import { BlockCopyState, CopyError, clusterBytes, InternalBitmap } from '../block-copy.ts';
 import type { SimCore } from '../core.ts';

@@ -1,4 +1,4 @@
-import { text } from '../../spec/versions.ts';
+import { text } from '../../contract/versions.ts';
 import type { SimCore } from '../core.ts';
 import { FileDriver } from '../drivers/file.ts';
 import { FsError } from '../fs.ts';

@@ -1,5 +1,5 @@
-import { JobState, type JobStatus, type JobVerb } from '../../model/job-fsm.ts';
-import { hasFeature, text } from '../../spec/versions.ts';
+import { JobState, type JobStatus, type JobVerb } from '../../contract/job-fsm.ts';
+import { hasFeature, text } from '../../contract/versions.ts';
 import type { Timer } from '../clock.ts';
 import type { SimCore } from '../core.ts';
 import { strerror } from '../io-error.ts';

@@ -1,4 +1,4 @@
-import { hasFeature } from '../../spec/versions.ts';
+import { hasFeature } from '../../contract/versions.ts';
 import { InternalBitmap } from '../block-copy.ts';
 import { chainStatus } from '../block-status.ts';
 import type { SimCore } from '../core.ts';

@@ -12,9 +12,9 @@
  * Everything here is pure: strings in, values or QEMU's error text out.
  */
 
-import { firstUnexpected } from '../../spec/qapi/glib-hash.ts';
-import type { Introspection, SchemaEntry } from '../../spec/qapi/introspection.ts';
-import { qdictOrder } from '../../spec/qjson.ts';
+import { firstUnexpected } from '../../contract/qapi/glib-hash.ts';
+import type { Introspection, SchemaEntry } from '../../contract/qapi/introspection.ts';
+import { qdictOrder } from '../../contract/qjson.ts';
 import { QNum, type QValue } from './qemu-json.ts';
 
 export class QemuOptError extends Error {}

@@ -21,7 +21,7 @@ import {
   STATE_HOLE,
   STATE_ZERO,
   STRUCTURED_REPLY_MAGIC,
-} from '../../spec/nbd.ts';
+} from '../../contract/nbd.ts';
 
 export {
   CMD,

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NbdClient } from '../../conformance/clients/nbd-client.ts';
+import { NbdClient } from '../../harness/clients/nbd-client.ts';
 import { createSim, type Sim } from '../sim.ts';
 import { CMD, IHAVEOPT, OPT, REQUEST_MAGIC } from './nbd-proto.ts';
 import { attachNbdServer, type NbdServerHandle } from './nbd-server.ts';

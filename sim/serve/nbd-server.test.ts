@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { NbdClient, NbdConnectionClosedError } from '../../conformance/clients/nbd-client.ts';
+import { NbdClient, NbdConnectionClosedError } from '../../harness/clients/nbd-client.ts';
 import {
   addExports,
   haveTool,
@@ -19,7 +19,7 @@ import {
   startSimTarget,
   type Target,
   withScratch,
-} from '../../conformance/clients/nbd-scenario.ts';
+} from '../../harness/clients/nbd-scenario.ts';
 import { createSim } from '../sim.ts';
 import { attachNbdServer } from './nbd-server.ts';
 

@@ -16,8 +16,8 @@
  * formatting.
  */
 
-import { QDouble } from '../../spec/qapi/qdouble.ts';
-import { qdictOrder, toQemuJson } from '../../spec/qjson.ts';
+import { QDouble } from '../../contract/qapi/qdouble.ts';
+import { qdictOrder, toQemuJson } from '../../contract/qjson.ts';
 
 // ---------------------------------------------------------------- values
 

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveQemu } from '../../conformance/qemu/install.ts';
-import type { Profile } from '../../spec/versions.ts';
+import type { Profile } from '../../contract/versions.ts';
+import { resolveQemu } from '../../harness/qemu/install.ts';
 import { createSim } from '../sim.ts';
 import { QmpHub, QmpMonitor, qmpFormat } from './qmp-server.ts';
 

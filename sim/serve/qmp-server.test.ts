@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Profile } from '../../spec/versions.ts';
+import type { Profile } from '../../contract/versions.ts';
 import { createSim, type Sim } from '../sim.ts';
 import { QmpHub, QmpMonitor, qmpFormat, SocketServerChardev } from './qmp-server.ts';
 

@@ -14,8 +14,8 @@
  * Our own options, `--profile P` and `--seed N`, are matched exactly (never as abbreviations), so they
  * change nothing qsd would accept.
  */
-import type { Introspection } from '../../spec/qapi/introspection.ts';
-import { PROFILES, type Profile, VERSIONS } from '../../spec/versions.ts';
+import type { Introspection } from '../../contract/qapi/introspection.ts';
+import { PROFILES, type Profile, VERSIONS } from '../../contract/versions.ts';
 import { loadSnapshot } from '../schema-data.ts';
 import {
   InputVisitor,

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ResolvedQemu, resolveQemu } from '../../conformance/qemu/install.ts';
+import { type ResolvedQemu, resolveQemu } from '../../harness/qemu/install.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX_LOADER = path.join(ROOT, 'node_modules/tsx/dist/loader.mjs');

@@ -1,7 +1,7 @@
 /**
  * End to end: `fleece-lab serve` and the real qemu-storage-daemon started with the SAME argument vector
  * (each in its own scratch folder), driven through the same script; replies compared as raw lines
- * (byte for byte, generated node names aside), events after conformance/normalize.ts, qemu-io's output
+ * (byte for byte, generated node names aside), events after checks/conformance/normalize.ts, qemu-io's output
  * on the NBD exports, and what is left on disk after quit / SIGTERM.
  * Skipped when no real qemu-storage-daemon 7.2 is installed.
  */
@@ -12,14 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { QmpClient, type QmpEvent } from '../../conformance/clients/qmp-client.ts';
 import {
   dropDrainPairs,
   normalizeStdout,
   normalizeValue,
   type RecordedEvent,
-} from '../../conformance/normalize.ts';
-import { resolveQemu } from '../../conformance/qemu/install.ts';
+} from '../../checks/conformance/normalize.ts';
+import { QmpClient, type QmpEvent } from '../../harness/clients/qmp-client.ts';
+import { resolveQemu } from '../../harness/qemu/install.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX_LOADER = path.join(ROOT, 'node_modules/tsx/dist/loader.mjs');
@@ -287,7 +287,7 @@ async function scenario(kind: 'real' | 'sim', ending: 'quit' | 'SIGTERM'): Promi
   return { greeting, second, lines, events: dropDrainPairs(recorded), io, leftover, exit };
 }
 
-/** the drain noise of conformance/normalize.ts on raw lines: a job's paused+running pair back to back */
+/** the drain noise of checks/conformance/normalize.ts on raw lines: a job's paused+running pair back to back */
 function dropRawDrainPairs(lines: string[]): string[] {
   const out = [...lines];
   const st = (l: string | undefined) =>

@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Profile } from '../../spec/versions.ts';
+import type { Profile } from '../../contract/versions.ts';
 import { closeAllExports } from '../commands/exports.ts';
 import { objectAdd } from '../commands/objects.ts';
 import { createSim, type Sim } from '../sim.ts';

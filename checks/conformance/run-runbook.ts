@@ -1,0 +1,496 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Profile } from '../../contract/versions.ts';
+import { QmpClient, QmpConnectionClosedError } from '../../harness/clients/qmp-client.ts';
+import {
+  AttachRefused,
+  checkNoGuests,
+  cleanUp,
+  snapshotEndpoint,
+  unsafeStep,
+} from '../../harness/targets/attach.ts';
+import { registerCleanup } from '../../harness/targets/cleanup-registry.ts';
+import { hmpQemuIo } from '../../harness/targets/hmp-qemu-io.ts';
+import { type QemuProcess, startQsd, startSystem } from '../../harness/targets/qemu-process.ts';
+import {
+  describeStep,
+  explainAttach,
+  explainQemu,
+  qmpBoundMs,
+  sleepUnless,
+  stopNote,
+  TargetFailure,
+} from '../../harness/targets/target-failure.ts';
+import { RealFs } from '../../sim/fs.ts';
+import { createQcow2 } from '../../sim/image/qcow2.ts';
+import { attachNbdServer } from '../../sim/serve/nbd-server.ts';
+import { createSim, type Sim } from '../../sim/sim.ts';
+import { eventProblem } from './event-check.ts';
+import { runNbdStep } from './nbd-step.ts';
+import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from './normalize.ts';
+import type { ParsedRunbook, Step } from './runbook.ts';
+
+/**
+ * Runs a runbook on one target and returns its normalised transcript. A target is the simulator in
+ * process or a real QEMU; both get the same files, made by the real qemu-img/qemu-io, in scratch folders
+ * of their own that are removed afterwards.
+ */
+export interface Transcript {
+  runbook: string;
+  target: string;
+  steps: { step: number; request: unknown; reply?: unknown; stdout?: string[]; nbd?: unknown }[];
+  events: { event: string; data?: unknown }[];
+}
+
+export type TargetSpec =
+  | { kind: 'sim'; profile: Profile; seed?: number }
+  | { kind: 'attach'; socket: string; allowLiveVm: boolean; qmpTimeoutMs?: number }
+  | {
+      kind: 'qemu';
+      argvPrefix?: string[];
+      env?: NodeJS.ProcessEnv;
+      qemuImg?: string[];
+      qemuIo?: string[];
+      /** bound on each QMP reply (default $FLEECE_LAB_QMP_TIMEOUT_MS, else 10 s): past it the target is stuck */
+      qmpTimeoutMs?: number;
+    };
+
+interface Driver {
+  qmp(command: string, args?: Record<string, unknown>): Promise<unknown>;
+  io(node: string, cmd: string): Promise<string>;
+  /** let `ms` of time pass */
+  pass(ms: number): Promise<void>;
+  /** events since the last call */
+  takeEvents(): { event: string; data?: Record<string, unknown> }[];
+  stop(): Promise<void>;
+  /** real targets, called often while the runner waits: a bounded QMP round-trip at most once per QMP bound */
+  heartbeat?(): Promise<void>;
+  /** real targets: the error `e` (thrown while `doing`) as a one-line TargetFailure when the target failed */
+  explain?(e: unknown, doing: string): Promise<Error>;
+}
+
+const WAIT_BOUND_MS = 20_000;
+
+/**
+ * The simulator's copy of a runbook's files is made in process: a raw file is a truncate plus pattern writes
+ * (what qemu-img create and qemu-io write -P do), a qcow2 image comes from our createQcow2, which writes what
+ * qemu-img create writes byte for byte (sim/image tests check that). Real targets use the real tools.
+ */
+function makeFilesInProcess(rb: ParsedRunbook, dir: string, img: string[], io: string[]): void {
+  for (const f of rb.files) {
+    const file = path.join(dir, f.name);
+    if (f.format === 'raw') {
+      // what qemu-img create -f raw leaves (the simulator's own file creation: first block allocated)
+      new RealFs(dir).createRaw(f.name, f.size);
+      const fd = fs.openSync(file, 'r+');
+      try {
+        for (const w of f.writes)
+          fs.writeSync(fd, new Uint8Array(w.length).fill(w.pattern), 0, w.length, w.offset);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } else if (f.writes.length === 0) {
+      createQcow2(file, {
+        size: f.size,
+        backingFile: f.backing ? path.join(dir, f.backing) : undefined,
+        backingFormat: f.backing ? (f.backingFormat ?? 'raw') : undefined,
+      });
+    } else {
+      makeFiles({ ...rb, files: [f] }, dir, img, io);
+    }
+  }
+}
+
+/** qemu-img and qemu-io making a runbook's files: seconds at most; a hung one is killed and named */
+const TOOL_BOUND_MS = 30_000;
+
+function runTool(argv: string[]): void {
+  const r = spawnSync(argv[0], argv.slice(1), {
+    stdio: 'pipe',
+    timeout: TOOL_BOUND_MS,
+    killSignal: 'SIGKILL',
+  });
+  const what = `${path.basename(argv.find((a) => /qemu-(img|io)$/.test(a)) ?? argv[0])} ${argv.at(-1)}`;
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT')
+    throw new Error(`${what}: no exit within ${TOOL_BOUND_MS} ms (killed)`);
+  if (r.error) throw new Error(`${what}: ${r.error.message}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${what}: ${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`}: ${String(r.stderr).trim()}`,
+    );
+}
+
+function makeFiles(rb: ParsedRunbook, dir: string, img: string[], io: string[]): void {
+  for (const f of rb.files) {
+    const file = path.join(dir, f.name);
+    const args = ['create', '-q', '-f', f.format];
+    if (f.backing) args.push('-b', path.join(dir, f.backing), '-F', f.backingFormat ?? 'raw');
+    args.push(file, String(f.size));
+    runTool([...img, ...args]);
+    for (const w of f.writes)
+      runTool([...io, '-f', f.format, '-c', `write -P ${w.pattern} ${w.offset} ${w.length}`, file]);
+  }
+}
+
+/** "@name" in any string argument becomes the file's path in this target's scratch folder */
+function substitute(v: unknown, dir: string): unknown {
+  if (typeof v === 'string') return v.replace(/@([A-Za-z0-9._-]+)/g, (_, n: string) => path.join(dir, n));
+  if (Array.isArray(v)) return v.map((x) => substitute(x, dir));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, dir)]));
+  return v;
+}
+
+async function simDriver(
+  rb: ParsedRunbook,
+  spec: Extract<TargetSpec, { kind: 'sim' }>,
+  dir: string,
+): Promise<Driver> {
+  const sim: Sim = createSim({
+    profile: spec.profile,
+    seed: spec.seed ?? 1,
+    flavour: rb.flavour,
+    fs: 'real',
+    cwd: dir,
+    devices: rb.devices.map((d) => ({
+      id: d.id,
+      blockdev: substitute(d.blockdev, dir) as Record<string, unknown>,
+    })),
+  });
+  const events: { event: string; data?: Record<string, unknown> }[] = [];
+  sim.onEvent((e) => events.push({ event: e.event, data: e.data }));
+  // nbd-server-start listens for real, so a runbook's NBD reader talks to the simulator over a socket
+  const nbd = attachNbdServer(sim.core);
+  return {
+    async qmp(command, args) {
+      return sim.execute(command, args);
+    },
+    async io(node, cmd) {
+      const before = sim.core.stdout.length;
+      const r = sim.execute('human-monitor-command', { 'command-line': `qemu-io ${node} "${cmd}"` });
+      const hmp = 'return' in r ? String(r.return) : '';
+      return hmp + sim.core.stdout.slice(before).join('');
+    },
+    async pass(ms) {
+      // sockets (the NBD server's clients) get their turn before simulated time moves on
+      await new Promise((r) => setImmediate(r));
+      sim.advance(ms);
+    },
+    takeEvents() {
+      return events.splice(0);
+    },
+    async stop() {
+      await nbd.close();
+      for (const n of sim.core.graph.nodes.values()) n.driver.close(n);
+    },
+  };
+}
+
+async function qemuDriver(
+  rb: ParsedRunbook,
+  spec: Extract<TargetSpec, { kind: 'qemu' }>,
+  dir: string,
+): Promise<Driver> {
+  const devArgs = rb.devices.flatMap((d) => [
+    '-blockdev',
+    JSON.stringify(substitute(d.blockdev, dir)),
+    '-device',
+    `virtio-blk-pci,drive=${String(d.blockdev['node-name'])},id=${d.id}`,
+  ]);
+  const common = { argvPrefix: spec.argvPrefix, env: spec.env, extraArgs: devArgs };
+  const q: QemuProcess =
+    rb.flavour === 'qsd'
+      ? await startQsd(common)
+      : await startSystem({ ...common, machine: rb.devices.length > 0 ? 'q35' : 'none' });
+  const listener = q.qmp.events.listen();
+  const bound = qmpBoundMs(spec.qmpTimeoutMs);
+  let lastReply = Date.now();
+  let failure: TargetFailure | undefined;
+  const gone = () => q.exitStatus() !== undefined || q.qmp.closed;
+  return {
+    async qmp(command, args) {
+      const r = await q.qmp.executeRaw(command, args, { timeoutMs: bound });
+      lastReply = Date.now();
+      return r;
+    },
+    async io(node, cmd) {
+      const r = await hmpQemuIo(q, { node }, cmd);
+      return r.hmp + r.stdout;
+    },
+    async pass(ms) {
+      // a death while time passes is noticed at once, not at the next command
+      await sleepUnless(ms, q.exited);
+      if (gone()) throw new QmpConnectionClosedError(`QMP connection lost while waiting ${ms} ms`);
+    },
+    async heartbeat() {
+      if (Date.now() - lastReply < bound) return;
+      await q.qmp.executeRaw('query-version', undefined, { timeoutMs: bound });
+      lastReply = Date.now();
+    },
+    async explain(e, doing) {
+      const r = await explainQemu(q, e, doing, bound);
+      if (r instanceof TargetFailure) failure ??= r;
+      return r;
+    },
+    takeEvents() {
+      return listener
+        .drain()
+        .map((e) => ({ event: e.event, data: e.data as Record<string, unknown> | undefined }));
+    },
+    async stop() {
+      listener.close();
+      // a stuck QEMU would only wait out quit's bound: SIGTERM, a grace, then SIGKILL
+      await q.stop({ quit: failure === undefined });
+      if (failure?.kind === 'stuck') failure.message += `; ${stopNote(q)}`;
+    },
+  };
+}
+
+/** A QEMU someone else runs (attach mode): only what the runbook creates is touched, and removed after. */
+async function attachDriver(
+  rb: ParsedRunbook,
+  spec: Extract<TargetSpec, { kind: 'attach' }>,
+): Promise<Driver> {
+  if (rb.steps.some((st) => 'io' in st))
+    throw new AttachRefused("qemu-io prints on the endpoint's stdout, which an attached client cannot read");
+  if (rb.devices.length > 0) throw new AttachRefused('the check needs guest devices of its own');
+  const bound = qmpBoundMs(spec.qmpTimeoutMs);
+  const q = await QmpClient.connect(spec.socket, { timeoutMs: bound });
+  try {
+    await checkNoGuests(q, spec.allowLiveVm);
+    const before = await snapshotEndpoint(q);
+    for (const st of rb.steps) {
+      if (!('qmp' in st)) continue;
+      const why = unsafeStep(st.qmp, st.args, before);
+      if (why) throw new AttachRefused(why);
+    }
+    const listener = q.events.listen();
+    const foreign = (v: unknown) => typeof v === 'string' && (before.jobs.has(v) || before.exports.has(v));
+    const mine = (list: unknown) =>
+      Array.isArray(list)
+        ? list.filter(
+            (x: Record<string, unknown>) =>
+              !before.nodes.has(x['node-name'] as string) && !foreign(x.id) && !foreign(x.device),
+          )
+        : list;
+    let lastReply = Date.now();
+    let failure: TargetFailure | undefined;
+    return {
+      async qmp(command, args) {
+        const r = (await q.executeRaw(command, args, { timeoutMs: bound })) as Record<string, unknown>;
+        lastReply = Date.now();
+        // what existed before the run is not the check's business
+        if ('return' in r && /^query-(named-block-nodes|jobs|block-jobs|block-exports)$/.test(command))
+          return { ...r, return: mine(r.return) };
+        return r;
+      },
+      async io() {
+        throw new AttachRefused('no qemu-io in attach mode');
+      },
+      async pass(ms) {
+        await sleep(ms);
+        if (q.closed) throw new QmpConnectionClosedError(`QMP connection lost while waiting ${ms} ms`);
+      },
+      async heartbeat() {
+        if (Date.now() - lastReply < bound) return;
+        await q.executeRaw('query-version', undefined, { timeoutMs: bound });
+        lastReply = Date.now();
+      },
+      async explain(e, doing) {
+        const r = explainAttach(spec.socket, e, doing, bound);
+        if (r instanceof TargetFailure) failure ??= r;
+        return r;
+      },
+      takeEvents() {
+        return listener
+          .drain()
+          .filter(
+            (e) =>
+              !foreign((e.data as Record<string, unknown> | undefined)?.id) &&
+              !foreign((e.data as Record<string, unknown> | undefined)?.device),
+          )
+          .map((e) => ({ event: e.event, data: e.data as Record<string, unknown> | undefined }));
+      },
+      async stop() {
+        listener.close();
+        if (failure === undefined && !q.closed) {
+          try {
+            await cleanUp(q, before);
+          } finally {
+            await q.close();
+          }
+          return;
+        }
+        // The connection broke or hung mid-check: what the check created is still removed, over a new
+        // connection (QEMU takes the next client once the old one is gone). Bounded like everything else.
+        await q.close();
+        let again: QmpClient | undefined;
+        try {
+          again = await QmpClient.connect(spec.socket, { timeoutMs: bound });
+          await cleanUp(again, before);
+        } catch (e) {
+          const why = e instanceof Error ? e.message : String(e);
+          const note = `; could not remove what the check created: ${why}`;
+          if (failure) failure.message += note;
+          else throw new Error(note.slice(2));
+        } finally {
+          await again?.close();
+        }
+      },
+    };
+  } catch (e) {
+    await q.close();
+    throw e;
+  }
+}
+
+function matches(
+  e: { event: string; data?: Record<string, unknown> },
+  want: { event: string; data?: Record<string, unknown> },
+): boolean {
+  if (e.event !== want.event) return false;
+  for (const [k, v] of Object.entries(want.data ?? {}))
+    if (JSON.stringify(e.data?.[k]) !== JSON.stringify(v)) return false;
+  return true;
+}
+
+export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: string): Promise<Transcript> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-rb-'));
+  // an interrupted run (SIGINT/SIGTERM, uncaught error) still removes the folder
+  const unregister = registerCleanup({ pids: () => [], scratch: dir });
+  const img = spec.kind === 'qemu' && spec.qemuImg ? spec.qemuImg : ['qemu-img'];
+  const io = spec.kind === 'qemu' && spec.qemuIo ? spec.qemuIo : ['qemu-io'];
+  let driver: Driver | undefined;
+  const transcript: Transcript = { runbook: rb.id, target: label, steps: [], events: [] };
+  const recorded: RecordedEvent[] = [];
+  // the error the check fails with; a failing stop() then adds to it instead of hiding it
+  let failure: unknown;
+  try {
+    if (spec.kind === 'sim') makeFilesInProcess(rb, dir, img, io);
+    else makeFiles(rb, dir, img, io);
+    driver =
+      spec.kind === 'sim'
+        ? await simDriver(rb, spec, dir)
+        : spec.kind === 'attach'
+          ? await attachDriver(rb, spec)
+          : await qemuDriver(rb, spec, dir);
+    let waitCursor = 0;
+    const collect = (stepIndex: number) => {
+      for (const e of driver!.takeEvents()) recorded.push({ ...e, step: stepIndex });
+    };
+    // a dead, hung-up or stuck real target fails the step with one line naming the program and the step
+    const explain = async (e: unknown, doing: string): Promise<never> => {
+      throw driver?.explain ? await driver.explain(e, doing) : e;
+    };
+    for (const [i, s] of rb.steps.entries()) {
+      await runStep(
+        driver,
+        s,
+        i,
+        dir,
+        transcript,
+        () => collect(i),
+        async () => {
+          const want = (s as Extract<Step, { wait: unknown }>).wait;
+          const bound = (s as { timeoutMs?: number }).timeoutMs ?? WAIT_BOUND_MS;
+          // the simulator's time is its own; a real target's wait is also bounded by the wall clock
+          const until = spec.kind === 'sim' ? Number.POSITIVE_INFINITY : Date.now() + bound;
+          for (let waited = 0; ; waited += 5) {
+            collect(i);
+            // a wait sees what the transcript keeps: a drain's paused/running pair is not a pause
+            const kept = new Set(dropDrainPairs(recorded));
+            const idx = recorded.findIndex((e, k) => k >= waitCursor && kept.has(e) && matches(e, want));
+            if (idx >= 0) {
+              waitCursor = idx + 1;
+              return;
+            }
+            if (waited >= bound || Date.now() >= until)
+              throw new Error(
+                `runbook ${rb.id} step ${i}: no ${want.event} ${JSON.stringify(want.data ?? {})} within ${bound} ms`,
+              );
+            // a target that stopped answering is found within the QMP bound, not the (longer) wait bound
+            await driver!.heartbeat?.();
+            await driver!.pass(5);
+          }
+        },
+      ).catch((e: unknown) => explain(e, describeStep(s, i)));
+    }
+    // Events a command causes after its reply still belong to the run.
+    await driver.pass(100).catch((e: unknown) => explain(e, 'the wait after the last step'));
+    collect(rb.steps.length);
+  } catch (e) {
+    failure = e;
+  }
+  let teardown: unknown;
+  try {
+    await driver?.stop();
+  } catch (e) {
+    teardown = e;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    unregister();
+  }
+  // never hide why the check failed behind a failing teardown
+  if (failure !== undefined) {
+    if (teardown !== undefined && failure instanceof TargetFailure)
+      failure.message += `; teardown: ${teardown instanceof Error ? teardown.message : String(teardown)}`;
+    throw failure;
+  }
+  if (teardown !== undefined) throw teardown;
+  // every payload the event table knows must match it, on real QEMU as on the simulator
+  for (const e of recorded) {
+    const problem = eventProblem(e);
+    if (problem) throw new Error(`runbook ${rb.id} step ${e.step}: ${problem}`);
+  }
+  transcript.events = dropDrainPairs(recorded).map((e) => ({
+    event: e.event,
+    data: normalizeValue(e.data, dir),
+  }));
+  transcript.steps = transcript.steps.map((s) => ({
+    ...s,
+    request: normalizeValue(s.request, dir),
+    reply: normalizeValue(s.reply, dir),
+  }));
+  // A transcript is plain JSON: absent and undefined members are the same thing.
+  return JSON.parse(JSON.stringify(transcript)) as Transcript;
+}
+
+async function runStep(
+  d: Driver,
+  s: Step,
+  i: number,
+  dir: string,
+  t: Transcript,
+  collect: () => void,
+  wait: () => Promise<void>,
+): Promise<void> {
+  if ('qmp' in s) {
+    const args = s.args === undefined ? undefined : (substitute(s.args, dir) as Record<string, unknown>);
+    const raw = (await d.qmp(s.qmp, args)) as Record<string, unknown>;
+    // our own request ids are not part of QEMU's behaviour
+    const { id: _id, ...reply } = raw;
+    collect();
+    t.steps.push({ step: i, request: { execute: s.qmp, arguments: s.args }, reply });
+  } else if ('io' in s) {
+    const out = await d.io(s.node, s.io);
+    collect();
+    t.steps.push({ step: i, request: { io: s.io, node: s.node }, stdout: normalizeStdout(out, dir) });
+  } else if ('nbd' in s) {
+    const socket = substitute(s.nbd.socket, dir) as string;
+    const record = await runNbdStep(s.nbd, socket);
+    collect();
+    t.steps.push({
+      step: i,
+      request: { nbd: s.nbd.export, writes: s.nbd.writes, reads: s.nbd.reads },
+      nbd: record,
+    });
+  } else if ('wait' in s) {
+    await wait();
+  } else if ('sleepMs' in s) {
+    await d.pass(s.sleepMs);
+    collect();
+  }
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { FEATURES, PROFILES } from '../../contract/versions.ts';
+
+/**
+ * A runbook is a conformance check written like QEMU's iotests: steps in order, each request and reply
+ * logged, expected errors written down. The same runbook runs on the simulator and on a real QEMU, and the
+ * two normalised transcripts must be equal.
+ */
+const json = z.record(z.unknown());
+
+export const fileSpec = z.object({
+  /** file name inside the scratch folder; arguments refer to it as "@name" */
+  name: z.string(),
+  format: z.enum(['raw', 'qcow2']).default('raw'),
+  size: z.number().int().positive(),
+  /** qcow2 only: backing file (another of these files) and its format */
+  backing: z.string().optional(),
+  backingFormat: z.enum(['raw', 'qcow2']).optional(),
+  /** data written with qemu-io before the run: pattern byte at offset, length bytes */
+  writes: z
+    .array(z.object({ offset: z.number().int(), length: z.number().int(), pattern: z.number().int() }))
+    .default([]),
+});
+
+export const step = z.union([
+  z.object({ qmp: z.string(), args: json.optional(), note: z.string().optional() }).strict(),
+  /** wait (bounded) for an event not yet waited for; data must match where given */
+  z
+    .object({
+      wait: z.object({ event: z.string(), data: json.optional() }),
+      timeoutMs: z.number().optional(),
+    })
+    .strict(),
+  /** guest I/O through HMP qemu-io on a node (qemu-system only), e.g. "write -P 0x11 0 64k" */
+  z.object({ io: z.string(), node: z.string() }).strict(),
+  /** let time pass on both sides (real milliseconds; simulated ones on the simulator) */
+  z.object({ sleepMs: z.number() }).strict(),
+  /**
+   * An NBD client: ours connects to an export over the runbook's unix socket, makes the writes, reads
+   * each [offset, length] (and, with `context`, asks block status for it), then disconnects. The bytes are
+   * recorded run-length encoded ("0x11*61440 0x22*4096"), an error by its NBD name and the server's text.
+   */
+  z
+    .object({
+      nbd: z
+        .object({
+          socket: z.string(),
+          export: z.string(),
+          /** [offset, length, pattern byte] written first: a guest writing through an export */
+          writes: z
+            .array(
+              z.tuple([
+                z.number().int().min(0),
+                z.number().int().positive(),
+                z.number().int().min(0).max(255),
+              ]),
+            )
+            .optional(),
+          reads: z.array(z.tuple([z.number().int().min(0), z.number().int().positive()])).default([]),
+          context: z.string().optional(),
+        })
+        .strict(),
+    })
+    .strict(),
+]);
+export type Step = z.infer<typeof step>;
+
+export const runbookSchema = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9./-]*$/),
+  title: z.string(),
+  /** which program: qemu-storage-daemon, or qemu-system-x86_64 (HMP, devices) */
+  flavour: z.enum(['qsd', 'system']).default('qsd'),
+  needs: z.array(z.enum(FEATURES)).default([]),
+  files: z.array(fileSpec).default([]),
+  /** qemu-system guest disks: -blockdev JSON + -device virtio-blk-pci,drive=NODE,id=ID */
+  devices: z.array(z.object({ id: z.string(), blockdev: json })).default([]),
+  steps: z.array(step),
+  /**
+   * Differences from real QEMU the simulator does not (yet) reproduce: the recorded comparison for each
+   * listed profile is skipped with the reason. The runbook still runs and is still recorded.
+   */
+  known: z.array(z.object({ profile: z.enum(PROFILES), reason: z.string() })).default([]),
+});
+export type Runbook = z.input<typeof runbookSchema>;
+export type ParsedRunbook = z.infer<typeof runbookSchema>;
+
+export function defineRunbook(r: Runbook): ParsedRunbook {
+  const parsed = runbookSchema.safeParse(r);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new Error(`runbook ${r.id ?? '?'}: ${i.path.join('.')}: ${i.message}`);
+  }
+  return parsed.data;
+}

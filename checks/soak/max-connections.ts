@@ -1,0 +1,82 @@
+/**
+ * How many NBD connections a server started with a plain `nbd-server-start` (no max-connections) takes at
+ * once: open `n` sockets together and count the ones that get the server's greeting within `waitMs`.
+ * QEMU stops accepting at the cap and leaves the rest in the listen backlog, so they get no greeting.
+ *
+ * `npx tsx soak/max-connections.ts [TARGET...]` with targets as `fleece-lab conform --target` takes them
+ * (qsd, qsd:5.2, serve:7.2, ...).
+ */
+import net from 'node:net';
+import path from 'node:path';
+import { startQsd } from '../../harness/targets/qemu-process.ts';
+import { resolveTarget } from '../../harness/targets/target-spec.ts';
+
+export interface CapProbe {
+  target: string;
+  version: string;
+  opened: number;
+  greeted: number;
+}
+
+async function greetedWithin(sock: string, n: number, waitMs: number): Promise<number> {
+  const socks: net.Socket[] = [];
+  let greeted = 0;
+  try {
+    await Promise.all(
+      Array.from(
+        { length: n },
+        () =>
+          new Promise<void>((resolve) => {
+            const s = net.connect(sock);
+            socks.push(s);
+            let got = 0;
+            const t = setTimeout(resolve, waitMs);
+            s.on('data', (d) => {
+              got += d.length;
+              // NBDMAGIC + IHAVEOPT + handshake flags: the server took the connection
+              if (got >= 18) {
+                greeted++;
+                clearTimeout(t);
+                resolve();
+                s.removeAllListeners('data');
+              }
+            });
+            s.on('error', () => {
+              clearTimeout(t);
+              resolve();
+            });
+          }),
+      ),
+    );
+  } finally {
+    for (const s of socks) s.destroy();
+  }
+  return greeted;
+}
+
+/** one fresh server of `target`, a null-co export, `n` connections at once */
+export async function probeCap(target: string, n = 120, waitMs = 1_500): Promise<CapProbe> {
+  const t = resolveTarget(target);
+  const spec = t.spec('qsd') as { argvPrefix?: string[]; env?: NodeJS.ProcessEnv };
+  const q = await startQsd({ argvPrefix: spec.argvPrefix, env: spec.env });
+  try {
+    const sock = path.join(q.scratch, 'nbd.sock');
+    await q.qmp.execute('blockdev-add', { driver: 'null-co', 'node-name': 'n0', size: 1 << 20 });
+    await q.qmp.execute('nbd-server-start', { addr: { type: 'unix', data: { path: sock } } });
+    await q.qmp.execute('block-export-add', { type: 'nbd', id: 'e', 'node-name': 'n0', name: 'e' });
+    const v = (await q.qmp.execute('query-version')) as {
+      qemu: { major: number; minor: number; micro: number };
+    };
+    const greeted = await greetedWithin(sock, n, waitMs);
+    return { target, version: `${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro}`, opened: n, greeted };
+  } finally {
+    await q.stop();
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  const targets = process.argv.slice(2);
+  for (const t of targets.length ? targets : ['qsd', 'serve:7.2'])
+    console.log(JSON.stringify(await probeCap(t)));
+  process.exit(0);
+}

@@ -1,0 +1,125 @@
+import { type Port, QmpCallError, type TraceEntry } from '../contract/port.ts';
+import type { Feature, Profile } from '../contract/versions.ts';
+import type { Faults } from '../sim/faults.ts';
+import { MemoryFs } from '../sim/fs.ts';
+import { IoError } from '../sim/io-error.ts';
+import { createSim, type Sim } from '../sim/sim.ts';
+
+/**
+ * A Port over the in-process simulator: files live in its private memory filesystem, time moves only when
+ * the checker waits, and everything is logged to the trace.
+ */
+const WAIT_BOUND_MS = 600_000;
+
+/**
+ * A client's round trip between two of its requests (10 µs, far less than a real one): QEMU's main loop
+ * runs what a command woke (a cancelled mirror leaving READY, say) before the next request arrives, so
+ * the simulator lets that much time pass before each request too.
+ */
+const ROUND_TRIP_NS = 10_000;
+
+export class SimPort implements Port {
+  readonly sim: Sim;
+  readonly trace: TraceEntry[] = [];
+  readonly features: ReadonlySet<Feature>;
+  private eventCursor = 0;
+  private pendingEvents: TraceEntry[] | undefined;
+  private readonly images = new Set<string>();
+
+  constructor(
+    readonly profile: Profile,
+    seed: number,
+    faults: Partial<Faults> = {},
+  ) {
+    this.sim = createSim({ profile, seed, flavour: 'qsd', fs: 'memory', faults });
+    this.features = this.sim.core.version.features;
+    this.sim.onEvent((e) => {
+      const entry: TraceEntry = { kind: 'event', event: e.event, data: e.data };
+      // events a command causes are listed after the command, as a QMP client would log them
+      if (this.pendingEvents) this.pendingEvents.push(entry);
+      else this.trace.push(entry);
+    });
+  }
+
+  get label(): string {
+    return `sim:${this.profile}`;
+  }
+
+  private roundTrip(): void {
+    this.sim.core.clock.advance(ROUND_TRIP_NS);
+  }
+
+  async qmp(command: string, args?: Record<string, unknown>): Promise<unknown> {
+    this.roundTrip();
+    this.pendingEvents = [];
+    const r = this.sim.execute(command, args);
+    this.trace.push({ kind: 'qmp', command, args, reply: r }, ...this.pendingEvents);
+    this.pendingEvents = undefined;
+    if ('error' in r) throw new QmpCallError(command, r.error.class, r.error.desc);
+    return r.return;
+  }
+
+  async waitEvent(pred: (e: { event: string; data?: Record<string, unknown> }) => boolean, what: string) {
+    const log = this.sim.events;
+    for (let waited = 0; waited <= WAIT_BOUND_MS; waited += 1) {
+      for (; this.eventCursor < log.length; this.eventCursor++) {
+        const e = log[this.eventCursor];
+        if (pred(e)) {
+          this.eventCursor++;
+          return e;
+        }
+      }
+      this.sim.advance(1);
+    }
+    throw new Error(`${this.label}: no ${what} within ${WAIT_BOUND_MS} ms of simulated time`);
+  }
+
+  async guestWrite(disk: string, offset: number, length: number, pattern: number): Promise<void> {
+    this.roundTrip();
+    const entry: TraceEntry = { kind: 'guest-write', disk, offset, length, pattern };
+    this.trace.push(entry);
+    try {
+      this.sim.writeExport(`guest-${disk}`, offset, new Uint8Array(length).fill(pattern));
+    } catch (e) {
+      entry.error = e instanceof Error ? e.message : String(e);
+      throw e;
+    }
+  }
+
+  async readExport(name: string, offset: number, length: number): Promise<Uint8Array> {
+    this.roundTrip();
+    const entry: TraceEntry = { kind: 'read', export: name, offset, length };
+    this.trace.push(entry);
+    try {
+      return this.sim.readExport(name, offset, length);
+    } catch (e) {
+      entry.error =
+        e instanceof IoError ? `errno ${e.errno} (${e.message})` : e instanceof Error ? e.message : String(e);
+      throw e;
+    }
+  }
+
+  async createImage(name: string, format: 'qcow2' | 'raw', size: number): Promise<string> {
+    const p = `/scratch/${name}.${format}`;
+    if (format === 'qcow2') this.sim.core.fs.createQcow2(p, { size, clusterSize: 65536 });
+    else this.sim.core.fs.createRaw(p, size);
+    this.images.add(p);
+    return p;
+  }
+
+  scratchPath(name: string): string {
+    return `/scratch/${name}`;
+  }
+
+  async scratchFiles(): Promise<string[]> {
+    return [...this.images];
+  }
+
+  async removeImage(path: string): Promise<void> {
+    this.images.delete(path);
+    const fs = this.sim.core.fs;
+    if (fs instanceof MemoryFs) fs.files.delete(path);
+  }
+
+  async close(): Promise<void> {}
+}
