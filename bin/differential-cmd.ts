@@ -14,13 +14,13 @@ import {
 } from '../checks/model/differential.ts';
 import type { OpSpec } from '../checks/model/world.ts';
 import { type DifferentialReport, differentialSchema } from '../contract/differential.ts';
+import { loadSnapshot } from '../contract/qapi/schema-data.ts';
 import { type Profile, profileSchema } from '../contract/versions.ts';
 import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../harness/qemu/install.ts';
 import { QemuPort } from '../harness/qemu-port.ts';
 import { SimPort } from '../harness/sim-port.ts';
 import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { CLASS_TEXT, differentialMarkdown } from '../reports/differential.ts';
-import { loadSnapshot } from '../sim/schema-data.ts';
 import { loadProposal } from './check-cmd.ts';
 
 export const DIFFERENTIAL_HELP = `usage: fleece-lab replay TRACE --target T

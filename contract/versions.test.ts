@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadSnapshot } from '../sim/schema-data.ts';
 import { Introspection } from './qapi/introspection.ts';
+import { loadSnapshot } from './qapi/schema-data.ts';
 import { type Feature, PROFILES, VERSIONS } from './versions.ts';
 
 /**

@@ -1,9 +1,9 @@
 import { type Port, QmpCallError, type TraceEntry } from '../contract/port.ts';
 import type { Feature, Profile } from '../contract/versions.ts';
-import type { Faults } from '../sim/faults.ts';
-import { MemoryFs } from '../sim/fs.ts';
-import { IoError } from '../sim/io-error.ts';
+import { MemoryFs } from '../sim/host/fs.ts';
 import { createSim, type Sim } from '../sim/sim.ts';
+import type { Faults } from '../sim/util/faults.ts';
+import { IoError } from '../sim/util/io-error.ts';
 
 /**
  * A Port over the in-process simulator: files live in its private memory filesystem, time moves only when

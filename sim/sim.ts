@@ -1,15 +1,15 @@
 import { z } from 'zod';
 import { type Profile, profileSchema } from '../contract/versions.ts';
-import { type Flavour, SimCore } from './core.ts';
-import { Monitor, type QmpReply } from './dispatch.ts';
-import type { SimEvent } from './events.ts';
-import { type Faults, faultsSchema } from './faults.ts';
-import { MemoryFs, RealFs, type SimFs } from './fs.ts';
-import { BlockBackend } from './graph.ts';
-import { blockdevAdd } from './open-node.ts';
-import { PERM } from './perm.ts';
-import './qcow2-backend.ts';
-import { chainStatus } from './block-status.ts';
+import { BlockBackend } from './block/graph.ts';
+import { PERM } from './block/perm.ts';
+import { type Flavour, SimCore } from './core/core.ts';
+import { blockdevAdd } from './drivers/open-node.ts';
+import { MemoryFs, RealFs, type SimFs } from './host/fs.ts';
+import { Monitor, type QmpReply } from './monitor/dispatch.ts';
+import type { SimEvent } from './util/events.ts';
+import { type Faults, faultsSchema } from './util/faults.ts';
+import './host/qcow2-backend.ts';
+import { chainStatus } from './block/block-status.ts';
 
 export const simOptionsSchema = z
   .object({

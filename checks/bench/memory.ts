@@ -1,5 +1,5 @@
-import { Rng } from '../../sim/rng.ts';
 import { createSim } from '../../sim/sim.ts';
+import { Rng } from '../../sim/util/rng.ts';
 
 /**
  * Heap held by the simulator for 16 virtual disks of 1 TiB after `writes` random 4 KiB guest writes

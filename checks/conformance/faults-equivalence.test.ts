@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { PROFILES, versionInfo } from '../../contract/versions.ts';
-import type { Faults } from '../../sim/faults.ts';
+import type { Faults } from '../../sim/util/faults.ts';
 import { loadGolden } from './golden.ts';
 import { runRunbook, type Transcript } from './run-runbook.ts';
 import { defineRunbook, type ParsedRunbook } from './runbook.ts';

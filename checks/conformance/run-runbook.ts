@@ -24,7 +24,8 @@ import {
   stopNote,
   TargetFailure,
 } from '../../harness/targets/target-failure.ts';
-import { RealFs } from '../../sim/fs.ts';
+import type { TargetSpec } from '../../harness/targets/target-spec.ts';
+import { RealFs } from '../../sim/host/fs.ts';
 import { createQcow2 } from '../../sim/image/qcow2.ts';
 import { attachNbdServer } from '../../sim/serve/nbd-server.ts';
 import { createSim, type Sim } from '../../sim/sim.ts';
@@ -44,19 +45,6 @@ export interface Transcript {
   steps: { step: number; request: unknown; reply?: unknown; stdout?: string[]; nbd?: unknown }[];
   events: { event: string; data?: unknown }[];
 }
-
-export type TargetSpec =
-  | { kind: 'sim'; profile: Profile; seed?: number }
-  | { kind: 'attach'; socket: string; allowLiveVm: boolean; qmpTimeoutMs?: number }
-  | {
-      kind: 'qemu';
-      argvPrefix?: string[];
-      env?: NodeJS.ProcessEnv;
-      qemuImg?: string[];
-      qemuIo?: string[];
-      /** bound on each QMP reply (default $FLEECE_LAB_QMP_TIMEOUT_MS, else 10 s): past it the target is stuck */
-      qmpTimeoutMs?: number;
-    };
 
 interface Driver {
   qmp(command: string, args?: Record<string, unknown>): Promise<unknown>;

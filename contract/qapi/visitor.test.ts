@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loadSnapshot } from '../../sim/schema-data.ts';
 import { VERSIONS } from '../versions.ts';
 import { Introspection } from './introspection.ts';
+import { loadSnapshot } from './schema-data.ts';
 import { QapiVisitor } from './visitor.ts';
 
 // Expected texts are what real qemu-storage-daemon 7.2 answered (conformance runbooks keep checking them live).

@@ -1,9 +1,22 @@
 import { fileURLToPath } from 'node:url';
-import type { TargetSpec } from '../../checks/conformance/run-runbook.ts';
 import { type Profile, profileSchema } from '../../contract/versions.ts';
 import { QmpClient } from '../clients/qmp-client.ts';
 import { resolveQemu } from '../qemu/install.ts';
 import { checkNoGuests } from './attach.ts';
+
+/** How a runbook reaches its target: the simulator in process, a QEMU process to start, or a running QEMU. */
+export type TargetSpec =
+  | { kind: 'sim'; profile: Profile; seed?: number }
+  | { kind: 'attach'; socket: string; allowLiveVm: boolean; qmpTimeoutMs?: number }
+  | {
+      kind: 'qemu';
+      argvPrefix?: string[];
+      env?: NodeJS.ProcessEnv;
+      qemuImg?: string[];
+      qemuIo?: string[];
+      /** bound on each QMP reply (default $FLEECE_LAB_QMP_TIMEOUT_MS, else 10 s): past it the target is stuck */
+      qmpTimeoutMs?: number;
+    };
 
 /**
  * `--target` values: sim[:PROFILE] | serve[:PROFILE] | qsd[:BINARY_OR_ROOT_OR_VERSION] | system[:...] | qemu[:...]. A real

@@ -1,12 +1,12 @@
 import type { BackupArgs } from '../../contract/qmp/commands.ts';
-import type { SimCore } from '../core.ts';
+import type { BlockNode } from '../block/graph.ts';
+import type { SimCore } from '../core/core.ts';
 import { FileDriver } from '../drivers/file.ts';
-import { FsError } from '../fs.ts';
-import type { BlockNode } from '../graph.ts';
+import { openImplicitNode } from '../drivers/open-node.ts';
+import { FsError } from '../host/fs.ts';
 import { BackupJob, type BitmapMode, type SyncMode } from '../jobs/backup.ts';
 import type { JobTxn } from '../jobs/job.ts';
-import { openImplicitNode } from '../open-node.ts';
-import { generic } from '../qmp-error.ts';
+import { generic } from '../util/qmp-error.ts';
 import { checkJobId, deviceName, lookupBs } from './common.ts';
 
 export interface PreparedJob {
@@ -46,7 +46,7 @@ export function prepareBackup(
       bitmapMode = 'on-success';
       sync = 'bitmap';
     }
-    let bitmap: import('../bitmaps.ts').Bitmap | undefined;
+    let bitmap: import('../block/bitmaps.ts').Bitmap | undefined;
     if (a.bitmap !== undefined) {
       bitmap = bs.bitmaps.get(a.bitmap);
       if (!bitmap) throw generic(`Bitmap '${a.bitmap}' could not be found`);

@@ -1,11 +1,11 @@
 import type { z } from 'zod';
 import type { bitmapArgs, bitmapMergeArgs } from '../../contract/qmp/commands.ts';
 import { text } from '../../contract/versions.ts';
-import { Bitmap } from '../bitmaps.ts';
-import type { SimCore } from '../core.ts';
+import { Bitmap } from '../block/bitmaps.ts';
+import type { BlockNode } from '../block/graph.ts';
+import type { SimCore } from '../core/core.ts';
 import { Qcow2Driver } from '../drivers/qcow2.ts';
-import type { BlockNode } from '../graph.ts';
-import { generic } from '../qmp-error.ts';
+import { generic } from '../util/qmp-error.ts';
 import { lookupBs, namedBlk } from './common.ts';
 
 /** block/monitor/bitmap-qmp-cmds.c, with each command split into check and apply so transactions can use them. */

@@ -1,7 +1,7 @@
 import { text } from '../../contract/versions.ts';
-import type { SimCore } from '../core.ts';
-import { blockdevAdd } from '../open-node.ts';
-import { generic } from '../qmp-error.ts';
+import type { SimCore } from '../core/core.ts';
+import { blockdevAdd } from '../drivers/open-node.ts';
+import { generic } from '../util/qmp-error.ts';
 
 export { blockdevAdd };
 

@@ -1,7 +1,8 @@
 import { text } from '../../contract/versions.ts';
-import type { SimCore } from '../core.ts';
-import type { BlockBackend, BlockNode } from '../graph.ts';
-import { generic } from '../qmp-error.ts';
+import type { BlockBackend, BlockNode } from '../block/graph.ts';
+import type { SimCore } from '../core/core.ts';
+import { jobsOf } from '../jobs/job.ts';
+import { generic } from '../util/qmp-error.ts';
 
 /**
  * blk_by_name: a named BlockBackend (-drive, or -device drive=ID with a legacy drive). Guest devices made
@@ -35,7 +36,7 @@ export function idWellformed(id: string): boolean {
 /** job_create's id checks */
 export function checkJobId(core: SimCore, id: string): void {
   if (!idWellformed(id)) throw generic(text(core.version, 'job.invalidId', id));
-  if (core.jobs.has(id)) throw generic(text(core.version, 'job.idInUse', id));
+  if (jobsOf(core).has(id)) throw generic(text(core.version, 'job.idInUse', id));
 }
 
 /** bdrv_get_device_name: the name of the named BlockBackend on a node, or '' */

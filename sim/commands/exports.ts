@@ -1,15 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { text } from '../../contract/versions.ts';
-import type { Bitmap } from '../bitmaps.ts';
-import type { SimCore } from '../core.ts';
-import { BlockBackend, type BlockNode } from '../graph.ts';
-import type { BlockExport } from '../nbd-state.ts';
-import { PERM, PERM_ALL } from '../perm.ts';
-import { generic } from '../qmp-error.ts';
+import type { Bitmap } from '../block/bitmaps.ts';
+import { BlockBackend, type BlockNode } from '../block/graph.ts';
+import type { BlockExport } from '../block/nbd-state.ts';
+import { PERM, PERM_ALL } from '../block/perm.ts';
+import type { SimCore } from '../core/core.ts';
+import { findIoThread } from '../core/objects.ts';
+import { generic } from '../util/qmp-error.ts';
 import { lookupBitmap } from './bitmaps.ts';
 import { idWellformed, lookupBs } from './common.ts';
-import { findIoThread } from './objects.ts';
 
 const NBD_MAX_STRING_SIZE = 4096;
 

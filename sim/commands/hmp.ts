@@ -1,9 +1,9 @@
 import { text } from '../../contract/versions.ts';
-import type { SimCore } from '../core.ts';
-import { BlockBackend, type BlockNode } from '../graph.ts';
-import { IoError } from '../io-error.ts';
-import { PERM, PERM_ALL } from '../perm.ts';
-import { generic, QmpError } from '../qmp-error.ts';
+import { BlockBackend, type BlockNode } from '../block/graph.ts';
+import { PERM, PERM_ALL } from '../block/perm.ts';
+import type { SimCore } from '../core/core.ts';
+import { IoError } from '../util/io-error.ts';
+import { generic, QmpError } from '../util/qmp-error.ts';
 
 /**
  * human-monitor-command, the part fleece-lab uses: `qemu-io [-d] DEVICE "COMMAND"` (hmp_qemu_io), the way

@@ -1,19 +1,19 @@
 import { text } from '../../contract/versions.ts';
-import type { SimCore } from '../core.ts';
+import type { SimCore } from '../core/core.ts';
 import { BlockJob } from '../jobs/block-job.ts';
-import type { Job } from '../jobs/job.ts';
+import { type Job, jobsOf } from '../jobs/job.ts';
 import { MirrorJob } from '../jobs/mirror.ts';
-import { generic, QmpError } from '../qmp-error.ts';
+import { generic, QmpError } from '../util/qmp-error.ts';
 
 /** job-* commands find any job; block-job-* only block jobs, with DeviceNotActive when missing. */
 function findJob(core: SimCore, id: string): Job {
-  const j = core.jobs.get(id);
+  const j = jobsOf(core).get(id);
   if (!j) throw generic(text(core.version, 'job.notFound'));
   return j;
 }
 
 function findBlockJob(core: SimCore, id: string): BlockJob {
-  const j = core.jobs.get(id);
+  const j = jobsOf(core).get(id);
   if (!(j instanceof BlockJob))
     throw new QmpError('DeviceNotActive', text(core.version, 'blockjob.notFound', id));
   return j;
@@ -53,7 +53,7 @@ export function blockJobSetSpeed(core: SimCore, device: string, speed: number): 
 
 /** query-jobs: newest first (QEMU keeps jobs in a list it inserts at the head of) */
 export function queryJobs(core: SimCore): unknown[] {
-  return [...core.jobs.values()].reverse().map((j) => {
+  return [...jobsOf(core).values()].reverse().map((j) => {
     const o: Record<string, unknown> = {
       id: j.id,
       type: j.type,
@@ -67,7 +67,7 @@ export function queryJobs(core: SimCore): unknown[] {
 }
 
 export function queryBlockJobs(core: SimCore): unknown[] {
-  return [...core.jobs.values()]
+  return [...jobsOf(core).values()]
     .reverse()
     .filter((j): j is BlockJob => j instanceof BlockJob)
     .map((j) => j.info());

@@ -1,9 +1,9 @@
 import type { MirrorArgs } from '../../contract/qmp/commands.ts';
 import { text } from '../../contract/versions.ts';
-import type { SimCore } from '../core.ts';
-import type { BlockNode } from '../graph.ts';
+import type { BlockNode } from '../block/graph.ts';
+import type { SimCore } from '../core/core.ts';
 import { MirrorJob } from '../jobs/mirror.ts';
-import { generic } from '../qmp-error.ts';
+import { generic } from '../util/qmp-error.ts';
 import { checkJobId, deviceName, lookupBs } from './common.ts';
 
 /** qmp_get_root_bs: a mirror's source must be a root node (only BlockBackends above it) */

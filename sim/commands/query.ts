@@ -1,6 +1,7 @@
 import { toQemuJson } from '../../contract/qjson.ts';
-import type { Bitmap } from '../bitmaps.ts';
-import type { SimCore } from '../core.ts';
+import type { Bitmap } from '../block/bitmaps.ts';
+import type { BlockNode } from '../block/graph.ts';
+import type { SimCore } from '../core/core.ts';
 import { BlkdebugDriver } from '../drivers/blkdebug.ts';
 import { FileDriver } from '../drivers/file.ts';
 import { MirrorTopDriver } from '../drivers/mirror-top.ts';
@@ -8,7 +9,6 @@ import { NullDriver } from '../drivers/null.ts';
 import { Qcow2Driver } from '../drivers/qcow2.ts';
 import { RawDriver } from '../drivers/raw.ts';
 import { ThrottleDriver } from '../drivers/throttle.ts';
-import type { BlockNode } from '../graph.ts';
 
 /**
  * query-named-block-nodes and query-block (block/qapi.c bdrv_block_device_info). Objects are built in QAPI

@@ -6,9 +6,9 @@ import {
   type transactionArgs,
 } from '../../contract/qmp/commands.ts';
 import { hasFeature, text } from '../../contract/versions.ts';
-import type { SimCore } from '../core.ts';
+import type { SimCore } from '../core/core.ts';
 import { JobTxn } from '../jobs/job.ts';
-import { generic } from '../qmp-error.ts';
+import { generic } from '../util/qmp-error.ts';
 import { prepareBackup } from './backup.ts';
 import { bitmapAdd, bitmapClear, bitmapEnable, bitmapMerge, bitmapRemove } from './bitmaps.ts';
 

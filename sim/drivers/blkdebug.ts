@@ -1,5 +1,5 @@
-import type { BdrvChild, BlockNode, NodeDriver } from '../graph.ts';
-import { IoError } from '../io-error.ts';
+import type { BdrvChild, BlockNode, NodeDriver } from '../block/graph.ts';
+import { IoError } from '../util/io-error.ts';
 import { filterPerms } from './default-perms.ts';
 
 export interface InjectErrorRule {

@@ -1,9 +1,9 @@
-import { type BlockCopyState, clusterBytes, InternalBitmap } from '../block-copy.ts';
-import { concat, mergeExtents } from '../block-io.ts';
-import type { BdrvChild, BlockNode, NodeDriver } from '../graph.ts';
+import { type BlockCopyState, clusterBytes, InternalBitmap } from '../block/block-copy.ts';
+import { concat, mergeExtents } from '../block/block-io.ts';
+import type { BdrvChild, BlockNode, NodeDriver } from '../block/graph.ts';
+import { PERM, PERM_ALL } from '../block/perm.ts';
 import type { Extent } from '../image/types.ts';
-import { ERRNO, IoError } from '../io-error.ts';
-import { PERM, PERM_ALL } from '../perm.ts';
+import { ERRNO, IoError } from '../util/io-error.ts';
 import { filterPerms } from './default-perms.ts';
 
 export type OnCbwError = 'break-guest-write' | 'break-snapshot';

@@ -1,4 +1,4 @@
-import { PERM, PERM_ALL, PERM_PASSTHROUGH } from '../perm.ts';
+import { PERM, PERM_ALL, PERM_PASSTHROUGH } from '../block/perm.ts';
 
 /** block.c's default permission rules for a node's children, by child role. */
 

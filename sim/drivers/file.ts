@@ -1,4 +1,4 @@
-import type { BlockNode, NodeDriver } from '../graph.ts';
+import type { BlockNode, NodeDriver } from '../block/graph.ts';
 import type { ImageStore } from '../image/types.ts';
 
 /** The `file` protocol driver: bytes of a host file (or of a file in the simulator's in-memory filesystem). */

@@ -1,5 +1,5 @@
-import type { BdrvChild, BlockNode, NodeDriver } from '../graph.ts';
-import { PERM, PERM_ALL } from '../perm.ts';
+import type { BdrvChild, BlockNode, NodeDriver } from '../block/graph.ts';
+import { PERM, PERM_ALL } from '../block/perm.ts';
 
 /** mirror_top (block/mirror.c): the filter a mirror job puts above its source to see guest writes. */
 export class MirrorTopDriver implements NodeDriver {

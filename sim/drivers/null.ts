@@ -1,4 +1,4 @@
-import type { NodeDriver } from '../graph.ts';
+import type { NodeDriver } from '../block/graph.ts';
 
 /** null-co: a disk of a given size that reads zeroes and forgets writes. */
 export class NullDriver implements NodeDriver {

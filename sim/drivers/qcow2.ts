@@ -1,24 +1,10 @@
-import { Bitmap } from '../bitmaps.ts';
-import { concat, mergeExtents } from '../block-io.ts';
-import type { BdrvChild, BlockNode, NodeDriver } from '../graph.ts';
+import { Bitmap } from '../block/bitmaps.ts';
+import { concat, mergeExtents } from '../block/block-io.ts';
+import type { BdrvChild, BlockNode, NodeDriver } from '../block/graph.ts';
+import type { Qcow2Layer } from '../host/fs.ts';
 import type { BitmapToStore, StoredBitmap } from '../image/qcow2.ts';
 import type { Extent, ImageStore } from '../image/types.ts';
 import { cowPerms, storagePerms } from './default-perms.ts';
-
-export interface Qcow2Layer {
-  store: ImageStore;
-  clusterSize: number;
-  backingFile?: string;
-  backingFormat?: string;
-  /** the backing file name resolved against the image's folder, as QEMU opens it */
-  backingPath?: string;
-  /** where a partial write into an unallocated cluster gets the rest of the cluster (copy-on-write) */
-  setBackingRead?: (read: ((offset: number, length: number) => Uint8Array) | undefined) => void;
-  /** persistent dirty bitmaps in the image (on-disk images only) */
-  loadBitmaps?: () => StoredBitmap[];
-  storeBitmaps?: (bitmaps: BitmapToStore[], passDiscard?: boolean) => void;
-  removeBitmap?: (name: string, passDiscard?: boolean) => void;
-}
 
 /** qcow2 format: its own clusters first, unallocated ones from the backing node (or zeroes). */
 export class Qcow2Driver implements NodeDriver {

@@ -1,4 +1,4 @@
-import type { BdrvChild, BlockNode, NodeDriver } from '../graph.ts';
+import type { BdrvChild, BlockNode, NodeDriver } from '../block/graph.ts';
 import { filterPerms, storagePerms } from './default-perms.ts';
 
 /** raw format: the file child's bytes, optionally a window [offset, offset+size) of them. */

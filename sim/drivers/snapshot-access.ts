@@ -1,6 +1,6 @@
-import type { BlockNode, NodeDriver } from '../graph.ts';
-import { ERRNO, IoError } from '../io-error.ts';
-import { PERM_ALL } from '../perm.ts';
+import type { BlockNode, NodeDriver } from '../block/graph.ts';
+import { PERM_ALL } from '../block/perm.ts';
+import { ERRNO, IoError } from '../util/io-error.ts';
 import { CbwDriver } from './copy-before-write.ts';
 
 /** snapshot-access (block/snapshot-access.c): a read-only view of the point in time its cbw `file` keeps. */

@@ -1,5 +1,5 @@
-import type { ThrottleGroup } from '../commands/objects.ts';
-import type { BdrvChild, BlockNode, NodeDriver } from '../graph.ts';
+import type { BdrvChild, BlockNode, NodeDriver } from '../block/graph.ts';
+import type { ThrottleGroup } from '../core/objects.ts';
 import { filterPerms } from './default-perms.ts';
 
 /**

@@ -1,14 +1,14 @@
 import { hasFeature } from '../../contract/versions.ts';
-import { Bitmap } from '../bitmaps.ts';
-import { BlockCopyState, CopyError, clusterBytes, InternalBitmap } from '../block-copy.ts';
-import type { SimCore } from '../core.ts';
+import { Bitmap } from '../block/bitmaps.ts';
+import { BlockCopyState, CopyError, clusterBytes, InternalBitmap } from '../block/block-copy.ts';
+import { BlockNode } from '../block/graph.ts';
+import { PERM_ALL } from '../block/perm.ts';
+import type { SimCore } from '../core/core.ts';
 import { CbwDriver } from '../drivers/copy-before-write.ts';
 import { nullUnallocated } from '../drivers/null.ts';
-import { BlockNode } from '../graph.ts';
-import { ERRNO, IoError, strerror } from '../io-error.ts';
-import { checkNewNodeName } from '../open-node.ts';
-import { PERM_ALL } from '../perm.ts';
-import { generic, QmpError } from '../qmp-error.ts';
+import { checkNewNodeName } from '../drivers/open-node.ts';
+import { ERRNO, IoError, strerror } from '../util/io-error.ts';
+import { generic, QmpError } from '../util/qmp-error.ts';
 import { BlockJob } from './block-job.ts';
 import type { JobOptions, JobRunResult, JobTxn } from './job.ts';
 

@@ -1,5 +1,5 @@
-import { BlockBackend, type BlockNode } from '../graph.ts';
-import { PERM_ALL } from '../perm.ts';
+import { BlockBackend, type BlockNode } from '../block/graph.ts';
+import { PERM_ALL } from '../block/perm.ts';
 import { Job } from './job.ts';
 
 /**
@@ -9,7 +9,7 @@ import { Job } from './job.ts';
 export abstract class BlockJob extends Job {
   blk: BlockBackend | undefined;
   readonly blockedNodes: BlockNode[] = [];
-  readonly extraEdges: import('../graph.ts').BdrvChild[] = [];
+  readonly extraEdges: import('../block/graph.ts').BdrvChild[] = [];
   ioStatus: 'ok' | 'failed' | 'nospace' = 'ok';
   /** the job's nodes are drained from the end of its run until its exit (mirror): it counts as paused */
   drainedAfterRun = false;

@@ -1,7 +1,7 @@
 import { text } from '../../contract/versions.ts';
-import type { SimCore } from '../core.ts';
+import type { SimCore } from '../core/core.ts';
 import { FileDriver } from '../drivers/file.ts';
-import { FsError } from '../fs.ts';
+import { FsError } from '../host/fs.ts';
 import { Job, type JobRunResult } from './job.ts';
 
 /** blockdev-create's job: makes an image file (driver file) or formats a node's file as qcow2. */

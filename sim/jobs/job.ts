@@ -1,9 +1,9 @@
 import { JobState, type JobStatus, type JobVerb } from '../../contract/job-fsm.ts';
 import { hasFeature, text } from '../../contract/versions.ts';
-import type { Timer } from '../clock.ts';
-import type { SimCore } from '../core.ts';
-import { strerror } from '../io-error.ts';
-import { generic } from '../qmp-error.ts';
+import type { SimCore } from '../core/core.ts';
+import type { Timer } from '../util/clock.ts';
+import { strerror } from '../util/io-error.ts';
+import { generic } from '../util/qmp-error.ts';
 import { RateLimit } from './ratelimit.ts';
 
 /**
@@ -42,6 +42,18 @@ function scheduleBh(sim: SimCore, fn: () => void): void {
   sim.clock.schedule(0, () => {
     for (const f of queue.splice(0).reverse()) f();
   });
+}
+
+/** QEMU's job list (job.c `jobs`), in creation order, one per simulated QEMU: the jobs module owns it. */
+const jobLists = new WeakMap<SimCore, Map<string, Job>>();
+
+export function jobsOf(core: SimCore): Map<string, Job> {
+  let m = jobLists.get(core);
+  if (!m) {
+    m = new Map();
+    jobLists.set(core, m);
+  }
+  return m;
 }
 
 export abstract class Job {
@@ -115,7 +127,7 @@ export abstract class Job {
 
   /** job_create: registers the job and announces it */
   create(): void {
-    this.sim.jobs.set(this.id, this);
+    jobsOf(this.sim).set(this.id, this);
     this.transition('created');
   }
 
@@ -219,7 +231,7 @@ export abstract class Job {
     }
     scheduleBh(this.sim, () => {
       // a transaction abort may have finished the job meanwhile
-      if (!this.completed() && this.sim.jobs.get(this.id) === this) this.completedLocked();
+      if (!this.completed() && jobsOf(this.sim).get(this.id) === this) this.completedLocked();
     });
   }
 
@@ -343,7 +355,7 @@ export abstract class Job {
   /** job_do_dismiss */
   dismiss(): void {
     this.transition('null');
-    this.sim.jobs.delete(this.id);
+    jobsOf(this.sim).delete(this.id);
     this.afterDismiss();
   }
 

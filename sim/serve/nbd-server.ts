@@ -11,11 +11,11 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { SimCore } from '../core.ts';
-import type { BlockNode } from '../graph.ts';
-import { IoError, strerror } from '../io-error.ts';
-import type { BlockExport } from '../nbd-state.ts';
-import { generic } from '../qmp-error.ts';
+import type { BlockNode } from '../block/graph.ts';
+import type { BlockExport } from '../block/nbd-state.ts';
+import type { SimCore } from '../core/core.ts';
+import { IoError, strerror } from '../util/io-error.ts';
+import { generic } from '../util/qmp-error.ts';
 import { allocationFlags, bitmapExtents, chainStatus, collect, type NbdExtent } from './nbd-extents.ts';
 import {
   CMD,

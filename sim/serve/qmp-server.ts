@@ -20,9 +20,9 @@ import * as path from 'node:path';
 import { Duplex } from 'node:stream';
 import { qdictOrder } from '../../contract/qjson.ts';
 import type { Profile } from '../../contract/versions.ts';
-import type { Monitor, QmpReply } from '../dispatch.ts';
-import type { SimEvent } from '../events.ts';
+import type { Monitor, QmpReply } from '../monitor/dispatch.ts';
 import type { Sim } from '../sim.ts';
+import type { SimEvent } from '../util/events.ts';
 import {
   formatQValue,
   type Generation,

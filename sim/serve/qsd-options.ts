@@ -15,8 +15,8 @@
  * change nothing qsd would accept.
  */
 import type { Introspection } from '../../contract/qapi/introspection.ts';
+import { loadSnapshot } from '../../contract/qapi/schema-data.ts';
 import { PROFILES, type Profile, VERSIONS } from '../../contract/versions.ts';
-import { loadSnapshot } from '../schema-data.ts';
 import {
   InputVisitor,
   keyvalParse,

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createSim } from './sim.ts';
+import { createSim } from '../sim.ts';
 
 /**
  * The simulator writes real qcow2: an overlay made by `qemu-img create -b`, written through the block graph

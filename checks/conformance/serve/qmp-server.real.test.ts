@@ -10,10 +10,10 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Profile } from '../../contract/versions.ts';
-import { resolveQemu } from '../../harness/qemu/install.ts';
-import { createSim } from '../sim.ts';
-import { QmpHub, QmpMonitor, qmpFormat } from './qmp-server.ts';
+import type { Profile } from '../../../contract/versions.ts';
+import { resolveQemu } from '../../../harness/qemu/install.ts';
+import { QmpHub, QmpMonitor, qmpFormat } from '../../../sim/serve/qmp-server.ts';
+import { createSim } from '../../../sim/sim.ts';
 
 const SYNC = '\xff\n{"execute":"qmp_capabilities","id":"sync"}\r\n';
 

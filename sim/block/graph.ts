@@ -1,7 +1,7 @@
-import { text, type VersionInfo, versionInfo } from '../contract/versions.ts';
-import type { Extent } from './image/types.ts';
+import { text, type VersionInfo, versionInfo } from '../../contract/versions.ts';
+import type { Extent } from '../image/types.ts';
+import { generic } from '../util/qmp-error.ts';
 import { PERM_ALL, permNames } from './perm.ts';
-import { generic } from './qmp-error.ts';
 
 /**
  * The block graph: nodes (BlockDriverState), the edges between them and from their users (BdrvChild),

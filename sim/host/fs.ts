@@ -1,9 +1,25 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Qcow2Layer } from './drivers/qcow2.ts';
-import { createMemoryStore } from './image/memory-store.ts';
-import { openRawFile } from './image/raw-file.ts';
-import type { ImageStore } from './image/types.ts';
+import { createMemoryStore } from '../image/memory-store.ts';
+import type { BitmapToStore, StoredBitmap } from '../image/qcow2.ts';
+import { openRawFile } from '../image/raw-file.ts';
+import type { ImageStore } from '../image/types.ts';
+
+/** A qcow2 image as the host file system opens it: its data store and what the format driver needs of it. */
+export interface Qcow2Layer {
+  store: ImageStore;
+  clusterSize: number;
+  backingFile?: string;
+  backingFormat?: string;
+  /** the backing file name resolved against the image's folder, as QEMU opens it */
+  backingPath?: string;
+  /** where a partial write into an unallocated cluster gets the rest of the cluster (copy-on-write) */
+  setBackingRead?: (read: ((offset: number, length: number) => Uint8Array) | undefined) => void;
+  /** persistent dirty bitmaps in the image (on-disk images only) */
+  loadBitmaps?: () => StoredBitmap[];
+  storeBitmaps?: (bitmaps: BitmapToStore[], passDiscard?: boolean) => void;
+  removeBitmap?: (name: string, passDiscard?: boolean) => void;
+}
 
 /** How the simulator reaches files: the host's (serve, conformance) or a private in-memory one (property runs). */
 export interface SimFs {

@@ -8,12 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { firstUnexpected } from '../../contract/qapi/glib-hash.ts';
-import type { Profile } from '../../contract/versions.ts';
-import { resolveQemu } from '../../harness/qemu/install.ts';
-import { keyvalParse, QemuOptError } from './keyval.ts';
-import { parseQsdArgs } from './qsd-options.ts';
-import { runServe, type ServeProcess } from './serve.ts';
+import { firstUnexpected } from '../../../contract/qapi/glib-hash.ts';
+import type { Profile } from '../../../contract/versions.ts';
+import { resolveQemu } from '../../../harness/qemu/install.ts';
+import { keyvalParse, QemuOptError } from '../../../sim/serve/keyval.ts';
+import { parseQsdArgs } from '../../../sim/serve/qsd-options.ts';
+import { runServe, type ServeProcess } from '../../../sim/serve/serve.ts';
 
 interface Case {
   argv: string[];

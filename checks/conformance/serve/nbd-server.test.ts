@@ -8,7 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { NbdClient, NbdConnectionClosedError } from '../../harness/clients/nbd-client.ts';
+import { NbdClient, NbdConnectionClosedError } from '../../../harness/clients/nbd-client.ts';
+import { attachNbdServer } from '../../../sim/serve/nbd-server.ts';
+import { createSim } from '../../../sim/sim.ts';
 import {
   addExports,
   haveTool,
@@ -19,9 +21,7 @@ import {
   startSimTarget,
   type Target,
   withScratch,
-} from '../../harness/clients/nbd-scenario.ts';
-import { createSim } from '../sim.ts';
-import { attachNbdServer } from './nbd-server.ts';
+} from '../nbd-scenario.ts';
 
 const pexec = promisify(execFile);
 

@@ -1,16 +1,15 @@
-import { Introspection, type SchemaSnapshot } from '../contract/qapi/introspection.ts';
-import { QapiVisitor } from '../contract/qapi/visitor.ts';
-import { type Profile, type VersionInfo, versionInfo } from '../contract/versions.ts';
-import { SimClock } from './clock.ts';
-import type { Device } from './devices.ts';
-import { EventBus } from './events.ts';
-import type { Faults } from './faults.ts';
-import type { SimFs } from './fs.ts';
-import { type BlockBackend, Graph } from './graph.ts';
-import type { Job } from './jobs/job.ts';
-import type { NbdServerState } from './nbd-state.ts';
-import { Rng } from './rng.ts';
-import { loadSnapshot } from './schema-data.ts';
+import { Introspection, type SchemaSnapshot } from '../../contract/qapi/introspection.ts';
+import { loadSnapshot } from '../../contract/qapi/schema-data.ts';
+import { QapiVisitor } from '../../contract/qapi/visitor.ts';
+import { type Profile, type VersionInfo, versionInfo } from '../../contract/versions.ts';
+import type { Device } from '../block/devices.ts';
+import { type BlockBackend, Graph } from '../block/graph.ts';
+import type { NbdServerState } from '../block/nbd-state.ts';
+import type { SimFs } from '../host/fs.ts';
+import { SimClock } from '../util/clock.ts';
+import { EventBus } from '../util/events.ts';
+import type { Faults } from '../util/faults.ts';
+import { Rng } from '../util/rng.ts';
 
 export type Flavour = 'qsd' | 'system';
 
@@ -45,17 +44,16 @@ export class SimCore {
   readonly clock: SimClock;
   readonly rng: Rng;
   readonly events: EventBus;
-  readonly jobs = new Map<string, Job>();
   /** BlockBackends: devices, exports, jobs, HMP qemu-io; for permission refreshes */
   readonly blks = new Set<BlockBackend>();
   nbd: NbdServerState | undefined;
-  readonly exports = new Map<string, import('./nbd-state.ts').BlockExport>();
+  readonly exports = new Map<string, import('../block/nbd-state.ts').BlockExport>();
   readonly devices = new Map<string, Device>();
   quitRequested = false;
   /** socket hooks set by the process adapter (sim/serve); absent in process */
   nbdListen: ((addr: { type: string; data: Record<string, unknown> }) => void) | undefined;
   nbdUnlisten: (() => void) | undefined;
-  exportClosing: ((exp: import('./nbd-state.ts').BlockExport) => void) | undefined;
+  exportClosing: ((exp: import('../block/nbd-state.ts').BlockExport) => void) | undefined;
   /** what qemu-io printed on QEMU's stdout (HMP qemu-io answers "" and prints its report there) */
   readonly stdout: string[] = [];
 

@@ -1,10 +1,10 @@
-import { QDouble, unboxDoubles } from '../contract/qapi/qdouble.ts';
-import { QapiVisitor, visitorTexts } from '../contract/qapi/visitor.ts';
-import { COMMANDS, type CommandName } from '../contract/qmp/commands.ts';
-import { text } from '../contract/versions.ts';
-import { bitmapAdd, bitmapClear, bitmapEnable, bitmapMerge, bitmapRemove } from './commands/bitmaps.ts';
-import { blockdevAdd, blockdevDel } from './commands/blockdev.ts';
-import { checkJobId } from './commands/common.ts';
+import { QDouble, unboxDoubles } from '../../contract/qapi/qdouble.ts';
+import { QapiVisitor, visitorTexts } from '../../contract/qapi/visitor.ts';
+import { COMMANDS, type CommandName } from '../../contract/qmp/commands.ts';
+import { text } from '../../contract/versions.ts';
+import { bitmapAdd, bitmapClear, bitmapEnable, bitmapMerge, bitmapRemove } from '../commands/bitmaps.ts';
+import { blockdevAdd, blockdevDel } from '../commands/blockdev.ts';
+import { checkJobId } from '../commands/common.ts';
 import {
   blockExportAdd,
   blockExportDel,
@@ -13,8 +13,8 @@ import {
   nbdServerStart,
   nbdServerStop,
   queryBlockExports,
-} from './commands/exports.ts';
-import { humanMonitorCommand, qomSet } from './commands/hmp.ts';
+} from '../commands/exports.ts';
+import { humanMonitorCommand, qomSet } from '../commands/hmp.ts';
 import {
   blockJobCancel,
   blockJobChange,
@@ -22,14 +22,14 @@ import {
   jobVerbs,
   queryBlockJobs,
   queryJobs,
-} from './commands/jobs.ts';
-import { blockdevMirror } from './commands/mirror.ts';
-import { objectAdd, objectDel } from './commands/objects.ts';
-import { queryBlock, queryNamedBlockNodes } from './commands/query.ts';
-import { transaction } from './commands/transaction.ts';
-import type { SimCore } from './core.ts';
-import { CreateJob } from './jobs/create.ts';
-import { generic, QmpError } from './qmp-error.ts';
+} from '../commands/jobs.ts';
+import { blockdevMirror } from '../commands/mirror.ts';
+import { objectAdd, objectDel } from '../commands/objects.ts';
+import { queryBlock, queryNamedBlockNodes } from '../commands/query.ts';
+import { transaction } from '../commands/transaction.ts';
+import type { SimCore } from '../core/core.ts';
+import { CreateJob } from '../jobs/create.ts';
+import { generic, QmpError } from '../util/qmp-error.ts';
 
 /**
  * The QMP dispatcher (qapi/qmp-dispatch.c + monitor/qmp.c): request checks, negotiation, the command

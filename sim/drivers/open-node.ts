@@ -1,19 +1,19 @@
-import { text } from '../contract/versions.ts';
-import { BlockCopyState } from './block-copy.ts';
-import { findThrottleGroup } from './commands/objects.ts';
-import type { SimCore } from './core.ts';
-import { BlkdebugDriver, type InjectErrorRule } from './drivers/blkdebug.ts';
-import { CbwDriver, type OnCbwError } from './drivers/copy-before-write.ts';
-import { FileDriver } from './drivers/file.ts';
-import { NullDriver } from './drivers/null.ts';
-import { Qcow2Driver } from './drivers/qcow2.ts';
-import { RawDriver } from './drivers/raw.ts';
-import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
-import { ThrottleDriver } from './drivers/throttle.ts';
-import { FsError } from './fs.ts';
-import { BlockNode, type ChildRole, type NodeDriver } from './graph.ts';
-import { ERRNO, IoError } from './io-error.ts';
-import { generic, QmpError } from './qmp-error.ts';
+import { text } from '../../contract/versions.ts';
+import { BlockCopyState } from '../block/block-copy.ts';
+import { BlockNode, type ChildRole, type NodeDriver } from '../block/graph.ts';
+import type { SimCore } from '../core/core.ts';
+import { findThrottleGroup } from '../core/objects.ts';
+import { FsError } from '../host/fs.ts';
+import { ERRNO, IoError } from '../util/io-error.ts';
+import { generic, QmpError } from '../util/qmp-error.ts';
+import { BlkdebugDriver, type InjectErrorRule } from './blkdebug.ts';
+import { CbwDriver, type OnCbwError } from './copy-before-write.ts';
+import { FileDriver } from './file.ts';
+import { NullDriver } from './null.ts';
+import { Qcow2Driver } from './qcow2.ts';
+import { RawDriver } from './raw.ts';
+import { SnapshotAccessDriver } from './snapshot-access.ts';
+import { ThrottleDriver } from './throttle.ts';
 
 /**
  * bdrv_open for blockdev-add: builds a node (and its inline children) from already type-checked options.

@@ -5,7 +5,6 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveQemu } from '../qemu/install.js';
 import {
   addExports,
   haveTool,
@@ -15,7 +14,8 @@ import {
   startQsdTarget,
   startSimTarget,
   withScratch,
-} from './nbd-scenario.js';
+} from './nbd-scenario.ts';
+import { resolveQemu } from '../../harness/qemu/install.js';
 
 function provisioned(version: string): boolean {
   try {

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { createQcow2, openQcow2 } from '../image/qcow2.ts';
 import { registerQcow2Backend } from './fs.ts';
-import { createQcow2, openQcow2 } from './image/qcow2.ts';
 
 const QCOW2_MAGIC = 'QFI\xfb';
 

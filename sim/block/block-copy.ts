@@ -1,7 +1,7 @@
+import { ERRNO, IoError } from '../util/io-error.ts';
 import { Bitmap } from './bitmaps.ts';
 import { chainStatus } from './block-status.ts';
 import type { BlockNode } from './graph.ts';
-import { ERRNO, IoError } from './io-error.ts';
 
 /** a failed copy: block_copy's ret and error_is_read (the read from the source failed, not the write) */
 export class CopyError extends IoError {

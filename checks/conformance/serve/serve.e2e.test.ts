@@ -12,16 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  dropDrainPairs,
-  normalizeStdout,
-  normalizeValue,
-  type RecordedEvent,
-} from '../../checks/conformance/normalize.ts';
-import { QmpClient, type QmpEvent } from '../../harness/clients/qmp-client.ts';
-import { resolveQemu } from '../../harness/qemu/install.ts';
+import { QmpClient, type QmpEvent } from '../../../harness/clients/qmp-client.ts';
+import { resolveQemu } from '../../../harness/qemu/install.ts';
+import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from '../normalize.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const TSX_LOADER = path.join(ROOT, 'node_modules/tsx/dist/loader.mjs');
 const SERVE = path.join(ROOT, 'bin/serve.ts');
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type SchemaSnapshot, schemaSnapshot } from '../contract/qapi/introspection.ts';
-import type { Profile } from '../contract/versions.ts';
+import type { Profile } from '../versions.ts';
+import { type SchemaSnapshot, schemaSnapshot } from './introspection.ts';
 
 /**
- * The introspection a real QEMU of each profile gave (spec/qapi-schema, captured by
+ * The introspection a real QEMU of each profile gave (contract/qapi-schema, captured by
  * conformance/qemu/capture-schema.ts): greeting, query-version, query-qmp-schema and
  * query-commands. Loaded once, checked by zod and against itself.
  */
@@ -14,7 +14,7 @@ export function loadSnapshot(profile: Profile, flavour: 'qsd' | 'system'): Schem
   const key = `${profile}-${flavour}`;
   let s = cache.get(key);
   if (!s) {
-    const file = fileURLToPath(new URL(`../contract/qapi-schema/${key}.json`, import.meta.url));
+    const file = fileURLToPath(new URL(`../qapi-schema/${key}.json`, import.meta.url));
     const parsed = schemaSnapshot.safeParse(JSON.parse(readFileSync(file, 'utf8')));
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

@@ -8,14 +8,14 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveQemu } from '../../harness/qemu/install.ts';
-import { createSim } from '../sim.ts';
-import { openQcow2 } from './qcow2.ts';
-import { hasQemu, makeTempDir, QEMU_IMG, QEMU_IO, run, runOk } from './test-support.ts';
+import { resolveQemu } from '../../../harness/qemu/install.ts';
+import { openQcow2 } from '../../../sim/image/qcow2.ts';
+import { hasQemu, makeTempDir, QEMU_IMG, QEMU_IO, run, runOk } from '../../../sim/image/test-support.ts';
+import { createSim } from '../../../sim/sim.ts';
 
 const QSD = '/usr/bin/qemu-storage-daemon';
 type Profile = '5.2' | '7.2' | '10.0' | '11.1';
-const SERVE = ['node', join(dirname(fileURLToPath(import.meta.url)), '../../bin/fleece-lab.js'), 'serve'];
+const SERVE = ['node', join(dirname(fileURLToPath(import.meta.url)), '../../../bin/fleece-lab.js'), 'serve'];
 const NBDINFO = '/usr/bin/nbdinfo';
 
 interface Real {

@@ -11,10 +11,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Profile } from '../../contract/versions.ts';
-import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd-server.ts';
-import { createSim } from '../../sim/sim.ts';
-import { resolveQemu } from '../qemu/install.js';
-import { startQsd } from '../targets/qemu-process.js';
 import {
   type Extent,
   NbdClient,
@@ -23,8 +19,12 @@ import {
   NbdOptionError,
   type NbdOptions,
   NbdRequestError,
-} from './nbd-client.js';
-import { CMD, CMD_FLAG, INFO } from './nbd-wire.js';
+} from '../../harness/clients/nbd-client.js';
+import { CMD, CMD_FLAG, INFO } from '../../harness/clients/nbd-wire.js';
+import { resolveQemu } from '../../harness/qemu/install.js';
+import { startQsd } from '../../harness/targets/qemu-process.js';
+import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd-server.ts';
+import { createSim } from '../../sim/sim.ts';
 
 export const MiB = 1024 * 1024;
 

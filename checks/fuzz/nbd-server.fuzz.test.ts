@@ -11,9 +11,9 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NbdClient } from '../../harness/clients/nbd-client.ts';
-import { createSim, type Sim } from '../sim.ts';
-import { CMD, IHAVEOPT, OPT, REQUEST_MAGIC } from './nbd-proto.ts';
-import { attachNbdServer, type NbdServerHandle } from './nbd-server.ts';
+import { CMD, IHAVEOPT, OPT, REQUEST_MAGIC } from '../../sim/serve/nbd-proto.ts';
+import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd-server.ts';
+import { createSim, type Sim } from '../../sim/sim.ts';
 
 const SIZE = 1 << 20;
 let dir: string;

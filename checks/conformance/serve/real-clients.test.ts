@@ -14,9 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ResolvedQemu, resolveQemu } from '../../harness/qemu/install.ts';
+import { type ResolvedQemu, resolveQemu } from '../../../harness/qemu/install.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const TSX_LOADER = path.join(ROOT, 'node_modules/tsx/dist/loader.mjs');
 const SERVE = path.join(ROOT, 'bin/serve.ts');
 

@@ -1,5 +1,5 @@
+import type { Extent } from '../image/types.ts';
 import type { BlockNode } from './graph.ts';
-import type { Extent } from './image/types.ts';
 
 /** Byte-level access to a node through its driver, plus allocation status down a backing chain. */
 export function readNode(node: BlockNode, offset: number, length: number): Uint8Array {
