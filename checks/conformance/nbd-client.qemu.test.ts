@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { resolveQemu } from '../../harness/qemu/install.ts';
 import {
   addExports,
   haveTool,
@@ -15,7 +16,6 @@ import {
   startSimTarget,
   withScratch,
 } from './nbd-scenario.ts';
-import { resolveQemu } from '../../harness/qemu/install.js';
 
 function provisioned(version: string): boolean {
   try {
