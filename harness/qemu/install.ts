@@ -188,7 +188,13 @@ export function rootInvocation(root: string, loader: string): Pick<ResolvedQemu,
   const run = (bin: string): string[] => [loader, '--library-path', libs, join(root, 'usr', 'bin', bin)];
   return {
     qsd: run(BINARIES.qsd),
-    system: [...run(BINARIES.system), '-L', join(root, 'usr', 'share', 'qemu')],
+    // a q35 machine needs SeaBIOS, which Debian keeps beside QEMU's own data: both go on the search path
+    system: [
+      ...run(BINARIES.system),
+      '-L',
+      join(root, 'usr', 'share', 'qemu'),
+      ...(existsSync(join(root, 'usr', 'share', 'seabios')) ? ['-L', join(root, 'usr', 'share', 'seabios')] : []),
+    ],
     img: run(BINARIES.img),
     io: run(BINARIES.io),
     env: { QEMU_MODULE_DIR: join(root, 'usr', 'lib', ARCH_LIB, 'qemu') },
