@@ -7,7 +7,7 @@ import { AttachRefused } from '../../harness/targets/attach.ts';
 import type { ResolvedTarget } from '../../harness/targets/target-spec.ts';
 import { loadGolden, withoutTarget } from './golden.ts';
 import { runRunbook, type Transcript } from './run-runbook.ts';
-import type { ParsedRunbook } from './runbook.ts';
+import type { ParsedRunbook } from './runbooks/define.ts';
 import { RUNBOOKS } from './runbooks/index.ts';
 import { inShard, type Shard } from './shard.ts';
 

@@ -3,7 +3,7 @@ import { PROFILES, versionInfo } from '../../contract/versions.ts';
 import type { Faults } from '../../sim/util/faults.ts';
 import { loadGolden } from './golden.ts';
 import { runRunbook, type Transcript } from './run-runbook.ts';
-import { defineRunbook, type ParsedRunbook } from './runbook.ts';
+import { defineRunbook, type ParsedRunbook } from './runbooks/define.ts';
 import { FAULTS } from './runbooks/faults.ts';
 
 /**

@@ -32,7 +32,7 @@ import { createSim, type Sim } from '../../sim/sim.ts';
 import { eventProblem } from './event-check.ts';
 import { runNbdStep } from './nbd-step.ts';
 import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from './normalize.ts';
-import type { ParsedRunbook, Step } from './runbook.ts';
+import type { ParsedRunbook, Step } from './runbooks/define.ts';
 
 /**
  * Runs a runbook on one target and returns its normalised transcript. A target is the simulator in

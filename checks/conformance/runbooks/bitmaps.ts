@@ -1,4 +1,4 @@
-import { defineRunbook } from '../runbook.ts';
+import { defineRunbook } from './define.ts';
 
 /**
  * Dirty bitmaps (block/monitor/bitmap-qmp-cmds.c, block/dirty-bitmap.c): add, remove, clear, enable,

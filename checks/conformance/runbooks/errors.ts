@@ -1,4 +1,4 @@
-import { defineRunbook } from '../runbook.ts';
+import { defineRunbook } from './define.ts';
 
 /**
  * Error replies (FACTS §6, observations §4): QMP dispatch, argument checking, node lookup, blockdev-add and

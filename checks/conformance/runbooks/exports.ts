@@ -1,4 +1,4 @@
-import { defineRunbook } from '../runbook.ts';
+import { defineRunbook } from './define.ts';
 
 /**
  * The NBD server and block exports as QMP sees them (blockdev-nbd.c, block/export/export.c): server state,

@@ -1,4 +1,4 @@
-import { defineRunbook, type Runbook } from '../runbook.ts';
+import { defineRunbook, type Runbook } from './define.ts';
 
 /**
  * Faults, the same on both sides (issue 7): I/O errors injected on the copy target with blkdebug (errno 5 =

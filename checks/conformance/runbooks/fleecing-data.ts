@@ -1,4 +1,4 @@
-import { defineRunbook, type Runbook } from '../runbook.ts';
+import { defineRunbook, type Runbook } from './define.ts';
 
 /**
  * What an NBD reader of a point in time gets, byte for byte, after the guest has written: whole clusters,

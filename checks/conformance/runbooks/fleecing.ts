@@ -1,4 +1,4 @@
-import { defineRunbook } from '../runbook.ts';
+import { defineRunbook } from './define.ts';
 
 /** The two fleecing recipes of FACTS §4, with guest writes and reads of the point in time. */
 const MiB = 1 << 20;

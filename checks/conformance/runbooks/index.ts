@@ -1,5 +1,5 @@
-import type { ParsedRunbook } from '../runbook.ts';
 import { BITMAPS } from './bitmaps.ts';
+import type { ParsedRunbook } from './define.ts';
 import { ERRORS } from './errors.ts';
 import { EXPORTS } from './exports.ts';
 import { FAULTS } from './faults.ts';

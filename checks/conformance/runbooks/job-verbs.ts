@@ -1,6 +1,6 @@
 import { JOB_VERBS, type JobStatus, type JobVerb, verbTable } from '../../../contract/job-fsm.ts';
 import { type Feature, versionInfo } from '../../../contract/versions.ts';
-import { defineRunbook, type ParsedRunbook, type Step } from '../runbook.ts';
+import { defineRunbook, type ParsedRunbook, type Step } from './define.ts';
 
 /**
  * The job verb table, generated from model/job-fsm.ts: every verb of JOB_VERBS, through every QMP command

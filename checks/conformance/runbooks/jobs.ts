@@ -1,4 +1,4 @@
-import { defineRunbook, type Step } from '../runbook.ts';
+import { defineRunbook, type Step } from './define.ts';
 
 /**
  * Whole job lifecycles with their full event sequences (FACTS §2, §3; SUMMARY §1, §3, §6, §8, §9):

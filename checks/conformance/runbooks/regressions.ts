@@ -1,4 +1,4 @@
-import { defineRunbook } from '../runbook.ts';
+import { defineRunbook } from './define.ts';
 
 /**
  * Divergences the randomized differential (conformance/qmp-differential.ts) found between the simulator and

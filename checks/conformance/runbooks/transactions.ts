@@ -1,4 +1,4 @@
-import { defineRunbook, type Step } from '../runbook.ts';
+import { defineRunbook, type Step } from './define.ts';
 
 /**
  * The transaction command (FACTS §5, SUMMARY §5): all actions or none, rollback of prepared jobs,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FEATURES, PROFILES } from '../../contract/versions.ts';
+import { FEATURES, PROFILES } from '../../../contract/versions.ts';
 
 /**
  * A runbook is a conformance check written like QEMU's iotests: steps in order, each request and reply
