@@ -1,32 +1,41 @@
 import { defineRunbook } from './define.ts';
+import {
+  backup,
+  bitmapAdd,
+  bitmapClear,
+  bitmapDisable,
+  bitmapEnable,
+  bitmapMerge,
+  bitmapRemove,
+  blockdevAdd,
+  blockdevDel,
+  cancelAndWait,
+  GiB,
+  MiB,
+  nullNode,
+  pattern,
+  qcow2File,
+  qcow2Node,
+  queryNodes,
+  rawFile,
+  rawNode,
+  transaction,
+} from './steps.ts';
 
 /**
  * Dirty bitmaps (block/monitor/bitmap-qmp-cmds.c, block/dirty-bitmap.c): add, remove, clear, enable,
  * disable, merge, what query-named-block-nodes shows, the errors of each, busy bitmaps under a backup.
  */
-const MiB = 1 << 20;
-const GiB = 1 << 30;
-
-const nullNode = (name: string, size = 64 * MiB) => ({
-  qmp: 'blockdev-add',
-  args: { driver: 'null-co', 'node-name': name, size },
-});
-const add = (name: string, extra: Record<string, unknown> = {}, node = 'src') => ({
-  qmp: 'block-dirty-bitmap-add',
-  args: { node, name, ...extra },
-});
-const nodes = { qmp: 'query-named-block-nodes', args: { flat: true } };
-
 export const addAndQuery = defineRunbook({
   id: 'bitmaps/add-and-query',
   title: 'bitmaps with default and given granularity, disabled, as query-named-block-nodes shows them',
   steps: [
     nullNode('src'),
-    add('b0'),
-    add('b1', { granularity: 512 }),
-    add('b2', { granularity: 2 * MiB, disabled: true }),
-    add('b3', { persistent: false, disabled: false }),
-    nodes,
+    bitmapAdd('src', 'b0'),
+    bitmapAdd('src', 'b1', { granularity: 512 }),
+    bitmapAdd('src', 'b2', { granularity: 2 * MiB, disabled: true }),
+    bitmapAdd('src', 'b3', { persistent: false, disabled: false }),
+    queryNodes,
     { qmp: 'query-block' },
   ],
 });
@@ -37,20 +46,20 @@ export const addErrors = defineRunbook({
     'block-dirty-bitmap-add errors: duplicate, unknown node, empty name, granularity, persistent, long name',
   steps: [
     nullNode('src'),
-    add('b0'),
-    add('b0'),
-    add('b0', {}, 'nope'),
-    add(''),
-    add('', {}, 'nope'),
-    add('bg', { granularity: 1000 }),
-    add('bg', { granularity: 256 }),
-    add('bg', { granularity: 0 }),
-    add('bg', { granularity: 1000 }, 'nope'),
-    add('bp', { persistent: true }),
-    add('b0', { persistent: true }),
-    add('a'.repeat(1023)),
-    add('c'.repeat(1024)),
-    nodes,
+    bitmapAdd('src', 'b0'),
+    bitmapAdd('src', 'b0'),
+    bitmapAdd('nope', 'b0'),
+    bitmapAdd('src', ''),
+    bitmapAdd('nope', ''),
+    bitmapAdd('src', 'bg', { granularity: 1000 }),
+    bitmapAdd('src', 'bg', { granularity: 256 }),
+    bitmapAdd('src', 'bg', { granularity: 0 }),
+    bitmapAdd('nope', 'bg', { granularity: 1000 }),
+    bitmapAdd('src', 'bp', { persistent: true }),
+    bitmapAdd('src', 'b0', { persistent: true }),
+    bitmapAdd('src', 'a'.repeat(1023)),
+    bitmapAdd('src', 'c'.repeat(1024)),
+    queryNodes,
   ],
 });
 
@@ -59,14 +68,14 @@ export const removeErrors = defineRunbook({
   title: 'block-dirty-bitmap-remove: works once; unknown bitmap; unknown node',
   steps: [
     nullNode('src'),
-    add('b0'),
-    add('b1'),
-    { qmp: 'block-dirty-bitmap-remove', args: { node: 'src', name: 'nob' } },
-    { qmp: 'block-dirty-bitmap-remove', args: { node: 'nope', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-remove', args: { node: 'src', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-remove', args: { node: 'src', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-remove', args: { node: 'src', name: '' } },
-    nodes,
+    bitmapAdd('src', 'b0'),
+    bitmapAdd('src', 'b1'),
+    bitmapRemove('src', 'nob'),
+    bitmapRemove('nope', 'b0'),
+    bitmapRemove('src', 'b0'),
+    bitmapRemove('src', 'b0'),
+    bitmapRemove('src', ''),
+    queryNodes,
   ],
 });
 
@@ -75,13 +84,13 @@ export const clearErrors = defineRunbook({
   title: 'block-dirty-bitmap-clear: works; unknown bitmap; unknown node; disabled bitmap',
   steps: [
     nullNode('src'),
-    add('b0'),
-    add('b1', { disabled: true }),
-    { qmp: 'block-dirty-bitmap-clear', args: { node: 'src', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-clear', args: { node: 'src', name: 'b1' } },
-    { qmp: 'block-dirty-bitmap-clear', args: { node: 'src', name: 'nob' } },
-    { qmp: 'block-dirty-bitmap-clear', args: { node: 'nope', name: 'b0' } },
-    nodes,
+    bitmapAdd('src', 'b0'),
+    bitmapAdd('src', 'b1', { disabled: true }),
+    bitmapClear('src', 'b0'),
+    bitmapClear('src', 'b1'),
+    bitmapClear('src', 'nob'),
+    bitmapClear('nope', 'b0'),
+    queryNodes,
   ],
 });
 
@@ -90,17 +99,17 @@ export const enableDisable = defineRunbook({
   title: 'enable and disable, twice each; unknown bitmap and node; recording in the query',
   steps: [
     nullNode('src'),
-    add('b0'),
-    { qmp: 'block-dirty-bitmap-disable', args: { node: 'src', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-disable', args: { node: 'src', name: 'b0' } },
-    nodes,
-    { qmp: 'block-dirty-bitmap-enable', args: { node: 'src', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-enable', args: { node: 'src', name: 'b0' } },
-    nodes,
-    { qmp: 'block-dirty-bitmap-enable', args: { node: 'src', name: 'nob' } },
-    { qmp: 'block-dirty-bitmap-disable', args: { node: 'src', name: 'nob' } },
-    { qmp: 'block-dirty-bitmap-enable', args: { node: 'nope', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-disable', args: { node: 'nope', name: 'b0' } },
+    bitmapAdd('src', 'b0'),
+    bitmapDisable('src', 'b0'),
+    bitmapDisable('src', 'b0'),
+    queryNodes,
+    bitmapEnable('src', 'b0'),
+    bitmapEnable('src', 'b0'),
+    queryNodes,
+    bitmapEnable('src', 'nob'),
+    bitmapDisable('src', 'nob'),
+    bitmapEnable('nope', 'b0'),
+    bitmapDisable('nope', 'b0'),
   ],
 });
 
@@ -110,29 +119,20 @@ export const merge = defineRunbook({
   steps: [
     nullNode('src'),
     nullNode('other'),
-    add('b0'),
-    add('b1', { granularity: 4096 }),
-    add('o0', {}, 'other'),
-    {
-      qmp: 'block-dirty-bitmap-merge',
-      args: { node: 'src', target: 'b0', bitmaps: ['b1', { node: 'src', name: 'b1' }] },
-    },
-    {
-      qmp: 'block-dirty-bitmap-merge',
-      args: { node: 'src', target: 'b0', bitmaps: [{ node: 'other', name: 'o0' }] },
-    },
+    bitmapAdd('src', 'b0'),
+    bitmapAdd('src', 'b1', { granularity: 4096 }),
+    bitmapAdd('other', 'o0'),
+    bitmapMerge('src', 'b0', ['b1', { node: 'src', name: 'b1' }]),
+    bitmapMerge('src', 'b0', [{ node: 'other', name: 'o0' }]),
     // bitmaps: [] is left out on purpose: it kills qemu-storage-daemon 7.2 with SIGSEGV
-    { qmp: 'block-dirty-bitmap-merge', args: { node: 'src', target: 'b0', bitmaps: ['b0'] } },
-    { qmp: 'block-dirty-bitmap-merge', args: { node: 'src', target: 'nob', bitmaps: ['b0'] } },
-    { qmp: 'block-dirty-bitmap-merge', args: { node: 'src', target: 'b0', bitmaps: ['nob'] } },
-    { qmp: 'block-dirty-bitmap-merge', args: { node: 'src', target: 'b0', bitmaps: ['b1', 'nob'] } },
-    { qmp: 'block-dirty-bitmap-merge', args: { node: 'src', target: 'b0', bitmaps: ['o0'] } },
-    {
-      qmp: 'block-dirty-bitmap-merge',
-      args: { node: 'src', target: 'b0', bitmaps: [{ node: 'nope', name: 'b0' }] },
-    },
-    { qmp: 'block-dirty-bitmap-merge', args: { node: 'nope', target: 'b0', bitmaps: ['b1'] } },
-    nodes,
+    bitmapMerge('src', 'b0', ['b0']),
+    bitmapMerge('src', 'nob', ['b0']),
+    bitmapMerge('src', 'b0', ['nob']),
+    bitmapMerge('src', 'b0', ['b1', 'nob']),
+    bitmapMerge('src', 'b0', ['o0']),
+    bitmapMerge('src', 'b0', [{ node: 'nope', name: 'b0' }]),
+    bitmapMerge('nope', 'b0', ['b1']),
+    queryNodes,
   ],
 });
 
@@ -141,80 +141,65 @@ export const mergeDisabledTarget = defineRunbook({
   title: 'merging into a disabled bitmap and from a disabled one',
   steps: [
     nullNode('src'),
-    add('b0', { disabled: true }),
-    add('b1'),
-    { qmp: 'block-dirty-bitmap-merge', args: { node: 'src', target: 'b0', bitmaps: ['b1'] } },
-    { qmp: 'block-dirty-bitmap-merge', args: { node: 'src', target: 'b1', bitmaps: ['b0'] } },
-    nodes,
+    bitmapAdd('src', 'b0', { disabled: true }),
+    bitmapAdd('src', 'b1'),
+    bitmapMerge('src', 'b0', ['b1']),
+    bitmapMerge('src', 'b1', ['b0']),
+    queryNodes,
   ],
 });
 
 export const persistentQcow2 = defineRunbook({
   id: 'bitmaps/persistent-qcow2',
   title: 'persistent bitmaps on qcow2 are accepted; on a read-only qcow2 and on raw they are not',
-  files: [
-    { name: 'a.qcow2', format: 'qcow2', size: 4 * MiB },
-    { name: 'b.raw', format: 'raw', size: 4 * MiB },
-  ],
+  files: [qcow2File('a.qcow2', 4 * MiB), rawFile('b.raw', 4 * MiB)],
   steps: [
-    {
-      qmp: 'blockdev-add',
-      args: { driver: 'qcow2', 'node-name': 'q', file: { driver: 'file', filename: '@a.qcow2' } },
-    },
-    {
-      qmp: 'blockdev-add',
-      args: { driver: 'raw', 'node-name': 'r', file: { driver: 'file', filename: '@b.raw' } },
-    },
-    add('p0', { persistent: true }, 'q'),
-    add('p1', { persistent: true, granularity: 4096, disabled: true }, 'q'),
-    add('t0', {}, 'q'),
-    add('p0', { persistent: true }, 'r'),
-    nodes,
-    { qmp: 'block-dirty-bitmap-remove', args: { node: 'q', name: 'p0' } },
-    nodes,
+    qcow2Node('q', '@a.qcow2'),
+    rawNode('r', '@b.raw'),
+    bitmapAdd('q', 'p0', { persistent: true }),
+    bitmapAdd('q', 'p1', { persistent: true, granularity: 4096, disabled: true }),
+    bitmapAdd('q', 't0'),
+    bitmapAdd('r', 'p0', { persistent: true }),
+    queryNodes,
+    bitmapRemove('q', 'p0'),
+    queryNodes,
   ],
 });
 
 export const persistentReadOnly = defineRunbook({
   id: 'bitmaps/persistent-read-only',
   title: 'bitmaps on a read-only qcow2 node',
-  files: [{ name: 'a.qcow2', format: 'qcow2', size: 4 * MiB }],
+  files: [qcow2File('a.qcow2', 4 * MiB)],
   steps: [
-    {
-      qmp: 'blockdev-add',
-      args: {
-        driver: 'qcow2',
-        'node-name': 'q',
-        'read-only': true,
-        file: { driver: 'file', filename: '@a.qcow2' },
-      },
-    },
-    add('p0', { persistent: true }, 'q'),
-    add('t0', {}, 'q'),
-    { qmp: 'block-dirty-bitmap-clear', args: { node: 'q', name: 't0' } },
-    nodes,
+    blockdevAdd({
+      driver: 'qcow2',
+      'node-name': 'q',
+      'read-only': true,
+      file: { driver: 'file', filename: '@a.qcow2' },
+    }),
+    bitmapAdd('q', 'p0', { persistent: true }),
+    bitmapAdd('q', 't0'),
+    bitmapClear('q', 't0'),
+    queryNodes,
   ],
 });
 
 export const onFileChild = defineRunbook({
   id: 'bitmaps/on-child-nodes',
   title: 'bitmaps on an inline child node and on a parent; node lookup by name only',
-  files: [{ name: 'a.raw', format: 'raw', size: 4 * MiB }],
+  files: [rawFile('a.raw', 4 * MiB)],
   steps: [
-    {
-      qmp: 'blockdev-add',
-      args: {
-        driver: 'raw',
-        'node-name': 'r',
-        file: { driver: 'file', 'node-name': 'f', filename: '@a.raw' },
-      },
-    },
-    add('bf', {}, 'f'),
-    add('br', {}, 'r'),
-    nodes,
-    { qmp: 'blockdev-del', args: { 'node-name': 'r' } },
-    { qmp: 'block-dirty-bitmap-remove', args: { node: 'f', name: 'bf' } },
-    nodes,
+    blockdevAdd({
+      driver: 'raw',
+      'node-name': 'r',
+      file: { driver: 'file', 'node-name': 'f', filename: '@a.raw' },
+    }),
+    bitmapAdd('f', 'bf'),
+    bitmapAdd('r', 'br'),
+    queryNodes,
+    blockdevDel('r'),
+    bitmapRemove('f', 'bf'),
+    queryNodes,
   ],
 });
 
@@ -222,26 +207,23 @@ export const dirtyCounts = defineRunbook({
   id: 'bitmaps/dirty-counts',
   title: 'guest writes make bitmaps dirty; clear, disable, merge and the counts',
   flavour: 'system',
-  files: [{ name: 'a.raw', format: 'raw', size: 4 * MiB }],
+  files: [rawFile('a.raw', 4 * MiB)],
   steps: [
-    {
-      qmp: 'blockdev-add',
-      args: { driver: 'raw', 'node-name': 'src', file: { driver: 'file', filename: '@a.raw' } },
-    },
-    add('b0'),
-    add('b1', { granularity: 512 }),
-    add('b2', { disabled: true }),
+    rawNode('src', '@a.raw'),
+    bitmapAdd('src', 'b0'),
+    bitmapAdd('src', 'b1', { granularity: 512 }),
+    bitmapAdd('src', 'b2', { disabled: true }),
     { io: 'write -P 0x11 0 64k', node: 'src' },
     { io: 'write -P 0x22 1M 4k', node: 'src' },
     { io: 'write -P 0x33 4190208 4k', node: 'src' },
-    nodes,
-    { qmp: 'block-dirty-bitmap-disable', args: { node: 'src', name: 'b1' } },
+    queryNodes,
+    bitmapDisable('src', 'b1'),
     { io: 'write -P 0x44 2M 512', node: 'src' },
-    { qmp: 'block-dirty-bitmap-merge', args: { node: 'src', target: 'b2', bitmaps: ['b1'] } },
-    nodes,
-    { qmp: 'block-dirty-bitmap-clear', args: { node: 'src', name: 'b0' } },
+    bitmapMerge('src', 'b2', ['b1']),
+    queryNodes,
+    bitmapClear('src', 'b0'),
     { io: 'write -z 3M 128k', node: 'src' },
-    nodes,
+    queryNodes,
   ],
 });
 
@@ -249,18 +231,13 @@ export const discardIgnored = defineRunbook({
   id: 'bitmaps/discard-ignored',
   title: 'a discard on a node opened without discard=unmap does nothing: data stays, bitmaps stay clean',
   flavour: 'system',
-  files: [
-    { name: 'a.raw', format: 'raw', size: 4 * MiB, writes: [{ offset: 0, length: 4 * MiB, pattern: 0x11 }] },
-  ],
+  files: [rawFile('a.raw', 4 * MiB, [pattern(0x11, 0, 4 * MiB)])],
   steps: [
-    {
-      qmp: 'blockdev-add',
-      args: { driver: 'raw', 'node-name': 'src', file: { driver: 'file', filename: '@a.raw' } },
-    },
-    add('b0'),
+    rawNode('src', '@a.raw'),
+    bitmapAdd('src', 'b0'),
     { io: 'discard 0 64k', node: 'src' },
     { io: 'read -P 0x11 0 64k', node: 'src' },
-    nodes,
+    queryNodes,
   ],
 });
 
@@ -271,22 +248,18 @@ export const busyUnderBackup = defineRunbook({
   steps: [
     nullNode('big', 10 * GiB),
     nullNode('bigt', 10 * GiB),
-    add('b0', {}, 'big'),
-    add('b1', {}, 'big'),
+    bitmapAdd('big', 'b0'),
+    bitmapAdd('big', 'b1'),
     { io: 'write -P 0x11 0 4M', node: 'big' },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'j', device: 'big', target: 'bigt', sync: 'incremental', bitmap: 'b0', speed: 65536 },
-    },
-    { qmp: 'block-dirty-bitmap-remove', args: { node: 'big', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-clear', args: { node: 'big', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-disable', args: { node: 'big', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-enable', args: { node: 'big', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-merge', args: { node: 'big', target: 'b0', bitmaps: ['b1'] } },
-    { qmp: 'block-dirty-bitmap-merge', args: { node: 'big', target: 'b1', bitmaps: ['b0'] } },
-    { qmp: 'block-job-cancel', args: { device: 'j' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'j', status: 'null' } } },
-    { qmp: 'block-dirty-bitmap-remove', args: { node: 'big', name: 'b0' } },
+    backup('j', 'big', 'bigt', 'incremental', { bitmap: 'b0', speed: 65536 }),
+    bitmapRemove('big', 'b0'),
+    bitmapClear('big', 'b0'),
+    bitmapDisable('big', 'b0'),
+    bitmapEnable('big', 'b0'),
+    bitmapMerge('big', 'b0', ['b1']),
+    bitmapMerge('big', 'b1', ['b0']),
+    ...cancelAndWait('j'),
+    bitmapRemove('big', 'b0'),
   ],
 });
 
@@ -297,17 +270,13 @@ export const backupBitmapQuery = defineRunbook({
   steps: [
     nullNode('big', 10 * GiB),
     nullNode('bigt', 10 * GiB),
-    add('b0', {}, 'big'),
-    add('b1', {}, 'big'),
+    bitmapAdd('big', 'b0'),
+    bitmapAdd('big', 'b1'),
     { io: 'write -P 0x11 0 4M', node: 'big' },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'j', device: 'big', target: 'bigt', sync: 'incremental', bitmap: 'b0', speed: 65536 },
-    },
-    { qmp: 'query-named-block-nodes', args: { flat: true } },
-    { qmp: 'block-job-cancel', args: { device: 'j' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'j', status: 'null' } } },
-    { qmp: 'query-named-block-nodes', args: { flat: true } },
+    backup('j', 'big', 'bigt', 'incremental', { bitmap: 'b0', speed: 65536 }),
+    queryNodes,
+    ...cancelAndWait('j'),
+    queryNodes,
   ],
 });
 
@@ -317,32 +286,13 @@ export const backupBitmapErrors = defineRunbook({
   steps: [
     nullNode('src'),
     nullNode('tgt'),
-    add('b0'),
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'incremental' } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'bitmap' } },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full', bitmap: 'nob' },
-    },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'incremental', bitmap: 'nob' },
-    },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full', 'bitmap-mode': 'always' },
-    },
-    {
-      qmp: 'blockdev-backup',
-      args: {
-        'job-id': 'j',
-        device: 'src',
-        target: 'tgt',
-        sync: 'incremental',
-        bitmap: 'b0',
-        'bitmap-mode': 'always',
-      },
-    },
+    bitmapAdd('src', 'b0'),
+    backup('j', 'src', 'tgt', 'incremental'),
+    backup('j', 'src', 'tgt', 'bitmap'),
+    backup('j', 'src', 'tgt', 'full', { bitmap: 'nob' }),
+    backup('j', 'src', 'tgt', 'incremental', { bitmap: 'nob' }),
+    backup('j', 'src', 'tgt', 'full', { 'bitmap-mode': 'always' }),
+    backup('j', 'src', 'tgt', 'incremental', { bitmap: 'b0', 'bitmap-mode': 'always' }),
     { qmp: 'query-jobs' },
   ],
 });
@@ -352,40 +302,18 @@ export const inTransaction = defineRunbook({
   title: 'bitmap actions in a transaction: applied together, rolled back by a failing action',
   steps: [
     nullNode('src'),
-    add('b0'),
-    {
-      qmp: 'transaction',
-      args: {
-        actions: [
-          { type: 'block-dirty-bitmap-add', data: { node: 'src', name: 't1' } },
-          { type: 'block-dirty-bitmap-disable', data: { node: 'src', name: 'b0' } },
-          { type: 'block-dirty-bitmap-clear', data: { node: 'src', name: 'b0' } },
-        ],
-      },
-    },
-    nodes,
-    {
-      qmp: 'transaction',
-      args: {
-        actions: [
-          { type: 'block-dirty-bitmap-add', data: { node: 'src', name: 't2' } },
-          { type: 'block-dirty-bitmap-remove', data: { node: 'src', name: 't1' } },
-          { type: 'block-dirty-bitmap-enable', data: { node: 'src', name: 'b0' } },
-          { type: 'block-dirty-bitmap-add', data: { node: 'src', name: 't2' } },
-        ],
-      },
-    },
-    nodes,
-    {
-      qmp: 'transaction',
-      args: {
-        actions: [
-          { type: 'block-dirty-bitmap-remove', data: { node: 'src', name: 't1' } },
-          { type: 'abort', data: {} },
-        ],
-      },
-    },
-    nodes,
+    bitmapAdd('src', 'b0'),
+    transaction([bitmapAdd('src', 't1'), bitmapDisable('src', 'b0'), bitmapClear('src', 'b0')]),
+    queryNodes,
+    transaction([
+      bitmapAdd('src', 't2'),
+      bitmapRemove('src', 't1'),
+      bitmapEnable('src', 'b0'),
+      bitmapAdd('src', 't2'),
+    ]),
+    queryNodes,
+    transaction([bitmapRemove('src', 't1'), { type: 'abort', data: {} }]),
+    queryNodes,
   ],
 });
 

@@ -21,6 +21,7 @@ export const fileSpec = z.object({
     .array(z.object({ offset: z.number().int(), length: z.number().int(), pattern: z.number().int() }))
     .default([]),
 });
+export type FileSpec = z.input<typeof fileSpec>;
 
 export const step = z.union([
   z.object({ qmp: z.string(), args: json.optional(), note: z.string().optional() }).strict(),

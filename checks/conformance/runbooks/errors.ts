@@ -1,17 +1,31 @@
 import { defineRunbook } from './define.ts';
+import {
+  backup,
+  bitmapAdd,
+  bitmapRemove,
+  blockdevAdd,
+  blockdevDel,
+  cancelAndWait,
+  cbwNode,
+  createFile,
+  device,
+  fileNode,
+  GiB,
+  MiB,
+  mirror,
+  nbdExport,
+  nbdStart,
+  nullNode,
+  queryNodes,
+  rawFile,
+  waitEvent,
+  waitJob,
+} from './steps.ts';
 
 /**
  * Error replies (FACTS §6, observations §4): QMP dispatch, argument checking, node lookup, blockdev-add and
  * blockdev-del, unknown jobs, invalid job ids, busy nodes. Each runbook is one topic.
  */
-const MiB = 1 << 20;
-const GiB = 1 << 30;
-
-const nullNode = (name: string, size = 64 * MiB, extra: Record<string, unknown> = {}) => ({
-  qmp: 'blockdev-add',
-  args: { driver: 'null-co', 'node-name': name, size, ...extra },
-});
-
 export const unknownCommand = defineRunbook({
   id: 'errors/unknown-command',
   title: 'unknown commands and a second qmp_capabilities: CommandNotFound',
@@ -208,41 +222,11 @@ export const argsIntegerRangesCbw = defineRunbook({
   steps: [
     nullNode('src'),
     nullNode('tgt'),
-    {
-      qmp: 'blockdev-add',
-      args: {
-        driver: 'copy-before-write',
-        'node-name': 'cbw',
-        file: 'src',
-        target: 'tgt',
-        'cbw-timeout': -1,
-      },
-    },
-    {
-      qmp: 'blockdev-add',
-      args: {
-        driver: 'copy-before-write',
-        'node-name': 'cbw',
-        file: 'src',
-        target: 'tgt',
-        'cbw-timeout': 4294967296,
-      },
-    },
-    {
-      qmp: 'blockdev-add',
-      args: {
-        driver: 'copy-before-write',
-        'node-name': 'cbw',
-        file: 'src',
-        target: 'tgt',
-        'on-cbw-error': 'bogus',
-      },
-    },
-    {
-      qmp: 'blockdev-add',
-      args: { driver: 'copy-before-write', 'node-name': 'cbw', file: 'src', target: 'tgt', 'cbw-timeout': 5 },
-    },
-    { qmp: 'blockdev-del', args: { 'node-name': 'cbw' } },
+    cbwNode('cbw', 'src', 'tgt', { 'cbw-timeout': -1 }),
+    cbwNode('cbw', 'src', 'tgt', { 'cbw-timeout': 4294967296 }),
+    cbwNode('cbw', 'src', 'tgt', { 'on-cbw-error': 'bogus' }),
+    cbwNode('cbw', 'src', 'tgt', { 'cbw-timeout': 5 }),
+    blockdevDel('cbw'),
   ],
 });
 
@@ -279,78 +263,60 @@ export const nodeNames = defineRunbook({
 export const openErrors = defineRunbook({
   id: 'errors/blockdev-add-open-errors',
   title: 'blockdev-add: files that do not exist, wrong formats, unknown references; nothing is left behind',
-  files: [{ name: 'a.raw', format: 'raw', size: MiB }],
+  files: [rawFile('a.raw', MiB)],
   steps: [
-    { qmp: 'blockdev-add', args: { driver: 'file', 'node-name': 'f1', filename: '/nonexistent/x.raw' } },
-    { qmp: 'blockdev-add', args: { driver: 'qcow2', 'node-name': 'q1', file: 'nope' } },
-    { qmp: 'blockdev-add', args: { driver: 'qcow2', 'node-name': 'q1' } },
-    { qmp: 'blockdev-add', args: { driver: 'qcow2', 'node-name': 'q1', file: { driver: 'null-co' } } },
-    {
-      qmp: 'blockdev-add',
-      args: {
-        driver: 'qcow2',
-        'node-name': 'q1',
-        file: { driver: 'file', 'node-name': 'f2', filename: '@a.raw' },
-      },
-    },
-    {
-      qmp: 'blockdev-add',
-      args: {
-        driver: 'raw',
-        'node-name': 'r1',
-        file: { driver: 'file', 'node-name': 'f3', filename: '@missing.raw' },
-      },
-    },
-    { qmp: 'query-named-block-nodes', args: { flat: true } },
-    {
-      qmp: 'blockdev-add',
-      args: {
-        driver: 'raw',
-        'node-name': 'r1',
-        file: { driver: 'file', 'node-name': 'f2', filename: '@a.raw' },
-      },
-    },
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r2', file: 'f2' } },
-    { qmp: 'query-named-block-nodes', args: { flat: true } },
+    fileNode('f1', '/nonexistent/x.raw'),
+    blockdevAdd({ driver: 'qcow2', 'node-name': 'q1', file: 'nope' }),
+    blockdevAdd({ driver: 'qcow2', 'node-name': 'q1' }),
+    blockdevAdd({ driver: 'qcow2', 'node-name': 'q1', file: { driver: 'null-co' } }),
+    blockdevAdd({
+      driver: 'qcow2',
+      'node-name': 'q1',
+      file: { driver: 'file', 'node-name': 'f2', filename: '@a.raw' },
+    }),
+    blockdevAdd({
+      driver: 'raw',
+      'node-name': 'r1',
+      file: { driver: 'file', 'node-name': 'f3', filename: '@missing.raw' },
+    }),
+    queryNodes,
+    blockdevAdd({
+      driver: 'raw',
+      'node-name': 'r1',
+      file: { driver: 'file', 'node-name': 'f2', filename: '@a.raw' },
+    }),
+    blockdevAdd({ driver: 'raw', 'node-name': 'r2', file: 'f2' }),
+    queryNodes,
   ],
 });
 
 export const delUnknown = defineRunbook({
   id: 'errors/blockdev-del-unknown',
   title: 'blockdev-del of an unknown node, twice, and of a node given by its child',
-  steps: [
-    { qmp: 'blockdev-del', args: { 'node-name': 'x' } },
-    nullNode('src'),
-    { qmp: 'blockdev-del', args: { 'node-name': 'src' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'src' } },
-    { qmp: 'blockdev-del', args: { 'node-name': '' } },
-  ],
+  steps: [blockdevDel('x'), nullNode('src'), blockdevDel('src'), blockdevDel('src'), blockdevDel('')],
 });
 
 export const delInUse = defineRunbook({
   id: 'errors/blockdev-del-in-use',
   title: 'blockdev-del of a node that has a parent, of an implicit child, of an exported node',
-  files: [{ name: 'a.raw', format: 'raw', size: MiB }],
+  files: [rawFile('a.raw', MiB)],
   steps: [
-    { qmp: 'blockdev-add', args: { driver: 'file', 'node-name': 'f', filename: '@a.raw' } },
-    { qmp: 'blockdev-add', args: { driver: 'raw', 'node-name': 'r', file: 'f' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'f' }, note: 'r uses it' },
-    {
-      qmp: 'blockdev-add',
-      args: { driver: 'raw', 'node-name': 'r2', file: { driver: 'null-co', 'node-name': 'inner' } },
-    },
-    { qmp: 'blockdev-del', args: { 'node-name': 'inner' }, note: 'created inline: not owned by the monitor' },
-    { qmp: 'nbd-server-start', args: { addr: { type: 'unix', data: { path: '@nbd.sock' } } } },
-    { qmp: 'block-export-add', args: { type: 'nbd', id: 'e1', 'node-name': 'r' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'r' }, note: 'exported' },
+    fileNode('f', '@a.raw'),
+    blockdevAdd({ driver: 'raw', 'node-name': 'r', file: 'f' }),
+    { ...blockdevDel('f'), note: 'r uses it' },
+    blockdevAdd({ driver: 'raw', 'node-name': 'r2', file: { driver: 'null-co', 'node-name': 'inner' } }),
+    { ...blockdevDel('inner'), note: 'created inline: not owned by the monitor' },
+    nbdStart,
+    nbdExport('e1', 'r'),
+    { ...blockdevDel('r'), note: 'exported' },
     { qmp: 'block-export-del', args: { id: 'e1' } },
-    { wait: { event: 'BLOCK_EXPORT_DELETED' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'r' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'f' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'r2' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'inner' }, note: 'went with r2' },
+    waitEvent('BLOCK_EXPORT_DELETED'),
+    blockdevDel('r'),
+    blockdevDel('f'),
+    blockdevDel('r2'),
+    { ...blockdevDel('inner'), note: 'went with r2' },
     { qmp: 'nbd-server-stop' },
-    { qmp: 'query-named-block-nodes', args: { flat: true } },
+    queryNodes,
   ],
 });
 
@@ -360,11 +326,11 @@ export const unknownNodeBackup = defineRunbook({
   steps: [
     nullNode('src'),
     nullNode('tgt'),
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'nope', target: 'tgt', sync: 'full' } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'src', target: 'nope', sync: 'full' } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'nope', target: 'nope2', sync: 'full' } },
-    { qmp: 'blockdev-mirror', args: { 'job-id': 'm', device: 'nope', target: 'tgt', sync: 'full' } },
-    { qmp: 'blockdev-mirror', args: { 'job-id': 'm', device: 'src', target: 'nope', sync: 'full' } },
+    backup('j', 'nope', 'tgt', 'full'),
+    backup('j', 'src', 'nope', 'full'),
+    backup('j', 'nope', 'nope2', 'full'),
+    mirror('m', 'nope', 'tgt', 'full'),
+    mirror('m', 'src', 'nope', 'full'),
     { qmp: 'query-jobs' },
   ],
 });
@@ -403,8 +369,8 @@ export const goneJob = defineRunbook({
   steps: [
     nullNode('src', MiB),
     nullNode('tgt', MiB),
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'src', target: 'tgt', sync: 'full' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'j', status: 'null' } } },
+    backup('j', 'src', 'tgt', 'full'),
+    waitJob('j', 'null'),
     { qmp: 'block-job-cancel', args: { device: 'j' } },
     { qmp: 'job-cancel', args: { id: 'j' } },
     { qmp: 'block-job-dismiss', args: { id: 'j' } },
@@ -419,44 +385,23 @@ export const invalidJobIds = defineRunbook({
   steps: [
     nullNode('big', 10 * GiB),
     nullNode('bigt', 10 * GiB),
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': '1abc', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
-    },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': '#x', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
-    },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': '', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
-    },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'a b', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
-    },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'é', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
-    },
+    backup('1abc', 'big', 'bigt', 'full', { speed: 65536 }),
+    backup('#x', 'big', 'bigt', 'full', { speed: 65536 }),
+    backup('', 'big', 'bigt', 'full', { speed: 65536 }),
+    backup('a b', 'big', 'bigt', 'full', { speed: 65536 }),
+    backup('é', 'big', 'bigt', 'full', { speed: 65536 }),
     {
       qmp: 'blockdev-backup',
       args: { device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
       note: 'no job-id in qsd: the id is empty',
     },
     { qmp: 'query-jobs' },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'a.b', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
-    },
+    backup('a.b', 'big', 'bigt', 'full', { speed: 65536 }),
     { qmp: 'job-cancel', args: { id: 'a.b' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'a.b', status: 'null' } } },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'a-b_c.d', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
-    },
+    waitJob('a.b', 'null'),
+    backup('a-b_c.d', 'big', 'bigt', 'full', { speed: 65536 }),
     { qmp: 'job-cancel', args: { id: 'a-b_c.d' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'a-b_c.d', status: 'null' } } },
+    waitJob('a-b_c.d', 'null'),
     { qmp: 'query-jobs' },
   ],
 });
@@ -467,11 +412,8 @@ export const invalidJobIdsCreate = defineRunbook({
   steps: [
     nullNode('src'),
     nullNode('tgt'),
-    {
-      qmp: 'blockdev-create',
-      args: { 'job-id': '9', options: { driver: 'file', filename: '@x.img', size: 0 } },
-    },
-    { qmp: 'blockdev-mirror', args: { 'job-id': '-m', device: 'src', target: 'tgt', sync: 'full' } },
+    createFile('9', '@x.img', 0),
+    mirror('-m', 'src', 'tgt', 'full'),
     { qmp: 'query-jobs' },
   ],
 });
@@ -484,28 +426,16 @@ export const targetBusy = defineRunbook({
     nullNode('bigt', 10 * GiB),
     nullNode('big2', 10 * GiB),
     nullNode('src'),
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'j', device: 'big', target: 'bigt', sync: 'full', speed: 65536 },
-    },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j2', device: 'big2', target: 'bigt', sync: 'full' } },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'j', device: 'big2', target: 'bigt', sync: 'full' },
-      note: 'busy comes before the duplicate id',
-    },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'j', device: 'big2', target: 'src', sync: 'full' },
-      note: 'size check before the duplicate id',
-    },
-    { qmp: 'blockdev-mirror', args: { 'job-id': 'm', device: 'big2', target: 'bigt', sync: 'full' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'bigt' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'big' }, note: "the backup's source: the filter sits on it" },
-    { qmp: 'block-job-cancel', args: { device: 'j' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'j', status: 'null' } } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'bigt' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'big' } },
+    backup('j', 'big', 'bigt', 'full', { speed: 65536 }),
+    backup('j2', 'big2', 'bigt', 'full'),
+    { ...backup('j', 'big2', 'bigt', 'full'), note: 'busy comes before the duplicate id' },
+    { ...backup('j', 'big2', 'src', 'full'), note: 'size check before the duplicate id' },
+    mirror('m', 'big2', 'bigt', 'full'),
+    blockdevDel('bigt'),
+    { ...blockdevDel('big'), note: "the backup's source: the filter sits on it" },
+    ...cancelAndWait('j'),
+    blockdevDel('bigt'),
+    blockdevDel('big'),
   ],
 });
 
@@ -517,18 +447,12 @@ export const duplicateJobId = defineRunbook({
     nullNode('at', 10 * GiB),
     nullNode('b', 10 * GiB),
     nullNode('bt', 10 * GiB),
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'j', device: 'a', target: 'at', sync: 'full', speed: 65536 },
-    },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'b', target: 'bt', sync: 'full' } },
-    { qmp: 'blockdev-mirror', args: { 'job-id': 'j', device: 'b', target: 'bt', sync: 'full' } },
-    {
-      qmp: 'blockdev-create',
-      args: { 'job-id': 'j', options: { driver: 'file', filename: '@x.img', size: 0 } },
-    },
+    backup('j', 'a', 'at', 'full', { speed: 65536 }),
+    backup('j', 'b', 'bt', 'full'),
+    mirror('j', 'b', 'bt', 'full'),
+    createFile('j', '@x.img', 0),
     { qmp: 'job-cancel', args: { id: 'j' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'j', status: 'null' } } },
+    waitJob('j', 'null'),
   ],
 });
 
@@ -537,19 +461,19 @@ export const qdevIdNotDevice = defineRunbook({
   title:
     'a guest device attached with -blockdev/-device has an anonymous backend: its qdev id names no device',
   flavour: 'system',
-  files: [{ name: 'disk.raw', format: 'raw', size: 4 * MiB }],
-  devices: [{ id: 'vd0', blockdev: { driver: 'file', 'node-name': 'disk', filename: '@disk.raw' } }],
+  files: [rawFile('disk.raw', 4 * MiB)],
+  devices: [device('vd0', fileNode('disk', '@disk.raw'))],
   steps: [
     nullNode('tgt', 4 * MiB),
-    { qmp: 'block-dirty-bitmap-add', args: { node: 'vd0', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-add', args: { node: 'disk', name: 'b0' } },
-    { qmp: 'block-dirty-bitmap-remove', args: { node: 'vd0', name: 'b0' } },
-    { qmp: 'blockdev-backup', args: { 'job-id': 'j', device: 'vd0', target: 'tgt', sync: 'full' } },
-    { qmp: 'nbd-server-start', args: { addr: { type: 'unix', data: { path: '@nbd.sock' } } } },
+    bitmapAdd('vd0', 'b0'),
+    bitmapAdd('disk', 'b0'),
+    bitmapRemove('vd0', 'b0'),
+    backup('j', 'vd0', 'tgt', 'full'),
+    nbdStart,
     { qmp: 'nbd-server-add', args: { device: 'vd0' } },
-    { qmp: 'block-export-add', args: { type: 'nbd', id: 'e1', 'node-name': 'vd0' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'disk' } },
-    { qmp: 'blockdev-add', args: { driver: 'null-co', 'node-name': 'vd0' } },
+    nbdExport('e1', 'vd0'),
+    blockdevDel('disk'),
+    blockdevAdd({ driver: 'null-co', 'node-name': 'vd0' }),
     { qmp: 'query-block' },
     { qmp: 'nbd-server-stop' },
   ],

@@ -1,4 +1,25 @@
 import { defineRunbook, type Runbook } from './define.ts';
+import {
+  backup,
+  blockdevAdd,
+  blockdevDel,
+  cancelAndWait,
+  cbwNode,
+  type Json,
+  KiB,
+  MiB,
+  nbdClient,
+  nbdExport,
+  nbdStart,
+  qcow2File,
+  queryNodes,
+  rawFile,
+  rawNode,
+  SOURCE_DISK,
+  snapshotAccess,
+  throttleNode,
+  waitJob,
+} from './steps.ts';
 
 /**
  * Faults, the same on both sides (issue 7): I/O errors injected on the copy target with blkdebug (errno 5 =
@@ -7,60 +28,29 @@ import { defineRunbook, type Runbook } from './define.ts';
  * The simulator's seeded fault options reproduce the same outcomes without blkdebug
  * (conformance/faults-equivalence.test.ts).
  */
-const MiB = 1 << 20;
 
-type Json = Record<string, unknown>;
-
-/** the 4 MiB disk the guest writes, full of 0x11 */
-const srcFile = {
-  name: 'src.raw',
-  format: 'raw' as const,
-  size: 4 * MiB,
-  writes: [{ offset: 0, length: 4 * MiB, pattern: 0x11 }],
-};
-const tempRaw = { name: 'temp.raw', format: 'raw' as const, size: 4 * MiB };
-const tempQcow2 = { name: 'temp.qcow2', format: 'qcow2' as const, size: 4 * MiB };
-
-const addSource = {
-  qmp: 'blockdev-add',
-  args: { driver: 'raw', 'node-name': 'source', file: { driver: 'file', filename: '@src.raw' } },
-};
+const tempRaw = rawFile('temp.raw', 4 * MiB);
+const tempQcow2 = qcow2File('temp.qcow2', 4 * MiB);
 
 /** a blkdebug node `dbg` under the format driver of `name`: the format driver raises write_aio/read_aio */
 function onBlkdebug(format: 'raw' | 'qcow2', name: string, file: string, rules: Json[], extra: Json = {}) {
-  return {
-    qmp: 'blockdev-add',
-    args: {
-      driver: format,
-      'node-name': name,
-      file: {
-        driver: 'blkdebug',
-        'node-name': `${name}-dbg`,
-        image: { driver: 'file', filename: file },
-        'inject-error': rules,
-      },
-      ...extra,
+  return blockdevAdd({
+    driver: format,
+    'node-name': name,
+    file: {
+      driver: 'blkdebug',
+      'node-name': `${name}-dbg`,
+      image: { driver: 'file', filename: file },
+      'inject-error': rules,
     },
-  };
+    ...extra,
+  });
 }
 
 /** every data write of the target fails with EIO (what the simulator's error rates of 1 are) */
 const eioAlways = { event: 'write_aio', errno: 5 };
 
-function cbw(extra: Json = {}) {
-  return {
-    qmp: 'blockdev-add',
-    args: { driver: 'copy-before-write', 'node-name': 'cbw', file: 'source', target: 'temp', ...extra },
-  };
-}
-const acc = { qmp: 'blockdev-add', args: { driver: 'snapshot-access', 'node-name': 'acc', file: 'cbw' } };
-
-const cbwTeardown = [
-  { qmp: 'blockdev-del', args: { 'node-name': 'acc' } },
-  { qmp: 'blockdev-del', args: { 'node-name': 'cbw' } },
-  { qmp: 'blockdev-del', args: { 'node-name': 'temp' } },
-  { qmp: 'query-named-block-nodes', args: { flat: true } },
-];
+const cbwTeardown = [blockdevDel('acc'), blockdevDel('cbw'), blockdevDel('temp'), queryNodes];
 
 export const cbwEioBreakGuestWrite = defineRunbook({
   id: 'faults/cbw-eio-break-guest-write',
@@ -68,12 +58,12 @@ export const cbwEioBreakGuestWrite = defineRunbook({
     'copy-before-write, every target write fails with EIO, on-cbw-error=break-guest-write: guest writes fail, the snapshot stays',
   flavour: 'system',
   needs: ['copy-before-write', 'snapshot-access', 'cbw-on-cbw-error'],
-  files: [srcFile, tempRaw],
+  files: [SOURCE_DISK, tempRaw],
   steps: [
-    addSource,
+    rawNode('source', '@src.raw'),
     onBlkdebug('raw', 'temp', '@temp.raw', [eioAlways]),
-    cbw({ 'on-cbw-error': 'break-guest-write' }),
-    acc,
+    cbwNode('cbw', 'source', 'temp', { 'on-cbw-error': 'break-guest-write' }),
+    snapshotAccess('acc', 'cbw'),
     { io: 'write -P 0x22 0 64k', node: 'cbw' },
     { io: 'read -P 0x11 0 64k', node: 'source' },
     { io: 'read -P 0x11 0 64k', node: 'acc' },
@@ -90,12 +80,12 @@ export const cbwEioBreakSnapshot = defineRunbook({
     'copy-before-write, target write fails once with EIO, on-cbw-error=break-snapshot: the guest write succeeds, every snapshot read fails',
   flavour: 'system',
   needs: ['copy-before-write', 'snapshot-access', 'cbw-on-cbw-error'],
-  files: [srcFile, tempRaw],
+  files: [SOURCE_DISK, tempRaw],
   steps: [
-    addSource,
+    rawNode('source', '@src.raw'),
     onBlkdebug('raw', 'temp', '@temp.raw', [eioAlways]),
-    cbw({ 'on-cbw-error': 'break-snapshot' }),
-    acc,
+    cbwNode('cbw', 'source', 'temp', { 'on-cbw-error': 'break-snapshot' }),
+    snapshotAccess('acc', 'cbw'),
     { io: 'read -P 0x11 0 64k', node: 'acc' },
     { io: 'write -P 0x22 0 64k', node: 'cbw' },
     { io: 'read -P 0x22 0 64k', node: 'source' },
@@ -114,12 +104,12 @@ export const cbwEnospcQcow2 = defineRunbook({
     'copy-before-write into a qcow2 target whose data write fails with ENOSPC: the guest write fails with ENOSPC',
   flavour: 'system',
   needs: ['copy-before-write', 'snapshot-access'],
-  files: [srcFile, tempQcow2],
+  files: [SOURCE_DISK, tempQcow2],
   steps: [
-    addSource,
+    rawNode('source', '@src.raw'),
     onBlkdebug('qcow2', 'temp', '@temp.qcow2', [{ event: 'write_aio', errno: 28, once: true }]),
-    cbw(),
-    acc,
+    cbwNode('cbw', 'source', 'temp'),
+    snapshotAccess('acc', 'cbw'),
     { io: 'write -P 0x22 64k 4k', node: 'cbw' },
     { io: 'read -P 0x11 0 128k', node: 'acc' },
     { io: 'read -P 0x11 0 128k', node: 'source' },
@@ -135,12 +125,12 @@ export const cbwEioOneCluster = defineRunbook({
     'a lasting EIO on one sector of the target: only guest writes whose copy touches it fail, every time',
   flavour: 'system',
   needs: ['copy-before-write', 'snapshot-access'],
-  files: [srcFile, tempRaw],
+  files: [SOURCE_DISK, tempRaw],
   steps: [
-    addSource,
+    rawNode('source', '@src.raw'),
     onBlkdebug('raw', 'temp', '@temp.raw', [{ event: 'write_aio', errno: 5, sector: 2048 }]),
-    cbw(),
-    acc,
+    cbwNode('cbw', 'source', 'temp'),
+    snapshotAccess('acc', 'cbw'),
     { io: 'write -P 0x22 0 64k', node: 'cbw' },
     { io: 'write -P 0x22 1M 4k', node: 'cbw' },
     { io: 'write -P 0x22 1M 4k', node: 'cbw' },
@@ -158,23 +148,19 @@ export const legacyTargetEio = defineRunbook({
   title:
     "legacy fleecing, the overlay's writes fail with EIO: guest writes fail, the job runs on without an event",
   flavour: 'system',
-  files: [srcFile, tempQcow2],
+  files: [SOURCE_DISK, tempQcow2],
   steps: [
-    addSource,
+    rawNode('source', '@src.raw'),
     onBlkdebug('qcow2', 'temp', '@temp.qcow2', [eioAlways], { backing: 'source' }),
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'fleece', device: 'source', target: 'temp', sync: 'none', 'filter-node-name': 'fl' },
-    },
+    backup('fleece', 'source', 'temp', 'none', { 'filter-node-name': 'fl' }),
     { io: 'write -P 0x22 0 64k', node: 'fl' },
     { io: 'read -P 0x11 0 64k', node: 'source' },
     { io: 'read -P 0x11 0 64k', node: 'temp' },
     { qmp: 'query-jobs' },
     { io: 'write -P 0x22 2M 4k', node: 'fl' },
     { io: 'read -P 0x11 2M 64k', node: 'temp' },
-    { qmp: 'block-job-cancel', args: { device: 'fleece' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'fleece', status: 'null' } } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'temp' } },
+    ...cancelAndWait('fleece'),
+    blockdevDel('temp'),
   ],
 });
 
@@ -187,29 +173,28 @@ function backupToFailing(
   tail: Runbook['steps'],
   once = true,
 ): Runbook {
-  const opts: Json = { 'job-id': 'j', device: 'source', target: 'temp', sync: 'full', 'auto-dismiss': false };
-  if (onTargetError) opts['on-target-error'] = onTargetError;
+  const onError = onTargetError ? { 'on-target-error': onTargetError } : {};
   return {
     id,
     title,
-    files: [srcFile, tempRaw],
+    files: [SOURCE_DISK, tempRaw],
     steps: [
-      addSource,
+      rawNode('source', '@src.raw'),
       onBlkdebug('raw', 'temp', '@temp.raw', [
         once ? { event: 'write_aio', errno, once } : { event: 'write_aio', errno },
       ]),
-      { qmp: 'blockdev-backup', args: opts },
+      backup('j', 'source', 'temp', 'full', { 'auto-dismiss': false, ...onError }),
       ...tail,
     ],
   };
 }
 
 const concluded = [
-  { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'j', status: 'concluded' } } },
+  waitJob('j', 'concluded'),
   { qmp: 'query-jobs' },
   { qmp: 'query-block-jobs' },
   { qmp: 'job-dismiss', args: { id: 'j' } },
-  { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'j', status: 'null' } } },
+  waitJob('j', 'null'),
 ];
 
 export const backupReport = defineRunbook(
@@ -234,7 +219,7 @@ export const backupIgnore = defineRunbook(
 );
 
 const stopped = [
-  { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'j', status: 'paused' } } },
+  waitJob('j', 'paused'),
   { qmp: 'query-block-jobs' },
   { qmp: 'query-jobs' },
   { qmp: 'block-job-resume', args: { device: 'j' } },
@@ -274,17 +259,11 @@ export const backupEnospcEnospc = defineRunbook(
 export const backupSourceEio = defineRunbook({
   id: 'faults/backup-source-eio-report',
   title: 'backup whose source read fails with EIO: BLOCK_JOB_ERROR operation read',
-  files: [srcFile, tempRaw],
+  files: [SOURCE_DISK, tempRaw],
   steps: [
     onBlkdebug('raw', 'source', '@src.raw', [{ event: 'read_aio', errno: 5, once: true }]),
-    {
-      qmp: 'blockdev-add',
-      args: { driver: 'raw', 'node-name': 'temp', file: { driver: 'file', filename: '@temp.raw' } },
-    },
-    {
-      qmp: 'blockdev-backup',
-      args: { 'job-id': 'j', device: 'source', target: 'temp', sync: 'full', 'auto-dismiss': false },
-    },
+    rawNode('temp', '@temp.raw'),
+    backup('j', 'source', 'temp', 'full', { 'auto-dismiss': false }),
     ...concluded,
   ],
 });
@@ -297,37 +276,21 @@ export const backupSourceEio = defineRunbook({
  */
 function slowTargetSteps(onCbwError: 'break-guest-write' | 'break-snapshot'): Runbook['steps'] {
   return [
-    addSource,
-    {
-      qmp: 'blockdev-add',
-      args: { driver: 'raw', 'node-name': 'temp', file: { driver: 'file', filename: '@temp.raw' } },
-    },
+    rawNode('source', '@src.raw'),
+    rawNode('temp', '@temp.raw'),
     { qmp: 'object-add', args: { 'qom-type': 'throttle-group', id: 'tg0', limits: { 'bps-write': 16384 } } },
-    {
-      qmp: 'blockdev-add',
-      args: { driver: 'throttle', 'node-name': 'slow', 'throttle-group': 'tg0', file: 'temp' },
-    },
+    throttleNode('slow', 'tg0', 'temp'),
     { io: 'write -P 0 0 64k', node: 'slow' },
-    {
-      qmp: 'blockdev-add',
-      args: {
-        driver: 'copy-before-write',
-        'node-name': 'cbw',
-        file: 'source',
-        target: 'slow',
-        'cbw-timeout': 1,
-        'on-cbw-error': onCbwError,
-      },
-    },
-    acc,
+    cbwNode('cbw', 'source', 'slow', { 'cbw-timeout': 1, 'on-cbw-error': onCbwError }),
+    snapshotAccess('acc', 'cbw'),
   ];
 }
 const slowTeardown = [
-  { qmp: 'blockdev-del', args: { 'node-name': 'acc' } },
-  { qmp: 'blockdev-del', args: { 'node-name': 'cbw' } },
-  { qmp: 'blockdev-del', args: { 'node-name': 'slow' } },
+  blockdevDel('acc'),
+  blockdevDel('cbw'),
+  blockdevDel('slow'),
   { qmp: 'object-del', args: { id: 'tg0' } },
-  { qmp: 'blockdev-del', args: { 'node-name': 'temp' } },
+  blockdevDel('temp'),
 ];
 
 export const cbwTimeoutBreakGuestWrite = defineRunbook({
@@ -336,7 +299,7 @@ export const cbwTimeoutBreakGuestWrite = defineRunbook({
     'a copy slower than cbw-timeout, on-cbw-error=break-guest-write: the guest write fails with ETIMEDOUT, the snapshot stays',
   flavour: 'system',
   needs: ['copy-before-write', 'snapshot-access', 'cbw-timeout'],
-  files: [srcFile, tempRaw],
+  files: [SOURCE_DISK, tempRaw],
   steps: [
     ...slowTargetSteps('break-guest-write'),
     { io: 'write -P 0x22 1M 64k', node: 'cbw' },
@@ -353,7 +316,7 @@ export const cbwTimeoutBreakSnapshot = defineRunbook({
     'a copy slower than cbw-timeout, on-cbw-error=break-snapshot: the guest write succeeds, the snapshot is broken',
   flavour: 'system',
   needs: ['copy-before-write', 'snapshot-access', 'cbw-timeout'],
-  files: [srcFile, tempRaw],
+  files: [SOURCE_DISK, tempRaw],
   steps: [
     ...slowTargetSteps('break-snapshot'),
     { io: 'read -P 0x11 1M 64k', node: 'acc' },
@@ -374,40 +337,29 @@ function nbdFleecing(id: string, title: string, cbwOpts: Json, rules: Json[]) {
     id,
     title,
     needs: ['copy-before-write', 'snapshot-access', 'cbw-on-cbw-error'],
-    files: [srcFile, tempRaw],
+    files: [SOURCE_DISK, tempRaw],
     steps: [
-      addSource,
+      rawNode('source', '@src.raw'),
       onBlkdebug('raw', 'temp', '@temp.raw', rules),
-      cbw(cbwOpts),
-      acc,
-      { qmp: 'nbd-server-start', args: { addr: { type: 'unix', data: { path: '@nbd.sock' } } } },
-      {
-        qmp: 'block-export-add',
-        args: { type: 'nbd', id: 'e-disk', 'node-name': 'cbw', name: 'disk', writable: true },
-      },
-      { qmp: 'block-export-add', args: { type: 'nbd', id: 'e-fleece', 'node-name': 'acc', name: 'fleece' } },
-      { nbd: { socket: '@nbd.sock', export: 'fleece', reads: [[0, 64 * 1024]] } },
-      {
-        nbd: {
-          socket: '@nbd.sock',
-          export: 'disk',
-          writes: [[0, 64 * 1024, 0x22]],
-          reads: [
-            [0, 64 * 1024],
-            [MiB, 64 * 1024],
-          ],
-        },
-      },
-      {
-        nbd: {
-          socket: '@nbd.sock',
-          export: 'fleece',
-          reads: [
-            [0, 64 * 1024],
-            [MiB, 64 * 1024],
-          ],
-        },
-      },
+      cbwNode('cbw', 'source', 'temp', cbwOpts),
+      snapshotAccess('acc', 'cbw'),
+      nbdStart,
+      nbdExport('e-disk', 'cbw', { name: 'disk', writable: true }),
+      nbdExport('e-fleece', 'acc', { name: 'fleece' }),
+      nbdClient('fleece', { reads: [[0, 64 * KiB]] }),
+      nbdClient('disk', {
+        writes: [[0, 64 * KiB, 0x22]],
+        reads: [
+          [0, 64 * KiB],
+          [MiB, 64 * KiB],
+        ],
+      }),
+      nbdClient('fleece', {
+        reads: [
+          [0, 64 * KiB],
+          [MiB, 64 * KiB],
+        ],
+      }),
       // no teardown: the exports go with the process (a deletion waits for the readers to hang up)
     ],
   });

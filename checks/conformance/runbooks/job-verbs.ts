@@ -1,6 +1,19 @@
 import { JOB_VERBS, type JobStatus, type JobVerb, verbTable } from '../../../contract/job-fsm.ts';
 import { type Feature, versionInfo } from '../../../contract/versions.ts';
 import { defineRunbook, type ParsedRunbook, type Step } from './define.ts';
+import {
+  backup,
+  GiB,
+  GROUPED,
+  type Json,
+  MiB,
+  mirror,
+  nullNode,
+  SLOW,
+  transaction,
+  waitEvent,
+  waitJob,
+} from './steps.ts';
 
 /**
  * The job verb table, generated from model/job-fsm.ts: every verb of JOB_VERBS, through every QMP command
@@ -14,10 +27,6 @@ import { defineRunbook, type ParsedRunbook, type Step } from './define.ts';
  * null-co node at 32 KiB/s (one chunk copied, then a sleep of seconds: a mirror with a 64 KiB buffer
  * copies 64 KiB, a backup one cluster (5.2) or 1 MiB (block-copy)); small nodes complete at once.
  */
-const MiB = 1 << 20;
-const GiB = 1 << 30;
-const SLOW = 32768;
-
 type Kind = 'backup' | 'mirror';
 type Flags = { 'auto-finalize'?: boolean; 'auto-dismiss'?: boolean };
 
@@ -30,45 +39,19 @@ interface StateRecipe {
   others?: string[];
 }
 
-const node = (name: string, size: number): Step => ({
-  qmp: 'blockdev-add',
-  args: { driver: 'null-co', 'node-name': name, size },
-});
-const status = (id: string, s: string): Step => ({
-  wait: { event: 'JOB_STATUS_CHANGE', data: { id, status: s } },
-});
-const BIG = [node('bsrc', 10 * GiB), node('btgt', 10 * GiB)];
-const SMALL = [node('ssrc', MiB), node('stgt', MiB)];
-const MID = [node('msrc', 4 * MiB), node('mtgt', 4 * MiB)];
+const BIG = [nullNode('bsrc', 10 * GiB), nullNode('btgt', 10 * GiB)];
+const SMALL = [nullNode('ssrc', MiB), nullNode('stgt', MiB)];
+const MID = [nullNode('msrc', 4 * MiB), nullNode('mtgt', 4 * MiB)];
 
 const AUTO = { suffix: '', flags: {} };
 const MANUAL = { suffix: '-manual', flags: { 'auto-finalize': false, 'auto-dismiss': false } };
-
-function backupStart(
-  src: string,
-  tgt: string,
-  flags: Flags,
-  extra: Record<string, unknown> = {},
-  id = 'j',
-): Step {
-  return {
-    qmp: 'blockdev-backup',
-    args: { 'job-id': id, device: src, target: tgt, sync: 'full', ...extra, ...flags },
-  };
-}
-function mirrorStart(src: string, tgt: string, flags: Flags, extra: Record<string, unknown> = {}): Step {
-  return {
-    qmp: 'blockdev-mirror',
-    args: { 'job-id': 'j', device: src, target: tgt, sync: 'full', ...extra, ...flags },
-  };
-}
 
 const RECIPES: Record<Kind, StateRecipe[]> = {
   backup: [
     {
       state: 'running',
       variants: [AUTO, MANUAL],
-      setup: (f) => [...BIG, backupStart('bsrc', 'btgt', f, { speed: SLOW }), { sleepMs: 100 }],
+      setup: (f) => [...BIG, backup('j', 'bsrc', 'btgt', 'full', { speed: SLOW, ...f }), { sleepMs: 100 }],
     },
     {
       state: 'paused',
@@ -76,10 +59,10 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
       // before 6.x a pause takes effect at the job's next pause point: wait for it
       setup: (f) => [
         ...BIG,
-        backupStart('bsrc', 'btgt', f, { speed: SLOW }),
+        backup('j', 'bsrc', 'btgt', 'full', { speed: SLOW, ...f }),
         { sleepMs: 100 },
         { qmp: 'job-pause', args: { id: 'j' } },
-        status('j', 'paused'),
+        waitJob('j', 'paused'),
       ],
     },
     {
@@ -90,23 +73,14 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
       setup: (f) => [
         ...SMALL,
         ...BIG,
-        {
-          qmp: 'transaction',
-          args: {
-            actions: [
-              {
-                type: 'blockdev-backup',
-                data: { 'job-id': 'j', device: 'ssrc', target: 'stgt', sync: 'full', ...f },
-              },
-              {
-                type: 'blockdev-backup',
-                data: { 'job-id': 'k', device: 'bsrc', target: 'btgt', sync: 'full', speed: SLOW, ...f },
-              },
-            ],
-            properties: { 'completion-mode': 'grouped' },
-          },
-        },
-        status('j', 'waiting'),
+        transaction(
+          [
+            backup('j', 'ssrc', 'stgt', 'full', f),
+            backup('k', 'bsrc', 'btgt', 'full', { speed: SLOW, ...f }),
+          ],
+          GROUPED,
+        ),
+        waitJob('j', 'waiting'),
         { sleepMs: 100 },
       ],
     },
@@ -116,17 +90,17 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
         { suffix: '', flags: { 'auto-finalize': false } },
         { suffix: '-manual', flags: { 'auto-finalize': false, 'auto-dismiss': false } },
       ],
-      setup: (f) => [...SMALL, backupStart('ssrc', 'stgt', f), { wait: { event: 'BLOCK_JOB_PENDING' } }],
+      setup: (f) => [...SMALL, backup('j', 'ssrc', 'stgt', 'full', f), waitEvent('BLOCK_JOB_PENDING')],
     },
     {
       state: 'concluded',
       variants: [{ suffix: '', flags: { 'auto-dismiss': false } }],
-      setup: (f) => [...SMALL, backupStart('ssrc', 'stgt', f), status('j', 'concluded')],
+      setup: (f) => [...SMALL, backup('j', 'ssrc', 'stgt', 'full', f), waitJob('j', 'concluded')],
     },
     {
       state: 'gone',
       variants: [AUTO],
-      setup: (f) => [...SMALL, backupStart('ssrc', 'stgt', f), status('j', 'null')],
+      setup: (f) => [...SMALL, backup('j', 'ssrc', 'stgt', 'full', f), waitJob('j', 'null')],
     },
   ],
   mirror: [
@@ -135,7 +109,7 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
       variants: [AUTO, MANUAL],
       setup: (f) => [
         ...BIG,
-        mirrorStart('bsrc', 'btgt', f, { speed: SLOW, 'buf-size': 65536 }),
+        mirror('j', 'bsrc', 'btgt', 'full', { speed: SLOW, 'buf-size': 65536, ...f }),
         { sleepMs: 100 },
       ],
     },
@@ -144,26 +118,26 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
       variants: [AUTO, MANUAL],
       setup: (f) => [
         ...BIG,
-        mirrorStart('bsrc', 'btgt', f, { speed: SLOW, 'buf-size': 65536 }),
+        mirror('j', 'bsrc', 'btgt', 'full', { speed: SLOW, 'buf-size': 65536, ...f }),
         { sleepMs: 100 },
         { qmp: 'job-pause', args: { id: 'j' } },
-        status('j', 'paused'),
+        waitJob('j', 'paused'),
       ],
     },
     {
       state: 'ready',
       variants: [AUTO, MANUAL],
-      setup: (f) => [...MID, mirrorStart('msrc', 'mtgt', f), { wait: { event: 'BLOCK_JOB_READY' } }],
+      setup: (f) => [...MID, mirror('j', 'msrc', 'mtgt', 'full', f), waitEvent('BLOCK_JOB_READY')],
     },
     {
       state: 'standby',
       variants: [AUTO, MANUAL],
       setup: (f) => [
         ...MID,
-        mirrorStart('msrc', 'mtgt', f),
-        { wait: { event: 'BLOCK_JOB_READY' } },
+        mirror('j', 'msrc', 'mtgt', 'full', f),
+        waitEvent('BLOCK_JOB_READY'),
         { qmp: 'job-pause', args: { id: 'j' } },
-        status('j', 'standby'),
+        waitJob('j', 'standby'),
       ],
     },
     {
@@ -174,10 +148,10 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
       ],
       setup: (f) => [
         ...MID,
-        mirrorStart('msrc', 'mtgt', f),
-        { wait: { event: 'BLOCK_JOB_READY' } },
+        mirror('j', 'msrc', 'mtgt', 'full', f),
+        waitEvent('BLOCK_JOB_READY'),
         { qmp: 'job-complete', args: { id: 'j' } },
-        { wait: { event: 'BLOCK_JOB_PENDING' } },
+        waitEvent('BLOCK_JOB_PENDING'),
       ],
     },
     {
@@ -185,10 +159,10 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
       variants: [{ suffix: '', flags: { 'auto-dismiss': false } }],
       setup: (f) => [
         ...MID,
-        mirrorStart('msrc', 'mtgt', f),
-        { wait: { event: 'BLOCK_JOB_READY' } },
+        mirror('j', 'msrc', 'mtgt', 'full', f),
+        waitEvent('BLOCK_JOB_READY'),
         { qmp: 'job-complete', args: { id: 'j' } },
-        status('j', 'concluded'),
+        waitJob('j', 'concluded'),
       ],
     },
     {
@@ -196,10 +170,10 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
       variants: [AUTO],
       setup: (f) => [
         ...MID,
-        mirrorStart('msrc', 'mtgt', f),
-        { wait: { event: 'BLOCK_JOB_READY' } },
+        mirror('j', 'msrc', 'mtgt', 'full', f),
+        waitEvent('BLOCK_JOB_READY'),
         { qmp: 'job-complete', args: { id: 'j' } },
-        status('j', 'null'),
+        waitJob('j', 'null'),
       ],
     },
   ],
@@ -208,7 +182,7 @@ const RECIPES: Record<Kind, StateRecipe[]> = {
 interface VerbCommand {
   name: string;
   command: string;
-  args: Record<string, unknown>;
+  args: Json;
   needs?: Feature[];
 }
 

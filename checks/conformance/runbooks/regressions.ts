@@ -1,39 +1,32 @@
 import { defineRunbook } from './define.ts';
+import {
+  bitmapAdd,
+  blockdevAdd,
+  blockdevDel,
+  cbwNode,
+  fileNode,
+  MiB,
+  nullNode,
+  pattern,
+  qcow2File,
+  qcow2Node,
+  queryNodes,
+  rawFile,
+  rawNode,
+  waitEvent,
+  waitJob,
+} from './steps.ts';
 
 /**
  * Divergences the randomized differential (conformance/qmp-differential.ts) found between the simulator and
  * real QEMU, each kept as a deterministic check once fixed.
  */
-const MiB = 1 << 20;
-
-const add = (args: Record<string, unknown>) => ({ qmp: 'blockdev-add', args });
-const file = (name: string, filename: string, extra: Record<string, unknown> = {}) =>
-  add({ driver: 'file', 'node-name': name, filename, ...extra });
-const nullNode = (name: string, extra: Record<string, unknown> = {}) =>
-  add({ driver: 'null-co', 'node-name': name, size: 4 * MiB, ...extra });
-const nodes = { qmp: 'query-named-block-nodes', args: { flat: true } };
 const FILES = [
-  {
-    name: 'a.raw',
-    format: 'raw' as const,
-    size: 4 * MiB,
-    writes: [{ offset: 0, length: 65536, pattern: 0x11 }],
-  },
-  {
-    name: 'b.qcow2',
-    format: 'qcow2' as const,
-    size: 4 * MiB,
-    writes: [{ offset: MiB, length: 131072, pattern: 0x22 }],
-  },
-  {
-    name: 'c.qcow2',
-    format: 'qcow2' as const,
-    size: 4 * MiB,
-    backing: 'a.raw',
-    backingFormat: 'raw' as const,
-  },
-  { name: 't.qcow2', format: 'qcow2' as const, size: 4 * MiB },
-  { name: 't.raw', format: 'raw' as const, size: 4 * MiB },
+  rawFile('a.raw', 4 * MiB, [pattern(0x11, 0, 65536)]),
+  qcow2File('b.qcow2', 4 * MiB, { writes: [pattern(0x22, MiB, 131072)] }),
+  qcow2File('c.qcow2', 4 * MiB, { backing: 'a.raw', backingFormat: 'raw' }),
+  qcow2File('t.qcow2', 4 * MiB),
+  rawFile('t.raw', 4 * MiB),
 ];
 
 export const openOrder = defineRunbook({
@@ -42,35 +35,30 @@ export const openOrder = defineRunbook({
     "blockdev-add: a format's 'file' child opens before its node name is taken, detect-zeroes is checked before the name, a backing error is prefixed",
   files: FILES,
   steps: [
-    file('fa', '@a.raw'),
+    fileNode('fa', '@a.raw'),
     // bdrv_open_inherit opens 'file' first: the missing child is reported, not the duplicate name
-    add({ driver: 'qcow2', 'node-name': 'fa', file: 'nope' }),
-    add({ driver: 'raw', 'node-name': 'fa', file: 'nope' }),
-    add({ driver: 'throttle', 'node-name': 'fa', file: 'nope', 'throttle-group': 'tg0' }),
+    blockdevAdd({ driver: 'qcow2', 'node-name': 'fa', file: 'nope' }),
+    blockdevAdd({ driver: 'raw', 'node-name': 'fa', file: 'nope' }),
+    blockdevAdd({ driver: 'throttle', 'node-name': 'fa', file: 'nope', 'throttle-group': 'tg0' }),
     // ... and a protocol driver takes its name first
-    add({ driver: 'blkdebug', 'node-name': 'fa', image: 'nope' }),
+    blockdevAdd({ driver: 'blkdebug', 'node-name': 'fa', image: 'nope' }),
     // bdrv_parse_detect_zeroes runs before bdrv_open_driver (the throttle group lookup, the node name)
-    add({
+    blockdevAdd({
       driver: 'throttle',
       'node-name': 'thr',
       file: 'fa',
       'throttle-group': 'tg0',
       'detect-zeroes': 'unmap',
     }),
-    add({ driver: 'raw', 'node-name': 'fa', file: 'fa', 'detect-zeroes': 'unmap' }),
-    add({ driver: 'raw', 'node-name': 'r0', file: 'fa', 'detect-zeroes': 'unmap', discard: 'unmap' }),
+    blockdevAdd({ driver: 'raw', 'node-name': 'fa', file: 'fa', 'detect-zeroes': 'unmap' }),
+    blockdevAdd({ driver: 'raw', 'node-name': 'r0', file: 'fa', 'detect-zeroes': 'unmap', discard: 'unmap' }),
     // bdrv_open_backing_file prefixes what fails
-    add({
-      driver: 'qcow2',
-      'node-name': 'qb',
-      file: { driver: 'file', filename: '@b.qcow2' },
-      backing: 'nope',
-    }),
+    qcow2Node('qb', '@b.qcow2', { backing: 'nope' }),
     // an empty cache dict is left over after the driver consumed its options
-    add({ driver: 'file', 'node-name': 'fb', filename: '@t.raw', cache: {} }),
-    add({ driver: 'raw', 'node-name': 'r1', file: { driver: 'file', filename: '@t.qcow2' }, cache: {} }),
-    { qmp: 'blockdev-del', args: { 'node-name': 'r0' } },
-    { qmp: 'blockdev-del', args: { 'node-name': 'fa' } },
+    fileNode('fb', '@t.raw', { cache: {} }),
+    rawNode('r1', '@t.qcow2', { cache: {} }),
+    blockdevDel('r0'),
+    blockdevDel('fa'),
   ],
 });
 
@@ -79,13 +67,13 @@ export const readOnlyFile = defineRunbook({
   title: 'a writable qcow2 over a read-only file node takes WRITE on it before reading the header',
   files: FILES,
   steps: [
-    file('fb', '@b.qcow2', { 'read-only': true }),
-    file('fa', '@a.raw', { 'read-only': true }),
-    add({ driver: 'qcow2', 'node-name': 'qb', file: 'fb' }),
-    add({ driver: 'qcow2', 'node-name': 'qa', file: 'fa' }),
-    add({ driver: 'raw', 'node-name': 'r0', file: 'fa' }),
-    add({ driver: 'qcow2', 'node-name': 'qb', file: 'fb', 'read-only': true }),
-    nodes,
+    fileNode('fb', '@b.qcow2', { 'read-only': true }),
+    fileNode('fa', '@a.raw', { 'read-only': true }),
+    blockdevAdd({ driver: 'qcow2', 'node-name': 'qb', file: 'fb' }),
+    blockdevAdd({ driver: 'qcow2', 'node-name': 'qa', file: 'fa' }),
+    blockdevAdd({ driver: 'raw', 'node-name': 'r0', file: 'fa' }),
+    blockdevAdd({ driver: 'qcow2', 'node-name': 'qb', file: 'fb', 'read-only': true }),
+    queryNodes,
   ],
 });
 
@@ -96,39 +84,14 @@ export const cbwBitmap = defineRunbook({
   needs: ['copy-before-write'],
   files: FILES,
   steps: [
-    file('fa', '@a.raw'),
-    nullNode('n0'),
-    add({
-      driver: 'copy-before-write',
-      'node-name': 'cbw',
-      file: 'fa',
-      target: 'n0',
-      bitmap: { node: 'nope', name: 'b0' },
-    }),
-    add({
-      driver: 'copy-before-write',
-      'node-name': 'cbw',
-      file: 'fa',
-      target: 'n0',
-      bitmap: { node: 'fa', name: 'b0' },
-    }),
-    add({
-      driver: 'copy-before-write',
-      'node-name': 'cbw',
-      file: 'fa',
-      target: 'n0',
-      bitmap: { node: 'cbw', name: 'b0' },
-    }),
+    fileNode('fa', '@a.raw'),
+    nullNode('n0', 4 * MiB),
+    cbwNode('cbw', 'fa', 'n0', { bitmap: { node: 'nope', name: 'b0' } }),
+    cbwNode('cbw', 'fa', 'n0', { bitmap: { node: 'fa', name: 'b0' } }),
+    cbwNode('cbw', 'fa', 'n0', { bitmap: { node: 'cbw', name: 'b0' } }),
     // the leftover-option check comes after cbw_open parsed its bitmap
-    add({
-      driver: 'copy-before-write',
-      'node-name': 'cbw',
-      file: 'fa',
-      target: 'n0',
-      bitmap: { node: 'nope', name: 'b0' },
-      cache: {},
-    }),
-    add({ driver: 'copy-before-write', 'node-name': 'cbw', file: 'fa', target: 'n0', cache: {} }),
+    cbwNode('cbw', 'fa', 'n0', { bitmap: { node: 'nope', name: 'b0' }, cache: {} }),
+    cbwNode('cbw', 'fa', 'n0', { cache: {} }),
   ],
 });
 
@@ -138,12 +101,12 @@ export const cycles = defineRunbook({
   needs: ['attach-cycle-check'],
   files: FILES,
   steps: [
-    nullNode('n0'),
-    add({ driver: 'blkdebug', 'node-name': 'dbg', image: 'dbg' }),
-    add({ driver: 'copy-before-write', 'node-name': 'c', file: 'n0', target: 'c' }),
-    add({ driver: 'qcow2', 'node-name': 'q', file: { driver: 'file', filename: '@b.qcow2' }, backing: 'q' }),
+    nullNode('n0', 4 * MiB),
+    blockdevAdd({ driver: 'blkdebug', 'node-name': 'dbg', image: 'dbg' }),
+    cbwNode('c', 'n0', 'c'),
+    qcow2Node('q', '@b.qcow2', { backing: 'q' }),
     // a format's file opens before the name: not found
-    add({ driver: 'raw', 'node-name': 'r', file: 'r' }),
+    blockdevAdd({ driver: 'raw', 'node-name': 'r', file: 'r' }),
   ],
 });
 
@@ -154,27 +117,21 @@ export const filenames = defineRunbook({
   files: FILES,
   steps: [
     { qmp: 'object-add', args: { 'qom-type': 'throttle-group', id: 'tg0', limits: {} } },
-    nullNode('n0'),
-    add({ driver: 'null-co', 'node-name': 'n1' }),
-    file('fb', '@b.qcow2', { cache: { 'no-flush': true } }),
-    add({ driver: 'qcow2', 'node-name': 'qb', file: 'fb' }),
-    add({ driver: 'raw', 'node-name': 'r0', file: 'qb' }),
-    add({ driver: 'raw', 'node-name': 'r1', file: 'n1' }),
-    add({ driver: 'raw', 'node-name': 'r2', file: 'n0' }),
-    add({ driver: 'throttle', 'node-name': 't0', file: 'n1', 'throttle-group': 'tg0' }),
-    add({ driver: 'raw', 'node-name': 'r3', file: 't0' }),
-    add({ driver: 'blkdebug', 'node-name': 'd0', image: 't0' }),
-    add({ driver: 'blkdebug', 'node-name': 'd1', image: 'qb' }),
-    add({ driver: 'blkdebug', 'node-name': 'd2', image: 'fb' }),
-    add({ driver: 'raw', 'node-name': 'r4', file: { driver: 'file', filename: '@a.raw' }, offset: 512 }),
-    add({
-      driver: 'qcow2',
-      'node-name': 'qc',
-      file: { driver: 'file', filename: '@c.qcow2' },
-      backing: null,
-      cache: { 'no-flush': true },
-    }),
-    nodes,
+    nullNode('n0', 4 * MiB),
+    blockdevAdd({ driver: 'null-co', 'node-name': 'n1' }),
+    fileNode('fb', '@b.qcow2', { cache: { 'no-flush': true } }),
+    blockdevAdd({ driver: 'qcow2', 'node-name': 'qb', file: 'fb' }),
+    blockdevAdd({ driver: 'raw', 'node-name': 'r0', file: 'qb' }),
+    blockdevAdd({ driver: 'raw', 'node-name': 'r1', file: 'n1' }),
+    blockdevAdd({ driver: 'raw', 'node-name': 'r2', file: 'n0' }),
+    blockdevAdd({ driver: 'throttle', 'node-name': 't0', file: 'n1', 'throttle-group': 'tg0' }),
+    blockdevAdd({ driver: 'raw', 'node-name': 'r3', file: 't0' }),
+    blockdevAdd({ driver: 'blkdebug', 'node-name': 'd0', image: 't0' }),
+    blockdevAdd({ driver: 'blkdebug', 'node-name': 'd1', image: 'qb' }),
+    blockdevAdd({ driver: 'blkdebug', 'node-name': 'd2', image: 'fb' }),
+    rawNode('r4', '@a.raw', { offset: 512 }),
+    qcow2Node('qc', '@c.qcow2', { backing: null, cache: { 'no-flush': true } }),
+    queryNodes,
   ],
 });
 
@@ -183,22 +140,22 @@ export const fileLocks = defineRunbook({
   title: 'two file nodes on one image lock it against each other (file-posix OFD locks)',
   files: FILES,
   steps: [
-    add({ driver: 'qcow2', 'node-name': 'qb', file: { driver: 'file', filename: '@b.qcow2' } }),
+    qcow2Node('qb', '@b.qcow2'),
     // wants write, which qb's file unshares
-    add({ driver: 'qcow2', 'node-name': 'qb2', file: { driver: 'file', filename: '@b.qcow2' } }),
+    qcow2Node('qb2', '@b.qcow2'),
     // read-only: unshares write, which qb's file holds
-    add({
+    blockdevAdd({
       driver: 'qcow2',
       'node-name': 'qb3',
       'read-only': true,
       file: { driver: 'file', filename: '@b.qcow2' },
     }),
     // a file node without parents takes no lock
-    file('fb', '@b.qcow2'),
-    { qmp: 'blockdev-del', args: { 'node-name': 'qb' } },
-    add({ driver: 'qcow2', 'node-name': 'qb2', file: { driver: 'file', filename: '@b.qcow2' } }),
+    fileNode('fb', '@b.qcow2'),
+    blockdevDel('qb'),
+    qcow2Node('qb2', '@b.qcow2'),
     // locking=off takes none
-    add({
+    blockdevAdd({
       driver: 'raw',
       'node-name': 'r0',
       file: { driver: 'file', filename: '@b.qcow2', locking: 'off' },
@@ -212,9 +169,9 @@ export const jobFilters = defineRunbook({
     "filter-node-name taken: mirror fails before the job id check; backup's copy-before-write says 'Could not create node'; backup x-perf checks",
   files: FILES,
   steps: [
-    file('fa', '@a.raw'),
-    nullNode('n0'),
-    nullNode('n1'),
+    fileNode('fa', '@a.raw'),
+    nullNode('n0', 4 * MiB),
+    nullNode('n1', 4 * MiB),
     { qmp: 'blockdev-mirror', args: { device: 'fa', target: 'n0', sync: 'full', 'filter-node-name': 'fa' } },
     { qmp: 'blockdev-mirror', args: { device: 'fa', target: 'n0', sync: 'full', 'filter-node-name': '1x' } },
     { qmp: 'blockdev-backup', args: { device: 'fa', target: 'n0', sync: 'none', 'filter-node-name': 'n1' } },
@@ -226,7 +183,7 @@ export const jobFilters = defineRunbook({
     { qmp: 'blockdev-backup', args: { device: 'n1', target: 'n0', sync: 'none', 'job-id': 'j0' } },
     { qmp: 'blockdev-backup', args: { device: 'fa', target: 'n1', sync: 'none', 'job-id': 'j1' } },
     { qmp: 'block-job-cancel', args: { device: 'j0' } },
-    { wait: { event: 'BLOCK_JOB_CANCELLED' } },
+    waitEvent('BLOCK_JOB_CANCELLED'),
   ],
 });
 
@@ -237,8 +194,8 @@ export const backupPerf = defineRunbook({
   needs: ['copy-before-write'],
   files: FILES,
   steps: [
-    file('fa', '@a.raw'),
-    nullNode('n0'),
+    fileNode('fa', '@a.raw'),
+    nullNode('n0', 4 * MiB),
     {
       qmp: 'blockdev-backup',
       args: { device: 'fa', target: 'n0', sync: 'full', 'x-perf': { 'max-workers': 0 } },
@@ -251,7 +208,7 @@ export const backupPerf = defineRunbook({
       qmp: 'blockdev-backup',
       args: { device: 'fa', target: 'n0', sync: 'full', 'x-perf': { 'max-chunk': 1000 } },
     },
-    { qmp: 'query-named-block-nodes', args: { flat: true } },
+    queryNodes,
   ],
 });
 
@@ -261,24 +218,24 @@ export const syncTop = defineRunbook({
     'sync=top copies what the source allocates: a mirror without backing runs as full but unzeroed, a null-co source allocates nothing',
   files: FILES,
   steps: [
-    add({ driver: 'qcow2', 'node-name': 'qb', file: { driver: 'file', filename: '@b.qcow2' } }),
-    add({ driver: 'raw', 'node-name': 'r0', file: { driver: 'file', filename: '@t.raw' } }),
-    nullNode('n0'),
-    nullNode('n1', { 'read-zeroes': true }),
+    qcow2Node('qb', '@b.qcow2'),
+    rawNode('r0', '@t.raw'),
+    nullNode('n0', 4 * MiB),
+    nullNode('n1', 4 * MiB, { 'read-zeroes': true }),
     { qmp: 'blockdev-mirror', args: { device: 'qb', target: 'r0', sync: 'top', 'job-id': 'm0' } },
-    { wait: { event: 'BLOCK_JOB_READY' } },
+    waitEvent('BLOCK_JOB_READY'),
     { qmp: 'job-cancel', args: { id: 'm0' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'm0', status: 'null' } } },
+    waitJob('m0', 'null'),
     { qmp: 'blockdev-mirror', args: { device: 'n0', target: 'r0', sync: 'top', 'job-id': 'm1' } },
-    { wait: { event: 'BLOCK_JOB_READY' } },
+    waitEvent('BLOCK_JOB_READY'),
     { qmp: 'job-cancel', args: { id: 'm1' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'm1', status: 'null' } } },
+    waitJob('m1', 'null'),
     { qmp: 'blockdev-backup', args: { device: 'n0', target: 'r0', sync: 'top', 'job-id': 'b0' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'b0', status: 'null' } } },
+    waitJob('b0', 'null'),
     { qmp: 'blockdev-backup', args: { device: 'n1', target: 'r0', sync: 'top', 'job-id': 'b1' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'b1', status: 'null' } } },
+    waitJob('b1', 'null'),
     { qmp: 'blockdev-backup', args: { device: 'qb', target: 'r0', sync: 'top', 'job-id': 'b2' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'b2', status: 'null' } } },
+    waitJob('b2', 'null'),
   ],
 });
 
@@ -288,16 +245,11 @@ export const mirrorTarget = defineRunbook({
     "mirror sync=full: zeroes are written as zeroes (the qcow2 target's file stays small), the job's dirty bitmap shows in queries, an already-zero target is not pre-zeroed (10.1+)",
   files: FILES,
   steps: [
-    add({ driver: 'qcow2', 'node-name': 'qb', file: { driver: 'file', filename: '@b.qcow2' } }),
-    add({ driver: 'qcow2', 'node-name': 'qt', file: { driver: 'file', filename: '@t.qcow2' } }),
-    add({
-      driver: 'qcow2',
-      'node-name': 'qc',
-      file: { driver: 'file', filename: '@c.qcow2' },
-      backing: null,
-    }),
-    nullNode('n0'),
-    { qmp: 'block-dirty-bitmap-add', args: { node: 'qb', name: 'x' } },
+    qcow2Node('qb', '@b.qcow2'),
+    qcow2Node('qt', '@t.qcow2'),
+    qcow2Node('qc', '@c.qcow2', { backing: null }),
+    nullNode('n0', 4 * MiB),
+    bitmapAdd('qb', 'x'),
     {
       qmp: 'blockdev-mirror',
       args: {
@@ -309,15 +261,15 @@ export const mirrorTarget = defineRunbook({
         granularity: 131072,
       },
     },
-    { wait: { event: 'BLOCK_JOB_READY' } },
-    nodes,
+    waitEvent('BLOCK_JOB_READY'),
+    queryNodes,
     { qmp: 'job-cancel', args: { id: 'm0' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'm0', status: 'null' } } },
-    nodes,
+    waitJob('m0', 'null'),
+    queryNodes,
     { qmp: 'blockdev-mirror', args: { device: 'qc', target: 'n0', sync: 'full', 'job-id': 'm1' } },
-    { wait: { event: 'BLOCK_JOB_READY' } },
+    waitEvent('BLOCK_JOB_READY'),
     { qmp: 'job-cancel', args: { id: 'm1' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'm1', status: 'null' } } },
+    waitJob('m1', 'null'),
   ],
 });
 
@@ -327,9 +279,9 @@ export const mirrorTargetPerms = defineRunbook({
     "mirror's target BlockBackend is unnamed and takes WRITE (RESIZE too on 5.2), its source is a job node: conflicts, busy nodes, granularity texts",
   files: FILES,
   steps: [
-    add({ driver: 'file', 'node-name': 'fa', filename: '@a.raw' }),
-    add({ driver: 'qcow2', 'node-name': 'qb', file: { driver: 'file', filename: '@b.qcow2' } }),
-    nullNode('n0'),
+    fileNode('fa', '@a.raw'),
+    qcow2Node('qb', '@b.qcow2'),
+    nullNode('n0', 4 * MiB),
     {
       qmp: 'blockdev-mirror',
       args: { device: 'fa', target: 'qb', sync: 'full', 'job-id': 'j0', granularity: 1000 },
@@ -339,20 +291,14 @@ export const mirrorTargetPerms = defineRunbook({
       args: { device: 'fa', target: 'qb', sync: 'full', 'job-id': 'j0', granularity: 256 },
     },
     { qmp: 'blockdev-mirror', args: { device: 'fa', target: 'qb', sync: 'full', 'job-id': 'j0' } },
-    { wait: { event: 'BLOCK_JOB_READY' } },
-    add({ driver: 'raw', 'node-name': 'r0', file: 'qb' }),
+    waitEvent('BLOCK_JOB_READY'),
+    blockdevAdd({ driver: 'raw', 'node-name': 'r0', file: 'qb' }),
     { qmp: 'blockdev-backup', args: { device: 'n0', target: 'qb', sync: 'none', 'job-id': 'j1' } },
-    add({
-      driver: 'copy-before-write',
-      'node-name': 'cbw',
-      file: 'n0',
-      target: 'qb',
-      bitmap: { node: 'n0', name: 'x' },
-    }),
+    cbwNode('cbw', 'n0', 'qb', { bitmap: { node: 'n0', name: 'x' } }),
     // the mirror blocks its source ("source" job node) for other jobs, not only its filter and target
     { qmp: 'blockdev-mirror', args: { device: 'n0', target: 'fa', sync: 'full', 'job-id': 'j2' } },
     { qmp: 'job-cancel', args: { id: 'j0' } },
-    { wait: { event: 'JOB_STATUS_CHANGE', data: { id: 'j0', status: 'null' } } },
+    waitJob('j0', 'null'),
   ],
 });
 

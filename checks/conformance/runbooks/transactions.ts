@@ -1,29 +1,32 @@
-import { defineRunbook, type Step } from './define.ts';
+import { defineRunbook } from './define.ts';
+import {
+  backup,
+  bitmapAdd,
+  bitmapClear,
+  bitmapDisable,
+  bitmapEnable,
+  bitmapMerge,
+  bitmapRemove,
+  blockdevDel,
+  cancelAndWait,
+  GiB,
+  GROUPED,
+  MiB,
+  nullNode,
+  pattern,
+  rawFile,
+  rawNode,
+  SLOW,
+  transaction,
+  waitEach,
+  waitJob,
+} from './steps.ts';
 
 /**
  * The transaction command (FACTS §5, SUMMARY §5): all actions or none, rollback of prepared jobs,
  * completion-mode individual vs grouped (cancel one cancels all, finalize one finalizes all), and the
  * bitmap actions.
  */
-const MiB = 1 << 20;
-const GiB = 1 << 30;
-const SLOW = 32768;
-
-const nullNode = (name: string, size: number): Step => ({
-  qmp: 'blockdev-add',
-  args: { driver: 'null-co', 'node-name': name, size },
-});
-const status = (id: string, s: string): Step => ({
-  wait: { event: 'JOB_STATUS_CHANGE', data: { id, status: s } },
-});
-const backup = (id: string, device: string, target: string, extra: Record<string, unknown> = {}) => ({
-  type: 'blockdev-backup',
-  data: { 'job-id': id, device, target, sync: 'full', ...extra },
-});
-/** events of several jobs whose order is not ours to fix: wait for the event kind, once per job */
-const each = (n: number, event: string, data?: Record<string, unknown>): Step[] =>
-  Array.from({ length: n }, () => ({ wait: data ? { event, data } : { event } }));
-const GROUPED = { 'completion-mode': 'grouped' };
 const BIG4 = [
   nullNode('s1', 10 * GiB),
   nullNode('t1', 10 * GiB),
@@ -38,19 +41,11 @@ export const TRANSACTIONS = [
     title: 'the abort action fails the transaction and rolls back a bitmap-add',
     steps: [
       nullNode('s1', MiB),
-      { qmp: 'transaction', args: { actions: [{ type: 'abort', data: {} }] } },
-      { qmp: 'transaction', args: { actions: [{ type: 'abort' }] } },
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            { type: 'block-dirty-bitmap-add', data: { node: 's1', name: 'b0' } },
-            { type: 'abort', data: {} },
-          ],
-        },
-      },
-      { qmp: 'block-dirty-bitmap-remove', args: { node: 's1', name: 'b0' }, note: 'rolled back: not there' },
-      { qmp: 'block-dirty-bitmap-add', args: { node: 's1', name: 'b0' }, note: 'and the name is free' },
+      transaction([{ type: 'abort', data: {} }]),
+      transaction([{ type: 'abort' }]),
+      transaction([bitmapAdd('s1', 'b0'), { type: 'abort', data: {} }]),
+      { ...bitmapRemove('s1', 'b0'), note: 'rolled back: not there' },
+      { ...bitmapAdd('s1', 'b0'), note: 'and the name is free' },
     ],
   }),
   defineRunbook({
@@ -59,25 +54,12 @@ export const TRANSACTIONS = [
     steps: [
       nullNode('s1', MiB),
       nullNode('t1', MiB),
-      { qmp: 'transaction', args: { actions: [] } },
-      { qmp: 'transaction', args: { actions: [{ type: 'bogus', data: {} }] } },
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            { type: 'blockdev-backup', data: { 'job-id': 'x', device: 's1', target: 't1', sync: 'bogus' } },
-          ],
-        },
-      },
-      {
-        qmp: 'transaction',
-        args: { actions: [{ type: 'blockdev-backup', data: { 'job-id': 'x', device: 's1', target: 't1' } }] },
-      },
-      { qmp: 'transaction', args: { actions: [backup('x', 's1', 't1', { extra: 1 })] } },
-      {
-        qmp: 'transaction',
-        args: { actions: [backup('x', 's1', 't1')], properties: { 'completion-mode': 'bogus' } },
-      },
+      transaction([]),
+      transaction([{ type: 'bogus', data: {} }]),
+      transaction([backup('x', 's1', 't1', 'bogus')]),
+      transaction([{ type: 'blockdev-backup', data: { 'job-id': 'x', device: 's1', target: 't1' } }]),
+      transaction([backup('x', 's1', 't1', 'full', { extra: 1 })]),
+      transaction([backup('x', 's1', 't1', 'full')], { 'completion-mode': 'bogus' }),
       { qmp: 'query-jobs' },
     ],
   }),
@@ -86,14 +68,12 @@ export const TRANSACTIONS = [
     title: 'a duplicate job id inside one transaction: the first job is created and torn down, none remains',
     steps: [
       ...BIG4,
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [backup('dup', 's1', 't1', { speed: SLOW }), backup('dup', 's2', 't2', { speed: SLOW })],
-        },
-      },
+      transaction([
+        backup('dup', 's1', 't1', 'full', { speed: SLOW }),
+        backup('dup', 's2', 't2', 'full', { speed: SLOW }),
+      ]),
       { qmp: 'query-jobs' },
-      { qmp: 'blockdev-del', args: { 'node-name': 't1' }, note: 'free again' },
+      { ...blockdevDel('t1'), note: 'free again' },
     ],
   }),
   defineRunbook({
@@ -101,23 +81,15 @@ export const TRANSACTIONS = [
     title: 'a failing second action rolls back the first (backup, then bitmap-add)',
     steps: [
       ...BIG4,
-      {
-        qmp: 'transaction',
-        args: { actions: [backup('ok1', 's1', 't1', { speed: SLOW }), backup('bad', 's2', 'nope')] },
-      },
+      transaction([backup('ok1', 's1', 't1', 'full', { speed: SLOW }), backup('bad', 's2', 'nope', 'full')]),
       { qmp: 'query-jobs' },
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            { type: 'block-dirty-bitmap-add', data: { node: 's1', name: 'b0' } },
-            backup('ok2', 's1', 't1', { speed: SLOW }),
-            { type: 'block-dirty-bitmap-add', data: { node: 's2', name: 'b0', granularity: 1000 } },
-          ],
-        },
-      },
+      transaction([
+        bitmapAdd('s1', 'b0'),
+        backup('ok2', 's1', 't1', 'full', { speed: SLOW }),
+        bitmapAdd('s2', 'b0', { granularity: 1000 }),
+      ]),
       { qmp: 'query-jobs' },
-      { qmp: 'block-dirty-bitmap-remove', args: { node: 's1', name: 'b0' } },
+      bitmapRemove('s1', 'b0'),
     ],
   }),
   defineRunbook({
@@ -125,19 +97,15 @@ export const TRANSACTIONS = [
     title: 'completion-mode individual (default): cancelling one job leaves the other running',
     steps: [
       ...BIG4,
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [backup('i1', 's1', 't1', { speed: SLOW }), backup('i2', 's2', 't2', { speed: SLOW })],
-        },
-      },
+      transaction([
+        backup('i1', 's1', 't1', 'full', { speed: SLOW }),
+        backup('i2', 's2', 't2', 'full', { speed: SLOW }),
+      ]),
       { sleepMs: 100 },
       { qmp: 'query-jobs' },
-      { qmp: 'block-job-cancel', args: { device: 'i1' } },
-      status('i1', 'null'),
+      ...cancelAndWait('i1'),
       { qmp: 'query-jobs' },
-      { qmp: 'block-job-cancel', args: { device: 'i2' } },
-      status('i2', 'null'),
+      ...cancelAndWait('i2'),
     ],
   }),
   defineRunbook({
@@ -145,17 +113,16 @@ export const TRANSACTIONS = [
     title: 'completion-mode grouped: cancelling one job cancels both',
     steps: [
       ...BIG4,
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [backup('g1', 's1', 't1', { speed: SLOW }), backup('g2', 's2', 't2', { speed: SLOW })],
-          properties: GROUPED,
-        },
-      },
+      transaction(
+        [
+          backup('g1', 's1', 't1', 'full', { speed: SLOW }),
+          backup('g2', 's2', 't2', 'full', { speed: SLOW }),
+        ],
+        GROUPED,
+      ),
       { sleepMs: 100 },
       { qmp: 'query-jobs' },
-      { qmp: 'block-job-cancel', args: { device: 'g1' } },
-      status('g1', 'null'),
+      ...cancelAndWait('g1'),
       { qmp: 'query-jobs' },
     ],
   }),
@@ -164,19 +131,16 @@ export const TRANSACTIONS = [
     title: 'grouped with auto-dismiss=false: cancel one, both stop at concluded with "Operation canceled"',
     steps: [
       ...BIG4,
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            backup('h1', 's1', 't1', { speed: SLOW, 'auto-dismiss': false }),
-            backup('h2', 's2', 't2', { speed: SLOW, 'auto-dismiss': false }),
-          ],
-          properties: GROUPED,
-        },
-      },
+      transaction(
+        [
+          backup('h1', 's1', 't1', 'full', { speed: SLOW, 'auto-dismiss': false }),
+          backup('h2', 's2', 't2', 'full', { speed: SLOW, 'auto-dismiss': false }),
+        ],
+        GROUPED,
+      ),
       { sleepMs: 100 },
       { qmp: 'job-cancel', args: { id: 'h2' } },
-      status('h1', 'concluded'),
+      waitJob('h1', 'concluded'),
       { qmp: 'query-jobs' },
       { qmp: 'job-dismiss', args: { id: 'h1' } },
       { qmp: 'job-dismiss', args: { id: 'h2' } },
@@ -188,20 +152,17 @@ export const TRANSACTIONS = [
     title: 'grouped with auto-finalize=false: finalizing one job finalizes both',
     steps: [
       ...SMALL4,
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            backup('f1', 'm1', 'mt1', { 'auto-finalize': false }),
-            backup('f2', 'm2', 'mt2', { 'auto-finalize': false }),
-          ],
-          properties: GROUPED,
-        },
-      },
-      ...each(2, 'BLOCK_JOB_PENDING'),
+      transaction(
+        [
+          backup('f1', 'm1', 'mt1', 'full', { 'auto-finalize': false }),
+          backup('f2', 'm2', 'mt2', 'full', { 'auto-finalize': false }),
+        ],
+        GROUPED,
+      ),
+      ...waitEach(2, 'BLOCK_JOB_PENDING'),
       { qmp: 'query-jobs' },
       { qmp: 'job-finalize', args: { id: 'f1' } },
-      ...each(2, 'JOB_STATUS_CHANGE', { status: 'null' }),
+      ...waitEach(2, 'JOB_STATUS_CHANGE', { status: 'null' }),
       { qmp: 'query-jobs' },
     ],
   }),
@@ -210,21 +171,16 @@ export const TRANSACTIONS = [
     title: 'individual with auto-finalize=false: finalizing one job finalizes only that one',
     steps: [
       ...SMALL4,
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            backup('k1', 'm1', 'mt1', { 'auto-finalize': false }),
-            backup('k2', 'm2', 'mt2', { 'auto-finalize': false }),
-          ],
-        },
-      },
-      ...each(2, 'BLOCK_JOB_PENDING'),
+      transaction([
+        backup('k1', 'm1', 'mt1', 'full', { 'auto-finalize': false }),
+        backup('k2', 'm2', 'mt2', 'full', { 'auto-finalize': false }),
+      ]),
+      ...waitEach(2, 'BLOCK_JOB_PENDING'),
       { qmp: 'job-finalize', args: { id: 'k1' } },
-      status('k1', 'null'),
+      waitJob('k1', 'null'),
       { qmp: 'query-jobs' },
       { qmp: 'job-finalize', args: { id: 'k2' } },
-      status('k2', 'null'),
+      waitJob('k2', 'null'),
       { qmp: 'query-jobs' },
     ],
   }),
@@ -233,19 +189,16 @@ export const TRANSACTIONS = [
     title: 'grouped with auto-finalize=false: cancelling one pending job aborts both',
     steps: [
       ...SMALL4,
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            backup('p1', 'm1', 'mt1', { 'auto-finalize': false, 'auto-dismiss': false }),
-            backup('p2', 'm2', 'mt2', { 'auto-finalize': false, 'auto-dismiss': false }),
-          ],
-          properties: GROUPED,
-        },
-      },
-      ...each(2, 'BLOCK_JOB_PENDING'),
+      transaction(
+        [
+          backup('p1', 'm1', 'mt1', 'full', { 'auto-finalize': false, 'auto-dismiss': false }),
+          backup('p2', 'm2', 'mt2', 'full', { 'auto-finalize': false, 'auto-dismiss': false }),
+        ],
+        GROUPED,
+      ),
+      ...waitEach(2, 'BLOCK_JOB_PENDING'),
       { qmp: 'job-cancel', args: { id: 'p2' } },
-      ...each(2, 'JOB_STATUS_CHANGE', { status: 'concluded' }),
+      ...waitEach(2, 'JOB_STATUS_CHANGE', { status: 'concluded' }),
       { qmp: 'query-jobs' },
       { qmp: 'job-dismiss', args: { id: 'p1' } },
       { qmp: 'job-dismiss', args: { id: 'p2' } },
@@ -260,19 +213,16 @@ export const TRANSACTIONS = [
       nullNode('mt1', MiB),
       nullNode('s2', 10 * GiB),
       nullNode('t2', 10 * GiB),
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [backup('w1', 'm1', 'mt1'), backup('w2', 's2', 't2', { speed: SLOW })],
-          properties: GROUPED,
-        },
-      },
-      status('w1', 'waiting'),
+      transaction(
+        [backup('w1', 'm1', 'mt1', 'full'), backup('w2', 's2', 't2', 'full', { speed: SLOW })],
+        GROUPED,
+      ),
+      waitJob('w1', 'waiting'),
       { sleepMs: 100 },
       { qmp: 'query-jobs' },
       { qmp: 'query-block-jobs' },
       { qmp: 'block-job-cancel', args: { device: 'w2' } },
-      ...each(2, 'JOB_STATUS_CHANGE', { status: 'null' }),
+      ...waitEach(2, 'JOB_STATUS_CHANGE', { status: 'null' }),
       { qmp: 'query-jobs' },
     ],
   }),
@@ -282,26 +232,11 @@ export const TRANSACTIONS = [
       'grouped refuses non-backup actions (the text changed case after 7.2); a prepared backup is torn down',
     steps: [
       ...BIG4,
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            backup('gb', 's1', 't1', { speed: SLOW }),
-            { type: 'block-dirty-bitmap-add', data: { node: 's2', name: 'b0' } },
-          ],
-          properties: GROUPED,
-        },
-      },
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [{ type: 'block-dirty-bitmap-add', data: { node: 's2', name: 'b0' } }],
-          properties: GROUPED,
-        },
-      },
-      { qmp: 'transaction', args: { actions: [{ type: 'abort', data: {} }], properties: GROUPED } },
+      transaction([backup('gb', 's1', 't1', 'full', { speed: SLOW }), bitmapAdd('s2', 'b0')], GROUPED),
+      transaction([bitmapAdd('s2', 'b0')], GROUPED),
+      transaction([{ type: 'abort', data: {} }], GROUPED),
       { qmp: 'query-jobs' },
-      { qmp: 'block-dirty-bitmap-remove', args: { node: 's2', name: 'b0' } },
+      bitmapRemove('s2', 'b0'),
     ],
   }),
   defineRunbook({
@@ -310,52 +245,22 @@ export const TRANSACTIONS = [
     steps: [
       nullNode('s1', MiB),
       nullNode('s2', MiB),
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            { type: 'block-dirty-bitmap-add', data: { node: 's1', name: 'b0' } },
-            { type: 'block-dirty-bitmap-add', data: { node: 's2', name: 'b0' } },
-          ],
-        },
-      },
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            { type: 'block-dirty-bitmap-add', data: { node: 's1', name: 'b1' } },
-            { type: 'block-dirty-bitmap-add', data: { node: 's1', name: 'b0' } },
-          ],
-        },
-      },
-      { qmp: 'block-dirty-bitmap-remove', args: { node: 's1', name: 'b1' }, note: 'b1 was rolled back' },
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            { type: 'block-dirty-bitmap-clear', data: { node: 's1', name: 'b0' } },
-            { type: 'block-dirty-bitmap-disable', data: { node: 's2', name: 'b0' } },
-            { type: 'block-dirty-bitmap-add', data: { node: 's2', name: 'b2', disabled: true } },
-            { type: 'block-dirty-bitmap-enable', data: { node: 's2', name: 'b2' } },
-            { type: 'block-dirty-bitmap-merge', data: { node: 's2', target: 'b2', bitmaps: ['b0'] } },
-          ],
-        },
-      },
-      {
-        qmp: 'transaction',
-        args: { actions: [{ type: 'block-dirty-bitmap-remove', data: { node: 's2', name: 'b0' } }] },
-      },
-      {
-        qmp: 'transaction',
-        args: { actions: [{ type: 'block-dirty-bitmap-remove', data: { node: 's2', name: 'b0' } }] },
-      },
-      {
-        qmp: 'transaction',
-        args: { actions: [{ type: 'block-dirty-bitmap-clear', data: { node: 'nope', name: 'b0' } }] },
-      },
-      { qmp: 'block-dirty-bitmap-add', args: { node: 's2', name: 'b2' }, note: 'b2 exists' },
-      { qmp: 'block-dirty-bitmap-remove', args: { node: 's1', name: 'b0' } },
-      { qmp: 'block-dirty-bitmap-remove', args: { node: 's2', name: 'b2' } },
+      transaction([bitmapAdd('s1', 'b0'), bitmapAdd('s2', 'b0')]),
+      transaction([bitmapAdd('s1', 'b1'), bitmapAdd('s1', 'b0')]),
+      { ...bitmapRemove('s1', 'b1'), note: 'b1 was rolled back' },
+      transaction([
+        bitmapClear('s1', 'b0'),
+        bitmapDisable('s2', 'b0'),
+        bitmapAdd('s2', 'b2', { disabled: true }),
+        bitmapEnable('s2', 'b2'),
+        bitmapMerge('s2', 'b2', ['b0']),
+      ]),
+      transaction([bitmapRemove('s2', 'b0')]),
+      transaction([bitmapRemove('s2', 'b0')]),
+      transaction([bitmapClear('nope', 'b0')]),
+      { ...bitmapAdd('s2', 'b2'), note: 'b2 exists' },
+      bitmapRemove('s1', 'b0'),
+      bitmapRemove('s2', 'b2'),
     ],
   }),
   defineRunbook({
@@ -364,68 +269,44 @@ export const TRANSACTIONS = [
     steps: [
       nullNode('s1', 10 * GiB),
       nullNode('t1', 10 * GiB),
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            { type: 'block-dirty-bitmap-add', data: { node: 's1', name: 'since' } },
-            backup('bk', 's1', 't1', { speed: SLOW }),
-          ],
-        },
-      },
+      transaction([bitmapAdd('s1', 'since'), backup('bk', 's1', 't1', 'full', { speed: SLOW })]),
       { sleepMs: 100 },
       { qmp: 'query-jobs' },
       { qmp: 'job-cancel', args: { id: 'bk' } },
-      status('bk', 'null'),
-      { qmp: 'block-dirty-bitmap-remove', args: { node: 's1', name: 'since' } },
+      waitJob('bk', 'null'),
+      bitmapRemove('s1', 'since'),
     ],
   }),
   defineRunbook({
     id: 'transactions/drive-backup-action',
     title: 'drive-backup as a transaction action, alone (grouped) and next to a blockdev-backup (sync=none)',
-    files: [
-      { name: 'src.raw', format: 'raw', size: MiB, writes: [{ offset: 0, length: MiB, pattern: 0x11 }] },
-    ],
+    files: [rawFile('src.raw', MiB, [pattern(0x11, 0, MiB)])],
     steps: [
-      {
-        qmp: 'blockdev-add',
-        args: { driver: 'raw', 'node-name': 'source', file: { driver: 'file', filename: '@src.raw' } },
-      },
+      rawNode('source', '@src.raw'),
       nullNode('n1', MiB),
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            {
-              type: 'drive-backup',
-              data: { 'job-id': 'd1', device: 'source', target: '@d1.qcow2', format: 'qcow2', sync: 'full' },
-            },
-          ],
-          properties: GROUPED,
+      transaction(
+        [
+          {
+            type: 'drive-backup',
+            data: { 'job-id': 'd1', device: 'source', target: '@d1.qcow2', format: 'qcow2', sync: 'full' },
+          },
+        ],
+        GROUPED,
+      ),
+      waitJob('d1', 'null'),
+      transaction([
+        {
+          type: 'drive-backup',
+          data: { 'job-id': 'd2', device: 'source', target: '@d2.qcow2', format: 'qcow2', sync: 'none' },
         },
-      },
-      status('d1', 'null'),
-      {
-        qmp: 'transaction',
-        args: {
-          actions: [
-            {
-              type: 'drive-backup',
-              data: { 'job-id': 'd2', device: 'source', target: '@d2.qcow2', format: 'qcow2', sync: 'none' },
-            },
-            {
-              type: 'blockdev-backup',
-              data: { 'job-id': 'd3', device: 'source', target: 'n1', sync: 'none' },
-            },
-          ],
-        },
-      },
+        backup('d3', 'source', 'n1', 'none'),
+      ]),
       { sleepMs: 100 },
       { qmp: 'query-jobs' },
       { qmp: 'job-cancel', args: { id: 'd3' } },
-      status('d3', 'null'),
+      waitJob('d3', 'null'),
       { qmp: 'job-cancel', args: { id: 'd2' } },
-      status('d2', 'null'),
+      waitJob('d2', 'null'),
       { qmp: 'query-jobs' },
     ],
   }),
