@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CMD, CMD_FLAG, INFO } from '../../contract/nbd.ts';
 import type { Profile } from '../../contract/versions.ts';
 import {
   type Extent,
@@ -20,7 +21,6 @@ import {
   type NbdOptions,
   NbdRequestError,
 } from '../../harness/clients/nbd-client.js';
-import { CMD, CMD_FLAG, INFO } from '../../harness/clients/nbd-wire.js';
 import { resolveQemu } from '../../harness/qemu/install.js';
 import { startQsd } from '../../harness/targets/qemu-process.js';
 import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd-server.ts';

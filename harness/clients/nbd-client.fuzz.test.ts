@@ -5,6 +5,15 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  EXTENDED_REPLY_MAGIC,
+  IHAVEOPT,
+  NBDMAGIC,
+  REP_MAGIC,
+  SIMPLE_REPLY_MAGIC,
+  STRUCTURED_REPLY_MAGIC,
+  u32,
+} from '../../contract/nbd.ts';
 import { NbdClient, NbdError } from './nbd-client.js';
 import {
   type FakeConn,
@@ -15,15 +24,6 @@ import {
   serveHandshake,
   startFakeNbdServer,
 } from './nbd-fake-server.js';
-import {
-  EXTENDED_REPLY_MAGIC,
-  IHAVEOPT,
-  NBDMAGIC,
-  REP_MAGIC,
-  SIMPLE_REPLY_MAGIC,
-  STRUCTURED_REPLY_MAGIC,
-  u32,
-} from './nbd-wire.js';
 
 type Stage = 'greeting' | 'option' | 'reply';
 

@@ -8,6 +8,27 @@
  * so a broken or hostile server can make calls fail but never hang or grow memory without bound.
  */
 import net from 'node:net';
+import {
+  CMD,
+  CMD_FLAG,
+  EXTENDED_REPLY_MAGIC,
+  EXTENDED_REQUEST_MAGIC,
+  IHAVEOPT,
+  INFO,
+  NBDMAGIC,
+  OPT,
+  optionRequest,
+  parseOptionReplyHeader,
+  REP,
+  REPLY_FLAG_DONE,
+  REPLY_TYPE,
+  REQUEST_MAGIC,
+  SIMPLE_REPLY_MAGIC,
+  STRUCTURED_REPLY_MAGIC,
+  u16,
+  u32,
+  u64,
+} from '../../contract/nbd.ts';
 import { ByteReader, EofError } from '../../sim/serve/nbd-reader.ts';
 import {
   NbdConnectError,
@@ -19,32 +40,14 @@ import {
   NbdTimeoutError,
 } from './nbd-errors.js';
 import {
-  CMD,
-  CMD_FLAG,
   cmdName,
-  EXTENDED_REPLY_MAGIC,
-  EXTENDED_REQUEST_MAGIC,
   HS_FLAG_FIXED_NEWSTYLE,
   HS_FLAG_NO_ZEROES,
-  IHAVEOPT,
-  INFO,
   lstring,
-  NBDMAGIC,
   OLDSTYLE_MAGIC,
-  OPT,
   optName,
-  REP,
   REP_ERR_BIT,
-  REP_MAGIC,
-  REPLY_FLAG_DONE,
-  REPLY_TYPE,
-  REQUEST_MAGIC,
-  SIMPLE_REPLY_MAGIC,
-  STRUCTURED_REPLY_MAGIC,
   TX_FLAGS,
-  u16,
-  u32,
-  u64,
 } from './nbd-wire.js';
 
 export * from './nbd-errors.js';
@@ -282,17 +285,14 @@ export class NbdHandshake {
 
   private sendOption(opt: number, payload: Buffer): void {
     this.ensureOpen();
-    this.c.sock.write(Buffer.concat([IHAVEOPT, u32(opt), u32(payload.length), payload]));
+    this.c.sock.write(optionRequest(opt, payload));
   }
 
   private async readReply(opt: number): Promise<OptionReply> {
     const what = `the reply to ${optName(opt)}`;
-    const h = await this.read(20, what);
-    if (!h.subarray(0, 8).equals(REP_MAGIC)) this.protocol(`bad option reply magic in ${what}`);
-    const echoed = h.readUInt32BE(8);
+    const { magic, option: echoed, type, length: len } = parseOptionReplyHeader(await this.read(20, what));
+    if (!magic) this.protocol(`bad option reply magic in ${what}`);
     if (echoed !== opt) this.protocol(`${what} names option ${echoed}`);
-    const type = h.readUInt32BE(12);
-    const len = h.readUInt32BE(16);
     if (len > MAX_OPTION_REPLY) this.protocol(`${what} is too long (${len} bytes)`);
     const data = await this.read(len, what);
     return { type, data };
@@ -436,7 +436,7 @@ export class NbdHandshake {
   async exportName(name: string): Promise<NbdClient> {
     const b = Buffer.from(name, 'utf8');
     this.ensureOpen();
-    this.c.sock.write(Buffer.concat([IHAVEOPT, u32(OPT.EXPORT_NAME), u32(b.length), b]));
+    this.c.sock.write(optionRequest(OPT.EXPORT_NAME, b));
     const zeroes = this.serverFlags & HS_FLAG_NO_ZEROES ? 0 : 124;
     const r = await this.read(10 + zeroes, `the reply to NBD_OPT_EXPORT_NAME '${name}'`);
     const size = r.readBigUInt64BE(0);

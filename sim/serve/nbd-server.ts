@@ -11,6 +11,23 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import {
+  CMD,
+  CMD_FLAG,
+  EXTENDED_REPLY_MAGIC,
+  EXTENDED_REQUEST_MAGIC,
+  IHAVEOPT,
+  INFO,
+  NBDMAGIC,
+  OPT,
+  REP,
+  REP_MAGIC,
+  REPLY_FLAG_DONE,
+  REPLY_TYPE,
+  REQUEST_MAGIC,
+  SIMPLE_REPLY_MAGIC,
+  STRUCTURED_REPLY_MAGIC,
+} from '../../contract/nbd.ts';
 import type { BlockNode } from '../block/graph.ts';
 import type { BlockExport } from '../block/nbd-state.ts';
 import type { SimCore } from '../core/core.ts';
@@ -18,11 +35,7 @@ import { IoError, strerror } from '../util/io-error.ts';
 import { generic } from '../util/qmp-error.ts';
 import { allocationFlags, bitmapExtents, chainStatus, collect, type NbdExtent } from './nbd-extents.ts';
 import {
-  CMD,
-  CMD_FLAG,
   cmdName,
-  EXTENDED_REPLY_MAGIC,
-  EXTENDED_REQUEST_MAGIC,
   EXTENDED_REQUEST_SIZE,
   FLAG_BLOCK_STAT_PAYLOAD,
   FLAG_C_FIXED_NEWSTYLE,
@@ -39,23 +52,12 @@ import {
   FLAG_SEND_FUA,
   FLAG_SEND_TRIM,
   FLAG_SEND_WRITE_ZEROES,
-  IHAVEOPT,
-  INFO,
   MAX_BLOCK_STATUS_EXTENTS,
   MAX_BUFFER_SIZE,
   MAX_STRING_SIZE,
   NBD_ERR,
-  NBDMAGIC,
-  OPT,
   optName,
-  REP,
-  REP_MAGIC,
-  REPLY_FLAG_DONE,
-  REPLY_TYPE,
-  REQUEST_MAGIC,
   REQUEST_SIZE,
-  SIMPLE_REPLY_MAGIC,
-  STRUCTURED_REPLY_MAGIC,
   systemErrnoToNbd,
 } from './nbd-proto.ts';
 import { ByteReader, EofError } from './nbd-reader.ts';

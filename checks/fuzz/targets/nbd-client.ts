@@ -5,6 +5,15 @@
  * line (the server's own message text aside); nothing escapes as an unhandled rejection.
  */
 import fc from 'fast-check';
+import {
+  EXTENDED_REPLY_MAGIC,
+  IHAVEOPT,
+  NBDMAGIC,
+  REP_MAGIC,
+  SIMPLE_REPLY_MAGIC,
+  STRUCTURED_REPLY_MAGIC,
+  u32,
+} from '../../../contract/nbd.ts';
 import { NbdClient, NbdError } from '../../../harness/clients/nbd-client.ts';
 import { NbdOptionError, NbdRequestError } from '../../../harness/clients/nbd-errors.ts';
 import {
@@ -16,15 +25,6 @@ import {
   serveHandshake,
   startFakeNbdServer,
 } from '../../../harness/clients/nbd-fake-server.ts';
-import {
-  EXTENDED_REPLY_MAGIC,
-  IHAVEOPT,
-  NBDMAGIC,
-  REP_MAGIC,
-  SIMPLE_REPLY_MAGIC,
-  STRUCTURED_REPLY_MAGIC,
-  u32,
-} from '../../../harness/clients/nbd-wire.ts';
 import { assertOneLine, Breach, type FuzzTarget, safeJson } from '../core.ts';
 
 const TIMEOUT = 60;
