@@ -23,7 +23,7 @@ import {
 } from '../../harness/clients/nbd-client.js';
 import { resolveQemu } from '../../harness/qemu/install.js';
 import { startQsd } from '../../harness/targets/qemu-process.js';
-import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd-server.ts';
+import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd/server.ts';
 import { createSim } from '../../sim/sim.ts';
 
 export const MiB = 1024 * 1024;

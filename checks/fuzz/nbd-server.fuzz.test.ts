@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CMD, IHAVEOPT, OPT, optionRequest, REQUEST_MAGIC, u32 } from '../../contract/nbd.ts';
 import { NbdClient } from '../../harness/clients/nbd-client.ts';
-import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd-server.ts';
+import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd/server.ts';
 import { createSim, type Sim } from '../../sim/sim.ts';
 
 const SIZE = 1 << 20;

@@ -29,7 +29,7 @@ import {
   u32,
   u64,
 } from '../../contract/nbd.ts';
-import { ByteReader, EofError } from '../../sim/serve/nbd-reader.ts';
+import { ByteReader, EofError } from '../../sim/serve/nbd/reader.ts';
 import {
   NbdConnectError,
   NbdConnectionClosedError,

@@ -19,7 +19,7 @@ import {
   u32,
   u64,
 } from '../../contract/nbd.ts';
-import { ByteReader } from '../../sim/serve/nbd-reader.ts';
+import { ByteReader } from '../../sim/serve/nbd/reader.ts';
 
 export interface FakeNbdServer {
   path: string;

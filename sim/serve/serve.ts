@@ -17,8 +17,8 @@ import type { Profile } from '../../contract/versions.ts';
 import { closeAllExports } from '../commands/exports.ts';
 import { objectAdd } from '../commands/objects.ts';
 import { createSim, type Sim } from '../sim.ts';
-// The NBD socket server (written alongside; see sim/serve/nbd-server.ts).
-import { attachNbdServer, type NbdServerHandle } from './nbd-server.ts';
+// The NBD socket server (written alongside; see sim/serve/nbd/server.ts).
+import { attachNbdServer, type NbdServerHandle } from './nbd/server.ts';
 import {
   type Chardev,
   CharError,

@@ -1,5 +1,5 @@
 /**
- * The simulator's NBD server (sim/serve/nbd-server.ts) over a real unix socket: random bytes, mutated
+ * The simulator's NBD server (sim/serve/nbd/) over a real unix socket: random bytes, mutated
  * handshakes (hostile options) and, after a valid handshake, hostile requests, split at random points, then
  * a half-close, a reset or a pause. Invariants: the server never crashes; what it sends follows the
  * protocol (the greeting, option replies framed with their magic and echoing an option the client sent,
@@ -26,7 +26,7 @@ import {
   u32,
 } from '../../../contract/nbd.ts';
 import { NbdClient } from '../../../harness/clients/nbd-client.ts';
-import { attachNbdServer, type NbdServerHandle } from '../../../sim/serve/nbd-server.ts';
+import { attachNbdServer, type NbdServerHandle } from '../../../sim/serve/nbd/server.ts';
 import { createSim, type Sim } from '../../../sim/sim.ts';
 import { Breach, type FuzzTarget, oneLine, safeJson } from '../core.ts';
 

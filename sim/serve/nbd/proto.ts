@@ -3,7 +3,7 @@
  * transmission flags, NBD errors, and the names QEMU prints (nbd/common.c). The protocol constants the
  * client shares are in contract/nbd.ts.
  */
-import { CMD, OPT } from '../../contract/nbd.ts';
+import { CMD, OPT } from '../../../contract/nbd.ts';
 
 export const REQUEST_SIZE = 28;
 export const EXTENDED_REQUEST_SIZE = 32;
