@@ -12,15 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { CMD, CMD_FLAG, INFO } from '../../contract/nbd.ts';
 import type { Profile } from '../../contract/versions.ts';
-import {
-  type Extent,
-  NbdClient,
-  NbdError,
-  NbdHandshake,
-  NbdOptionError,
-  type NbdOptions,
-  NbdRequestError,
-} from '../../harness/clients/nbd-client.js';
+import { NbdClient, NbdError, NbdOptionError, NbdRequestError } from '../../harness/clients/nbd-client.js';
+import { NbdHandshake } from '../../harness/clients/nbd-handshake.ts';
+import type { Extent } from '../../harness/clients/nbd-replies.ts';
+import type { NbdOptions } from '../../harness/clients/nbd-socket.ts';
 import { resolveQemu } from '../../harness/qemu/install.js';
 import { startQsd } from '../../harness/targets/qemu-process.js';
 import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd/server.ts';

@@ -19,7 +19,6 @@ import {
   NbdClient,
   NbdConnectError,
   NbdConnectionClosedError,
-  NbdHandshake,
   NbdOptionError,
   NbdProtocolError,
   NbdRequestError,
@@ -34,6 +33,7 @@ import {
   serveHandshake,
   startFakeNbdServer,
 } from './nbd-fake-server.js';
+import { NbdHandshake } from './nbd-handshake.ts';
 
 let server: FakeNbdServer | undefined;
 afterEach(async () => {
