@@ -15,7 +15,7 @@
 import { firstUnexpected } from '../../contract/qapi/glib-hash.ts';
 import type { Introspection, SchemaEntry } from '../../contract/qapi/introspection.ts';
 import { qdictOrder } from '../../contract/qjson.ts';
-import { QNum, type QValue } from './qemu-json.ts';
+import { QNum, type QValue } from './qobject/qobject.ts';
 
 export class QemuOptError extends Error {}
 

@@ -4,7 +4,7 @@
  * - a socket chardev in server mode serves one client at a time; later clients wait, connected but
  *   unanswered, until the current one hangs up (QEMU stops accepting while a client is attached);
  * - every connection gets the greeting and starts un-negotiated, with its own JSON parser;
- * - input is QEMU's JSON stream (sim/serve/qemu-json.ts): any whitespace between objects, several in a
+ * - input is QEMU's JSON stream (sim/serve/qobject/): any whitespace between objects, several in a
  *   packet, one split over packets; a parse error answers `{"error": ...}` without id and the stream
  *   resynchronises the way QEMU's does;
  * - events go to every negotiated connection of every monitor, written before the reply of the
@@ -23,16 +23,9 @@ import type { Profile } from '../../contract/versions.ts';
 import type { Monitor, QmpReply } from '../monitor/dispatch.ts';
 import type { Sim } from '../sim.ts';
 import type { SimEvent } from '../util/events.ts';
-import {
-  formatQValue,
-  type Generation,
-  isQDict,
-  type JsonMessage,
-  JsonMessageParser,
-  type NumberStyle,
-  type QValue,
-  toPlain,
-} from './qemu-json.ts';
+import { type Generation, type JsonMessage, JsonMessageParser } from './qobject/json-streamer.ts';
+import { formatQValue, type NumberStyle } from './qobject/json-writer.ts';
+import { isQDict, type QValue, toPlain } from './qobject/qobject.ts';
 
 export interface QmpFormat {
   generation: Generation;

@@ -29,8 +29,8 @@ import {
   type TypeRef,
   type VisitorTexts,
 } from './keyval.ts';
-import { qobjectFromJson } from './qemu-json.ts';
 import { qmpFormat, type SocketAddr } from './qmp-server.ts';
+import { qobjectFromJson } from './qobject/qobject-from-json.ts';
 
 export const PROG = 'qemu-storage-daemon';
 
