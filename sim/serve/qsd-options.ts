@@ -17,6 +17,7 @@
 import type { Introspection } from '../../contract/qapi/introspection.ts';
 import { loadSnapshot } from '../../contract/qapi/schema-data.ts';
 import { PROFILES, type Profile, VERSIONS } from '../../contract/versions.ts';
+import type { SocketAddr } from './chardev/char-socket.ts';
 import {
   InputVisitor,
   keyvalParse,
@@ -29,7 +30,7 @@ import {
   type TypeRef,
   type VisitorTexts,
 } from './keyval.ts';
-import { qmpFormat, type SocketAddr } from './qmp-server.ts';
+import { qmpFormat } from './qmp-server.ts';
 import { qobjectFromJson } from './qobject/qobject-from-json.ts';
 
 export const PROG = 'qemu-storage-daemon';
