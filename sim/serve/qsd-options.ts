@@ -9,7 +9,7 @@
  * - error lines as error_report prints them: `qemu-storage-daemon: --blockdev ARG: MESSAGE` (7.2+; 5.2
  *   has no location);
  * - `--blockdev`, `--export`, `--nbd-server`, `--monitor`, `--object` through keyval or JSON and QEMU's
- *   input visitor (sim/serve/keyval.ts); `--chardev` through QemuOpts.
+ *   input visitor (sim/serve/keyval.ts, qobject-input-visitor.ts); `--chardev` through QemuOpts.
  *
  * Our own options, `--profile P` and `--seed N`, are matched exactly (never as abbreviations), so they
  * change nothing qsd would accept.
@@ -18,20 +18,11 @@ import type { Introspection } from '../../contract/qapi/introspection.ts';
 import { loadSnapshot } from '../../contract/qapi/schema-data.ts';
 import { PROFILES, type Profile, VERSIONS } from '../../contract/versions.ts';
 import type { SocketAddr } from './chardev/char-socket.ts';
-import {
-  InputVisitor,
-  keyvalParse,
-  type LocalType,
-  type OptType,
-  optBool,
-  optGet,
-  QemuOptError,
-  qemuOptsParse,
-  type TypeRef,
-  type VisitorTexts,
-} from './keyval.ts';
+import { keyvalParse, QemuOptError } from './keyval.ts';
+import { type OptType, optBool, optGet, qemuOptsParse } from './qemu-option.ts';
 import { qmpFormat } from './qmp-server.ts';
 import { qobjectFromJson } from './qobject/qobject-from-json.ts';
+import { InputVisitor, type LocalType, type TypeRef, type VisitorTexts } from './qobject-input-visitor.ts';
 
 export const PROG = 'qemu-storage-daemon';
 
