@@ -24,21 +24,17 @@ import { StdioChardev } from './chardev/char-stdio.ts';
 // The NBD socket server (written alongside; see sim/serve/nbd/server.ts).
 import { attachNbdServer, type NbdServerHandle } from './nbd/server.ts';
 import { QmpHub, qmpFormat } from './qmp-server.ts';
+import { resolveChardev } from './qsd-chardev.ts';
+import { parseQsdArgs, type QsdInvocation } from './qsd-options.ts';
 import {
-  chardevInUseText,
-  duplicateChardevText,
-  parseQsdArgs,
-  type QsdInvocation,
-  report,
   resolveBlockdev,
-  resolveChardev,
   resolveExport,
   resolveMonitor,
   resolveNbdServer,
   resolveObject,
   schemaContext,
-  unexpectedArgumentText,
-} from './qsd-options.ts';
+} from './qsd-resolve.ts';
+import { chardevInUseText, duplicateChardevText, report, unexpectedArgumentText } from './qsd-texts.ts';
 
 export interface ServeIo {
   stdout: (s: string) => void;
