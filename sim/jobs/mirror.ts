@@ -234,7 +234,7 @@ export class MirrorJob extends BlockJob {
   }
 
   /** mirror_change: only background -> write-blocking is implemented */
-  change(copyMode: 'background' | 'write-blocking'): void {
+  change(copyMode: 'background' | 'write-blocking' | undefined): void {
     if (this.copyMode === copyMode) return;
     if (copyMode !== 'write-blocking') throw generic(`Change to copy mode '${copyMode}' is not implemented`);
     this.copyMode = copyMode;
