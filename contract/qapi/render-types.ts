@@ -71,6 +71,10 @@ class Writer {
     const branches = [
       ...full.map((v) => this.object(v.type, inner, [`${key(s.tag!)}: ${quote(v.case)};`])),
       ...(rest.length > 0 ? [`{ ${key(s.tag)}: ${rest.map(quote).join(' | ')} }`] : []),
+      // a version where the tag is a plain string (5.2's object-add) takes any value
+      ...(tagMember?.type.kind === 'builtin'
+        ? [`{ ${key(s.tag)}: ${this.type(tagMember.type, inner)} }`]
+        : []),
     ];
     const union = `(\n${branches.map((b) => `${inner}| ${b}`).join('\n')}\n${indent})`;
     return lines.length === 0 ? union : `${literal} & ${union}`;

@@ -1140,6 +1140,7 @@ export interface CommandArgsTable {
       protocol: 'vnc';
       display?: string;
     }
+    | { protocol: string }
   );
   'getfd': {
     fdname: string;
@@ -1938,6 +1939,7 @@ export interface CommandArgsTable {
       socket: BlockExportAddVhostUserBlkAddr;
       device: string;
     }
+    | { 'qom-type': string }
   );
   'object-del': {
     id: string;
@@ -2212,6 +2214,7 @@ export interface CommandArgsTable {
       protocol: 'vnc';
       display?: string;
     }
+    | { protocol: string }
   );
   'sev-inject-launch-secret': {
     'packet-header': string;
