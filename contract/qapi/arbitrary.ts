@@ -23,10 +23,18 @@ export interface At {
 }
 
 export interface ArbitraryHooks {
-  /** an arbitrary for this position instead of its type's (undefined: the type's) */
-  value?(at: At): fc.Arbitrary<unknown> | undefined;
-  /** how likely an optional member is present, 0 to 1 (undefined: `optional`) */
+  /**
+   * an arbitrary for this position instead of its type's (undefined: the type's); `schema` builds the type's
+   * own, to transform or to fall back to
+   */
+  value?(at: At, schema: () => fc.Arbitrary<unknown>): fc.Arbitrary<unknown> | undefined;
+  /**
+   * how likely a member is present, 0 to 1 (undefined: `optional` for an optional member, always for a
+   * required one; below 1 for a required member generates arguments QEMU refuses, on purpose)
+   */
   presence?(at: At): number | undefined;
+  /** how many elements an array here has (undefined: 0 to `maxArrayLength`) */
+  length?(at: At): { min: number; max: number } | undefined;
 }
 
 export interface ArbitraryOptions extends ArbitraryHooks {
@@ -78,15 +86,20 @@ export class SchemaArbitraries {
     if (!cmd) throw new Error(`the schema has no command ${command}`);
     const t = this.intro.type(cmd['arg-type']);
     if (t['meta-type'] !== 'object') throw new Error(`${command} takes no object`);
-    return this.object(t, { command, path: [], name: '', type: t, cases: {} }, 0) as fc.Arbitrary<
+    // the hooks see the arguments themselves too (path [])
+    return this.value({ command, path: [], name: '', type: t, cases: {} }, -1) as fc.Arbitrary<
       Record<string, unknown>
     >;
   }
 
   /** Any value of a type, at a position (the hooks see it). */
   value(at: At, depth: number): Gen {
-    const hooked = this.opts.value?.(at);
-    if (hooked) return hooked;
+    const hooked = this.opts.value?.(at, () => this.typed(at, depth));
+    return hooked ?? this.typed(at, depth);
+  }
+
+  /** the value of a position's type, as the schema says */
+  private typed(at: At, depth: number): Gen {
     const t = at.type;
     switch (t['meta-type']) {
       case 'builtin':
@@ -97,8 +110,10 @@ export class SchemaArbitraries {
         const el = this.intro.type(t['element-type']);
         // deeper than maxDepth an array is empty: a type that holds a list of itself ends there
         if (depth > this.maxDepth) return fc.constant([]);
+        const n = this.opts.length?.(at) ?? { min: 0, max: this.maxArrayLength };
         return fc.array(this.value({ ...at, path: [...at.path, '[]'], type: el }, depth), {
-          maxLength: this.maxArrayLength,
+          minLength: n.min,
+          maxLength: n.max,
         });
       }
       case 'alternate': {
@@ -183,11 +198,13 @@ export class SchemaArbitraries {
     const record: Record<string, Gen> = {};
     for (const m of members) {
       const mat = this.memberAt(at, m.name, m.type);
-      if (m.default !== null) {
-        record[m.name] = this.value(mat, depth);
-        continue;
-      }
-      const p = depth > this.maxDepth ? 0 : (this.opts.presence?.(mat) ?? this.opts.optional ?? 0.5);
+      const hooked = this.opts.presence?.(mat);
+      const p =
+        m.default !== null
+          ? (hooked ?? 1)
+          : depth > this.maxDepth
+            ? 0
+            : (hooked ?? this.opts.optional ?? 0.5);
       if (p > 0) record[m.name] = sometimes(p, this.value(mat, depth));
     }
     return fc

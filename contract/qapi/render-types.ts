@@ -69,7 +69,12 @@ class Writer {
     const rest = tagValues.filter((v) => !cases.includes(v));
     const inner = `${indent}  `;
     const branches = [
-      ...full.map((v) => this.object(v.type, inner, [`${key(s.tag!)}: ${quote(v.case)};`])),
+      ...full.map((v) => {
+        const tagLine = `${key(s.tag!)}: ${quote(v.case)};`;
+        // a case whose type has a name of its own (reached elsewhere too) refers to it
+        const name = this.names.get(v.type);
+        return name ? `{ ${tagLine} } & ${name}` : this.object(v.type, inner, [tagLine]);
+      }),
       ...(rest.length > 0 ? [`{ ${key(s.tag)}: ${rest.map(quote).join(' | ')} }`] : []),
       // a version where the tag is a plain string (5.2's object-add) takes any value
       ...(tagMember?.type.kind === 'builtin'

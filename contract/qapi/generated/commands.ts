@@ -1171,20 +1171,8 @@ export interface CommandArgsTable {
           down: boolean;
         };
       }
-      | {
-        type: 'rel';
-        data: {
-          axis: 'x' | 'y';
-          value: number;
-        };
-      }
-      | {
-        type: 'abs';
-        data: {
-          axis: 'x' | 'y';
-          value: number;
-        };
-      }
+      | { type: 'rel'; } & InputSendEventEventsRel
+      | { type: 'abs'; } & InputSendEventEventsRel
       | {
         type: 'mtt';
         data: {
@@ -1557,24 +1545,9 @@ export interface CommandArgsTable {
       max_queue_size?: number;
       vnet_hdr_support?: boolean;
     }
-    | {
-      'qom-type': 'cryptodev-backend';
-      queues?: number;
-      'throttle-bps'?: number;
-      'throttle-ops'?: number;
-    }
-    | {
-      'qom-type': 'cryptodev-backend-builtin';
-      queues?: number;
-      'throttle-bps'?: number;
-      'throttle-ops'?: number;
-    }
-    | {
-      'qom-type': 'cryptodev-backend-lkcf';
-      queues?: number;
-      'throttle-bps'?: number;
-      'throttle-ops'?: number;
-    }
+    | { 'qom-type': 'cryptodev-backend'; } & ObjectAddCryptodevBackend
+    | { 'qom-type': 'cryptodev-backend-builtin'; } & ObjectAddCryptodevBackend
+    | { 'qom-type': 'cryptodev-backend-lkcf'; } & ObjectAddCryptodevBackend
     | {
       'qom-type': 'cryptodev-vhost-user';
       queues?: number;
@@ -2262,22 +2235,10 @@ export interface CommandArgsTable {
         type: 'block-dirty-bitmap-add';
         data: BlockDirtyBitmapAddArgs;
       }
-      | {
-        type: 'block-dirty-bitmap-remove';
-        data: BlockDirtyBitmapClearArgs;
-      }
-      | {
-        type: 'block-dirty-bitmap-clear';
-        data: BlockDirtyBitmapClearArgs;
-      }
-      | {
-        type: 'block-dirty-bitmap-enable';
-        data: BlockDirtyBitmapClearArgs;
-      }
-      | {
-        type: 'block-dirty-bitmap-disable';
-        data: BlockDirtyBitmapClearArgs;
-      }
+      | { type: 'block-dirty-bitmap-remove'; } & TransactionActionsBlockDirtyBitmapRemove
+      | { type: 'block-dirty-bitmap-clear'; } & TransactionActionsBlockDirtyBitmapRemove
+      | { type: 'block-dirty-bitmap-enable'; } & TransactionActionsBlockDirtyBitmapRemove
+      | { type: 'block-dirty-bitmap-disable'; } & TransactionActionsBlockDirtyBitmapRemove
       | {
         type: 'block-dirty-bitmap-merge';
         data: BlockDirtyBitmapMergeArgs;
@@ -2482,18 +2443,9 @@ export type BlockdevAddArgs = {
     driver: 'blkreplay';
     image: BlockdevAddArgs | string;
   }
-  | {
-    driver: 'bochs';
-    file: BlockdevAddArgs | string;
-  }
-  | {
-    driver: 'cloop';
-    file: BlockdevAddArgs | string;
-  }
-  | {
-    driver: 'compress';
-    file: BlockdevAddArgs | string;
-  }
+  | { driver: 'bochs'; } & BlockdevAddBochs
+  | { driver: 'cloop'; } & BlockdevAddBochs
+  | { driver: 'compress'; } & BlockdevAddBochs
   | {
     driver: 'copy-before-write';
     file: BlockdevAddArgs | string;
@@ -2508,20 +2460,8 @@ export type BlockdevAddArgs = {
     file: BlockdevAddArgs | string;
     bottom?: string;
   }
-  | {
-    driver: 'dmg';
-    file: BlockdevAddArgs | string;
-  }
-  | {
-    driver: 'file';
-    filename: string;
-    'pr-manager'?: string;
-    locking?: 'auto' | 'on' | 'off';
-    aio?: 'threads' | 'native' | 'io_uring';
-    'aio-max-batch'?: number;
-    'drop-cache'?: boolean;
-    'x-check-cache-dropped'?: boolean;
-  }
+  | { driver: 'dmg'; } & BlockdevAddBochs
+  | { driver: 'file'; } & BlockdevAddFile
   | {
     driver: 'ftp';
     url: string;
@@ -2543,26 +2483,8 @@ export type BlockdevAddArgs = {
     'proxy-password-secret'?: string;
     sslverify?: boolean;
   }
-  | {
-    driver: 'host_cdrom';
-    filename: string;
-    'pr-manager'?: string;
-    locking?: 'auto' | 'on' | 'off';
-    aio?: 'threads' | 'native' | 'io_uring';
-    'aio-max-batch'?: number;
-    'drop-cache'?: boolean;
-    'x-check-cache-dropped'?: boolean;
-  }
-  | {
-    driver: 'host_device';
-    filename: string;
-    'pr-manager'?: string;
-    locking?: 'auto' | 'on' | 'off';
-    aio?: 'threads' | 'native' | 'io_uring';
-    'aio-max-batch'?: number;
-    'drop-cache'?: boolean;
-    'x-check-cache-dropped'?: boolean;
-  }
+  | { driver: 'host_cdrom'; } & BlockdevAddFile
+  | { driver: 'host_device'; } & BlockdevAddFile
   | {
     driver: 'http';
     url: string;
@@ -2622,32 +2544,9 @@ export type BlockdevAddArgs = {
     'reconnect-delay'?: number;
     'open-timeout'?: number;
   }
-  | {
-    driver: 'nfs';
-    server: {
-      type: 'inet';
-      host: string;
-    };
-    path: string;
-    user?: number;
-    group?: number;
-    'tcp-syn-count'?: number;
-    'readahead-size'?: number;
-    'page-cache-size'?: number;
-    debug?: number;
-  }
-  | {
-    driver: 'null-aio';
-    size?: number;
-    'latency-ns'?: number;
-    'read-zeroes'?: boolean;
-  }
-  | {
-    driver: 'null-co';
-    size?: number;
-    'latency-ns'?: number;
-    'read-zeroes'?: boolean;
-  }
+  | { driver: 'nfs'; } & BlockdevAddNfs
+  | { driver: 'null-aio'; } & BlockdevAddNullAio
+  | { driver: 'null-co'; } & BlockdevAddNullAio
   | {
     driver: 'nvme';
     device: string;
@@ -2657,10 +2556,7 @@ export type BlockdevAddArgs = {
     driver: 'nvme-io_uring';
     path: string;
   }
-  | {
-    driver: 'parallels';
-    file: BlockdevAddArgs | string;
-  }
+  | { driver: 'parallels'; } & BlockdevAddBochs
   | {
     driver: 'preallocate';
     file: BlockdevAddArgs | string;
@@ -2694,10 +2590,7 @@ export type BlockdevAddArgs = {
     'refcount-cache-size'?: number;
     'cache-clean-interval'?: number;
     encrypt?: (
-      | {
-        format: 'aes';
-        'key-secret'?: string;
-      }
+      | { format: 'aes'; } & BlockdevAddQcow2EncryptAes
       | {
         format: 'luks';
         'key-secret'?: string;
@@ -2710,17 +2603,10 @@ export type BlockdevAddArgs = {
     file: BlockdevAddArgs | string;
     backing?: BlockdevAddArgs | string | null;
     encrypt?: (
-      | {
-        format: 'aes';
-        'key-secret'?: string;
-      }
+      | { format: 'aes'; } & BlockdevAddQcow2EncryptAes
     );
   }
-  | {
-    driver: 'qed';
-    file: BlockdevAddArgs | string;
-    backing?: BlockdevAddArgs | string | null;
-  }
+  | { driver: 'qed'; } & BlockdevAddQed
   | {
     driver: 'quorum';
     blkverify?: boolean;
@@ -2735,59 +2621,22 @@ export type BlockdevAddArgs = {
     offset?: number;
     size?: number;
   }
-  | {
-    driver: 'rbd';
-    pool: string;
-    namespace?: string;
-    image: string;
-    conf?: string;
-    snapshot?: string;
-    encrypt?: BlockdevAddRbdEncrypt;
-    user?: string;
-    'auth-client-required'?: Array<'cephx' | 'none'>;
-    'key-secret'?: string;
-    server?: Array<{
-      host: string;
-      port: string;
-    }>;
-  }
+  | { driver: 'rbd'; } & BlockdevAddRbd
   | {
     driver: 'replication';
     file: BlockdevAddArgs | string;
     mode: 'primary' | 'secondary';
     'top-id'?: string;
   }
-  | {
-    driver: 'snapshot-access';
-    file: BlockdevAddArgs | string;
-  }
-  | {
-    driver: 'ssh';
-    server: BlockExportAddVhostUserBlkAddrInet;
-    path: string;
-    user?: string;
-    'host-key-check'?: (
-      | {
-        mode: 'hash';
-        type: 'md5' | 'sha1' | 'sha256';
-        hash: string;
-      }
-      | { mode: 'none' | 'known_hosts' }
-    );
-  }
+  | { driver: 'snapshot-access'; } & BlockdevAddBochs
+  | { driver: 'ssh'; } & BlockdevAddSsh
   | {
     driver: 'throttle';
     'throttle-group': string;
     file: BlockdevAddArgs | string;
   }
-  | {
-    driver: 'vdi';
-    file: BlockdevAddArgs | string;
-  }
-  | {
-    driver: 'vhdx';
-    file: BlockdevAddArgs | string;
-  }
+  | { driver: 'vdi'; } & BlockdevAddBochs
+  | { driver: 'vhdx'; } & BlockdevAddBochs
   | {
     driver: 'virtio-blk-vfio-pci';
     path: string;
@@ -2800,15 +2649,8 @@ export type BlockdevAddArgs = {
     driver: 'virtio-blk-vhost-vdpa';
     path: string;
   }
-  | {
-    driver: 'vmdk';
-    file: BlockdevAddArgs | string;
-    backing?: BlockdevAddArgs | string | null;
-  }
-  | {
-    driver: 'vpc';
-    file: BlockdevAddArgs | string;
-  }
+  | { driver: 'vmdk'; } & BlockdevAddQed
+  | { driver: 'vpc'; } & BlockdevAddBochs
   | {
     driver: 'vvfat';
     dir: string;
@@ -2817,21 +2659,8 @@ export type BlockdevAddArgs = {
     label?: string;
     rw?: boolean;
   }
-  | {
-    driver: 'gluster';
-    volume: string;
-    path: string;
-    server: BlockExportAddVhostUserBlkAddr[];
-    debug?: number;
-    logfile?: string;
-  }
-  | {
-    driver: 'sheepdog';
-    server: BlockExportAddVhostUserBlkAddr;
-    vdi: string;
-    'snap-id'?: number;
-    tag?: string;
-  }
+  | { driver: 'gluster'; } & BlockdevAddGluster
+  | { driver: 'sheepdog'; } & BlockdevAddSheepdog
 );
 
 export type BlockdevAddBlkdebugInjectErrorEvent = 'l1_update' | 'l1_grow_alloc_table' | 'l1_grow_write_table' | 'l1_grow_activate_table' | 'l2_load' | 'l2_update' | 'l2_update_compressed' | 'l2_alloc_cow_read' | 'l2_alloc_write' | 'read_aio' | 'read_backing_aio' | 'read_compressed' | 'write_aio' | 'write_compressed' | 'vmstate_load' | 'vmstate_save' | 'cow_read' | 'cow_write' | 'reftable_load' | 'reftable_grow' | 'reftable_update' | 'refblock_load' | 'refblock_update' | 'refblock_update_part' | 'refblock_alloc' | 'refblock_alloc_hookup' | 'refblock_alloc_write' | 'refblock_alloc_write_blocks' | 'refblock_alloc_write_table' | 'refblock_alloc_switch_table' | 'cluster_alloc' | 'cluster_alloc_bytes' | 'cluster_free' | 'flush_to_os' | 'flush_to_disk' | 'pwritev_rmw_head' | 'pwritev_rmw_after_head' | 'pwritev_rmw_tail' | 'pwritev_rmw_after_tail' | 'pwritev' | 'pwritev_zero' | 'pwritev_done' | 'empty_image_prepare' | 'l1_shrink_write_table' | 'l1_shrink_free_l2_clusters' | 'cor_write' | 'cluster_alloc_space' | 'none';
@@ -2984,10 +2813,7 @@ export type BlockdevCreateOptionsLuksCipherMode = 'ecb' | 'cbc' | 'xts' | 'ctr';
 export type BlockdevCreateOptionsLuksIvgenHashAlg = 'md5' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512' | 'ripemd160' | 'sm3';
 
 export type BlockdevCreateOptionsQcowEncrypt = (
-  | {
-    format: 'qcow';
-    'key-secret'?: string;
-  }
+  | { format: 'qcow'; } & BlockdevAddQcow2EncryptAes
   | {
     format: 'luks';
     'key-secret'?: string;
@@ -3041,35 +2867,10 @@ export type BlockDirtyBitmapMergeArgs = {
 };
 
 export type BlockExportAddVhostUserBlkAddr = (
-  | {
-    type: 'inet';
-    host: string;
-    port: string;
-    numeric?: boolean;
-    to?: number;
-    ipv4?: boolean;
-    ipv6?: boolean;
-    'keep-alive'?: boolean;
-    'keep-alive-count'?: number;
-    'keep-alive-idle'?: number;
-    'keep-alive-interval'?: number;
-    mptcp?: boolean;
-  }
-  | {
-    type: 'unix';
-    path: string;
-    abstract?: boolean;
-    tight?: boolean;
-  }
-  | {
-    type: 'vsock';
-    cid: string;
-    port: string;
-  }
-  | {
-    type: 'fd';
-    str: string;
-  }
+  | { type: 'inet'; } & BlockExportAddVhostUserBlkAddrInet
+  | { type: 'unix'; } & BlockExportAddVhostUserBlkAddrUnix
+  | { type: 'vsock'; } & BlockExportAddVhostUserBlkAddrVsock
+  | { type: 'fd'; } & BlockExportAddVhostUserBlkAddrFd
 );
 
 export type BlockExportAddVhostUserBlkAddrFd = {
@@ -3115,33 +2916,9 @@ export type ChardevAddBackend = (
       append?: boolean;
     };
   }
-  | {
-    type: 'serial';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      device: string;
-    };
-  }
-  | {
-    type: 'parallel';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      device: string;
-    };
-  }
-  | {
-    type: 'pipe';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      device: string;
-    };
-  }
+  | { type: 'serial'; } & ChardevAddBackendSerial
+  | { type: 'parallel'; } & ChardevAddBackendSerial
+  | { type: 'pipe'; } & ChardevAddBackendSerial
   | {
     type: 'socket';
     data: {
@@ -3171,24 +2948,8 @@ export type ChardevAddBackend = (
       local?: ChardevAddBackendSocketDataAddr;
     };
   }
-  | {
-    type: 'pty';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      path?: string;
-    };
-  }
-  | {
-    type: 'null';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      path?: string;
-    };
-  }
+  | { type: 'pty'; } & ChardevAddBackendPty
+  | { type: 'null'; } & ChardevAddBackendNull
   | {
     type: 'mux';
     data: {
@@ -3207,42 +2968,10 @@ export type ChardevAddBackend = (
       chardevs: string[];
     };
   }
-  | {
-    type: 'msmouse';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      path?: string;
-    };
-  }
-  | {
-    type: 'wctablet';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      path?: string;
-    };
-  }
-  | {
-    type: 'braille';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      path?: string;
-    };
-  }
-  | {
-    type: 'testdev';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      path?: string;
-    };
-  }
+  | { type: 'msmouse'; } & ChardevAddBackendNull
+  | { type: 'wctablet'; } & ChardevAddBackendNull
+  | { type: 'braille'; } & ChardevAddBackendNull
+  | { type: 'testdev'; } & ChardevAddBackendNull
   | {
     type: 'stdio';
     data: {
@@ -3303,33 +3032,9 @@ export type ChardevAddBackend = (
       encoding?: 'cp437' | 'utf8';
     };
   }
-  | {
-    type: 'ringbuf';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      size?: number;
-    };
-  }
-  | {
-    type: 'memory';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      size?: number;
-    };
-  }
-  | {
-    type: 'console';
-    data: {
-      logfile?: string;
-      logappend?: boolean;
-      logtimestamp?: boolean;
-      path?: string;
-    };
-  }
+  | { type: 'ringbuf'; } & ChardevAddBackendRingbuf
+  | { type: 'memory'; } & ChardevAddBackendRingbuf
+  | { type: 'console'; } & ChardevAddBackendPty
 );
 
 export type ChardevAddBackendNull = {
@@ -3436,57 +3141,12 @@ export type InputSendEventEventsRel = {
 export type MigrateChannels = {
   'channel-type': 'main' | 'cpr';
   addr: (
-    | {
-      transport: 'socket';
-    } & (
-      | {
-        type: 'inet';
-        host: string;
-        port: string;
-        numeric?: boolean;
-        to?: number;
-        ipv4?: boolean;
-        ipv6?: boolean;
-        'keep-alive'?: boolean;
-        'keep-alive-count'?: number;
-        'keep-alive-idle'?: number;
-        'keep-alive-interval'?: number;
-        mptcp?: boolean;
-      }
-      | {
-        type: 'unix';
-        path: string;
-        abstract?: boolean;
-        tight?: boolean;
-      }
-      | {
-        type: 'vsock';
-        cid: string;
-        port: string;
-      }
-      | {
-        type: 'fd';
-        str: string;
-      }
-    )
+    | { transport: 'socket'; } & BlockExportAddVhostUserBlkAddr
     | {
       transport: 'exec';
       args: string[];
     }
-    | {
-      transport: 'rdma';
-      host: string;
-      port: string;
-      numeric?: boolean;
-      to?: number;
-      ipv4?: boolean;
-      ipv6?: boolean;
-      'keep-alive'?: boolean;
-      'keep-alive-count'?: number;
-      'keep-alive-idle'?: number;
-      'keep-alive-interval'?: number;
-      mptcp?: boolean;
-    }
+    | { transport: 'rdma'; } & BlockExportAddVhostUserBlkAddrInet
     | {
       transport: 'file';
       filename: string;
