@@ -40,6 +40,24 @@ describe('arbitraries from the introspected schema', () => {
     expect(new Set(drivers)).toEqual(new Set(['null-co', 'raw']));
   });
 
+  it('hooks: the arguments as a whole, array lengths, a required member left out on purpose', () => {
+    const s = loadAllSnapshots().find((x) => x.key === '7.2-qsd')!;
+    const arbs = new SchemaArbitraries(s.intro, {
+      optional: 0,
+      value: (at, schema) =>
+        at.path.length === 0 ? schema().map((a) => ({ ...(a as object), marked: true })) : undefined,
+      length: (at) => (at.path.join('.') === 'actions' ? { min: 1, max: 3 } : undefined),
+      presence: (at) => (at.path.join('.') === 'actions' ? 0.5 : undefined),
+    });
+    const all = fc.sample(arbs.command('transaction'), { numRuns: 100, seed: 2 });
+    for (const a of all) {
+      expect(a.marked).toBe(true);
+      if (a.actions) expect((a.actions as unknown[]).length).toBeGreaterThanOrEqual(1);
+      expect(a).not.toHaveProperty('properties');
+    }
+    expect(all.some((a) => !('actions' in a))).toBe(true);
+  });
+
   it('integers stay within the C type QEMU reads them into', () => {
     const s = loadAllSnapshots().find((x) => x.key === '7.2-qsd')!;
     const arbs = new SchemaArbitraries(s.intro, { optional: 1 });
