@@ -6,10 +6,10 @@ import { loadSnapshot } from './schema-data.ts';
  * Every captured schema (contract/qapi-schema) merged into one: each command's argument type as the union
  * over the versions and flavours that have it. A member that some version has is present, optional where
  * QEMU makes it optional or where a version lacks it; enums take every value; a member whose type changed
- * kind (a string that became an alternate) takes every kind. Introspection masks type names, so types are
- * merged by position (the tuple of per-schema type names reached the same way), and a type reached again
- * while it is being merged (blockdev-add's BlockdevRef holds BlockdevOptions) is the same object: shapes
- * may be cyclic. The generated types, the docs and the tests read this.
+ * kind (a string that became an alternate) takes every kind. Introspection masks type names, so which
+ * object types of different schemas are one QAPI type is found from where they are reached (see `classes`);
+ * each such type has one shape, so a type that holds itself (blockdev-add's BlockdevRef holds
+ * BlockdevOptions) gives a cyclic shape. The generated types, the docs and the tests read this.
  */
 
 export const FLAVOURS = ['qsd', 'system'] as const;

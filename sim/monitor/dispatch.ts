@@ -7,8 +7,8 @@ import { checkedArgs, isHandled, runHandler } from './handlers.ts';
 
 /**
  * The QMP dispatcher (qapi/qmp-dispatch.c + monitor/qmp.c): request checks, negotiation, the command
- * table, QEMU's argument visitor, then the handler (sim/monitor/handlers.ts). Nothing throws out of `dispatch`: every bad input gets
- * the reply QEMU would give.
+ * table, QEMU's argument visitor, then the handler (sim/monitor/handlers.ts). Nothing throws out of
+ * `dispatch`: every bad input gets the reply QEMU would give.
  */
 export type QmpReply =
   | { return: unknown; id?: unknown }
