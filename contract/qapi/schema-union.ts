@@ -13,7 +13,6 @@ import { loadSnapshot } from './schema-data.ts';
  */
 
 export const FLAVOURS = ['qsd', 'system'] as const;
-export type Flavour = (typeof FLAVOURS)[number];
 
 /** '<profile>-<flavour>', the name of a captured schema; newest first is the order members are listed in */
 export const SCHEMA_KEYS = PROFILES.flatMap((p) => FLAVOURS.map((f) => `${p}-${f}`));
