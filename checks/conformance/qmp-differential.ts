@@ -78,7 +78,6 @@ const node = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(...NODES) },
 );
 const file = fc.constantFrom(...FILE_NAMES);
-const bool = fc.boolean();
 
 const inlineFile = fc.record({ driver: fc.constant('file'), filename: file.map((f) => `@${f}`) });
 const fileRef = fc.oneof({ weight: 3, arbitrary: node }, { weight: 1, arbitrary: inlineFile });
