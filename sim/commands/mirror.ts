@@ -28,9 +28,9 @@ export function blockdevMirror(core: SimCore, a: CommandArgs<'blockdev-mirror'>)
   core.graph.checkOpBlocked(bs);
   core.graph.checkOpBlocked(target);
   if (bs === target) throw generic("Can't mirror node into itself");
-  const sync = (a.sync === 'top' && !bs.backing ? 'full' : a.sync) as 'top' | 'full' | 'none';
   if (a.sync === 'incremental' || a.sync === 'bitmap')
     throw generic("Sync mode '" + a.sync + "' not supported");
+  const sync = a.sync === 'top' && !bs.backing ? 'full' : a.sync;
   const id = a['job-id'] ?? deviceName(core, bs);
   const job = MirrorJob.create(core, {
     id,
