@@ -6,9 +6,9 @@ import { renderTypes } from './render-types.ts';
 import { SCHEMA_KEYS, SchemaUnion } from './schema-union.ts';
 
 /**
- * `npm run gen:qapi`: reads every captured schema (contract/qapi-schema) and writes the merged command
- * types (contract/qapi/generated/commands.ts) and the command docs (docs/qmp-commands.md).
- * contract/qapi/generated.test.ts checks that both are what this writes.
+ * `npm run gen:qapi` (`fleece-lab gen-qapi`): reads every captured schema (contract/qapi-schema) and writes
+ * the merged command types (contract/qapi/generated/commands.ts) and the command docs
+ * (docs/qmp-commands.md). contract/qapi/generated.test.ts checks that both are what this writes.
  */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -21,11 +21,12 @@ export function generate(): Record<string, string> {
   };
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  for (const [file, text] of Object.entries(generate())) {
+/** Writes the generated files; one line per file. */
+export function writeGenerated(): string[] {
+  return Object.entries(generate()).map(([file, text]) => {
     const to = path.join(ROOT, file);
     fs.mkdirSync(path.dirname(to), { recursive: true });
     fs.writeFileSync(to, text);
-    console.log(`wrote ${file} (${text.split('\n').length - 1} lines)`);
-  }
+    return `wrote ${file} (${text.split('\n').length - 1} lines)`;
+  });
 }
