@@ -1,11 +1,18 @@
 /**
  * What a system libvirtd leaves on the host besides its sockets: domain configs and checkpoint metadata
  * under /etc and /var/lib, run-state under /run/libvirt, QEMU's log per domain, and the capability cache
- * (/var/cache/libvirt/qemu/capabilities/, one XML per emulator binary it probed). The harness lists these
- * folders before it starts libvirtd and removes, at teardown, every entry that was not there before —
- * nothing else — so the machine is left as it was found. Files that existed and changed are reported,
- * not reverted (only qemu.conf is ours to put back).
+ * (/var/cache/libvirt/qemu/capabilities/, one XML per emulator binary it probed). And on its first start
+ * on a machine it rewrites files the packages installed: every /etc/libvirt/nwfilter/*.xml and
+ * /etc/libvirt/qemu/networks/default.xml get an "AUTO-GENERATED" header and a generated <uuid> (seen on
+ * Debian 12's 9.0). The harness lists these folders, and copies every file in them, before it starts
+ * libvirtd; at teardown it removes every entry that was not there before, puts back every file that
+ * changed (bytes, mode, times) and the access and modification times of everything that was there —
+ * so the machine is left as it was found (only change times, which no one can set, move on).
+ *
+ * Times are kept to the nanosecond as "SECONDS.NANOS" text and set back with `touch -d @…`: a JavaScript
+ * number cannot hold them (fs.utimes would round to about a microsecond).
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -21,21 +28,43 @@ export interface FootprintEntry {
   path: string;
   kind: 'dir' | 'file' | 'other';
   size: number;
-  mtimeMs: number;
+  mode: number;
+  /** "SECONDS.NANOSECONDS" */
+  atime: string;
+  mtime: string;
+}
+
+function nsText(ns: bigint): string {
+  const s = ns / 1_000_000_000n;
+  return `${s}.${(ns - s * 1_000_000_000n).toString().padStart(9, '0')}`;
+}
+
+/** Sets a path's access and modification times (not following a symlink), to the nanosecond. */
+export function setTimes(p: string, atime: string, mtime: string): boolean {
+  const a = spawnSync('touch', ['-h', '-a', '-d', `@${atime}`, '--', p], { timeout: 5_000 });
+  const m = spawnSync('touch', ['-h', '-m', '-d', `@${mtime}`, '--', p], { timeout: 5_000 });
+  return a.status === 0 && m.status === 0;
 }
 
 /** Every entry under the roots (the roots included when they exist), without following symlinks. */
 export function listFootprint(roots: readonly string[] = LIBVIRT_HOST_ROOTS): FootprintEntry[] {
   const out: FootprintEntry[] = [];
   const walk = (p: string): void => {
-    let st: fs.Stats;
+    let st: fs.BigIntStats;
     try {
-      st = fs.lstatSync(p);
+      st = fs.lstatSync(p, { bigint: true });
     } catch {
       return;
     }
     const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
-    out.push({ path: p, kind, size: st.size, mtimeMs: st.mtimeMs });
+    out.push({
+      path: p,
+      kind,
+      size: Number(st.size),
+      mode: Number(st.mode & 0o7777n),
+      atime: nsText(st.atimeNs),
+      mtime: nsText(st.mtimeNs),
+    });
     if (kind !== 'dir') return;
     let names: string[] = [];
     try {
@@ -65,7 +94,8 @@ export function diffFootprint(
   for (const e of after) {
     const o = old.get(e.path);
     if (!o) added.push(e.path);
-    else if (e.kind === 'file' && (o.size !== e.size || o.mtimeMs !== e.mtimeMs)) changed.push(e.path);
+    else if (e.kind === 'file' && (o.size !== e.size || o.mtime !== e.mtime || o.mode !== e.mode))
+      changed.push(e.path);
   }
   return { added, changed };
 }
@@ -91,6 +121,55 @@ export function removeAdded(
     }
   }
   return failed;
+}
+
+/** Copies every regular file of `entries` under `into` (same relative path), keeping mode and times. */
+export function backupFiles(entries: readonly FootprintEntry[], into: string): void {
+  for (const e of entries) {
+    if (e.kind !== 'file') continue;
+    const to = path.join(into, e.path);
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.copyFileSync(e.path, to);
+    fs.chmodSync(to, e.mode);
+  }
+}
+
+/**
+ * Puts back, from `backup` (made by backupFiles), every file of `before` that differs now in size, mode
+ * or modification time (libvirt writes a file anew, so its time moves), and then the access and
+ * modification times of everything in `before`, deepest first (putting a file back touches its folder;
+ * reading one, libvirt's or the backup's, may move its access time). Returns the files it put back and
+ * the paths it could not.
+ */
+export function restoreChanged(
+  before: readonly FootprintEntry[],
+  backup: string,
+): { restored: string[]; failed: string[] } {
+  const changed = new Set(diffFootprint(before, listFootprint(rootsOf(before))).changed);
+  const now = new Map(listFootprint(rootsOf(before)).map((e) => [e.path, e]));
+  const restored: string[] = [];
+  const failed: string[] = [];
+  for (const e of before) {
+    if (e.kind !== 'file') continue;
+    const cur = now.get(e.path);
+    if (cur?.kind === 'file' && !changed.has(e.path)) continue;
+    try {
+      if (cur) fs.rmSync(e.path, { recursive: true, force: true });
+      fs.copyFileSync(path.join(backup, e.path), e.path);
+      fs.chmodSync(e.path, e.mode);
+      restored.push(e.path);
+    } catch {
+      failed.push(e.path);
+    }
+  }
+  const deepestFirst = [...before].sort((a, b) => b.path.split('/').length - a.path.split('/').length);
+  for (const e of deepestFirst)
+    if (e.kind !== 'other' && !setTimes(e.path, e.atime, e.mtime)) failed.push(e.path);
+  return { restored, failed };
+}
+
+function rootsOf(entries: readonly FootprintEntry[]): string[] {
+  return LIBVIRT_HOST_ROOTS.filter((r) => entries.some((e) => e.path === r || e.path.startsWith(`${r}/`)));
 }
 
 export function footprintToText(entries: readonly FootprintEntry[]): string {

@@ -3,9 +3,10 @@
  * reads the one /etc/libvirt/qemu.conf, so two private instances would fight. The lease is a folder made
  * atomically (mkdir) that also holds what is needed to put the host back if its owner dies without a
  * teardown (SIGKILL, a crashed worker): the original qemu.conf, the list of libvirt's folders before, the
- * owner's pid, scratch folder and libvirtd pid. The next lease-taker finds a dead owner's folder and
- * recovers: kills that libvirtd and the QEMUs it left (found by the scratch folder or probe folder on
- * their command line), restores qemu.conf, removes what was added, and only then takes the lease.
+ * owner's pid, scratch folder and libvirtd pid, and a copy of every file under libvirt's folders. The
+ * next lease-taker finds a dead owner's folder and recovers: kills that libvirtd and the QEMUs it left
+ * (found by the scratch folder or probe folder on their command line), restores qemu.conf, removes what
+ * was added, puts back what changed, and only then takes the lease.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,12 +14,14 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isProcessAlive } from '../targets/proc-alive.js';
 import {
+  backupFiles,
   diffFootprint,
   type FootprintEntry,
   footprintFromText,
   footprintToText,
   listFootprint,
   removeAdded,
+  restoreChanged,
 } from './host-footprint.js';
 import { installQemuConf, QEMU_CONF, restoreQemuConf } from './qemu-conf.js';
 import { StepError } from './run-bounded.js';
@@ -36,14 +39,18 @@ interface Owner {
 const OWNER = 'owner.json';
 const CONF_BACKUP = 'qemu.conf.orig';
 const FOOTPRINT = 'footprint.json';
+const FILES_BACKUP = 'files';
 
 export interface HostLease {
   dir: string;
   before: FootprintEntry[];
   /** records the libvirtd pid, so a recovery can find it */
   setLibvirtdPid(pid: number | undefined): void;
-  /** restores qemu.conf, removes what libvirt added, frees the lease; what it could not do, in words */
-  release(): string[];
+  /**
+   * Restores qemu.conf, removes what libvirt added, puts back what it changed, frees the lease. Returns
+   * what it could not do, in words, and the files it put back.
+   */
+  release(): { problems: string[]; restored: string[] };
 }
 
 function readOwner(dir: string): Owner | undefined {
@@ -115,7 +122,10 @@ function recover(dir: string, owner: Owner | undefined): void {
   if (owner?.hadQemuConf && fs.existsSync(path.join(dir, CONF_BACKUP)))
     restoreQemuConf(path.join(dir, CONF_BACKUP), true);
   else if (owner && !owner.hadQemuConf) restoreQemuConf(path.join(dir, CONF_BACKUP), false);
-  if (before) removeAdded(before);
+  if (before) {
+    removeAdded(before);
+    if (fs.existsSync(path.join(dir, FILES_BACKUP))) restoreChanged(before, path.join(dir, FILES_BACKUP));
+  }
   if (owner?.scratch) fs.rmSync(owner.scratch, { recursive: true, force: true });
   fs.rmSync(dir, { recursive: true, force: true });
 }
@@ -154,6 +164,7 @@ export async function takeHostLease(opts: LeaseOptions): Promise<HostLease> {
     await sleep(500);
   }
   const before = listFootprint();
+  backupFiles(before, path.join(dir, FILES_BACKUP));
   fs.writeFileSync(path.join(dir, FOOTPRINT), footprintToText(before));
   const owner: Owner = { pid: process.pid, scratch: opts.scratch, hadQemuConf: fs.existsSync(QEMU_CONF) };
   const writeOwner = (): void => fs.writeFileSync(path.join(dir, OWNER), JSON.stringify(owner));
@@ -168,7 +179,7 @@ export async function takeHostLease(opts: LeaseOptions): Promise<HostLease> {
       writeOwner();
     },
     release() {
-      if (released) return [];
+      if (released) return { problems: [], restored: [] };
       released = true;
       const problems: string[] = [];
       try {
@@ -178,11 +189,11 @@ export async function takeHostLease(opts: LeaseOptions): Promise<HostLease> {
       }
       const failed = removeAdded(before);
       if (failed.length > 0) problems.push(`could not remove ${failed.join(', ')}`);
-      const changed = diffFootprint(before, listFootprint()).changed.filter((p) => p !== QEMU_CONF);
-      if (changed.length > 0)
-        problems.push(`libvirt changed files that existed before: ${changed.join(', ')}`);
-      if (problems.every((p) => !p.startsWith('qemu.conf'))) fs.rmSync(dir, { recursive: true, force: true });
-      return problems;
+      // after qemu.conf's own restore: it is in `before` too, and the same again by now
+      const back = restoreChanged(before, path.join(dir, FILES_BACKUP));
+      if (back.failed.length > 0) problems.push(`could not put back ${back.failed.join(', ')}`);
+      if (problems.length === 0) fs.rmSync(dir, { recursive: true, force: true });
+      return { problems, restored: back.restored };
     },
   };
 }

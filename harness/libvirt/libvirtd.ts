@@ -75,6 +75,8 @@ export class PrivateLibvirtd {
   private exited: Promise<void> = Promise.resolve();
   private unregister: () => void = () => {};
   private torn = false;
+  /** files of the host libvirt had changed and teardown put back (e.g. nwfilter XML on a first start) */
+  restoredFiles: string[] = [];
 
   private constructor(
     readonly dir: string,
@@ -242,7 +244,9 @@ export class PrivateLibvirtd {
       problems.push(`QEMU still running at teardown, killed: pid ${strays.join(', ')}`);
       await sleep(500);
     }
-    problems.push(...this.lease.release());
+    const released = this.lease.release();
+    problems.push(...released.problems);
+    this.restoredFiles = released.restored;
     fs.rmSync(this.dir, { recursive: true, force: true });
     this.unregister();
     return problems;
