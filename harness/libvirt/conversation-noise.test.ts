@@ -86,5 +86,8 @@ describe('conversation noise', () => {
       'Time elapsed:     <N>          ms',
     );
     expect(normaliseOutput('cp1   2026-12-06 21:23:24 +0000   ', { scratch: '/s' })).toBe('cp1   <TIME>   ');
+    expect(normaliseOutput(['-uuid 0431893d-801d-4783-a880-f9867a884d6f'], { scratch: '/s' })).toEqual([
+      '-uuid <UUID>',
+    ]);
   });
 });

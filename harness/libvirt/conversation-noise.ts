@@ -22,6 +22,8 @@
  *                                    numbers the remaining command ids afresh ("libvirt-N" counts the polls)
  *   virsh's timings                  "Time elapsed: 675 ms" in domjobinfo                -> <N> ms
  *   checkpoint creation times        "2026-12-06 21:23:24 +0000" in checkpoint-list      -> <TIME>
+ *   the domain's generated UUID      "-uuid 0431893d-…" on QEMU's command line            -> <UUID>
+ *   libvirtd's descriptor numbers    "-chardev socket,id=charmonitor,fd=26,…" (seen 23..26) -> fd=<FD>
  */
 import type { FixtureConnection, FixtureMessage, VirshOutcome } from './conversation-fixture.js';
 import { executeOf } from './monitor-log.js';
@@ -106,7 +108,9 @@ export function normaliseOutput(v: unknown, ctx: NoiseContext): unknown {
   return mapStrings(scrubPaths(v, ctx), (s) =>
     s
       .replace(/(Time elapsed:\s+)\d+/g, '$1<N>')
-      .replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}/g, '<TIME>'),
+      .replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}/g, '<TIME>')
+      .replace(/(-uuid )[0-9a-f-]{36}/g, '$1<UUID>')
+      .replace(/\b(fd=)\d+/g, '$1<FD>'),
   );
 }
 

@@ -58,6 +58,7 @@ export async function runBackupPull(rec: ScenarioRecorder, emulator: string): Pr
   );
   await rec.virsh('define', ['define', xml]);
   await rec.virsh('start', ['start', name]);
+  rec.observeCommandLine('start', name);
   for (const [i, writes] of BACKUP_PULL_WRITES.before.entries())
     for (const w of writes) await rec.guestWrite(`guest write ${TARGETS[i]}`, name, i, w);
 

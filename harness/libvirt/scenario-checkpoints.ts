@@ -189,6 +189,7 @@ export async function runCheckpoints(rec: ScenarioRecorder, emulator: string): P
   );
   await rec.virsh('define', ['define', xml]);
   await rec.virsh('start', ['start', name]);
+  rec.observeCommandLine('start', name);
 
   await run.write('W0');
   await run.checkpoint('cp1');

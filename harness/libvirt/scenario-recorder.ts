@@ -112,6 +112,21 @@ export class ScenarioRecorder {
     }
   }
 
+  /**
+   * The command line libvirt started the domain's QEMU with, from the domain's log (the last "starting
+   * up" block: one word or option per line, continued with " \\"), without the environment before it.
+   */
+  observeCommandLine(step: string, domain: string): void {
+    const log = fs.readFileSync(`/var/log/libvirt/qemu/${domain}.log`, 'utf8');
+    const lines = log.slice(log.lastIndexOf('starting up')).split('\n').slice(1);
+    const words: string[] = [];
+    for (const l of lines) {
+      words.push(l.replace(/ \\$/, ''));
+      if (!l.endsWith(' \\')) break;
+    }
+    this.observe(`qemu command line at ${step}`, words.slice(words.findIndex((w) => !/^[A-Z_]+=/.test(w))));
+  }
+
   /** Polls `virsh domstate` until it starts with `state` ("shut off", "running"), bounded. */
   async waitState(step: string, domain: string, state: string, boundMs = 30_000): Promise<string> {
     const until = Date.now() + boundMs;
