@@ -144,9 +144,10 @@ export function backupFiles(entries: readonly FootprintEntry[], into: string): v
 export function restoreChanged(
   before: readonly FootprintEntry[],
   backup: string,
+  roots: readonly string[] = LIBVIRT_HOST_ROOTS,
 ): { restored: string[]; failed: string[] } {
-  const changed = new Set(diffFootprint(before, listFootprint(rootsOf(before))).changed);
-  const now = new Map(listFootprint(rootsOf(before)).map((e) => [e.path, e]));
+  const now = new Map(listFootprint(roots).map((e) => [e.path, e]));
+  const changed = new Set(diffFootprint(before, [...now.values()]).changed);
   const restored: string[] = [];
   const failed: string[] = [];
   for (const e of before) {
@@ -166,10 +167,6 @@ export function restoreChanged(
   for (const e of deepestFirst)
     if (e.kind !== 'other' && !setTimes(e.path, e.atime, e.mtime)) failed.push(e.path);
   return { restored, failed };
-}
-
-function rootsOf(entries: readonly FootprintEntry[]): string[] {
-  return LIBVIRT_HOST_ROOTS.filter((r) => entries.some((e) => e.path === r || e.path.startsWith(`${r}/`)));
 }
 
 export function footprintToText(entries: readonly FootprintEntry[]): string {
