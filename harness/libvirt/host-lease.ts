@@ -61,7 +61,7 @@ function readOwner(dir: string): Owner | undefined {
   }
 }
 
-function cmdline(pid: number): string {
+export function cmdline(pid: number): string {
   try {
     return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
   } catch {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { registerCleanup } from '../targets/cleanup-registry.js';
 import { isProcessAlive } from '../targets/proc-alive.js';
-import { type HostLease, pidsNamed, strayQemuPids, takeHostLease } from './host-lease.js';
+import { cmdline, type HostLease, pidsNamed, strayQemuPids, takeHostLease } from './host-lease.js';
 import { lastLine, type RunResult, runBounded, StepError } from './run-bounded.js';
 
 export const LIBVIRTD = '/usr/sbin/libvirtd';
@@ -34,13 +34,19 @@ export const START_BOUND_MS = 90_000;
 export const STOP_BOUND_MS = 15_000;
 export const VIRSH_BOUND_MS = 60_000;
 
+/** Scratch folders are os.tmpdir()/fleece-lab-libvirt-XXXXXX. */
+const SCRATCH_PREFIX = 'fleece-lab-libvirt-';
+
 /** Why libvirt tests cannot run here, or undefined when they can. */
 export function libvirtUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'libvirt tests need root (a system libvirtd, /etc/libvirt/qemu.conf)';
   for (const p of [LIBVIRTD, VIRSH])
     if (!fs.existsSync(p))
       return `${p} is not installed (apt-get install --no-install-recommends libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-daemon-system)`;
-  const foreign = [...pidsNamed('libvirtd'), ...pidsNamed('virtqemud')];
+  // a libvirtd of this harness left by a killed test (its config is in one of our scratch folders) is not
+  // foreign: the host lease recovers it
+  const ours = (pid: number): boolean => cmdline(pid).includes(path.join(os.tmpdir(), SCRATCH_PREFIX));
+  const foreign = [...pidsNamed('libvirtd'), ...pidsNamed('virtqemud')].filter((pid) => !ours(pid));
   if (foreign.length > 0)
     return `a libvirtd is already running (pid ${foreign.join(', ')}): it is left alone`;
   return undefined;
@@ -90,7 +96,7 @@ export class PrivateLibvirtd {
   static async start(opts: StartOptions = {}): Promise<PrivateLibvirtd> {
     const why = libvirtUnavailable();
     if (why) throw new StepError('start libvirtd', why);
-    const dir = opts.scratch ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-libvirt-'));
+    const dir = opts.scratch ?? fs.mkdtempSync(path.join(os.tmpdir(), SCRATCH_PREFIX));
     let lease: HostLease;
     try {
       lease = await takeHostLease({ scratch: dir, waitMs: opts.leaseWaitMs });
