@@ -345,7 +345,11 @@ function finish(
   const node = new BlockNode(name, opts['node-name'] === undefined, driver, { readOnly, options: opts });
   node.detectZeroes = (opts['detect-zeroes'] as string | undefined) ?? 'off';
   node.unmap = opts.discard === 'unmap';
-  for (const c of children) core.graph.attach({ kind: 'node', node }, c.bs, c.name, c.role);
+  for (const c of children) {
+    core.graph.attach({ kind: 'node', node }, c.bs, c.name, c.role);
+    // a child given inline (or opened from the image header) is this node's own: bs->inherits_from
+    if (typeof opts[c.name] !== 'string') c.bs.inheritsFrom = node;
+  }
   core.graph.add(node);
   ctx.created.push(node);
   if (driver instanceof Qcow2Driver) {
