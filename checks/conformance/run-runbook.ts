@@ -144,6 +144,8 @@ async function simDriver(
     flavour: rb.flavour,
     fs: 'real',
     cwd: dir,
+    // as startSystem: a q35 machine (one with devices) starts with -S
+    paused: rb.flavour === 'system' && rb.devices.length > 0,
     devices: rb.devices.map((d) => ({
       id: d.id,
       blockdev: substitute(d.blockdev, dir) as Record<string, unknown>,

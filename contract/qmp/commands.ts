@@ -59,6 +59,9 @@ export const SIMULATED_COMMANDS = {
   'object-del': '',
   'qom-set': "a device's drive",
   'human-monitor-command': "qemu-io [-d] DEVICE 'COMMAND'",
+  'query-status': '',
+  stop: '',
+  cont: '',
 } as const satisfies Partial<Record<CommandName, string>>;
 /** `''`: all of it; otherwise the part the simulator implements */
 export type SimulatedCommand = keyof typeof SIMULATED_COMMANDS;

@@ -50,12 +50,18 @@ export class SimCore {
   readonly exports = new Map<string, import('../block/nbd-state.ts').BlockExport>();
   readonly devices = new Map<string, Device>();
   quitRequested = false;
+  /** qemu-system's machine: q35 carries the guest disks, none has no devices */
+  machine: 'q35' | 'none' = 'none';
+  /** qemu-system's run state: prelaunch when started with -S (see commands/runstate.ts) */
+  runState: import('../commands/runstate.ts').RunState = 'running';
   /** socket hooks set by the process adapter (sim/serve); absent in process */
   nbdListen: ((addr: { type: string; data: Record<string, unknown> }) => void) | undefined;
   nbdUnlisten: (() => void) | undefined;
   exportClosing: ((exp: import('../block/nbd-state.ts').BlockExport) => void) | undefined;
   /** what qemu-io printed on QEMU's stdout (HMP qemu-io answers "" and prints its report there) */
   readonly stdout: string[] = [];
+  /** what went to QEMU's stderr (qemu-io's "command not found") */
+  readonly stderr: string[] = [];
 
   constructor(
     readonly profile: Profile,
