@@ -47,6 +47,29 @@ export interface NodeDriver {
   /** allocation in this node's own layer: unallocated means "ask the backing" */
   blockStatus(node: BlockNode, offset: number, length: number): Extent[];
   close(node: BlockNode): void;
+  /** drv->bdrv_reopen_prepare and friends; absent: the driver "does not support reopening files" */
+  readonly reopen?: DriverReopen;
+}
+
+/** What a driver does in (x-)blockdev-reopen (sim/commands/reopen.ts runs the generic part). */
+export interface DriverReopen {
+  /** the driver can reopen in QEMU but the simulator does not model it: what to call it */
+  readonly notSimulated?: string;
+  /** drv->mutable_opts: driver options a reopen may leave out (they go back to their defaults) */
+  readonly mutableOpts: readonly string[];
+  /**
+   * drv->bdrv_reopen_prepare: takes the options it handles out of `opts` (flat, dotted keys); every option
+   * left must be unchanged. Throws QEMU's refusal, or a not-simulated error for a change the simulator
+   * does not model.
+   */
+  prepare(node: BlockNode, opts: Map<string, unknown>): void;
+  /**
+   * a change the simulator cannot commit, asked once the permissions allowed the reopen (node.readOnly is
+   * already the new mode): what to call it, or undefined
+   */
+  commitRefusal?(node: BlockNode, wasReadOnly: boolean): string | undefined;
+  /** drv->bdrv_reopen_commit (node.readOnly is the new mode) */
+  commit?(node: BlockNode, wasReadOnly: boolean): void;
 }
 
 export class BlockNode {

@@ -7,7 +7,6 @@ import type { SimCore } from '../core/core.ts';
  * after a `stop` (seen on 5.2, 7.2, 10.0 and 11.1). The simulated guest runs no code, so no state needs a
  * reset and `cont` never refuses.
  */
-export type RunState = 'prelaunch' | 'running' | 'paused';
 
 /** query-status: StatusInfo in QAPI member order; 'singlestep' is a member until 8.2 */
 export function queryStatus(core: SimCore): Record<string, unknown> {

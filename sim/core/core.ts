@@ -13,6 +13,9 @@ import { Rng } from '../util/rng.ts';
 
 export type Flavour = 'qsd' | 'system';
 
+/** qemu-system's run states that QMP can reach here (system/runstate.c) */
+export type RunState = 'prelaunch' | 'running' | 'paused';
+
 /** Lookups over a profile's schema are immutable: built once per profile and flavour, shared by every simulator. */
 const tablesCache = new Map<string, { intro: Introspection; visitor: QapiVisitor }>();
 function schemaTables(profile: Profile, flavour: Flavour, version: VersionInfo, snapshot: SchemaSnapshot) {
@@ -53,7 +56,7 @@ export class SimCore {
   /** qemu-system's machine: q35 carries the guest disks, none has no devices */
   machine: 'q35' | 'none' = 'none';
   /** qemu-system's run state: prelaunch when started with -S (see commands/runstate.ts) */
-  runState: import('../commands/runstate.ts').RunState = 'running';
+  runState: RunState = 'running';
   /** socket hooks set by the process adapter (sim/serve); absent in process */
   nbdListen: ((addr: { type: string; data: Record<string, unknown> }) => void) | undefined;
   nbdUnlisten: (() => void) | undefined;

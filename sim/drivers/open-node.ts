@@ -174,7 +174,7 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
       } catch (e) {
         openError(filename, e);
       }
-      driver = new FileDriver(filename, store);
+      driver = new FileDriver(filename, store, readOnly, (ro) => core.fs.openRaw(filename, ro));
       break;
     }
     case 'null-co':
@@ -218,9 +218,13 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
       const filename = proto.driver instanceof FileDriver ? proto.driver.filename : undefined;
       const layer = filename === undefined ? null : core.fs.openQcow2(filename, readOnly);
       if (!layer) throw generic('Image is not in qcow2 format');
-      driver = new Qcow2Driver(layer, (kind, offset, length) => {
-        for (const d of debug) d.check(kind, offset, length);
-      });
+      driver = new Qcow2Driver(
+        layer,
+        (kind, offset, length) => {
+          for (const d of debug) d.check(kind, offset, length);
+        },
+        (ro) => core.fs.openQcow2(filename!, ro),
+      );
       if (Object.hasOwn(opts, 'backing')) {
         if (opts.backing !== null) {
           const backing =

@@ -25,6 +25,7 @@ import { blockdevMirror } from '../commands/mirror.ts';
 import { objectAdd, objectDel } from '../commands/objects.ts';
 import { qomSet } from '../commands/qom.ts';
 import { queryBlock, queryNamedBlockNodes } from '../commands/query.ts';
+import { blockdevReopen, xBlockdevReopen } from '../commands/reopen.ts';
 import { cont, queryStatus, stop } from '../commands/runstate.ts';
 import { transaction } from '../commands/transaction.ts';
 import type { SimCore } from '../core/core.ts';
@@ -204,6 +205,12 @@ export const HANDLERS: Handlers = {
   },
   cont: (core) => {
     cont(core);
+  },
+  'blockdev-reopen': (core, a) => {
+    blockdevReopen(core, a.options as unknown as Record<string, unknown>[]);
+  },
+  'x-blockdev-reopen': (core, a) => {
+    xBlockdevReopen(core, a as unknown as Record<string, unknown>);
   },
 };
 
