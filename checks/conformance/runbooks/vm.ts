@@ -27,12 +27,15 @@ import { VM_REOPEN } from './vm-reopen.ts';
  * (query-block's cache.writeback), which no simulated guest reproduces.
  */
 const guest = (cmd: string): Step => ({ io: cmd, device: 'vd0' });
-/** the n-th guest write of a run: its own pattern, over clusters that earlier writes and points also hold */
+/**
+ * the n-th guest write of a run: its own pattern, on one of 11 clusters in turn, so later writes overwrite
+ * clusters that earlier writes and older points in time hold
+ */
 const write = (n: number): Step =>
-  guest(`write -P 0x${(0x20 + n).toString(16)} ${((n * 5) % 24) * 64 * KiB} 64k`);
-/** every point in time is read over its first 1.5 MiB (the clusters the writes touch) */
+  guest(`write -P 0x${(0x20 + n).toString(16)} ${((n * 4) % 11) * 64 * KiB} 64k`);
+/** every point in time is read over its first 768 KiB (the clusters the writes touch, and one more) */
 const readPoint = (k: number): Step => ({
-  nbd: { socket: NBD_SOCKET, export: `pit${k}`, reads: [[0, 1536 * KiB]] },
+  nbd: { socket: NBD_SOCKET, export: `pit${k}`, reads: [[0, 768 * KiB]] },
 });
 /**
  * an export gone and its snapshot-access node deleted; a pause instead of waiting for BLOCK_EXPORT_DELETED,
