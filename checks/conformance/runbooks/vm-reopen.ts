@@ -42,7 +42,7 @@ export const reopenRawFile = defineRunbook({
   title:
     "blockdev-reopen of the guest disk's raw joint: its file child moves and back; every refusal (lookup, driver, cycle, read-only, permissions, reopen support, options reset or changed); read-only flips of file and qcow2 nodes",
   flavour: 'system',
-  files: [SOURCE_DISK, OTHER_DISK, qcow2File('t.qcow2', 4 * MiB)],
+  files: [SOURCE_DISK, OTHER_DISK, qcow2File('t.qcow2', 4 * MiB), qcow2File('o.qcow2', 4 * MiB)],
   devices: [VD0],
   steps: [
     fileNode('f2', '@other.raw'),
@@ -83,8 +83,17 @@ export const reopenRawFile = defineRunbook({
     reopen({ driver: 'file', 'node-name': 'f3', filename: '@other.raw' }),
     reopen({ driver: 'file', 'node-name': 'f2', filename: '@src.raw' }),
     queryNodes,
-    reopen({ driver: 'qcow2', 'node-name': 't', file: 'tf' }),
-    reopen({ driver: 'file', 'node-name': 'f3', filename: '@other.raw', 'read-only': true }),
+    reopen(
+      { driver: 'qcow2', 'node-name': 't', file: 'tf' },
+      { driver: 'file', 'node-name': 'f3', filename: '@other.raw', 'read-only': true },
+    ),
+    fileNode('of', '@o.qcow2'),
+    blockdevAdd({ driver: 'qcow2', 'node-name': 'ov', file: 'of', backing: 'f3' }),
+    reopen({ driver: 'qcow2', 'node-name': 'ov', file: 'of' }),
+    reopen({ driver: 'qcow2', 'node-name': 'ov', file: 'of', backing: 'f3' }),
+    blockdevDel('f3'),
+    blockdevDel('ov'),
+    blockdevDel('of'),
     nullNode('n', 4 * MiB),
     reopen({ driver: 'null-co', 'node-name': 'n' }),
     reopen({ driver: 'null-co', 'node-name': 'n', size: 1 * MiB }),
