@@ -29,6 +29,8 @@ function machineType(core: SimCore): string {
 function resolveComponents(core: SimCore, parts: string[]): Resolved {
   if (parts.length === 0) return { kind: 'container', typeName: 'container', children: ['machine'] };
   if (parts[0] !== 'machine') return 'unknown';
+  // qemu-storage-daemon has no machine
+  if (core.flavour === 'qsd') return 'absent';
   if (parts.length === 1) return { kind: 'machine', typeName: machineType(core) };
   if (parts[1] !== 'peripheral') return 'unknown';
   if (parts.length === 2)

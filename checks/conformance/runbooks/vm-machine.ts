@@ -147,4 +147,33 @@ export const qomSetDrive = defineRunbook({
   ],
 });
 
-export const VM_MACHINE = [runState, hmpQemuIoDevice, hmpQemuIoCbwEio, qomSetDrive];
+const qomPaths = [
+  qomSet('x', '/machine/peripheral/vd0'),
+  qomSet('x', '/machine'),
+  qomSet('x', '/machine/peripheral'),
+  qomSet('x', '/'),
+  qomSet('x', ''),
+];
+
+export const qomSetNoDevices = defineRunbook({
+  id: 'vm/qom-set-without-devices',
+  title: 'qom-set on a machine without guest disks (-M none): the machine and its containers have no drive',
+  flavour: 'system',
+  steps: qomPaths,
+});
+
+export const qomSetQsd = defineRunbook({
+  id: 'vm/qom-set-qsd',
+  title: 'qom-set on qemu-storage-daemon: there is no /machine',
+  flavour: 'qsd',
+  steps: qomPaths,
+});
+
+export const VM_MACHINE = [
+  runState,
+  hmpQemuIoDevice,
+  hmpQemuIoCbwEio,
+  qomSetDrive,
+  qomSetNoDevices,
+  qomSetQsd,
+];
