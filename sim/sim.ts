@@ -23,6 +23,8 @@ export const simOptionsSchema = z
     faults: faultsSchema.partial().default({}),
     /** guest disks of qemu-system: -blockdev NODE... -device virtio-blk-pci,drive=NODE,id=ID */
     devices: z.array(z.object({ id: z.string(), blockdev: z.record(z.unknown()) })).default([]),
+    /** qemu-system's -S: start in prelaunch, the guest's CPUs stopped until `cont` */
+    paused: z.boolean().default(false),
   })
   .strict();
 export type SimOptions = z.input<typeof simOptionsSchema>;
@@ -42,6 +44,9 @@ export class Sim {
     this.core = new SimCore(o.profile as Profile, o.flavour as Flavour, fs, faults, o.seed);
     this.monitor = new Monitor(this.core);
     this.monitor.negotiated = true;
+    if (o.paused) this.core.runState = 'prelaunch';
+    // the runners start a q35 machine for guest disks, 'none' otherwise
+    if (o.devices.length > 0) this.core.machine = 'q35';
     for (const d of o.devices) this.addDevice(d.id, d.blockdev);
   }
 
