@@ -55,14 +55,14 @@ describe('fleece-lab probe', () => {
       expect(row).toMatch(/ fixed /);
       expect(row).toMatch(/step \d+ \(/);
     }
-    expect(lines.at(-1)).toBe('fixes carried: 6 of 6 fixed');
+    expect(lines.at(-1)).toBe('fixes carried: 7 of 7 fixed');
     const r = parseProbeResults(JSON.parse(fs.readFileSync(a, 'utf8')), a);
     expect(r.kind).toBe('probes');
     expect(r.qemu).toEqual({ version: '10.0', package: 'fleece-lab simulator' });
     expect(r.probes.map((p) => p.id)).toEqual(PROBES.map((p) => p.id));
     const text = fs.readFileSync(md, 'utf8');
     expect(text).toContain('| probe | bug | fix | affected | status | evidence |');
-    expect(text).toContain('| sim:10.0 | 10.0 | fleece-lab simulator | – | 6 of 6 fixed |');
+    expect(text).toContain('| sim:10.0 | 10.0 | fleece-lab simulator | – | 7 of 7 fixed |');
   });
 
   it('--switch puts a bug into a simulator profile, and diff names the fix lost', async () => {

@@ -39,11 +39,14 @@ export const FEATURES = [
   'job-pause-enters',
   /** backup copies through block-copy, which rate-limits itself and re-checks the limit when woken */
   'backup-block-copy-ratelimit',
-  /** block_job_ratelimit_sleep: a rate-limited mirror woken early sleeps out the rest of its delay */
+  /**
+   * block_job_ratelimit_sleep: a rate-limited mirror woken early sleeps out the rest of its delay (8.1,
+   * 018e5987b5 "blockjob: Adhere to rate limit even when reentered early"); before, each early wakeup copied on
+   */
   'job-ratelimit-sleep',
   /**
-   * qmp_transaction on util/transactions.c (8.0): commit and clean run in reverse order of the actions,
-   * and completion-mode=grouped is checked for every action before any is prepared
+   * qmp_transaction on util/transactions.c (8.1: 8187f63c9c, c85f34cf89): commit and clean run in reverse
+   * order of the actions, and completion-mode=grouped is checked for every action before any is prepared
    */
   'transaction-tran-api',
   /** job_completed_txn_abort finishes every job of the transaction before it finalizes any */

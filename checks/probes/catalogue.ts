@@ -6,6 +6,7 @@ import {
   handshakeLimit,
   hbitmapStatus,
   maxConnections,
+  ratelimitKicks,
   strayClient,
 } from '../conformance/runbooks/probes.ts';
 import {
@@ -200,6 +201,31 @@ function decideGroupedUpFront(t: ProbeTranscript): Decision {
   );
 }
 
+function decideRatelimit(t: ProbeTranscript): Decision {
+  const start = qmpStep(t, 'blockdev-mirror');
+  if (!start) return undecided('no blockdev-mirror in the transcript');
+  if (errorOf(start)) return decided('inconclusive', start, errorOf(start), 'the mirror was refused');
+  const q = qmpStep(t, 'query-block-jobs');
+  const job = (q?.reply as { return?: { offset?: number }[] } | undefined)?.return?.[0];
+  if (!q || job?.offset === undefined) return undecided('no running mirror to look at', q?.reply);
+  const chunks = job.offset / 65536;
+  if (chunks === 1)
+    return decided(
+      'fixed',
+      q,
+      { offset: job.offset },
+      'the four early wakeups copied nothing: the job slept out its delay',
+    );
+  if (chunks >= 3)
+    return decided(
+      'present',
+      q,
+      { offset: job.offset },
+      `${chunks} chunks copied in the first second at 32 KiB/s (one allowed): each early wakeup copied another`,
+    );
+  return decided('inconclusive', q, { offset: job.offset }, 'neither one chunk nor one per wakeup');
+}
+
 const CVE_2024_7409 = {
   release: '9.1.0',
   backports: ['9.0.3', '8.2.7', '7.2.14'],
@@ -297,6 +323,21 @@ export const PROBES: Probe[] = [
     runbook: groupedUpFront.id,
     switches: [{ feature: 'transaction-tran-api', means: 'fix' }],
     decide: decideGroupedUpFront,
+  },
+  {
+    id: 'job-ratelimit-early-wakeup',
+    bug: 'a rate-limited block job (mirror, commit, stream) woken before its delay is over (set-speed, pause/resume, a drain) copies on at once: the speed limit is exceeded',
+    kind: 'bug',
+    fix: {
+      commit: '018e5987b57589e6e9089c2d2ef31db4e7519fd5',
+      title: 'blockjob: Adhere to rate limit even when reentered early',
+      release: '8.1.0',
+      backports: [],
+    },
+    affected: 'every version before 8.1 (5.2 and 7.2.22 have the bug)',
+    runbook: ratelimitKicks.id,
+    switches: [{ feature: 'job-ratelimit-sleep', means: 'fix' }],
+    decide: decideRatelimit,
   },
 ];
 

@@ -25,6 +25,7 @@ const RECORDED: Record<string, Record<Profile, ProbeStatus>> = {
   'cve-2024-7409-handshake-limit': { '5.2': 'present', '7.2': 'fixed', '10.0': 'fixed', '11.1': 'fixed' },
   'cve-2024-7409-max-connections': { '5.2': 'present', '7.2': 'fixed', '10.0': 'fixed', '11.1': 'fixed' },
   'transaction-grouped-up-front': { '5.2': 'present', '7.2': 'present', '10.0': 'fixed', '11.1': 'fixed' },
+  'job-ratelimit-early-wakeup': { '5.2': 'present', '7.2': 'present', '10.0': 'fixed', '11.1': 'fixed' },
 };
 
 describe('each probe on the recordings of real QEMU', () => {
@@ -123,6 +124,8 @@ const FLIPS: { probe: string; profile: Profile; feature: Feature; then: ProbeSta
     feature: 'transaction-tran-api',
     then: 'present',
   },
+  { probe: 'job-ratelimit-early-wakeup', profile: '7.2', feature: 'job-ratelimit-sleep', then: 'fixed' },
+  { probe: 'job-ratelimit-early-wakeup', profile: '11.1', feature: 'job-ratelimit-sleep', then: 'present' },
 ];
 
 describe('a bug switched the other way flips its probe', () => {

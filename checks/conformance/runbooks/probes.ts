@@ -7,6 +7,7 @@ import {
   GROUPED,
   KiB,
   MiB,
+  mirror,
   nbdClient,
   nbdExport,
   nbdHeld,
@@ -21,6 +22,7 @@ import {
   SOURCE_DISK,
   throttleNode,
   transaction,
+  waitJob,
 } from './steps.ts';
 
 /**
@@ -132,6 +134,30 @@ export const groupedUpFront = defineRunbook({
   ],
 });
 
+/**
+ * block_job_ratelimit_sleep (018e5987b5 "blockjob: Adhere to rate limit even when reentered early", 8.1): a
+ * rate-limited job woken before its delay is over sleeps out the rest. Before, each early wake (here a
+ * raised speed, which kicks the sleeping job) let it copy another chunk at once. The mirror copies 64 KiB a
+ * time at 32 KiB/s, so four kicks 50 ms apart within its first two seconds copy four more chunks, or none.
+ */
+export const ratelimitKicks = defineRunbook({
+  id: 'probes/mirror-rate-limit-early-wakeups',
+  title: 'probe: a rate-limited mirror woken early by set-speed does not copy more (rate limit fix)',
+  files: [SOURCE_DISK],
+  steps: [
+    rawNode('source', '@src.raw'),
+    nullNode('tgt', 4 * MiB),
+    mirror('m', 'source', 'tgt', 'full', { speed: 32768, granularity: 65536, 'buf-size': 65536 }),
+    waitJob('m', 'running'),
+    { sleepMs: 100 },
+    ...[32769, 32770, 32771, 32772].flatMap((speed) => [
+      { qmp: 'block-job-set-speed', args: { device: 'm', speed } },
+      { sleepMs: 50 },
+    ]),
+    { qmp: 'query-block-jobs' },
+  ],
+});
+
 export const PROBE_RUNBOOKS = [
   hbitmapStatus,
   cbwTimeout,
@@ -139,4 +165,5 @@ export const PROBE_RUNBOOKS = [
   handshakeLimit,
   maxConnections,
   groupedUpFront,
+  ratelimitKicks,
 ];
