@@ -59,73 +59,88 @@ describe('each probe on each simulator profile gives the recorded status', () =>
  * Each switch turned the other way on a profile, and the status it must then give: a bug put into a
  * version that has the fix, or the fix into one that has the bug.
  */
-const FLIPS: { probe: string; profile: Profile; feature: Feature; then: ProbeStatus }[] = [
+const FLIPS: { probe: string; profile: Profile; feature: Feature; becomes: ProbeStatus }[] = [
   {
     probe: 'hbitmap-status-first-dirty',
     profile: '10.0',
     feature: 'hbitmap-status-first-dirty-bug',
-    then: 'present',
+    becomes: 'present',
   },
   {
     probe: 'hbitmap-status-first-dirty',
     profile: '7.2',
     feature: 'hbitmap-status-first-dirty-bug',
-    then: 'fixed',
+    becomes: 'fixed',
   },
-  { probe: 'cbw-timeout-uint32', profile: '11.1', feature: 'cbw-timeout-uint32-bug', then: 'present' },
-  { probe: 'cbw-timeout-uint32', profile: '7.2', feature: 'cbw-timeout-uint32-bug', then: 'fixed' },
+  { probe: 'cbw-timeout-uint32', profile: '11.1', feature: 'cbw-timeout-uint32-bug', becomes: 'present' },
+  { probe: 'cbw-timeout-uint32', profile: '7.2', feature: 'cbw-timeout-uint32-bug', becomes: 'fixed' },
   {
     probe: 'cve-2024-7409-stray-clients',
     profile: '10.0',
     feature: 'nbd-server-stop-closes-clients',
-    then: 'present',
+    becomes: 'present',
   },
   {
     probe: 'cve-2024-7409-stray-clients',
     profile: '5.2',
     feature: 'nbd-server-stop-closes-clients',
-    then: 'fixed',
+    becomes: 'fixed',
   },
   {
     probe: 'cve-2024-7409-stray-clients',
     profile: '11.1',
     feature: 'nbd-server-stop-handshake-hang-bug',
-    then: 'broken',
+    becomes: 'broken',
   },
   {
     probe: 'cve-2024-7409-stray-clients',
     profile: '7.2',
     feature: 'nbd-server-stop-handshake-hang-bug',
-    then: 'fixed',
+    becomes: 'fixed',
   },
   {
     probe: 'cve-2024-7409-handshake-limit',
     profile: '10.0',
     feature: 'nbd-handshake-limit',
-    then: 'present',
+    becomes: 'present',
   },
-  { probe: 'cve-2024-7409-handshake-limit', profile: '5.2', feature: 'nbd-handshake-limit', then: 'fixed' },
+  {
+    probe: 'cve-2024-7409-handshake-limit',
+    profile: '5.2',
+    feature: 'nbd-handshake-limit',
+    becomes: 'fixed',
+  },
   {
     probe: 'cve-2024-7409-max-connections',
     profile: '11.1',
     feature: 'nbd-default-max-connections-100',
-    then: 'present',
+    becomes: 'present',
   },
   {
     probe: 'cve-2024-7409-max-connections',
     profile: '5.2',
     feature: 'nbd-default-max-connections-100',
-    then: 'fixed',
+    becomes: 'fixed',
   },
-  { probe: 'transaction-grouped-up-front', profile: '7.2', feature: 'transaction-tran-api', then: 'fixed' },
+  {
+    probe: 'transaction-grouped-up-front',
+    profile: '7.2',
+    feature: 'transaction-tran-api',
+    becomes: 'fixed',
+  },
   {
     probe: 'transaction-grouped-up-front',
     profile: '10.0',
     feature: 'transaction-tran-api',
-    then: 'present',
+    becomes: 'present',
   },
-  { probe: 'job-ratelimit-early-wakeup', profile: '7.2', feature: 'job-ratelimit-sleep', then: 'fixed' },
-  { probe: 'job-ratelimit-early-wakeup', profile: '11.1', feature: 'job-ratelimit-sleep', then: 'present' },
+  { probe: 'job-ratelimit-early-wakeup', profile: '7.2', feature: 'job-ratelimit-sleep', becomes: 'fixed' },
+  {
+    probe: 'job-ratelimit-early-wakeup',
+    profile: '11.1',
+    feature: 'job-ratelimit-sleep',
+    becomes: 'present',
+  },
 ];
 
 describe('a bug switched the other way flips its probe', () => {
@@ -142,14 +157,14 @@ describe('a bug switched the other way flips its probe', () => {
       }
   });
   for (const f of FLIPS)
-    it(`${f.probe}: sim:${f.profile} with ${f.feature} switched: ${RECORDED[f.probe][f.profile]} → ${f.then}`, async () => {
+    it(`${f.probe}: sim:${f.profile} with ${f.feature} switched: ${RECORDED[f.probe][f.profile]} → ${f.becomes}`, async () => {
       const p = PROBES.find((x) => x.id === f.probe)!;
-      expect(f.then).not.toBe(RECORDED[f.probe][f.profile]);
+      expect(f.becomes).not.toBe(RECORDED[f.probe][f.profile]);
       const t = await runRunbook(
         runbookOf(p),
         { kind: 'sim', profile: f.profile, switched: [f.feature] },
         'sim',
       );
-      expect(p.decide(t).status).toBe(f.then);
+      expect(p.decide(t).status).toBe(f.becomes);
     });
 });
