@@ -1,6 +1,6 @@
 import type { ProbeResults, ProbeStatus } from '../contract/probes.ts';
 import { esc, page } from './html.ts';
-import { fixText } from './probes.ts';
+import { fixText, mdEsc } from './probes.ts';
 
 /**
  * `fleece-lab diff A.json B.json` of two probe results files (`fleece-lab probe --json`): the probes whose
@@ -74,8 +74,6 @@ export function diffProbes(a: ProbeResults, b: ProbeResults, aFile: string, bFil
     onlyB: b.probes.filter((p) => !inA.has(p.id)).map((p) => p.id),
   };
 }
-
-const mdEsc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function probeDiffMarkdown(d: ProbeDiff): string {
   const lost = d.changes.filter((c) => c.verdict === 'fix lost').length;

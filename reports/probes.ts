@@ -5,7 +5,8 @@ import { esc } from './html.ts';
  * The known-bug probes as people read them: a terminal table, Markdown and HTML for one or more targets,
  * and the "fixes carried" summary of a target (the matrix's and the main job's column per version).
  */
-const mdEsc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/** a Markdown table cell: pipes escaped, on one line */
+export const mdEsc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function fixText(f: ProbeFix): string {
   const back = f.backports.length > 0 ? `; stable ${f.backports.join(', ')}` : '';
