@@ -263,6 +263,9 @@ async function attachDriver(
   if (rb.steps.some((st) => 'io' in st))
     throw new AttachRefused("qemu-io prints on the endpoint's stdout, which an attached client cannot read");
   if (rb.devices.length > 0) throw new AttachRefused('the check needs guest devices of its own');
+  const hangs = rb.steps.find((st) => 'qmp' in st && st.stuckAfterMs !== undefined);
+  if (hangs && 'qmp' in hangs)
+    throw new AttachRefused(`its ${hangs.qmp} hangs some QEMU versions for good, and this QEMU is not ours`);
   const bound = qmpBoundMs(spec.qmpTimeoutMs);
   const q = await QmpClient.connect(spec.socket, { timeoutMs: bound });
   try {

@@ -1,7 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ProbeStatus } from '../../contract/probes.ts';
 import { type Feature, PROFILES, type Profile, VERSIONS } from '../../contract/versions.ts';
-import { resolveTarget } from '../../harness/targets/target-spec.ts';
+import { startQsd } from '../../harness/targets/qemu-process.ts';
+import { resolveAttachTarget, resolveTarget } from '../../harness/targets/target-spec.ts';
 import { loadGolden } from '../conformance/golden.ts';
 import { runRunbook } from '../conformance/run-runbook.ts';
 import { PROBES } from './catalogue.ts';
@@ -167,4 +171,27 @@ describe('a bug switched the other way flips its probe', () => {
       );
       expect(p.decide(t).status).toBe(f.becomes);
     });
+});
+
+describe('on a QEMU that is not ours (attach mode)', () => {
+  it('a probe whose command hangs some versions for good is not run: inconclusive, and the QEMU still answers', async () => {
+    // one client per monitor socket: the endpoint gets a second monitor for the attached run
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-probe-attach-'));
+    const sock = path.join(dir, 'second.sock');
+    const spec = resolveTarget('serve:7.2').spec('qsd') as { argvPrefix?: string[] };
+    const q = await startQsd({
+      argvPrefix: spec.argvPrefix,
+      extraArgs: ['--chardev', `socket,path=${sock},server=on,wait=off,id=c9`, '--monitor', 'chardev=c9'],
+    });
+    try {
+      const target = await resolveAttachTarget(sock, false);
+      const r = await runProbes(target, { only: 'stray-clients' });
+      expect(r.probes.map((p) => p.status)).toEqual(['inconclusive']);
+      expect(r.probes[0].evidence.saw).toMatch(/nbd-server-stop hangs some QEMU versions for good/);
+      expect(await q.qmp.execute('query-block-exports')).toEqual([]);
+    } finally {
+      await q.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
