@@ -117,8 +117,8 @@ export const FEATURES = [
    */
   'nbd-server-stop-closes-clients',
   /**
-   * a client that has not finished the handshake within 10 s (handshake-max-seconds, settable from 9.2) is
-   * dropped (CVE-2024-7409, b9b72cb3ce "nbd/server: CVE-2024-7409: Drop non-negotiating clients"; 9.1.0,
+   * a client that has not finished the handshake within 10 s (nbd-server-start's handshake-max-seconds in
+   * 10.0 and 11.1; 7.2 has no such option) is dropped (CVE-2024-7409, b9b72cb3ce "nbd/server: CVE-2024-7409: Drop non-negotiating clients"; 9.1.0,
    * 9.0.3, 8.2.7, 7.2.14)
    */
   'nbd-handshake-limit',

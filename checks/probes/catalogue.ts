@@ -290,7 +290,7 @@ export const PROBES: Probe[] = [
       ...CVE_2024_7409,
     },
     affected:
-      'every version before 9.1.0 without the backport (10 s by default; handshake-max-seconds from 9.2)',
+      'every version before 9.1.0 without the backport (10 s; nbd-server-start takes handshake-max-seconds in 10.0 and 11.1, not in 7.2)',
     runbook: handshakeLimit.id,
     switches: [{ feature: 'nbd-handshake-limit', means: 'fix' }],
     decide: decideHandshakeLimit,
