@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
+import { dropDrainPairs, normalizeValue, type RecordedEvent } from '../../contract/noise.ts';
 import { type At, SchemaArbitraries } from '../../contract/qapi/arbitrary.ts';
 import { Introspection } from '../../contract/qapi/introspection.ts';
 import { loadSnapshot } from '../../contract/qapi/schema-data.ts';
@@ -21,7 +22,6 @@ import type { Profile } from '../../contract/versions.ts';
 import { type QemuVersion, type ResolvedQemu, resolveQemu } from '../../harness/qemu/install.ts';
 import { type QemuProcess, startQsd } from '../../harness/targets/qemu-process.ts';
 import { createSim } from '../../sim/sim.ts';
-import { dropDrainPairs, normalizeValue, type RecordedEvent } from './normalize.ts';
 
 export interface Cmd {
   execute: string;

@@ -1,10 +1,11 @@
 import fc from 'fast-check';
+import type { OpSpec } from '../../contract/formats/saved-runs.ts';
 import type { Port, TraceEntry } from '../../contract/port.ts';
 import { PROPERTIES, PROPERTY_IDS, type PropertyId } from '../../contract/properties.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
 import type { Profile } from '../../contract/versions.ts';
 import { SimPort } from '../../harness/sim-port.ts';
-import { type Finding, type OpSpec, Violation, World } from './world.ts';
+import { type Finding, Violation, World } from './world.ts';
 
 /**
  * `fleece-lab check`: fast-check model-based runs of a proposal on the in-process simulator. Commands are

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { OpSpec, SavedRun } from '../../contract/formats/saved-runs.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
 import { bundled } from '../../contract/proposals/index.ts';
 import { SimPort } from '../../harness/sim-port.ts';
@@ -10,9 +11,7 @@ import {
   type Observed,
   observe,
   type Runner,
-  type SavedRun,
 } from './differential.ts';
-import type { OpSpec } from './world.ts';
 
 /**
  * The differential replay engine on fake sides whose behaviours differ on purpose: what it calls a

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
+import type { DivergenceEntry } from '../../contract/formats/differential.ts';
+import { firstDifference, pathShape, show } from '../../contract/formats/json-diff.ts';
+import type { OpSpec, SavedRun } from '../../contract/formats/saved-runs.ts';
+import { dropDrainPairs, maskProgress, normalizeValue, type RecordedEvent } from '../../contract/noise.ts';
 import type { Port, TraceEntry } from '../../contract/port.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
-import { type Difference, firstDifference, show } from '../../reports/transcripts.ts';
-import { dropDrainPairs, normalizeValue, type RecordedEvent } from '../conformance/normalize.ts';
 import { formatTrace } from './report.ts';
-import { type OpSpec, World } from './world.ts';
+import { World } from './world.ts';
 
 /**
  * Differential replay: one saved run of `fleece-lab check` (a proposal and its operations) replayed on
@@ -20,8 +22,8 @@ import { type OpSpec, World } from './world.ts';
  * - an error that ended the run early;
  * and the events each side got up to that step, as a set (see compareObserved; a drain's paused/running
  * pairs are dropped: their number depends on timing).
- * Noise is normalised as the conformance suite does (conformance/normalize.ts): the scratch folder,
- * generated node names, file allocation sizes; keys in NOISE_KEYS (progress counters of jobs) are masked.
+ * Noise goes through contract/noise.ts: the scratch folder, generated node names, file allocation sizes,
+ * and the progress counters of jobs (NOISE_KEYS).
  *
  * Divergences are grouped by their signature (which sides, which kind of item, which command or event, where
  * in the value), shrunk by delta debugging over the operations (every sub-sequence of operations is a valid
@@ -36,13 +38,6 @@ import { type OpSpec, World } from './world.ts';
  * Each run gets a fresh QEMU process: a run does not leave QEMU pristine (the domain's NBD server, guest
  * disks and exports stay, and a run that breaks a property can leave jobs and nodes behind).
  */
-
-export interface SavedRun {
-  /** where it came from: FILE or FILE:LINE */
-  source: string;
-  proposal: string;
-  ops: OpSpec[];
-}
 
 export interface Side {
   /** 'sim:7.2' or 'real:7.2' */
@@ -76,19 +71,6 @@ export interface Observed {
   /** the harness broke (QEMU did not start...): nothing to compare */
   broken?: string;
   trace: TraceEntry[];
-}
-
-/** Progress counters of a job depend on how far it got when asked: not behaviour. */
-export const NOISE_KEYS = new Set(['current-progress', 'total-progress', 'offset', 'len', 'busy']);
-
-function mask(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(mask);
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = NOISE_KEYS.has(k) ? '<n>' : mask(x);
-    return out;
-  }
-  return v;
 }
 
 /** Bytes as runs: `0x10*65536 0x20*512`; long ones are cut and hashed. */
@@ -170,7 +152,7 @@ export async function observe(
   const steps: StepOutcome[] = [];
   let cur: StepOutcome | undefined;
   const events: RecordedEvent[] = [];
-  const norm = (v: unknown) => mask(normalizeValue(v, scratch));
+  const norm = (v: unknown) => maskProgress(normalizeValue(v, scratch));
   for (const t of port.trace) {
     if (t.kind === 'note' && t.text.startsWith(STEP)) {
       const i = Number(t.text.slice(STEP.length));
@@ -271,11 +253,6 @@ function itemName(i: Item | undefined): string {
   }
 }
 
-/** The path without array indices and with numbers folded: equal for the same kind of difference. */
-function pathShape(p: string): string {
-  return p.replace(/\.\d+(?=\.|$)/g, '[]');
-}
-
 function eventName(e: Record<string, unknown>): string {
   const d = (e.data ?? {}) as Record<string, unknown>;
   return e.event === 'JOB_STATUS_CHANGE' ? `JOB_STATUS_CHANGE(${String(d.status)})` : String(e.event);
@@ -316,10 +293,12 @@ export function compareObserved(a: Observed, b: Observed): StepDifference[] {
     for (let k = 0; k < Math.max(ia.length, ib.length); k++) {
       const x = ia[k];
       const y = ib[k];
-      const d: Difference | undefined = firstDifference(x, y);
+      const d = firstDifference(x, y);
       if (!d) continue;
       const same = x && y && x.kind === y.kind && itemName(x) === itemName(y);
-      const signature = same ? `${itemName(x)}: ${pathShape(d.path)}` : `${itemName(x)} / ${itemName(y)}`;
+      const signature = same
+        ? `${itemName(x)}: ${pathShape(d.path, '[]')}`
+        : `${itemName(x)} / ${itemName(y)}`;
       if (seen.has(signature)) continue;
       seen.add(signature);
       out.push({ step: s, label, signature, a: same ? d.a : x, b: same ? d.b : y, path: same ? d.path : '' });
@@ -348,39 +327,11 @@ export function compareObserved(a: Observed, b: Observed): StepDifference[] {
 
 // ------------------------------------------------------------------ classification and shrinking
 
-export const DIVERGENCE_CLASSES = ['simulator-wrong', 'versions-differ', 'both', 'unexplained'] as const;
-export type DivergenceClass = (typeof DIVERGENCE_CLASSES)[number];
-
 /** Runs a saved run on one side (a fresh QEMU or simulator each time). */
 export type Runner = (side: Side, proposal: Proposal, ops: OpSpec[]) => Promise<Observed>;
 
-export interface Divergence {
-  id: string;
-  class: DivergenceClass;
-  /** the two sides compared: sim:V vs real:V, or real:V1 vs real:V2 */
-  pair: [string, string];
-  /** other pairs with the same divergence (same difference, same minimal trace) */
-  alsoOn: string[];
-  signature: string;
-  /** the label of the step where the minimal trace differs, and the two sides' values there */
-  step: string;
-  stepIndex: number;
-  a: unknown;
-  b: unknown;
-  path: string;
-  /** how many replayed traces showed it (on the pair where most did) */
-  traces: number;
-  example: string;
-  proposal: string;
-  minimal: OpSpec[];
-  shrunkFrom: number;
-  shrinkReplays: number;
-  /** sim:V that disagree with their own real QEMU at that step (for versions-differ / both) */
-  simWrongAt: string[];
-  note?: string;
-  /** the minimal trace on each side of the pair, as `fleece-lab check` prints counterexamples */
-  qmp: { a: string[]; b: string[] };
-}
+/** A divergence as the report lists it (the report adds its minimal trace's file and replay command). */
+export type Divergence = Omit<DivergenceEntry, 'file' | 'replay'>;
 
 interface Group {
   pair: [Side, Side];
@@ -673,7 +624,7 @@ async function settle(g: Group, o: DifferentialOptions, doShrink: boolean): Prom
   // replayed once more: a divergence must happen again to count as behaviour
   const again = await still(ops);
   const final = again ?? { a: pick.obs.get(A.key)!, b: pick.obs.get(B.key)!, d: pick.diff };
-  let cls: DivergenceClass;
+  let cls: Divergence['class'];
   const simWrongAt: string[] = [];
   if (!again) {
     cls = 'unexplained';

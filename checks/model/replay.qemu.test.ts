@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import type { OpSpec } from '../../contract/formats/saved-runs.ts';
 import type { PropertyId } from '../../contract/properties.ts';
 import { bundled } from '../../contract/proposals/index.ts';
 import { QemuPort } from '../../harness/qemu-port.ts';
 import { SimPort } from '../../harness/sim-port.ts';
 import { replayOps } from './replay.ts';
-import type { OpSpec } from './world.ts';
 
 /**
  * Traces of `fleece-lab check` replayed on a real qemu-storage-daemon 7.2: the same operations give the same

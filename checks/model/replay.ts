@@ -1,8 +1,9 @@
+import type { OpSpec } from '../../contract/formats/saved-runs.ts';
 import type { Port } from '../../contract/port.ts';
 import { PROPERTY_IDS, type PropertyId } from '../../contract/properties.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
 import { runOps } from './check.ts';
-import { type OpSpec, Violation } from './world.ts';
+import { Violation } from './world.ts';
 
 /** The outcome of one run of operations: the first property it broke (of those watched), or none. */
 export interface Outcome {

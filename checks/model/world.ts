@@ -1,4 +1,5 @@
 import { createActor } from 'xstate';
+import type { OpSpec } from '../../contract/formats/saved-runs.ts';
 import type { Port } from '../../contract/port.ts';
 import type { PropertyId } from '../../contract/properties.ts';
 import type { ApiCall, LowerCtx, Proposal } from '../../contract/proposals/define.ts';
@@ -7,24 +8,9 @@ import { DiskHistory, firstDiff, type PatternWrite } from './disk-model.ts';
 
 /**
  * One run of a proposal against a QEMU (through a Port): the domain's disks, the guest, the readers, the
- * sessions, and the property checks. Operations are plain data (OpSpec) so a run can be saved and replayed
- * on another target.
+ * sessions, and the property checks. Operations are plain data (OpSpec, contract/formats/saved-runs.ts)
+ * so a run can be saved and replayed on another target.
  */
-export type OpSpec =
-  | { op: 'write'; disk: number; offset: number; length: number; pattern: number }
-  | {
-      op: 'start';
-      disks: number[];
-      inject: { after: number; disk: number; offset: number; length: number; pattern: number }[];
-    }
-  | { op: 'read'; session: number; disk: number; offset: number; length: number }
-  | { op: 'stats'; session: number }
-  | {
-      op: 'stop';
-      session: number;
-      inject?: { after: number; disk: number; offset: number; length: number; pattern: number }[];
-    };
-
 export class Violation extends Error {
   constructor(
     readonly property: PropertyId,

@@ -12,14 +12,16 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { cmdDiff } from '../../../bin/diff-cmd.ts';
 import { cmdMerge } from '../../../bin/merge-cmd.ts';
+import { compareToBaseline } from '../../../contract/formats/baseline.ts';
+import { parseMatrix } from '../../../contract/formats/matrix.ts';
+import { parseProposalReports } from '../../../contract/formats/proposal-reports.ts';
+import { parseResults, summarize } from '../../../contract/formats/results.ts';
 import { parseJsonText } from '../../../contract/json-text.ts';
-import { parseResults, summarize } from '../../../contract/results.ts';
-import { compareToBaseline } from '../../../reports/baseline.ts';
 import { diffMarkdown, diffMatrices, diffResults } from '../../../reports/diff.ts';
 import { toJUnit } from '../../../reports/junit.ts';
 import { toMarkdown } from '../../../reports/markdown.ts';
-import { matrixMarkdown, parseMatrix, summarizeMatrix } from '../../../reports/matrix.ts';
-import { mergeMatrices, mergeProposals, mergeResults, parseProposalReports } from '../../../reports/merge.ts';
+import { matrixMarkdown, summarizeMatrix } from '../../../reports/matrix.ts';
+import { mergeMatrices, mergeProposals, mergeResults } from '../../../reports/merge.ts';
 import { assertOneLine, Breach, type FuzzTarget, isRawJsError, normalizeClass } from '../core.ts';
 import {
   applyByteEdits,

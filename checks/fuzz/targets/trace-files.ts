@@ -8,18 +8,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { parseSavedTrace } from '../../../bin/replay-cmd.ts';
-import { bundled } from '../../../contract/proposals/index.ts';
-import { profileSchema } from '../../../contract/versions.ts';
-import { SimPort } from '../../../harness/sim-port.ts';
-import { transcriptHtml } from '../../../reports/html.ts';
+import { describeDifference } from '../../../contract/formats/json-diff.ts';
+import { parseSavedTrace, type SavedTrace } from '../../../contract/formats/saved-runs.ts';
 import {
-  describeDifference,
   parseJsonl,
   stepOf,
   type TranscriptData,
   transcriptDifference,
-} from '../../../reports/transcripts.ts';
+} from '../../../contract/formats/transcripts.ts';
+import { bundled } from '../../../contract/proposals/index.ts';
+import { profileSchema } from '../../../contract/versions.ts';
+import { SimPort } from '../../../harness/sim-port.ts';
+import { transcriptHtml } from '../../../reports/html.ts';
 import { replayOps } from '../../model/replay.ts';
 import { type FuzzTarget, normalizeClass } from '../core.ts';
 import {
@@ -132,7 +132,7 @@ async function savedCase(st: State, i: TraceInput, file: string): Promise<string
   const s = st.seeds.saved[i.seed % st.seeds.saved.length];
   const v = i.json.length > 0 ? applyJsonEdits(s.value, i.json) : s.value;
   const text = applyByteEdits(`${JSON.stringify(v, null, 1) ?? ''}\n`, i.bytes);
-  let t: ReturnType<typeof parseSavedTrace>;
+  let t: SavedTrace;
   try {
     t = parseSavedTrace(text, file);
   } catch (e) {

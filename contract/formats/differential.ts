@@ -1,14 +1,13 @@
 import { z } from 'zod';
+import { divergenceClass } from './divergence-classes.ts';
+import { parseWith } from './parse-with.ts';
+import { opSpec } from './saved-runs.ts';
 
 /**
  * The report of `fleece-lab replay --traces DIR --versions ...` (differential replay): how many saved runs of
  * `fleece-lab check` were replayed on each version (simulator profile and real QEMU), and every divergence
  * with its class, a minimal trace, both sides' QMP traces and a command that replays it.
  */
-export const divergenceClass = z.enum(['simulator-wrong', 'versions-differ', 'both', 'unexplained']);
-
-const opSpec = z.record(z.unknown());
-
 export const divergenceSchema = z.object({
   id: z.string(),
   class: divergenceClass,
@@ -66,12 +65,8 @@ export const differentialSchema = z.object({
   jobs: z.number().int(),
 });
 export type DifferentialReport = z.infer<typeof differentialSchema>;
+export type DivergenceEntry = DifferentialReport['divergences'][number];
 
 export function parseDifferential(raw: unknown, where: string): DifferentialReport {
-  const p = differentialSchema.safeParse(raw);
-  if (!p.success) {
-    const i = p.error.issues[0];
-    throw new Error(`${where}: ${i.path.join('.') || '(top)'}: ${i.message}`);
-  }
-  return p.data;
+  return parseWith(differentialSchema, raw, where);
 }

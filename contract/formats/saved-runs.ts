@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseJsonLine, parseJsonText } from '../json-text.ts';
+import { parseWith } from './parse-with.ts';
+
+/**
+ * Saved runs of `fleece-lab check`: the operations of a run of the property checker (OpSpec), as plain
+ * data so that a run replays on another target. Three files carry them:
+ * - `<proposal>.runs.jsonl` (check --save-runs): every generated run, one JSON object a line;
+ * - `<proposal>.<property>.json`: a counterexample, with the property it broke and why;
+ * - `minimal/<id>.json` of a differential replay: a divergence's minimal trace, in the counterexample's shape.
+ * `fleece-lab replay` reads the last two; the differential replay reads them all.
+ */
+const nat = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const len = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const pattern = z.number().int().min(0).max(255);
+const inject = z.object({ after: nat, disk: nat, offset: nat, length: len, pattern });
+
+/** one operation of a run (checks/model/world.ts runs them), checked before any of them runs */
+export const opSpec = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('write'), disk: nat, offset: nat, length: len, pattern }),
+  z.object({ op: z.literal('start'), disks: z.array(nat), inject: z.array(inject) }),
+  z.object({ op: z.literal('read'), session: nat, disk: nat, offset: nat, length: len }),
+  z.object({ op: z.literal('stats'), session: nat }),
+  z.object({ op: z.literal('stop'), session: nat, inject: z.array(inject).optional() }),
+]);
+export type OpSpec = z.infer<typeof opSpec>;
+
+/** what every saved run has: the proposal it ran and its operations (other members, like the seed, are not read) */
+export const savedRunSchema = z.object({ proposal: z.string(), ops: z.array(opSpec) });
+
+/** a counterexample (or a minimal trace): the run, the profile it ran on and the outcome it had */
+export const savedTraceSchema = z.object({
+  proposal: z.string(),
+  profile: z.string(),
+  property: z.string(),
+  detail: z.string(),
+  ops: z.array(opSpec),
+});
+export type SavedTrace = z.infer<typeof savedTraceSchema>;
+
+export interface SavedRun {
+  /** where it came from: FILE or FILE:LINE */
+  source: string;
+  proposal: string;
+  ops: OpSpec[];
+}
+
+export function runsFileName(proposal: string): string {
+  return `${proposal}.runs.jsonl`;
+}
+
+export function counterexampleFileName(proposal: string, property: string): string {
+  return `${proposal}.${property}.json`;
+}
+
+/** A trace saved by `fleece-lab check`, or one line naming the file and the field (or line:column) that is wrong. */
+export function parseSavedTrace(text: string, file: string): SavedTrace {
+  return parseWith(savedTraceSchema, parseJsonText(text, file), file);
+}
+
+/**
+ * The saved runs of a file or a folder (its *.runs.jsonl and *.json files, in name order), each named by
+ * FILE or FILE:LINE relative to the working folder. A JSON value without a proposal and a list of operations
+ * is not a saved run and is passed over; one that has them is parsed, or fails with one line naming the file,
+ * the line and the field.
+ */
+export function readSavedRuns(where: string): SavedRun[] {
+  const files = fs.statSync(where).isDirectory()
+    ? fs
+        .readdirSync(where)
+        .sort()
+        .filter((f) => f.endsWith('.jsonl') || f.endsWith('.json'))
+        .map((f) => path.join(where, f))
+    : [where];
+  const out: SavedRun[] = [];
+  const add = (raw: unknown, source: string) => {
+    const r = raw as { proposal?: unknown; ops?: unknown } | null;
+    if (typeof r?.proposal !== 'string' || !Array.isArray(r.ops)) return;
+    const run = parseWith(savedRunSchema, raw, source);
+    out.push({ source, proposal: run.proposal, ops: run.ops });
+  };
+  for (const f of files) {
+    const text = fs.readFileSync(f, 'utf8');
+    const rel = path.relative(process.cwd(), f);
+    if (f.endsWith('.jsonl'))
+      text.split('\n').forEach((l, i) => {
+        if (l.trim() !== '') add(parseJsonLine(l, rel, i + 1), `${rel}:${i + 1}`);
+      });
+    else add(parseJsonText(text, rel), rel);
+  }
+  return out;
+}
