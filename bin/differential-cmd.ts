@@ -1,13 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  differential,
-  type Observed,
-  observe,
-  type Runner,
-  type Side,
-} from '../checks/model/differential.ts';
+import type { Side } from '../checks/differential/side.ts';
+import { differential, type Runner } from '../checks/model/differential.ts';
 import { loadProposal } from '../checks/model/load-proposal.ts';
+import { type Observed, observe } from '../checks/model/observe.ts';
 import { type DifferentialReport, differentialSchema } from '../contract/formats/differential.ts';
 import {
   CLASS_TEXT,

@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
+import { classify } from '../checks/differential/classify.ts';
 import { CLASS_TEXT, type SimVsRealClass, simVsRealClass } from '../contract/formats/divergence-classes.ts';
 import { type Difference, describeDifference, show, valueAt } from '../contract/formats/json-diff.ts';
 import type { Matrix, MatrixCell, MatrixRow, VersionStep } from '../contract/formats/matrix.ts';
@@ -7,7 +8,8 @@ import { stepOf, type TranscriptData, transcriptDifference } from '../contract/f
 
 /**
  * The version matrix (contract/formats/matrix.ts): check × QEMU version, the real QEMU's status and the
- * simulator's (same profile), whether they agree, and for every disagreement a class and a reason:
+ * simulator's (same profile), whether they agree, and for every disagreement a class (decided by
+ * checks/differential/classify.ts) and a reason:
  * - simulator-wrong: the simulator differs from that version's real QEMU (and does not answer like any
  *   other real version at that point);
  * - versions-differ: real versions differ from each other at the point where the simulator differs, and
@@ -128,7 +130,7 @@ export interface CellInput {
   others: { version: string; trace: TranscriptData }[];
 }
 
-/** One cell of the matrix: agreement and, for a disagreement, its class and reason. */
+/** One cell of the matrix: agreement and, for a disagreement, its class (classify) and reason. */
 export function classifyCell(c: CellInput): MatrixCell {
   const { real: R, sim: S, version: v } = c;
   const base = { real: R?.status, sim: S?.status };
@@ -136,7 +138,7 @@ export function classifyCell(c: CellInput): MatrixCell {
   const unexplained = (reason: string): MatrixCell => ({
     ...base,
     agree: false,
-    class: 'unexplained',
+    class: classify({ established: false }),
     reason,
   });
   if (R.status === 'skip' || S.status === 'skip') {
@@ -160,11 +162,17 @@ export function classifyCell(c: CellInput): MatrixCell {
     const simHere = valueAt(c.simTrace, d.path);
     const differing = c.others.filter((o) => !isDeepStrictEqual(valueAt(o.trace, d.path), realHere));
     const like = c.others.filter((o) => isDeepStrictEqual(valueAt(o.trace, d.path), simHere));
-    if (differing.length > 0 && like.length > 0)
+    const cls = classify({
+      established: true,
+      pair: 'sim-vs-real',
+      realVersionsDiffer: differing.length > 0,
+      simAnswersAsAnotherVersion: like.length > 0,
+    });
+    if (cls === 'versions-differ')
       return {
         ...base,
         agree: false,
-        class: 'versions-differ',
+        class: cls,
         reason: `${where}: sim:${v} answers as real QEMU ${like.map((o) => o.version).join(', ')} ${like.length > 1 ? 'do' : 'does'}: ${show(simHere)}; real QEMU ${v}: ${show(realHere)}${known}`,
       };
     const agreeing = c.others.filter((o) => !differing.includes(o)).map((o) => o.version);
@@ -177,7 +185,7 @@ export function classifyCell(c: CellInput): MatrixCell {
     return {
       ...base,
       agree: false,
-      class: 'simulator-wrong',
+      class: cls,
       reason: `${where}: sim:${v} ${show(simHere)}, real QEMU ${v} ${show(realHere)}${context}${known}`,
     };
   }
@@ -187,7 +195,7 @@ export function classifyCell(c: CellInput): MatrixCell {
     return {
       ...base,
       agree: false,
-      class: 'simulator-wrong',
+      class: classify({ established: true, pair: 'sim-vs-real' }),
       reason: `known: ${S.reason ?? ''}`,
     };
   return unexplained(`real ${statusText(R)}; sim:${v} ${statusText(S)}; no transcripts to compare`);

@@ -4,6 +4,7 @@ import { writeTrace } from '../../contract/formats/transcripts.ts';
 import { versionInfo } from '../../contract/versions.ts';
 import { AttachRefused } from '../../harness/targets/attach.ts';
 import type { ResolvedTarget } from '../../harness/targets/target-spec.ts';
+import { pool } from '../differential/pool.ts';
 import { loadGolden, withoutTarget } from './golden.ts';
 import { runRunbook, type Transcript } from './run-runbook.ts';
 import type { ParsedRunbook } from './runbooks/define.ts';
@@ -45,18 +46,10 @@ export async function conform(target: ResolvedTarget, opts: ConformOptions = {})
   // Attach mode runs one check at a time: each check removes what was not there when it began, which
   // would include a concurrent check's nodes.
   const attach = target.spec('qsd').kind === 'attach';
-  const n = attach ? 1 : Math.max(1, Math.min(opts.jobs ?? 1, 16));
-  let next = 0;
-  // A small pool: real QEMU checks mostly wait on processes, so a few at once use the machine well.
-  const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= list.length) return;
-      results[i] = await runOne(target, list[i], info.features, opts);
-      opts.onResult?.(results[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: n }, worker));
+  await pool(list, attach ? 1 : Math.min(opts.jobs ?? 1, 16), async (rb, i) => {
+    results[i] = await runOne(target, rb, info.features, opts);
+    opts.onResult?.(results[i]);
+  });
   checks.push(...results);
   return {
     tool: 'fleece-lab',

@@ -3,15 +3,9 @@ import type { OpSpec, SavedRun } from '../../contract/formats/saved-runs.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
 import { bundled } from '../../contract/proposals/index.ts';
 import { SimPort } from '../../harness/sim-port.ts';
-import {
-  compareObserved,
-  ddmin,
-  differential,
-  type Item,
-  type Observed,
-  observe,
-  type Runner,
-} from './differential.ts';
+import { compareObserved } from './compare-observed.ts';
+import { differential, type Runner } from './differential.ts';
+import { type Item, type Observed, observe } from './observe.ts';
 
 /**
  * The differential replay engine on fake sides whose behaviours differ on purpose: what it calls a
@@ -163,18 +157,6 @@ describe('differential replay: shrinking and comparison', () => {
     const r = await diff([run([W(1), start, STATS])], b, ['7.2']);
     expect(r.divergences).toHaveLength(1);
     expect(r.divergences[0].minimal).toEqual([{ ...start, inject: [inj(0x99)] }]);
-  });
-
-  it('ddmin keeps a 1-minimal sub-sequence within its bound', async () => {
-    const items = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
-    const budget = { left: 100 };
-    const m = await ddmin(items, async (c) => c.includes(3) && c.includes(11), budget);
-    expect(m).toEqual([3, 11]);
-    const tight = { left: 2 };
-    const partial = await ddmin(items, async (c) => c.includes(3) && c.includes(11), tight);
-    expect(tight.left).toBe(0);
-    expect(partial).toContain(3);
-    expect(partial).toContain(11);
   });
 
   const obs = (events: { step: number; event: Record<string, unknown> }[], steps = 4): Observed => ({
