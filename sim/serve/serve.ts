@@ -245,7 +245,9 @@ export class ServeProcess {
     if (dup && this.profile !== '5.2') this.fail(loc, duplicateChardevText(this.profile, spec.id));
     let c: Chardev;
     try {
-      if (spec.backend === 'socket') {
+      if (spec.backend === 'socket' && 'fd' in spec) {
+        this.fail(loc, 'fleece-lab: chardev socket fd= is not simulated');
+      } else if (spec.backend === 'socket') {
         if (spec.server) {
           const s = await SocketServerChardev.listen(spec.id, spec.addr, this.io.cwd);
           c = s;
