@@ -240,6 +240,7 @@ function isolated(q: ResolvedQemu, argv: string[]): string[] {
   if (!q.root || !mods) return argv;
   try {
     accessSync(HOST_MODULE_DIR);
+    accessSync(mods);
   } catch {
     return argv;
   }
@@ -315,7 +316,11 @@ export async function captureSystem(
     await session(
       q,
       'none',
-      [{ execute: 'query-machines' }, { execute: 'qom-list-types' }, { execute: 'query-cpu-definitions' }],
+      [
+        { execute: 'query-machines' },
+        { execute: 'qom-list-types', arguments: { abstract: true } },
+        { execute: 'query-cpu-definitions' },
+      ],
       timeoutMs,
     )
   ).map((r) => r.return) as [Json[], Json[], Json[]];

@@ -45,6 +45,8 @@ export interface QmpHubOptions {
   format: QmpFormat;
   /** runs before each command (serve: bring the simulated clock up to the wall clock) */
   beforeCommand?: () => void;
+  /** runs after each command, before its reply is written (qemu-system: what qemu-io printed goes out) */
+  afterCommand?: () => void;
   /** the timestamp an event is sent with (default: the simulator's own) */
   timestamp?: (e: SimEvent) => { seconds: number; microseconds: number };
   /** `quit` was executed, its reply not yet sent (qsd's exit path runs before the reply goes out) */
@@ -310,6 +312,7 @@ export class QmpSession {
     }
     hub.opts.beforeCommand?.();
     const reply: QmpReply = this.monitor.dispatch(request);
+    hub.opts.afterCommand?.();
     if (hub.sim.core.stuck) return;
     const out = new Map<string, unknown>();
     if ('error' in reply) {

@@ -176,7 +176,8 @@ export function resolveChardev(profile: Profile, arg: string): ChardevResolution
       exitOnly: true,
     };
   }
-  return { warnings, ...chardevFromOpts(profile, r, { backends: CHARDEV_BACKENDS[profile] }) };
+  const res = chardevFromOpts(profile, r, { backends: CHARDEV_BACKENDS[profile] });
+  return { ...res, warnings: [...warnings, ...(res.warnings ?? [])] };
 }
 
 /**

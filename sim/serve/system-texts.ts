@@ -27,7 +27,9 @@ export interface MsgState {
 }
 
 /** real_time_iso8601(): g_date_time_format_iso8601 of the wall clock, microseconds, UTC */
-export function isoTimestamp(nowUs: number = Date.now() * 1000): string {
+export function isoTimestamp(
+  nowUs: number = Math.floor((performance.timeOrigin + performance.now()) * 1000),
+): string {
   const d = new Date(Math.floor(nowUs / 1000));
   const micro = String(Math.floor(nowUs % 1_000_000)).padStart(6, '0');
   return `${d.toISOString().slice(0, 19)}.${micro}Z`;
