@@ -160,7 +160,6 @@ export class QemuOptsList {
       if (mark === 0) this.all.splice(this.all.indexOf(opts), 1);
       throw e;
     }
-    opts.loc = loc;
     return opts;
   }
 

@@ -440,8 +440,8 @@ class SystemParser {
       return;
     }
     if (!arg.startsWith('{')) {
+      // kept in the list: its id is unique among the -object ids given in this form
       const o = this.parseList('object', arg, loc);
-      this.c.lists.object.all.splice(this.c.lists.object.all.indexOf(o), 1);
       const type = o.get('qom-type');
       if (type === undefined) throw new QemuOptError("Parameter 'qom-type' is missing");
       if (type === 'help' || type === '?') this.error(loc, 'fleece-lab: -object help is not simulated');

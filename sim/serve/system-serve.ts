@@ -8,12 +8,13 @@
  * pid P (name)", SHUTDOWN, exit 0); its monitor sockets and the pid file go with it.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { loadSystemData, type SystemData } from '../../contract/qemu-system/system-data.ts';
 import type { Profile } from '../../contract/versions.ts';
 import { objectAdd } from '../commands/objects.ts';
 import { type MachineState, newMachineState } from '../core/machine.ts';
 import { SocketServerChardev } from './chardev/char-socket.ts';
-import { QemuOptError } from './keyval.ts';
+import { type KvDict, type KvValue, QemuOptError } from './keyval.ts';
 import type { QemuOpts } from './qemu-opts.ts';
 import { CHARDEV_BACKENDS, chardevFromOpts } from './qsd-chardev.ts';
 import {
@@ -119,7 +120,8 @@ export class SystemProcess extends ServeBase {
       });
     this.guard(() => checkRtc(c.lists.rtc.find(undefined)));
     const memOpts = c.lists.memory.find(undefined);
-    const ramBytes = this.guard(() => memoryOptions(p, memOpts, c.machine));
+    // 5.2 had no 'memory' machine property: -m set the RAM size directly
+    const ramBytes = this.guard(() => memoryOptions(p, memOpts, p === '5.2' ? new Map() : c.machine));
     const loc52 = c.lists.machine.find(undefined)?.loc;
     const chosen = this.guard(() => selectMachine(p, this.data, c.machine, loc52 ?? ''));
     this.defaultDevices(chosen);
@@ -138,7 +140,7 @@ export class SystemProcess extends ServeBase {
     // the machine's own properties
     const legacy = this.guard(() => applyLegacyMachineOptions(c.machine));
     this.guard(() => applyMachineProperties(p, chosen, c.machine));
-    ms.cpus = this.guard(() => checkSmp(chosen, c.machine));
+    ms.cpus = this.guard(() => checkSmp(chosen, this.machineDicts()));
     this.accelerators(legacy.accelerators, ms);
     if (chosen.info.deprecated && p === '11.1')
       this.report(
@@ -153,7 +155,7 @@ export class SystemProcess extends ServeBase {
     if (chosen.family === 'none' && ms.cpuModel !== undefined)
       this.fail(undefined, 'apic-id property was not initialized properly');
     ms.ramBytes = this.ramSize(legacy.memdev, ramBytes);
-    this.guard(() => checkBoot(c.machine));
+    this.guard(() => checkBoot(this.machineDicts()));
     ms.context =
       chosen.family === 'none'
         ? ms.accel === 'kvm'
@@ -168,6 +170,17 @@ export class SystemProcess extends ServeBase {
     if (this.down) return;
     this.started = true;
     this.hub.start();
+  }
+
+  /** -smp and -boot as dictionaries: in machine_opts_dict (6.0+), or 5.2's own QemuOpts */
+  private machineDicts(): Map<string, KvValue> {
+    const c = this.config;
+    if (this.profile !== '5.2') return c.machine;
+    const dict = (o: QemuOpts | undefined): KvDict => new Map(o?.opts ?? []);
+    return new Map<string, KvValue>([
+      ['smp', dict(c.lists['smp-opts'].find(undefined))],
+      ['boot', dict(c.lists['boot-opts'].find(undefined))],
+    ]);
   }
 
   /** the defaults -nodefaults turns off: not simulated on a machine that would have any */
@@ -199,9 +212,7 @@ export class SystemProcess extends ServeBase {
     const c = this.config;
     const ramId = m.info['default-ram-id'] as string | undefined;
     const all =
-      this.profile === '5.2'
-        ? c.lists.object.all.map((o) => ({ value: this.object52(o), loc: o.loc }))
-        : c.objects;
+      this.profile === '5.2' ? c.lists.object.all.map((o) => ({ value: this.object52(o), loc: o.loc })) : c.objects;
     for (const o of all) {
       const type = String(o.value['qom-type']);
       if (type.startsWith('memory-backend-') !== late) continue;
@@ -234,7 +245,7 @@ export class SystemProcess extends ServeBase {
   private secret(v: Record<string, unknown>): void {
     if (typeof v.file !== 'string') return;
     try {
-      fs.readFileSync(v.file);
+      fs.readFileSync(path.resolve(this.io.cwd, v.file));
     } catch {
       this.fail(
         undefined,
@@ -437,6 +448,13 @@ export async function runSystemServe(
     return undefined;
   }
   if (out.stderr) io.stderr(out.stderr);
+  // qemu_create_default_devices' check, in the daemon QEMU forked (its parent passes the failure on)
+  const c = out.config;
+  if (c.nographic && c.daemonize && c.hasDefaults) {
+    io.stderr(systemReport(c.msg, undefined, '-nographic cannot be used with -daemonize'));
+    io.exit(1);
+    return undefined;
+  }
   const daemon = out.config.daemonize && isDaemonChild();
   if (out.config.daemonize && !daemon) {
     if (!opts.relaunch) throw new Error('-daemonize: no command line to start the daemon with (relaunch)');
