@@ -164,6 +164,13 @@ export class QmpHub {
     this.quitting = true;
   }
 
+  /** until every connection has written what it was given (at most `ms`) */
+  async flush(ms = 500): Promise<void> {
+    const end = Date.now() + ms;
+    while ([...this.sessions].some((s) => s.pending > 0) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 5));
+  }
+
   /** Stop: no more events; drop every connection. */
   close(): void {
     this.unsubscribe();
@@ -224,6 +231,11 @@ export class QmpSession {
 
   get negotiated(): boolean {
     return this.monitor.negotiated && !this.closed;
+  }
+
+  /** bytes given to the connection and not yet written */
+  get pending(): number {
+    return this.closed ? 0 : this.conn.writableLength;
   }
 
   send(text: string, cb?: () => void): void {

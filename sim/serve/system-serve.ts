@@ -13,6 +13,7 @@ import { loadSystemData, type SystemData } from '../../contract/qemu-system/syst
 import type { Profile } from '../../contract/versions.ts';
 import { objectAdd } from '../commands/objects.ts';
 import { type MachineState, newMachineState } from '../core/machine.ts';
+import { jobsOf } from '../jobs/job.ts';
 import { SocketServerChardev } from './chardev/char-socket.ts';
 import { type KvDict, type KvValue, QemuOptError } from './keyval.ts';
 import type { QemuOpts } from './qemu-opts.ts';
@@ -78,7 +79,7 @@ export class SystemProcess extends ServeBase {
       nbdLog: (line) => io.stderr(systemReport(config.msg, undefined, line)),
       onQuitRequested: () => {},
       afterCommand: () => this.flushStdout(),
-      onQuit: () => this.exitCleanly(0),
+      onQuit: () => this.afterQuit(),
     });
     this.data = loadSystemData(config.profile);
     io.onSignal?.((sig) => this.onSignal(sig));
@@ -212,7 +213,9 @@ export class SystemProcess extends ServeBase {
     const c = this.config;
     const ramId = m.info['default-ram-id'] as string | undefined;
     const all =
-      this.profile === '5.2' ? c.lists.object.all.map((o) => ({ value: this.object52(o), loc: o.loc })) : c.objects;
+      this.profile === '5.2'
+        ? c.lists.object.all.map((o) => ({ value: this.object52(o), loc: o.loc }))
+        : c.objects;
     for (const o of all) {
       const type = String(o.value['qom-type']);
       if (type.startsWith('memory-backend-') !== late) continue;
@@ -418,19 +421,43 @@ export class SystemProcess extends ServeBase {
     }
     this.report(undefined, `terminating on signal ${num} from pid ${ppid} (${name ?? '<unknown process>'})`);
     if (this.started) this.sim.core.events.emit('SHUTDOWN', { guest: false, reason: 'host-signal' });
-    // let the event reach the monitors before they go
-    setImmediate(() => this.exitCleanly(0));
+    void this.exitCleanly(0);
   }
 
-  /** qemu_cleanup: block devices closed, monitors and chardevs gone, the pid file unlinked */
-  exitCleanly(code: number): void {
-    if (this.down) return;
+  /** quit's reply is out: 5.2 sends its SHUTDOWN only now, from the main loop (7.2+ before the reply) */
+  private afterQuit(): void {
+    if (this.profile === '5.2')
+      this.sim.core.events.emit('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
+    void this.exitCleanly(0);
+  }
+
+  /**
+   * qemu_cleanup: every job cancelled and dismissed (job_cancel_sync_all, its events still reaching the
+   * monitors), block devices closed, then monitors and chardevs gone and the pid file unlinked.
+   */
+  async exitCleanly(code: number): Promise<void> {
+    if (this.exiting || this.down) return;
+    this.exiting = true;
     try {
+      this.cancelAllJobs();
       this.sim.core.graph.closeAll();
     } catch (e) {
       this.io.stderr(`fleece-lab serve: ${e instanceof Error ? e.message : String(e)}\n`);
     }
+    await this.hub.flush();
     this.closeAndExit(code);
+  }
+
+  private exiting = false;
+
+  /** job_cancel_sync_all: force-cancel the first job until none is left (a concluded one is dismissed) */
+  private cancelAllJobs(): void {
+    const jobs = jobsOf(this.sim.core);
+    for (let guard = 0; guard < 10_000 && jobs.size > 0; guard++) {
+      const job = jobs.values().next().value!;
+      job.cancel(true);
+      for (let t = 0; t < 600 && jobs.get(job.id) === job && !job.completed(); t++) this.sim.advance(100);
+    }
   }
 }
 
