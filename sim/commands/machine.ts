@@ -147,6 +147,7 @@ export const MACHINE_HANDLERS: Record<string, Handler> = {
     if (ms.runState === 'running') return {};
     ms.runState = 'running';
     core.events.emit('RESUME');
+    ms.onRunning?.();
     return {};
   },
   'query-name': (core) => {

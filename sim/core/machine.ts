@@ -15,6 +15,7 @@ export interface PeripheralDevice {
   bus: string;
   devfn: number;
   multifunction: boolean;
+  bootindex: number | undefined;
 }
 
 export interface MachineState {
@@ -35,6 +36,8 @@ export interface MachineState {
   readonly migrateCaps: Map<string, boolean>;
   /** the guest's run state: prelaunch with -S until cont */
   runState: 'prelaunch' | 'running' | 'paused';
+  /** told whenever the guest starts running (the serve process lets the firmware boot then) */
+  onRunning: (() => void) | undefined;
   /** query-chardev, from whoever owns the chardevs (the serve process) */
   chardevs: () => { label: string; filename: string; 'frontend-open': boolean }[];
 }
@@ -54,6 +57,7 @@ export function newMachineState(
     migrateCaps: new Map(),
     chardevs: () => [],
     runState: 'running',
+    onRunning: undefined,
     ...init,
   };
 }

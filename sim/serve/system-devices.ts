@@ -138,6 +138,7 @@ export class DeviceBuilder {
       bus: bus.name,
       devfn,
       multifunction,
+      bootindex: typeof set.bootindex === 'number' ? set.bootindex : undefined,
     };
     this.machine.peripherals.push(dev);
     if (driver === 'pcie-root-port' && id !== undefined)

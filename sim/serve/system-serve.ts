@@ -53,6 +53,9 @@ import {
   systemReport,
 } from './system-texts.ts';
 
+/** how long the firmware takes from the guest's start to its disk drivers (TCG, SeaBIOS) */
+const FIRMWARE_MS = 50;
+
 /** chardev backends of qemu-system beyond qsd's (the names it knows; the simulator serves a few) */
 const SYSTEM_ONLY_BACKENDS = [
   'vc',
@@ -168,9 +171,38 @@ export class SystemProcess extends ServeBase {
     this.devices(ms);
     this.globals(chosen);
     ms.runState = c.autostart ? 'running' : 'prelaunch';
+    ms.onRunning = () => this.firmwareBoots();
+    if (c.autostart) this.firmwareBoots();
     if (this.down) return;
     this.started = true;
     this.hub.start();
+  }
+
+  private firmwareBooted = false;
+  private firmwareTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * The guest runs SeaBIOS first: soon after it starts running, its virtio-blk driver sets up the disks
+   * it may boot from (with -boot strict=on, those with a bootindex; else all) without negotiating
+   * flushes, and QEMU turns their write cache off (query-block shows writeback false from then on).
+   */
+  private firmwareBoots(): void {
+    if (this.firmwareBooted || this.firmwareTimer || this.down) return;
+    this.firmwareTimer = setTimeout(() => {
+      this.firmwareTimer = undefined;
+      const ms = this.machine;
+      if (!ms || this.down || ms.runState !== 'running') return;
+      this.firmwareBooted = true;
+      const boot = this.machineDicts().get('boot');
+      const strict = boot instanceof Map && ['on', 'yes', 'true', 'y'].includes(String(boot.get('strict')));
+      for (const d of ms.peripherals) {
+        if (d.type !== 'virtio-blk-pci' || d.id === undefined) continue;
+        if (strict && d.bootindex === undefined) continue;
+        const dev = this.sim.core.devices.get(d.id);
+        if (dev) dev.writeCache = false;
+      }
+    }, FIRMWARE_MS);
+    this.firmwareTimer.unref();
   }
 
   /** -smp and -boot as dictionaries: in machine_opts_dict (6.0+), or 5.2's own QemuOpts */
@@ -438,6 +470,7 @@ export class SystemProcess extends ServeBase {
   async exitCleanly(code: number): Promise<void> {
     if (this.exiting || this.down) return;
     this.exiting = true;
+    if (this.firmwareTimer) clearTimeout(this.firmwareTimer);
     try {
       this.cancelAllJobs();
       this.sim.core.graph.closeAll();

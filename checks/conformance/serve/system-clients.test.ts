@@ -318,6 +318,9 @@ function vmProbe(v: Version): Probe {
     await c.event('BLOCK_JOB_COMPLETED');
     await q({ execute: 'cont' });
     await q({ execute: 'query-status' });
+    // the firmware sets up the disks it may boot from: their write cache goes off (all here: no strict)
+    await sleep(300);
+    await q({ execute: 'query-block' });
     await q({ execute: 'stop' });
     await q({ execute: 'query-status' });
   };
@@ -348,6 +351,9 @@ const libvirtProbe: Probe = async (c, s, t) => {
   await q({ execute: 'query-block', id: 'libvirt' });
   await q({ execute: 'cont', id: 'libvirt' });
   await hmp('qemu-io -d virtio-disk0/virtio-backend "write -P 0x44 0 64k"');
+  // -boot strict=on: the firmware sets up only the disk with a bootindex, whose write cache goes off
+  await sleep(300);
+  await q({ execute: 'query-block', id: 'libvirt' });
   void s;
 };
 
