@@ -1,8 +1,8 @@
 import type { CommandArgs } from '../../contract/qapi/generated/commands.ts';
 import { hasFeature, text } from '../../contract/versions.ts';
 import type { SimCore } from '../core/core.ts';
-import { BlockJob } from '../jobs/block-job.ts';
-import { JobTxn, jobsOf } from '../jobs/job.ts';
+import { drainAllBlockJobs } from '../jobs/drain.ts';
+import { JobTxn } from '../jobs/job.ts';
 import { generic } from '../util/qmp-error.ts';
 import { prepareBackup } from './backup.ts';
 import { bitmapAdd, bitmapClear, bitmapEnable, bitmapMerge, bitmapRemove } from './bitmaps.ts';
@@ -32,7 +32,9 @@ export function transaction(core: SimCore, args: CommandArgs<'transaction'>): vo
     const bad = args.actions.find((a) => !backupAction(a.type));
     if (bad) throw generic(text(core.version, 'transaction.groupedUnsupported', bad.type));
   }
-  drainAll(core);
+  // bdrv_drain_all() before any action (a ready mirror goes to standby and back, seen on 7.2 as libvirt's
+  // blockcopy adds its bitmap before the pivot)
+  drainAllBlockJobs(core);
   try {
     for (const action of args.actions) {
       // before 8.1 each action's prepare checked the mode itself; abort and the backups did not
@@ -47,17 +49,6 @@ export function transaction(core: SimCore, args: CommandArgs<'transaction'>): vo
   }
   for (const p of reverse ? [...prepared].reverse() : prepared) p.commit();
   for (const p of reverse ? [...prepared].reverse() : prepared) p.clean();
-}
-
-/**
- * bdrv_drain_all() before any action: every block job is paused and resumed (a ready mirror goes to
- * standby and back, seen on 7.2 as libvirt's blockcopy adds its bitmap); a job that only pauses at its
- * next pause point (5.2) has none before the drain ends.
- */
-function drainAll(core: SimCore): void {
-  const jobs = [...jobsOf(core).values()].filter((j): j is BlockJob => j instanceof BlockJob);
-  for (const j of jobs) j.pause();
-  for (const j of jobs) j.resume();
 }
 
 const noop = () => {};
