@@ -121,35 +121,7 @@ function containerList(children: readonly { name: string; type: string }[]): unk
 
 type Handler = (core: SimCore, args: Record<string, unknown>) => unknown;
 
-/** StatusInfo has 'singlestep' until 8.2 */
-function hasSinglestep(core: SimCore): boolean {
-  const cmd = core.intro.commands.get('query-status');
-  const ret = cmd ? core.intro.type(cmd['ret-type']) : undefined;
-  return ret?.['meta-type'] === 'object' && ret.members.some((m) => m.name === 'singlestep');
-}
-
 export const MACHINE_HANDLERS: Record<string, Handler> = {
-  // run state (system/runstate.c): stop and cont change nothing when there is nothing to do
-  'query-status': (core) => {
-    const st = machine(core).runState;
-    const running = st === 'running';
-    return hasSinglestep(core) ? { running, singlestep: false, status: st } : { running, status: st };
-  },
-  stop: (core) => {
-    const ms = machine(core);
-    if (ms.runState !== 'running') return {};
-    ms.runState = 'paused';
-    core.events.emit('STOP');
-    return {};
-  },
-  cont: (core) => {
-    const ms = machine(core);
-    if (ms.runState === 'running') return {};
-    ms.runState = 'running';
-    core.events.emit('RESUME');
-    ms.onRunning?.();
-    return {};
-  },
   'query-name': (core) => {
     const n = machine(core).name;
     return n === undefined ? {} : { name: n };

@@ -34,8 +34,6 @@ export interface MachineState {
   readonly peripherals: PeripheralDevice[];
   /** migrate-set-capabilities as set so far (query-migrate-capabilities' initial list is captured) */
   readonly migrateCaps: Map<string, boolean>;
-  /** the guest's run state: prelaunch with -S until cont */
-  runState: 'prelaunch' | 'running' | 'paused';
   /** told whenever the guest starts running (the serve process lets the firmware boot then) */
   onRunning: (() => void) | undefined;
   /** query-chardev, from whoever owns the chardevs (the serve process) */
@@ -56,7 +54,6 @@ export function newMachineState(
     peripherals: [],
     migrateCaps: new Map(),
     chardevs: () => [],
-    runState: 'running',
     onRunning: undefined,
     ...init,
   };

@@ -170,7 +170,8 @@ export class SystemProcess extends ServeBase {
           : undefined;
     this.devices(ms);
     this.globals(chosen);
-    ms.runState = c.autostart ? 'running' : 'prelaunch';
+    this.sim.core.runState = c.autostart ? 'running' : 'prelaunch';
+    this.sim.core.machine = chosen.family === 'none' ? 'none' : 'q35';
     ms.onRunning = () => this.firmwareBoots();
     if (c.autostart) this.firmwareBoots();
     if (this.down) return;
@@ -191,7 +192,7 @@ export class SystemProcess extends ServeBase {
     this.firmwareTimer = setTimeout(() => {
       this.firmwareTimer = undefined;
       const ms = this.machine;
-      if (!ms || this.down || ms.runState !== 'running') return;
+      if (!ms || this.down || this.sim.core.runState !== 'running') return;
       this.firmwareBooted = true;
       const boot = this.machineDicts().get('boot');
       const strict = boot instanceof Map && ['on', 'yes', 'true', 'y'].includes(String(boot.get('strict')));
