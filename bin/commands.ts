@@ -28,17 +28,31 @@ export const MAIN_JOB = defineCommand({
 
 const serve = defineCommand({
   name: 'serve',
-  summary: 'the simulator as a drop-in qemu-storage-daemon',
-  usage: ['serve [--profile 5.2|7.2|10.0|11.1] [--seed N] [qemu-storage-daemon options]'],
+  summary: 'the simulator as a drop-in qemu-storage-daemon or qemu-system-x86_64',
+  usage: [
+    'serve [--profile 5.2|7.2|10.0|11.1] [--seed N] [qemu-storage-daemon options]',
+    'serve --flavour system [--profile V] [--seed N] [qemu-system-x86_64 options]',
+  ],
   raw: true,
   description: `Runs the simulated QEMU block layer as a process that takes qemu-storage-daemon's own options:
   --chardev socket,path=P,server=on,wait=off,id=ID  --monitor chardev=ID
   --blockdev JSON|key=value   --nbd-server addr.type=unix,addr.path=P   --export type=nbd,...
   --pidfile FILE
 It exits on QMP 'quit' and on SIGTERM/SIGINT, removing the sockets it created.
-'fleece-lab serve --help' is qemu-storage-daemon's own help.`,
+'fleece-lab serve --help' is qemu-storage-daemon's own help.
+With --flavour system it takes qemu-system-x86_64's options instead (-M q35|pc|none, -accel, -S,
+-display none, -nodefaults, -qmp, -chardev socket,...[,fd=N] with -mon, -blockdev, -device virtio-blk-pci
+and pcie-root-port, -object, -pidfile, -daemonize, -name, -uuid, -m, -smp, -cpu, -rtc, -no-shutdown, -boot,
+-msg, -sandbox, -overcommit, -global, ...), enough for real libvirt to run a domain on it;
+'fleece-lab serve --flavour system -h' is qemu-system-x86_64's own help.`,
   options: {
-    // read by serve itself (sim/serve/qsd-options.ts), with these defaults
+    // read by serve itself (sim/serve/serve.ts, qsd-options.ts, system-options.ts), with these defaults
+    flavour: {
+      type: 'string',
+      arg: 'qsd|system',
+      default: 'qsd',
+      help: 'which program to be: qemu-storage-daemon or qemu-system-x86_64',
+    },
     profile: {
       type: 'string',
       arg: 'V',

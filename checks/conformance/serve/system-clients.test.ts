@@ -244,7 +244,8 @@ function vmProbe(v: Version): Probe {
     await q({ execute: 'qom-list', arguments: { path: '/machine/peripheral' } });
     await q({ execute: 'query-chardev' });
     await hmp('qemu-io -d vd0/virtio-backend "write -P 0x22 1M 64k"');
-    await hmp('qemu-io -d vd0/virtio-backend "read -P 0x22 1M 32"');
+    await hmp('qemu-io -d vd0/virtio-backend "read -v 1M 32"');
+    await hmp('qemu-io -d vd0 "read 0 4k"');
     await q({
       execute: 'nbd-server-start',
       arguments: { addr: { type: 'unix', data: { path: 'nbd.sock' } } },
