@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { kvmUsable } from '../../sim/serve/system-machine.ts';
 import { isQemuVersion, type QemuVersion } from '../qemu/install.js';
 import type { ConversationFixture } from './conversation-fixture.js';
 import { comparable } from './conversation-noise.js';
@@ -57,15 +58,6 @@ function withoutSteps(r: unknown): unknown {
   };
 }
 
-function kvmHere(): boolean {
-  try {
-    fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('real libvirt 9.0 on the simulator (serve --flavour system)', () => {
   for (const version of VERSIONS)
     for (const name of NAMES)
@@ -81,7 +73,7 @@ describe('real libvirt 9.0 on the simulator (serve --flavour system)', () => {
             comparableRecording(want, 'all'),
           );
           // libvirt probes a binary on its PATH when it starts, a wrapper when a domain names it
-          const probes = probe.kvm === kvmHere() ? 'all' : 'tcg';
+          const probes = probe.kvm === kvmUsable() ? 'all' : 'tcg';
           expect(withoutSteps(comparableRecording(got.probe, probes)), `probe-${version}`).toEqual(
             withoutSteps(comparableRecording(probe, probes)),
           );

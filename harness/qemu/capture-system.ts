@@ -15,7 +15,7 @@
  * Raw QMP over node's net module, as capture-schema.ts does.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import {
   type SystemData,
   systemDataSchema,
 } from '../../contract/qemu-system/system-data.ts';
+import { kvmUsable } from '../../sim/serve/system-machine.ts';
 import { connectWhenReady, QmpConnection, withTimeout } from './capture-schema.ts';
 import { type ResolvedQemu, versionKey } from './install.ts';
 
@@ -86,15 +87,6 @@ export function requestsFromConversation(messages: readonly [string, string, unk
     out.push(r);
   }
   return out;
-}
-
-function kvmUsable(): boolean {
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** the q35 domain libvirt 9.0 starts for two virtio disks (its command line, as its domain log shows it) */

@@ -14,6 +14,7 @@ import { resolveQemu } from '../../../harness/qemu/install.ts';
 import type { ServeBase } from '../../../sim/serve/serve-base.ts';
 import { parseSystemArgs } from '../../../sim/serve/system-options.ts';
 import { runSystemServe } from '../../../sim/serve/system-serve.ts';
+import { pool } from './clients-kit.ts';
 
 interface Expect {
   status: number | 'running';
@@ -148,16 +149,6 @@ describe('fleece-lab serve --flavour system: the command line as qemu-system-x86
   });
 });
 
-async function pool<T, R>(items: readonly T[], n: number, f: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await f(items[i]);
-  };
-  await Promise.all(Array.from({ length: n }, worker));
-  return out;
-}
-
 function installed(v: Profile): ReturnType<typeof resolveQemu> | undefined {
   try {
     return resolveQemu(v);
@@ -213,8 +204,11 @@ for (const p of PROFILES) {
   const q = installed(p);
   describe.skipIf(!q)(`the recorded cases still hold on the real qemu-system-x86_64 ${p}`, () => {
     it('gives what the table says', { timeout: 300_000 }, async () => {
-      // eight at a time: a case that starts up waits out its 1.5 s before it is told to go
-      const got = await pool(CASES, 8, (c) => runReal(q!, c.argv, 1_500));
+      // four at a time: a case that starts up waits out its 1.5 s before it is told to go
+      const got = await pool(
+        CASES.map((c) => () => runReal(q!, c.argv, 1_500)),
+        4,
+      );
       CASES.forEach((c, i) => {
         check(c, p, got[i]);
       });
