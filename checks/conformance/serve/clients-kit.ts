@@ -5,6 +5,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import net from 'node:net';
+import { pool as workerPool } from '../../differential/pool.ts';
 
 export function have(bin: string): boolean {
   try {
@@ -60,17 +61,12 @@ export function firstDifference(a: Record<string, string>, b: Record<string, str
   return undefined;
 }
 
+/** the thunks n at a time, their results in order */
 export async function pool<T>(items: (() => Promise<T>)[], n: number): Promise<T[]> {
   const out: T[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await items[i]();
-      }
-    }),
-  );
+  await workerPool(items, n, async (item, i) => {
+    out[i] = await item();
+  });
   return out;
 }
 
