@@ -12,13 +12,15 @@ import {
   type SavedRun,
   type Side,
 } from '../checks/model/differential.ts';
-import type { OpSpec } from '../checks/model/world.ts';
+import { World } from '../checks/model/world.ts';
 import { type DifferentialReport, differentialSchema } from '../contract/differential.ts';
+import type { Port } from '../contract/port.ts';
+import { savedOpSchema } from '../contract/proposals/ops.ts';
 import { loadSnapshot } from '../contract/qapi/schema-data.ts';
 import { type Profile, profileSchema } from '../contract/versions.ts';
 import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../harness/qemu/install.ts';
-import { QemuPort } from '../harness/qemu-port.ts';
 import { SimPort } from '../harness/sim-port.ts';
+import { startPort } from '../harness/start-port.ts';
 import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { CLASS_TEXT, differentialMarkdown } from '../reports/differential.ts';
 import { loadProposal } from './check-cmd.ts';
@@ -63,13 +65,20 @@ export function loadSavedRuns(where: string): SavedRun[] {
   const byProposal = new Map<string, SavedRun[]>();
   const seen = new Set<string>();
   const add = (raw: unknown, source: string) => {
-    const r = raw as { proposal?: unknown; ops?: unknown };
+    const r = raw as { proposal?: unknown; ops?: unknown; domain?: unknown };
     if (typeof r?.proposal !== 'string' || !Array.isArray(r.ops)) return;
     const key = `${r.proposal}|${JSON.stringify(r.ops)}`;
     if (seen.has(key)) return;
     seen.add(key);
     const list = byProposal.get(r.proposal) ?? [];
-    list.push({ source, proposal: r.proposal, ops: r.ops as OpSpec[] });
+    // runs saved before the VM domain were made on qemu-storage-daemon
+    const domain = r.domain === 'vm' ? 'vm' : 'qsd';
+    list.push({
+      source,
+      proposal: r.proposal,
+      domain,
+      ops: (r.ops as unknown[]).map((x) => savedOpSchema.parse(x)),
+    });
     byProposal.set(r.proposal, list);
   };
   for (const f of files) {
@@ -111,21 +120,15 @@ export function missingCommand(side: Side, sim: Observed): string | undefined {
 }
 
 function realRunner(targets: Map<string, ResolvedTarget>): Runner {
-  return async (side, proposal, ops) => {
+  return async (side, proposal, ops, kind) => {
     const profile = side.version as Profile;
-    if (side.kind === 'sim') return observe(proposal, new SimPort(profile, 1), ops, side.key, profile);
+    const domain = { kind, disks: World.domainDisks(kind, 2, 256 * 1024) };
+    if (side.kind === 'sim')
+      return observe(proposal, new SimPort(profile, 1, domain), ops, side.key, profile);
     const t = targets.get(side.version)!;
-    const spec = t.spec('qsd');
-    if (spec.kind !== 'qemu') throw new Error(`${t.label}: not a QEMU target`);
-    let port: QemuPort;
+    let port: Port;
     try {
-      port = await QemuPort.start({
-        profile,
-        argvPrefix: spec.argvPrefix,
-        env: spec.env,
-        qemuImg: spec.qemuImg,
-        label: t.label,
-      });
+      port = await startPort(t, domain);
     } catch (e) {
       return {
         side: side.key,

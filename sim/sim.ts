@@ -21,6 +21,8 @@ export const simOptionsSchema = z
     fs: z.enum(['real', 'memory']).default('memory'),
     cwd: z.string().optional(),
     faults: faultsSchema.partial().default({}),
+    /** qemu-system -S: the guest's CPUs wait for `cont` (status prelaunch) */
+    paused: z.boolean().default(false),
     /** guest disks of qemu-system: -blockdev NODE... -device virtio-blk-pci,drive=NODE,id=ID */
     devices: z.array(z.object({ id: z.string(), blockdev: z.record(z.unknown()) })).default([]),
   })
@@ -42,7 +44,7 @@ export class Sim {
     this.core = new SimCore(o.profile as Profile, o.flavour as Flavour, fs, faults, o.seed);
     this.monitor = new Monitor(this.core);
     this.monitor.negotiated = true;
-    for (const d of o.devices) this.addDevice(d.id, d.blockdev);
+    for (const d of o.devices) this.coldplug(d.id, d.blockdev);
   }
 
   /** A new monitor connection (not negotiated), for wire servers and tests of negotiation. */
@@ -102,8 +104,8 @@ export class Sim {
     exp.blk.bs.write(offset, data);
   }
 
-  /** qemu-system's -blockdev + -device virtio-blk-pci,drive=...,id=ID */
-  private addDevice(id: string, blockdev: Record<string, unknown>): void {
+  /** qemu-system's -blockdev + -device virtio-blk-pci,drive=...,id=ID, as the command line makes them */
+  coldplug(id: string, blockdev: Record<string, unknown>): void {
     blockdevAdd(this.core, blockdev);
     const node = this.core.graph.find(blockdev['node-name'] as string)!;
     const qomPath = `/machine/peripheral/${id}`;

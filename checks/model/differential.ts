@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Port, TraceEntry } from '../../contract/port.ts';
+import type { DomainKind, Port, TraceEntry } from '../../contract/port.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
 import { type Difference, firstDifference, show } from '../../reports/transcripts.ts';
 import { dropDrainPairs, normalizeValue, type RecordedEvent } from '../conformance/normalize.ts';
@@ -41,6 +41,7 @@ export interface SavedRun {
   /** where it came from: FILE or FILE:LINE */
   source: string;
   proposal: string;
+  domain: DomainKind;
   ops: OpSpec[];
 }
 
@@ -352,7 +353,7 @@ export const DIVERGENCE_CLASSES = ['simulator-wrong', 'versions-differ', 'both',
 export type DivergenceClass = (typeof DIVERGENCE_CLASSES)[number];
 
 /** Runs a saved run on one side (a fresh QEMU or simulator each time). */
-export type Runner = (side: Side, proposal: Proposal, ops: OpSpec[]) => Promise<Observed>;
+export type Runner = (side: Side, proposal: Proposal, ops: OpSpec[], domain: DomainKind) => Promise<Observed>;
 
 export interface Divergence {
   id: string;
@@ -548,7 +549,7 @@ export async function differential(runs: SavedRun[], o: DifferentialOptions): Pr
       const obs = new Map<string, Observed>();
       for (const v of o.versions) {
         const t = tallies.get(v)!;
-        const sim = await o.runner(sides.find((s) => s.key === `sim:${v}`)!, proposal, run.ops);
+        const sim = await o.runner(sides.find((s) => s.key === `sim:${v}`)!, proposal, run.ops, run.domain);
         obs.set(`sim:${v}`, sim);
         t.simReplayed++;
         const realSide = sides.find((s) => s.key === `real:${v}`)!;
@@ -559,9 +560,9 @@ export async function differential(runs: SavedRun[], o: DifferentialOptions): Pr
           obs.delete(`sim:${v}`);
           continue;
         }
-        let real = await o.runner(realSide, proposal, run.ops);
+        let real = await o.runner(realSide, proposal, run.ops, run.domain);
         // a QEMU that did not start says nothing about behaviour: once more
-        if (real.broken) real = await o.runner(realSide, proposal, run.ops);
+        if (real.broken) real = await o.runner(realSide, proposal, run.ops, run.domain);
         if (real.broken) {
           t.broken++;
           broken.push({ side: realSide.key, source: run.source, reason: real.broken });
@@ -655,8 +656,8 @@ async function settle(g: Group, o: DifferentialOptions, doShrink: boolean): Prom
     ops: OpSpec[],
   ): Promise<{ a: Observed; b: Observed; d: StepDifference } | undefined> => {
     replays += 2;
-    const a = await o.runner(A, proposal, ops);
-    const b = await o.runner(B, proposal, ops);
+    const a = await o.runner(A, proposal, ops, pick.run.domain);
+    const b = await o.runner(B, proposal, ops, pick.run.domain);
     if (a.broken || b.broken) return undefined;
     const d = compareObserved(a, b).find((x) => x.signature === g.signature);
     return d ? { a, b, d } : undefined;
@@ -688,6 +689,7 @@ async function settle(g: Group, o: DifferentialOptions, doShrink: boolean): Prom
         { key: `sim:${side.version}`, kind: 'sim', version: side.version },
         proposal,
         ops,
+        pick.run.domain,
       );
       const real = side === A ? final.a : final.b;
       if (compareObserved(real, sim).some((x) => x.step === final.d.step))

@@ -5,7 +5,9 @@ import { bundled } from '../../contract/proposals/index.ts';
 import { QemuPort } from '../../harness/qemu-port.ts';
 import { SimPort } from '../../harness/sim-port.ts';
 import { replayOps } from './replay.ts';
-import type { OpSpec } from './world.ts';
+import { type OpSpec, World } from './world.ts';
+
+const QSD = { kind: 'qsd' as const, disks: World.domainDisks('qsd', 2, 256 * 1024) };
 
 /**
  * Traces of `fleece-lab check` replayed on a real qemu-storage-daemon 7.2: the same operations give the same
@@ -71,7 +73,7 @@ const CASES: {
       { op: 'write', disk: 0, offset: 0, length: 131072, pattern: 0x35 },
       { op: 'read', session: 0, disk: 0, offset: 0, length: 262144 },
       { op: 'read', session: 1, disk: 0, offset: 0, length: 262144 },
-      { op: 'stats', session: 0 },
+      { op: 'call', session: 0, event: 0 },
       { op: 'stop', session: 0, inject: [W(0, 0, 512, 0x36)] },
       { op: 'read', session: 0, disk: 0, offset: 0, length: 262144 },
       { op: 'write', disk: 0, offset: 200000, length: 4096, pattern: 0x37 },
@@ -84,7 +86,7 @@ const CASES: {
 describe('check traces replayed on the simulator and on real qemu-storage-daemon 7.2', () => {
   for (const c of CASES) {
     it(`${c.name} (simulator)`, async () => {
-      const r = await replayOps(bundled(c.proposal)!, new SimPort('7.2', 1), c.ops, c.watch);
+      const r = await replayOps(bundled(c.proposal)!, async () => new SimPort('7.2', 1, QSD), c.ops, c.watch);
       expect(r.violated, r.detail).toBe(c.expect);
     });
     it.skipIf(!live)(
@@ -92,7 +94,7 @@ describe('check traces replayed on the simulator and on real qemu-storage-daemon
       async () => {
         const r = await replayOps(
           bundled(c.proposal)!,
-          await QemuPort.start({ profile: '7.2' }),
+          () => QemuPort.start({ profile: '7.2', domain: QSD }),
           c.ops,
           c.watch,
         );

@@ -193,7 +193,9 @@ export function rootInvocation(root: string, loader: string): Pick<ResolvedQemu,
       ...run(BINARIES.system),
       '-L',
       join(root, 'usr', 'share', 'qemu'),
-      ...(existsSync(join(root, 'usr', 'share', 'seabios')) ? ['-L', join(root, 'usr', 'share', 'seabios')] : []),
+      ...(existsSync(join(root, 'usr', 'share', 'seabios'))
+        ? ['-L', join(root, 'usr', 'share', 'seabios')]
+        : []),
     ],
     img: run(BINARIES.img),
     io: run(BINARIES.io),
