@@ -1,55 +1,28 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { inShard, parseShard } from '../checks/conformance/shard.ts';
 import { checkProposal, type ProposalReport } from '../checks/model/check.ts';
+import { loadProposal } from '../checks/model/load-proposal.ts';
 import { brokenClaims, formatReport } from '../checks/model/report.ts';
 import type { OpSpec } from '../checks/model/world.ts';
-import { defineProposal, type Proposal, type ProposalInput } from '../contract/proposals/define.ts';
-import { BUNDLED, bundled } from '../contract/proposals/index.ts';
+import { BUNDLED } from '../contract/proposals/index.ts';
 import { profileSchema } from '../contract/versions.ts';
 
-/** `fleece-lab check [PROPOSAL...] [--runs N] [--seed S] [--profile P] [--path P] [--json F] [--traces DIR] [--save-runs]` */
-export async function loadProposal(spec: string): Promise<Proposal> {
-  const b = bundled(spec);
-  if (b) return b;
-  const file = path.resolve(spec);
-  if (!fs.existsSync(file))
-    throw new Error(
-      `${spec}: no bundled proposal of that name and no such file (bundled: ${BUNDLED.map((p) => p.name).join(', ')})`,
-    );
-  let mod: { default?: unknown };
-  try {
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
-  } catch (e) {
-    // a syntax error or a throw while loading: the first line of it, naming the file (not a stack)
-    const first = (e instanceof Error ? e.message : String(e)).split('\n').find((l) => l.trim() !== '');
-    throw new Error(`${spec}: cannot load the proposal file: ${first?.trim() ?? 'unknown error'}`);
-  }
-  if (mod.default === undefined)
-    throw new Error(`${spec}: the file has no default export (export default defineProposal({...}))`);
-  // A file may export the plain object; it is checked the same way.
-  return defineProposal(mod.default as ProposalInput, spec);
+export interface CheckOptions {
+  runs: string;
+  seed: string;
+  profile: string;
+  domain: string;
+  path?: string;
+  json?: string;
+  traces: string;
+  quiet?: boolean;
+  shard?: string;
+  'save-runs': boolean;
 }
 
-export async function cmdCheck(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      runs: { type: 'string', default: '300' },
-      seed: { type: 'string', default: '1' },
-      profile: { type: 'string', default: '7.2' },
-      domain: { type: 'string', default: 'vm' },
-      path: { type: 'string' },
-      json: { type: 'string' },
-      traces: { type: 'string', default: 'reports/latest/traces' },
-      quiet: { type: 'boolean', short: 'q' },
-      shard: { type: 'string' },
-      'save-runs': { type: 'boolean', default: false },
-    },
-  });
+/** `fleece-lab check [PROPOSAL...]` (options: the table, bin/commands.ts) */
+export async function cmdCheck(values: CheckOptions, positionals: string[]): Promise<number> {
   const profile = profileSchema.safeParse(values.profile);
   if (!profile.success) throw new Error(`--profile ${values.profile}: expected 5.2, 7.2, 10.0 or 11.1`);
   const domain = values.domain;

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseJsonText } from '../contract/json-text.ts';
 import { parseResults, type Results } from '../contract/results.ts';
 import { diffMarkdown, diffMatrices, diffResults, type TranscriptSide } from '../reports/diff.ts';
@@ -8,18 +7,9 @@ import { loadSchemaFeatures } from '../reports/features.ts';
 import { diffHtml } from '../reports/html.ts';
 import { parseMatrix } from '../reports/matrix.ts';
 import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
+import { runArgv } from './command.ts';
+import { commandNamed } from './commands.ts';
 import { recording } from './matrix-cmd.ts';
-
-export const DIFF_HELP = `usage: fleece-lab diff A.json B.json [--md F] [--html F] [--json F] [--traces-a DIR] [--traces-b DIR]
-
-A regression report between two results files (conform --json; two QEMU versions, or before and after a
-backport) or two matrix files (fleece-lab matrix): checks whose status changed; error texts that changed,
-from the transcripts of both runs (--traces-a/--traces-b, else traces/<target>/ next to each results file,
-else the recordings of real QEMU for the checks that passed); and the features (commands, BlockdevDriver
-members, object members, enum values, deprecation flags) that QEMU's own introspection added, deprecated
-or removed between the two versions (contract/qapi-schema/<v>-qsd.json).
-Writes Markdown to --md and HTML to --html (Markdown to stdout when neither is given).
-Exit status: 1 when a check that passed in A fails in B, 0 otherwise, 2 on bad usage.`;
 
 const safe = (label: string) => label.replace(/[^a-z0-9.]+/gi, '_');
 
@@ -57,26 +47,23 @@ export function findTranscripts(r: Results, file: string, dir?: string): Transcr
     : undefined;
 }
 
-export async function cmdDiff(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      md: { type: 'string' },
-      html: { type: 'string' },
-      json: { type: 'string' },
-      'traces-a': { type: 'string' },
-      'traces-b': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(DIFF_HELP);
-    return 0;
-  }
+/** `fleece-lab diff` from its arguments, as the command line runs it (the fuzzers call it this way) */
+export function cmdDiff(argv: string[]): Promise<number> {
+  return runArgv(commandNamed('diff'), argv);
+}
+
+export interface DiffOptions {
+  md?: string;
+  html?: string;
+  json?: string;
+  'traces-a'?: string;
+  'traces-b'?: string;
+}
+
+/** `fleece-lab diff A.json B.json` (options: the table, bin/commands.ts) */
+export async function diff(values: DiffOptions, positionals: string[], help: string): Promise<number> {
   if (positionals.length !== 2) {
-    console.error(`fleece-lab diff: expected two files (A.json B.json)\n\n${DIFF_HELP}`);
+    console.error(`fleece-lab diff: expected two files (A.json B.json)\n\n${help}`);
     return 2;
   }
   const [fa, fb] = positionals;

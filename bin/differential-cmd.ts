@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   DIVERGENCE_CLASSES,
   type DivergenceClass,
@@ -12,6 +11,7 @@ import {
   type SavedRun,
   type Side,
 } from '../checks/model/differential.ts';
+import { loadProposal } from '../checks/model/load-proposal.ts';
 import { World } from '../checks/model/world.ts';
 import { type DifferentialReport, differentialSchema } from '../contract/differential.ts';
 import type { Port } from '../contract/port.ts';
@@ -23,35 +23,6 @@ import { SimPort } from '../harness/sim-port.ts';
 import { startPort } from '../harness/start-port.ts';
 import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { CLASS_TEXT, differentialMarkdown } from '../reports/differential.ts';
-import { loadProposal } from './check-cmd.ts';
-
-export const DIFFERENTIAL_HELP = `usage: fleece-lab replay TRACE --target T
-       fleece-lab replay --traces DIR|FILE --versions V,... [--jobs N] [--limit N] [--budget SECONDS]
-                         [--shrink N] [--shrink-replays N] [--out DIR] [--fail-on CLASSES] [--no-install]
-
-With --target: replays one trace saved by 'fleece-lab check' on a target and says whether it has the outcome
-the trace recorded (exit 1 if not).
-
-With --versions: differential replay. Every saved run in DIR (the *.runs.jsonl files of
-'fleece-lab check --save-runs --traces DIR', one run per line, and counterexample *.json files; FILE: one of
-them) runs on the simulator with each version's profile and on each real QEMU version (qemu-storage-daemon
-from the Debian root in the cache, or PATH; installed with 'qemu install' when missing unless --no-install),
-a fresh process per run. The outcome is compared step by step (setup, each operation, the teardown check):
-QMP commands and replies, API results, guest writes, NBD read bytes, property findings, and the events each
-side got up to that step, as a set (an event may reach the client one step later on real QEMU; drain pauses
-dropped; scratch paths, node names, allocation sizes and job progress counters masked). Compared: sim:V with real V, and consecutive real versions. A run needing a command a version lacks
-(its introspected schema) is skipped there, with the reason. Each divergence is shrunk (delta debugging over
-the operations, then the guest writes injected into starts and stops; at most --shrink-replays replays,
-default 40, for the --shrink most frequent ones, default 20), replayed once more, and classified:
-  simulator wrong    sim:V differs from real V
-  versions differ    real V1 differs from real V2, each simulator profile agrees with its own real QEMU
-  both               real versions differ and a simulator profile differs from its real QEMU there
-  unexplained        the divergence did not happen again when its minimal trace was replayed
---jobs N: runs at once (default 2); --limit N: at most N runs (taken in turn from each proposal);
---budget S: start no new run after S seconds. Writes DIR (default reports/latest/differential):
-summary.json, summary.md, and minimal/<id>.json (each divergence's minimal trace; 'fleece-lab replay
-minimal/<id>.json --versions V1,V2' replays it). Exit 1 when a divergence is of a class in --fail-on
-(default: unexplained) or a real run broke (QEMU did not start, twice), 0 otherwise.`;
 
 /** Saved runs: `*.runs.jsonl` (one per line) and counterexample `*.json` files, taken in turn per proposal. */
 export function loadSavedRuns(where: string): SavedRun[] {
@@ -155,24 +126,21 @@ async function realTarget(version: string, install: boolean): Promise<ResolvedTa
   }
 }
 
-export async function cmdDifferential(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      traces: { type: 'string' },
-      versions: { type: 'string' },
-      jobs: { type: 'string', default: '2' },
-      limit: { type: 'string' },
-      budget: { type: 'string' },
-      shrink: { type: 'string', default: '20' },
-      'shrink-replays': { type: 'string', default: '40' },
-      out: { type: 'string', default: 'reports/latest/differential' },
-      'fail-on': { type: 'string', default: 'unexplained' },
-      'no-install': { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
+export interface DifferentialOptions {
+  traces?: string;
+  versions?: string;
+  jobs: string;
+  limit?: string;
+  budget?: string;
+  shrink: string;
+  'shrink-replays': string;
+  out: string;
+  'fail-on': string;
+  'no-install': boolean;
+}
+
+/** `fleece-lab replay --traces DIR --versions V,...` (options: the table, bin/commands.ts) */
+export async function cmdDifferential(values: DifferentialOptions, positionals: string[]): Promise<number> {
   const where = values.traces ?? positionals[0];
   if (!where) throw new Error('replay --versions: which traces? (--traces DIR or a trace file)');
   if (!fs.existsSync(where)) throw new Error(`${where}: no such file or folder`);

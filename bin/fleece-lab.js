@@ -1,12 +1,8 @@
 #!/usr/bin/env node
-// The command line runs from TypeScript sources through tsx: no build step.
+// The command line runs from TypeScript sources through tsx: no build step. The command table loads a
+// command's implementation only when it runs, so `fleece-lab serve` loads only the simulator.
 import { register } from 'tsx/esm/api';
 
 register();
-if (process.argv[2] === 'serve') {
-  // a drop-in qemu-storage-daemon starts fast: only the simulator is loaded, not every command
-  const { main } = await import('./serve.ts');
-  await main(process.argv.slice(3));
-} else {
-  await import('./cli.ts');
-}
+const { runProcess } = await import('./cli.ts');
+await runProcess(process.argv.slice(2));

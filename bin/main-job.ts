@@ -19,13 +19,9 @@ import { recording } from './matrix-cmd.ts';
  * The main job (`npx fleece-lab`, `npm start`): the suite on the simulator for every profile and on every
  * real QEMU found here; writes reports/latest/. Exit 1 when any check failed.
  */
-export async function runMainJob(argv: string[]): Promise<number> {
-  const simOnly = argv.includes('--sim-only');
-  const outDir = path.resolve(
-    argv[argv.indexOf('--out') + 1] && argv.includes('--out')
-      ? argv[argv.indexOf('--out') + 1]
-      : 'reports/latest',
-  );
+export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<number> {
+  const { simOnly } = o;
+  const outDir = path.resolve(o.out);
   fs.mkdirSync(outDir, { recursive: true });
   const targets: ResolvedTarget[] = PROFILES.map((p) => resolveTarget(`sim:${p}`));
   const seen = new Set<string>();

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { conform } from '../checks/conformance/conform.ts';
 import { loadGolden } from '../checks/conformance/golden.ts';
 import { parseShard, type Shard } from '../checks/conformance/shard.ts';
@@ -17,22 +16,6 @@ import {
   summarizeMatrix,
 } from '../reports/matrix.ts';
 import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
-
-export const MATRIX_HELP = `usage: fleece-lab matrix [--versions V,...] [--out DIR] [--jobs N] [--shard i/n] [--only PATTERN]
-                       [--traces DIR] [--pages] [--no-install] [--reuse]
-
-For each QEMU version (default ${QEMU_VERSIONS.join(',')}): runs the conformance suite on the real QEMU
-(target qemu:VERSION, both programs; installed from Debian with 'qemu install' when missing, bounded) and
-on the simulator with the matching profile. Writes into DIR (default reports/latest/matrix):
-  results-<target>.json   one results file per target
-  traces/<target>/        every check's transcript (JSONL; --traces puts them elsewhere)
-  matrix.json, matrix.md, matrix.html   check × version: real status, sim status, agreement
-Every disagreement is classified: "simulator wrong" (the simulator differs from that version's real QEMU),
-"versions differ" (the real versions differ at that point and the simulator answers like another one), or
-"unexplained". --pages also writes index.html and a page per check with its transcripts.
---shard i/n runs every n-th check (files get a .shard-i-of-n suffix; 'fleece-lab merge' joins them).
---reuse runs nothing: the matrix is made again from the results files and transcripts already in DIR.
-Exit status: 1 when a difference is unexplained or a version could not run, 0 otherwise.`;
 
 const safe = (label: string) => label.replace(/[^a-z0-9.]+/gi, '_');
 
@@ -73,27 +56,20 @@ async function retryBroken(t: ResolvedTarget, r: Results, dir: string): Promise<
   }
 }
 
-export async function cmdMatrix(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      versions: { type: 'string', default: QEMU_VERSIONS.join(',') },
-      out: { type: 'string', default: 'reports/latest/matrix' },
-      jobs: { type: 'string', default: '4' },
-      shard: { type: 'string' },
-      only: { type: 'string' },
-      traces: { type: 'string' },
-      pages: { type: 'boolean', default: false },
-      'no-install': { type: 'boolean', default: false },
-      reuse: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(MATRIX_HELP);
-    return 0;
-  }
+export interface MatrixOptions {
+  versions: string;
+  out: string;
+  jobs: string;
+  shard?: string;
+  only?: string;
+  traces?: string;
+  pages: boolean;
+  'no-install': boolean;
+  reuse: boolean;
+}
+
+/** `fleece-lab matrix` (options: the table, bin/commands.ts) */
+export async function cmdMatrix(values: MatrixOptions): Promise<number> {
   const versions = values.versions.split(',').map((v) => v.trim());
   const bad = versions.filter((v) => !isQemuVersion(v));
   if (bad.length > 0 || versions.length === 0) {

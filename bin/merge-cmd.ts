@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { RUNBOOKS } from '../checks/conformance/runbooks/index.ts';
 import { parseJsonText } from '../contract/json-text.ts';
 import { BUNDLED } from '../contract/proposals/index.ts';
@@ -7,27 +6,18 @@ import { parseResults, summarize } from '../contract/results.ts';
 import { matrixPage } from '../reports/html.ts';
 import { matrixMarkdown, parseMatrix } from '../reports/matrix.ts';
 import { mergeMatrices, mergeProposals, mergeResults, parseProposalReports } from '../reports/merge.ts';
+import { runArgv } from './command.ts';
+import { commandNamed } from './commands.ts';
 
-export const MERGE_HELP = `usage: fleece-lab merge A.json B.json ... --out F
+/** `fleece-lab merge` from its arguments, as the command line runs it (the fuzzers call it this way) */
+export function cmdMerge(argv: string[]): Promise<number> {
+  return runArgv(commandNamed('merge'), argv);
+}
 
-Joins the shards of one run (--shard i/n of conform, matrix or check on several machines) into one file:
-results files of one target (conform --json), matrix files (matrix.shard-i-of-n.json; F.md and F.html are
-written beside F), or proposal reports (check --json). The checks come out in the suite's own order; a
-check in two inputs must have the same status in both.`;
-
-export async function cmdMerge(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(MERGE_HELP);
-    return 0;
-  }
+/** `fleece-lab merge A.json B.json ... --out F` (options: the table, bin/commands.ts) */
+export async function merge(values: { out?: string }, positionals: string[], help: string): Promise<number> {
   if (!values.out || positionals.length === 0) {
-    console.error(`fleece-lab merge: expected input files and --out F\n\n${MERGE_HELP}`);
+    console.error(`fleece-lab merge: expected input files and --out F\n\n${help}`);
     return 2;
   }
   const raw = positionals.map((file) => ({

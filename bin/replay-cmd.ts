@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { loadProposal } from '../checks/model/load-proposal.ts';
 import { replayOps } from '../checks/model/replay.ts';
 import type { OpSpec } from '../checks/model/world.ts';
 import { World } from '../checks/model/world.ts';
@@ -9,8 +9,6 @@ import { savedOpSchema } from '../contract/proposals/ops.ts';
 import { issuePath, oneLine } from '../contract/results.ts';
 import { startPort } from '../harness/start-port.ts';
 import { resolveTarget } from '../harness/targets/target-spec.ts';
-import { loadProposal } from './check-cmd.ts';
-import { cmdDifferential } from './differential-cmd.ts';
 
 const savedTrace = z.object({
   proposal: z.string(),
@@ -34,20 +32,7 @@ export function parseSavedTrace(text: string, file: string): z.infer<typeof save
 }
 
 /** `fleece-lab replay TRACE --target T`: does the target give the outcome the trace recorded? */
-export async function cmdReplay(argv: string[]): Promise<number> {
-  // --traces DIR / --versions V,...: differential replay on the simulator and real versions
-  if (
-    argv.some(
-      (a) =>
-        a === '--versions' || a.startsWith('--versions=') || a === '--traces' || a.startsWith('--traces='),
-    )
-  )
-    return cmdDifferential(argv);
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { target: { type: 'string', default: 'sim:7.2' } },
-  });
+export async function cmdReplay(values: { target: string }, positionals: string[]): Promise<number> {
   const file = positionals[0];
   if (!file) throw new Error('replay: which trace? (a file written by fleece-lab check)');
   let text: string;

@@ -1,5 +1,5 @@
 /**
- * NBD throughput benchmarks (for the benchmark runner; not wired into package.json).
+ * NBD throughput benchmarks (for the benchmark runner).
  *
  * (a) `nbdcopyNullBench`: nbdcopy of one export to `null:` from the simulator's NBD server and from a
  *     real qemu-storage-daemon serving the same image file.
@@ -8,7 +8,7 @@
  *
  * The image is a raw file full of non-zero data, so neither server can answer with holes (the
  * simulator's raw files always report data; QEMU's would report holes of a sparse file). Run by hand:
- * `npx tsx bench/nbd.ts [size-in-MiB]`.
+ * `fleece-lab bench-nbd [size-in-MiB]`.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -217,11 +217,4 @@ export async function clientVsNbdcopyBench(
       };
     });
   });
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  const mib = Number(process.argv[2] ?? 1024);
-  const bytes = mib * MiB;
-  console.log(JSON.stringify({ nbdcopyNull: await nbdcopyNullBench({ bytes }) }, null, 2));
-  console.log(JSON.stringify({ clientVsNbdcopy: await clientVsNbdcopyBench({ bytes }) }, null, 2));
 }

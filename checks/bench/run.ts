@@ -11,10 +11,10 @@ import { benchSparseDisks } from './memory.ts';
 import { clientVsNbdcopyBench, nbdcopyNullBench } from './nbd.ts';
 
 /**
- * `npm run bench`: every measure printed with the reference it is compared with, measured in the same run
- * (or the goal, where the issue sets an absolute one), and written to reports/bench.json as
- * {name, value, unit, reference, ratio, goal}. `npm run bench -- NAME...` runs only measures whose name
- * contains one of the words.
+ * `npm run bench` (`fleece-lab bench`): every measure printed with the reference it is compared with,
+ * measured in the same run (or the goal, where the issue sets an absolute one), and written to
+ * reports/bench.json as {name, value, unit, reference, ratio, goal}. `npm run bench -- NAME...` runs only
+ * measures whose name contains one of the words.
  */
 interface Measure {
   name: string;
@@ -26,9 +26,11 @@ interface Measure {
   goal: string;
 }
 
-const out: Measure[] = [];
-const only = process.argv.slice(2);
-const want = (name: string) => only.length === 0 || only.some((w) => name.includes(w));
+/** which measures run (their name contains one of the words asked for), and where each result goes */
+interface Run {
+  want: (name: string) => boolean;
+  add: (m: Measure) => void;
+}
 
 function have(tool: string, arg = '--version'): boolean {
   try {
@@ -39,8 +41,7 @@ function have(tool: string, arg = '--version'): boolean {
   }
 }
 
-function add(m: Measure): void {
-  out.push(m);
+function printMeasure(m: Measure): void {
   console.log(
     `${m.name}: ${m.value} ${m.unit}; reference ${m.reference} (${m.referenceName}); ratio ${m.ratio.toFixed(2)} (goal ${m.goal})`,
   );
@@ -56,7 +57,7 @@ async function repeat<T>(n: number, fn: () => Promise<T>): Promise<T[]> {
   return res;
 }
 
-async function simulator(): Promise<void> {
+async function simulator({ want, add }: Run): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-bench-'));
   try {
     if (want('fleecing cycle')) {
@@ -97,7 +98,7 @@ async function simulator(): Promise<void> {
   }
 }
 
-async function nbd(): Promise<void> {
+async function nbd({ want, add }: Run): Promise<void> {
   if (!have('nbdcopy') || !have('qemu-storage-daemon')) {
     console.log('skipped NBD measures: needs nbdcopy (libnbd-bin) and qemu-storage-daemon');
     return;
@@ -128,7 +129,7 @@ async function nbd(): Promise<void> {
   }
 }
 
-async function check(): Promise<void> {
+async function check({ want, add }: Run): Promise<void> {
   if (want('check')) {
     const r = await checkProposal(bundled('job-ids')!, { runs: 500, seed: 3, profile: '7.2' });
     const runsPerS = (r.stats.runs / r.stats.ms) * 1000;
@@ -182,7 +183,7 @@ async function check(): Promise<void> {
   }
 }
 
-async function suite(): Promise<void> {
+async function suite({ want, add }: Run): Promise<void> {
   if (!want('suite') || !have('qemu-storage-daemon')) return;
   const sim = await conform(resolveTarget('sim:7.2'), {});
   const real = await conform(resolveTarget('qemu'), { jobs: 1 });
@@ -197,21 +198,22 @@ async function suite(): Promise<void> {
   });
 }
 
-async function main(): Promise<void> {
-  await simulator();
-  await check();
-  await nbd();
-  await suite();
+/** Runs the measures whose name contains one of the words of `words` (all of them when it is empty). */
+export async function runBench(words: readonly string[]): Promise<void> {
+  const out: Measure[] = [];
+  const run: Run = {
+    want: (name) => words.length === 0 || words.some((w) => name.includes(w)),
+    add: (m) => {
+      out.push(m);
+      printMeasure(m);
+    },
+  };
+  await simulator(run);
+  await check(run);
+  await nbd(run);
+  await suite(run);
   fs.mkdirSync('reports', { recursive: true });
   fs.writeFileSync('reports/bench.json', `${JSON.stringify(out, null, 1)}\n`);
   if (!(globalThis as { gc?: unknown }).gc)
     console.log('note: run with node --expose-gc (npm run bench does) for exact heap figures');
 }
-
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(`bench: ${e instanceof Error ? e.message : String(e)}`);
-    process.exit(1);
-  },
-);

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Transcript } from './run-runbook.ts';
 
 /**
- * Transcripts recorded from real QEMU (conformance/record.ts): what the simulator is compared with when
+ * Transcripts recorded from real QEMU (record.ts, `fleece-lab record-golden`): what the simulator is compared with when
  * that QEMU version is not on the machine. A recording names the QEMU that made it.
  */
 export interface Golden {

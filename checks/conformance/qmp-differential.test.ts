@@ -5,7 +5,7 @@ import { formatCrashes, formatFailure, runDifferential } from './qmp-differentia
 /**
  * The randomized differential, seeded: random QMP sequences on the simulator and on each installed real
  * qemu-storage-daemon, every reply and each step's events compared. Long runs:
- *   npx tsx conformance/qmp-differential.ts --version 7.2 --runs 1000 --seed 7
+ *   fleece-lab qmp-differential --version 7.2 --runs 1000 --seed 7
  */
 const RUNS = 100;
 const SEED = 20261126;

@@ -6,7 +6,7 @@
  * step. Real QEMU is asynchronous: after each command both sides settle (the simulator by simulated time, the
  * real one by polling query-jobs until no job moves). A divergence is shrunk to a minimal sequence.
  *
- *   npx tsx conformance/qmp-differential.ts --version 7.2 --runs 300 --seed 42
+ *   fleece-lab qmp-differential --version 7.2 --runs 300 --seed 42   (bin/dev/qmp-differential.ts)
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -711,45 +711,4 @@ export async function replaySequence(version: QemuVersion, seq: Cmd[]): Promise<
   } finally {
     fs.rmSync(template, { recursive: true, force: true });
   }
-}
-
-async function main(argv: string[]): Promise<number> {
-  const arg = (k: string, dflt: string) => {
-    const i = argv.indexOf(k);
-    return i >= 0 && argv[i + 1] ? argv[i + 1] : dflt;
-  };
-  const versions = arg('--version', '7.2').split(',') as QemuVersion[];
-  const runs = Number(arg('--runs', '100'));
-  const seed = Number(arg('--seed', String(Date.now() % 1_000_000)));
-  let bad = 0;
-  const replay = arg('--replay', '');
-  if (replay) {
-    const seq = JSON.parse(replay) as Cmd[];
-    for (const version of versions) console.log(`${version}:\n${await replaySequence(version, seq)}`);
-    return 0;
-  }
-  for (const version of versions) {
-    const t0 = Date.now();
-    const r = await runDifferential({ version, runs, seed });
-    if (r.crashes.length) {
-      console.log(formatCrashes(r));
-      if (argv.includes('--minimize-crashes')) {
-        const min = await minimizeCrash(version, r.crashes[0].sequence);
-        console.log(`${version}: smallest crashing sequence found:\n${JSON.stringify(min)}`);
-      }
-    }
-    console.log(`${formatFailure(r)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-    if (r.failure) bad++;
-  }
-  return bad === 0 ? 0 : 1;
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      console.error(e);
-      process.exit(2);
-    },
-  );
 }

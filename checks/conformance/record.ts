@@ -5,15 +5,11 @@ import { runRunbook } from './run-runbook.ts';
 import { RUNBOOKS } from './runbooks/index.ts';
 
 /**
- * Records every runbook's transcript from a real QEMU into conformance/golden/<version>/:
- *   npx tsx conformance/record.ts 7.2 [10.0 ...] [--only PATTERN]
+ * Records every runbook's transcript (those whose id contains `only`, when given) from the real QEMU of
+ * each version into checks/conformance/golden/<version>/ (`fleece-lab record-golden 7.2 [10.0 ...]`).
  */
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const onlyAt = args.indexOf('--only');
-  const only = onlyAt >= 0 ? args.splice(onlyAt, 2)[1] : undefined;
-  const versions = (args.length > 0 ? args : ['7.2']) as Profile[];
-  for (const v of versions) {
+export async function recordGolden(versions: readonly string[], only?: string): Promise<void> {
+  for (const v of versions as Profile[]) {
     if (!PROFILES.includes(v)) throw new Error(`unknown version ${v}`);
     const q = resolveQemu(v);
     const info = versionInfo(v);
@@ -43,11 +39,3 @@ async function main(): Promise<void> {
     }
   }
 }
-
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(`record: ${e instanceof Error ? e.message : String(e)}`);
-    process.exit(1);
-  },
-);

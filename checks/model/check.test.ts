@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadProposal } from '../../bin/check-cmd.ts';
 import { bundled } from '../../contract/proposals/index.ts';
 import type { Profile } from '../../contract/versions.ts';
 import { checkProposal } from './check.ts';
+import { loadProposal } from './load-proposal.ts';
 
 /**
  * The bundled proposals through the checker: each known flaw is found as a shrunk counterexample, and

@@ -392,18 +392,3 @@ export async function runCycles(o: CycleOptions): Promise<CycleResult> {
       errors.length === 0 && wrongBytes === 0 && completed === o.cycles && cyclesWithLeftovers === 0 && flat,
   };
 }
-
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  const arg = (name: string, d: string) => {
-    const i = process.argv.indexOf(name);
-    return i >= 0 ? process.argv[i + 1] : d;
-  };
-  const r = await runCycles({
-    target: arg('--target', 'sim') as EndpointKind,
-    cycles: Number(arg('--cycles', '100')),
-    log: (l) => console.error(l),
-  });
-  const { samples: _s, ...rest } = r;
-  console.log(JSON.stringify(rest, null, 1));
-  process.exit(r.ok ? 0 : 1);
-}

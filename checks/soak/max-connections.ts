@@ -3,7 +3,7 @@
  * once: open `n` sockets together and count the ones that get the server's greeting within `waitMs`.
  * QEMU stops accepting at the cap and leaves the rest in the listen backlog, so they get no greeting.
  *
- * `npx tsx soak/max-connections.ts [TARGET...]` with targets as `fleece-lab conform --target` takes them
+ * `fleece-lab soak-max-connections [TARGET...]` with targets as `fleece-lab conform --target` takes them
  * (qsd, qsd:5.2, serve:7.2, ...).
  */
 import net from 'node:net';
@@ -72,11 +72,4 @@ export async function probeCap(target: string, n = 120, waitMs = 1_500): Promise
   } finally {
     await q.stop();
   }
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  const targets = process.argv.slice(2);
-  for (const t of targets.length ? targets : ['qsd', 'serve:7.2'])
-    console.log(JSON.stringify(await probeCap(t)));
-  process.exit(0);
 }

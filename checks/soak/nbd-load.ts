@@ -322,21 +322,3 @@ export async function runNbdLoad(o: LoadOptions): Promise<LoadResult> {
     ok: errors.length === 0 && wrongBytes === 0 && connected === clients,
   };
 }
-
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  const arg = (name: string, d: string) => {
-    const i = process.argv.indexOf(name);
-    return i >= 0 ? process.argv[i + 1] : d;
-  };
-  const r = await runNbdLoad({
-    target: arg('--target', 'serve') as EndpointKind,
-    clients: Number(arg('--clients', '64')),
-    size: Number(arg('--mib', '8')) * MiB,
-    maxConnections: process.argv.includes('--max-connections')
-      ? Number(arg('--max-connections', '0'))
-      : undefined,
-    log: (l) => console.error(l),
-  });
-  console.log(JSON.stringify(r, null, 1));
-  process.exit(r.ok ? 0 : 1);
-}

@@ -1,13 +1,13 @@
 /**
- * `npm run soak [-- --cycles-sim N --cycles-serve N --cycles-real N --clients N --mib N --only WORD...]`:
+ * The soak run (`npm run soak`, `fleece-lab soak`: bin/dev-commands.ts reads its options):
  *
- * - NBD load: `--clients` (64) NbdClients + 4 nbdcopy + 2 nbdinfo reading one point-in-time export of
- *   `--mib` (32) MiB while the guest writes, against `fleece-lab serve` (the simulator as its own process)
+ * - NBD load: `clients` (64) NbdClients + 4 nbdcopy + 2 nbdinfo reading one point-in-time export of
+ *   `mib` (32) MiB while the guest writes, against `fleece-lab serve` (the simulator as its own process)
  *   and against the real qemu-storage-daemon on PATH;
- * - fleecing cycles: `--cycles-sim` (1000) on the simulator in process, `--cycles-serve` (1000) on
- *   `fleece-lab serve`, `--cycles-real` (100) on one real qemu-storage-daemon.
+ * - fleecing cycles: `cyclesSim` (1000) on the simulator in process, `cyclesServe` (1000) on
+ *   `fleece-lab serve`, `cyclesReal` (100) on one real qemu-storage-daemon.
  *
- * Writes reports/soak.json and reports/soak.md (the Markdown table it prints). Exit 1 when anything failed or grew.
+ * Writes reports/soak.json and reports/soak.md (the Markdown table it prints). Returns 1 when anything failed or grew.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,37 +26,6 @@ export interface SoakOptions {
   clients: number;
   mib: number;
   only: string[];
-}
-
-export function parseArgs(argv: readonly string[]): SoakOptions {
-  const o: SoakOptions = {
-    cyclesSim: 1000,
-    cyclesServe: 1000,
-    cyclesReal: 100,
-    clients: 64,
-    mib: 32,
-    only: [],
-  };
-  const num = (i: number, name: string) => {
-    const v = Number(argv[i + 1]);
-    if (!Number.isInteger(v) || v < 0)
-      throw new Error(`${name}: expected a whole number, got '${argv[i + 1]}'`);
-    return v;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--cycles-sim') o.cyclesSim = num(i++, a);
-    else if (a === '--cycles-serve') o.cyclesServe = num(i++, a);
-    else if (a === '--cycles-real') o.cyclesReal = num(i++, a);
-    else if (a === '--clients') o.clients = num(i++, a);
-    else if (a === '--mib') o.mib = num(i++, a);
-    else if (a === '--only') o.only.push(argv[++i] ?? '');
-    else
-      throw new Error(
-        `unknown option '${a}' (known: --cycles-sim --cycles-serve --cycles-real --clients --mib --only)`,
-      );
-  }
-  return o;
 }
 
 function haveQsd(): boolean {
@@ -117,8 +86,7 @@ export function markdown(loads: LoadResult[], cycles: CycleResult[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function main(): Promise<number> {
-  const o = parseArgs(process.argv.slice(2));
+export async function runSoak(o: SoakOptions): Promise<number> {
   const want = (name: string) => o.only.length === 0 || o.only.some((w) => name.includes(w));
   const log = (l: string) => console.error(l);
   const real = haveQsd();
@@ -172,14 +140,4 @@ async function main(): Promise<number> {
   process.stdout.write(table);
   console.error(`soak: ${report.ok ? 'everything held' : 'FAILED'}; wrote ${path.relative(root, out)}`);
   return report.ok ? 0 : 1;
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(fileURLToPath(import.meta.url))) {
-  main().then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      console.error(`soak: ${e instanceof Error ? e.message : String(e)}`);
-      process.exit(2);
-    },
-  );
 }

@@ -1,19 +1,18 @@
 /**
  * Capture what a real QEMU says about itself over QMP: the greeting, `query-version`,
- * `query-qmp-schema` and `query-commands`. The snapshots in spec/qapi-schema/ let feature detection and the simulator's
+ * `query-qmp-schema` and `query-commands`. The snapshots in contract/qapi-schema/ let feature detection and the simulator's
  * profiles be checked without QEMU installed.
  *
- *   tsx conformance/qemu/capture-schema.ts [VERSION|ROOT|BINARY ...] [--out DIR]
+ *   fleece-lab qemu capture-schema [VERSION|ROOT|BINARY ...] [--out DIR]   (bin/dev/capture-schema.ts)
  *
  * Raw QMP over node's net module on purpose: this must not depend on the project's own client.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { QEMU_VERSIONS, type ResolvedQemu, resolveQemu, versionKey } from './install.ts';
+import { join } from 'node:path';
+import type { ResolvedQemu } from './install.ts';
 
 export type QemuKind = 'qsd' | 'system';
 
@@ -192,34 +191,4 @@ async function captureOnce(
     }
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function main(argv: string[]): Promise<number> {
-  let out = resolve('contract/qapi-schema');
-  const specs: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] ?? '';
-    if (a === '--out') out = resolve(argv[++i] ?? out);
-    else specs.push(a);
-  }
-  let failed = 0;
-  for (const spec of specs.length ? specs : QEMU_VERSIONS) {
-    for (const kind of ['qsd', 'system'] as const) {
-      try {
-        const q = resolveQemu(spec);
-        const cap = await captureSchema(kind, q);
-        const file = join(out, `${versionKey(q.version)}-${kind}.json`);
-        writeFileSync(file, `${JSON.stringify(cap)}\n`);
-        console.log(`${spec}\t${kind}\t${q.version}\t${file}\t${statSync(file).size} bytes`);
-      } catch (e) {
-        failed++;
-        console.log(`${spec}\t${kind}\tFAILED\t${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-  }
-  return failed ? 1 : 0;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  process.exitCode = await main(process.argv.slice(2));
 }

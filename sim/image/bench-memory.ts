@@ -1,10 +1,9 @@
 /**
  * Memory/time micro-benchmark for sparse in-memory disks.
  *
- * Run with `node --expose-gc --import tsx sim/image/bench-memory.ts [pageSize] [pattern|random] [writes]`.
+ * Run with `node --expose-gc bin/fleece-lab.js bench-memory [pageSize] [pattern|random] [writes]`.
  * Without --expose-gc the heap numbers include garbage not yet collected and are only indicative.
  */
-import { pathToFileURL } from 'node:url';
 import { createMemoryStore } from './memory-store.js';
 import { randInt, xorshift } from './prng.js';
 import type { ImageStore } from './types.js';
@@ -75,14 +74,4 @@ export function benchSparseWrites(options: BenchOptions = {}): BenchResult {
     // Keeps the stores reachable until after the measurement.
     extentsPerDisk: stores.reduce((sum, s) => sum + s.blockStatus(0, size).length, 0) / disks,
   };
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const [pageSize, content, writes] = process.argv.slice(2);
-  const result = benchSparseWrites({
-    pageSize: pageSize === undefined ? undefined : Number(pageSize),
-    content: content === 'random' ? 'random' : 'pattern',
-    writes: writes === undefined ? undefined : Number(writes),
-  });
-  console.log(JSON.stringify(result));
 }

@@ -376,7 +376,13 @@ export class HaltSignal extends Error {
 export async function runServe(
   argv: readonly string[],
   io: ServeIo = defaultIo(),
-  opts: { argv0?: string | undefined; profile?: Profile } = {},
+  opts: {
+    argv0?: string | undefined;
+    profile?: Profile;
+    /** the command line that starts this same serve again, without the node binary (node's own flags,
+     * the script, its arguments): --daemonize runs it as the detached daemon */
+    relaunch?: readonly string[];
+  } = {},
 ): Promise<ServeProcess | undefined> {
   const out = parseQsdArgs(argv, { argv0: opts.argv0, profile: opts.profile });
   if (out.kind === 'exit') {
@@ -387,7 +393,8 @@ export async function runServe(
   }
   const daemon = out.inv.daemonize && process.env[DAEMON_ENV] === '1';
   if (out.inv.daemonize && !daemon) {
-    daemonize(io);
+    if (!opts.relaunch) throw new Error('--daemonize: no command line to start the daemon with (relaunch)');
+    daemonize(io, opts.relaunch);
     return undefined;
   }
   let muted = false;
@@ -429,8 +436,8 @@ const DAEMON_ENV = 'FLEECE_LAB_SERVE_DAEMON';
  * what it prints during startup, and exit 0 once it reports startup complete on fd 3 (1 when it exits
  * first, as qsd's parent does when its pipe closes without the status byte).
  */
-function daemonize(io: ServeIo): void {
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+function daemonize(io: ServeIo, relaunch: readonly string[]): void {
+  const child = spawn(process.execPath, [...relaunch], {
     cwd: io.cwd,
     detached: true,
     env: { ...process.env, [DAEMON_ENV]: '1' },

@@ -12,9 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { z } from 'zod';
-import { loadProposal } from '../../../bin/check-cmd.ts';
 import { defineProposal, ProposalError, type ProposalInput } from '../../../contract/proposals/define.ts';
 import { BUNDLED } from '../../../contract/proposals/index.ts';
+import { loadProposal } from '../../model/load-proposal.ts';
 import { assertOneLine, Breach, type FuzzTarget, isRawJsError, normalizeClass, safeJson } from '../core.ts';
 import { oddValue } from '../mutate.ts';
 
