@@ -7,6 +7,7 @@ import { brokenClaims, formatReport } from '../checks/model/report.ts';
 import type { OpSpec } from '../checks/model/world.ts';
 import { BUNDLED } from '../contract/proposals/index.ts';
 import { profileSchema } from '../contract/versions.ts';
+import { saveCounterexamples } from './save-counterexamples.ts';
 
 export interface CheckOptions {
   runs: string;
@@ -67,14 +68,7 @@ export async function cmdCheck(values: CheckOptions, positionals: string[]): Pro
       fs.writeFileSync(file, runLines.length > 0 ? `${runLines.join('\n')}\n` : '');
       console.log(`${runLines.length} distinct runs of ${p.name} saved to ${file}`);
     }
-    for (const v of r.verdicts) {
-      if (!v.counterexample) continue;
-      const file = path.join(values.traces, `${p.name}.${v.property}.json`);
-      fs.writeFileSync(
-        file,
-        `${JSON.stringify({ proposal: p.name, domain: r.domain, profile: r.profile, ...v.counterexample }, null, 1)}\n`,
-      );
-    }
+    saveCounterexamples(values.traces, r);
   }
   if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(reports, null, 1)}\n`);
   console.log(

@@ -10,11 +10,15 @@ const H = 46;
 const GAP_Y = 40;
 const PAD = 30;
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const esc = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 export function machineSvg(m: MachineShape, taken?: ReadonlySet<string>): string {
   // room between columns for the longest label (11px monospace: about 6.7px a character)
-  const GAP_X = Math.max(90, ...m.transitions.map((t) => (t.event.length + (t.guard ? t.guard.length + 3 : 0)) * 6.7 + 24));
+  const GAP_X = Math.max(
+    90,
+    ...m.transitions.map((t) => (t.event.length + (t.guard ? t.guard.length + 3 : 0)) * 6.7 + 24),
+  );
   // columns: breadth-first distance from the initial state (unreachable states go last)
   const depth = new Map<string, number>([[m.initial, 0]]);
   const queue = [m.initial];
@@ -29,10 +33,13 @@ export function machineSvg(m: MachineShape, taken?: ReadonlySet<string>): string
   const maxDepth = Math.max(0, ...depth.values());
   for (const s of m.states) if (!depth.has(s.name)) depth.set(s.name, maxDepth + 1);
   const columns = new Map<number, string[]>();
-  for (const s of m.states) columns.set(depth.get(s.name)!, [...(columns.get(depth.get(s.name)!) ?? []), s.name]);
+  for (const s of m.states)
+    columns.set(depth.get(s.name)!, [...(columns.get(depth.get(s.name)!) ?? []), s.name]);
   const pos = new Map<string, { x: number; y: number }>();
   for (const [col, names] of columns)
-    names.forEach((n, row) => pos.set(n, { x: PAD + col * (W + GAP_X), y: PAD + 24 + row * (H + GAP_Y + 24) }));
+    names.forEach((n, row) =>
+      pos.set(n, { x: PAD + col * (W + GAP_X), y: PAD + 24 + row * (H + GAP_Y + 24) }),
+    );
   const width = PAD * 2 + (Math.max(...columns.keys()) + 1) * (W + GAP_X) - GAP_X;
   const height = PAD * 2 + 24 + Math.max(...[...columns.values()].map((c) => c.length)) * (H + GAP_Y + 24);
   const out: string[] = [
@@ -45,7 +52,9 @@ export function machineSvg(m: MachineShape, taken?: ReadonlySet<string>): string
   for (const t of m.transitions) {
     const key = `${t.from}|${t.event}|${t.to}`;
     const miss = taken !== undefined && !taken.has(key);
-    const style = miss ? 'stroke="#b22" stroke-dasharray="5 4" marker-end="url(#arrow-miss)"' : 'stroke="#444" marker-end="url(#arrow)"';
+    const style = miss
+      ? 'stroke="#b22" stroke-dasharray="5 4" marker-end="url(#arrow-miss)"'
+      : 'stroke="#444" marker-end="url(#arrow)"';
     const label = `${t.event}${t.guard ? ` [${t.guard}]` : ''}`;
     const a = pos.get(t.from)!;
     const b = pos.get(t.to)!;
@@ -76,9 +85,15 @@ export function machineSvg(m: MachineShape, taken?: ReadonlySet<string>): string
     out.push(
       `<rect x="${p.x}" y="${p.y}" width="${W}" height="${H}" rx="10" fill="${fill}" stroke="#333" stroke-width="${s.name === m.initial ? 2.5 : 1.2}"/>`,
     );
-    if (s.final) out.push(`<rect x="${p.x + 4}" y="${p.y + 4}" width="${W - 8}" height="${H - 8}" rx="7" fill="none" stroke="#333"/>`);
-    out.push(`<text x="${p.x + W / 2}" y="${p.y + (s.tags.length > 0 ? 19 : 28)}" class="s">${esc(s.name)}</text>`);
-    if (s.tags.length > 0) out.push(`<text x="${p.x + W / 2}" y="${p.y + 35}" class="g">${esc(s.tags.join(' · '))}</text>`);
+    if (s.final)
+      out.push(
+        `<rect x="${p.x + 4}" y="${p.y + 4}" width="${W - 8}" height="${H - 8}" rx="7" fill="none" stroke="#333"/>`,
+      );
+    out.push(
+      `<text x="${p.x + W / 2}" y="${p.y + (s.tags.length > 0 ? 19 : 28)}" class="s">${esc(s.name)}</text>`,
+    );
+    if (s.tags.length > 0)
+      out.push(`<text x="${p.x + W / 2}" y="${p.y + 35}" class="g">${esc(s.tags.join(' · '))}</text>`);
   }
   out.push(
     '<style>.s{font:600 14px sans-serif;text-anchor:middle}.g{font:11px sans-serif;fill:#555;text-anchor:middle}.t{font:11px monospace;text-anchor:middle;fill:#222}</style>',

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import type { DomainKind, Port, PortFactory, TraceEntry } from '../../contract/port.ts';
 import { PROPERTIES, PROPERTY_IDS, PROPERTY_INFO, type PropertyId } from '../../contract/properties.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
+import type { MachineShape } from '../../contract/proposals/machine-shape.ts';
 import type { OpSpec } from '../../contract/proposals/ops.ts';
 import { type Profile, versionInfo } from '../../contract/versions.ts';
 import { opsArbitrary } from './ops-arbitrary.ts';
@@ -72,6 +73,8 @@ export interface ProposalReport {
   verdicts: Verdict[];
   findings: Finding[];
   coverage: Coverage;
+  /** the proposal's API machine (states, tags, transitions), for drawing */
+  machine: MachineShape;
   stats: { runs: number; qmpCommands: number; ms: number };
 }
 
@@ -246,6 +249,7 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
     verdicts: PROPERTY_IDS.map((p) => verdicts.get(p)!).filter(Boolean),
     findings: dedupe(findings),
     coverage: coverageOf(proposal, taken),
+    machine: proposal.shape,
     stats: { runs: totalRuns, qmpCommands, ms: performance.now() - t0 },
   };
 }

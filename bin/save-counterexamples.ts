@@ -1,0 +1,22 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ProposalReport } from '../checks/model/check.ts';
+
+/**
+ * Each counterexample of a report as `<proposal>.<property>.json` in `dir`: what `fleece-lab replay` reads
+ * (the domain, the profile, the operations and the outcome they had). Returns the files written.
+ */
+export function saveCounterexamples(dir: string, r: ProposalReport): string[] {
+  fs.mkdirSync(dir, { recursive: true });
+  const files: string[] = [];
+  for (const v of r.verdicts) {
+    if (!v.counterexample) continue;
+    const file = path.join(dir, `${r.proposal}.${v.property}.json`);
+    fs.writeFileSync(
+      file,
+      `${JSON.stringify({ proposal: r.proposal, domain: r.domain, profile: r.profile, ...v.counterexample }, null, 1)}\n`,
+    );
+    files.push(file);
+  }
+  return files;
+}
