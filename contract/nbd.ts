@@ -1,6 +1,7 @@
 /**
- * NBD protocol constants (doc/proto.md of the NBD project), shared by the simulator's server and our client.
- * Magics above 2^53 are kept as bytes.
+ * NBD protocol constants (doc/proto.md of the NBD project), shared by the simulator's server and our client,
+ * and the pure encoders and decoders of the option phase that the server, the client and the test servers
+ * would otherwise each write. Magics above 2^53 are kept as bytes.
  */
 const REP_ERR = 0x80000000;
 
@@ -94,3 +95,59 @@ export const STATE_HOLE = 1;
 export const STATE_ZERO = 2;
 
 export const STRUCTURED_REPLY_MAGIC = 0x668e33ef;
+
+/** A 16-bit big-endian field. */
+export function u16(v: number): Buffer {
+  const b = Buffer.allocUnsafe(2);
+  b.writeUInt16BE(v);
+  return b;
+}
+
+/** A 32-bit big-endian field. */
+export function u32(v: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(v >>> 0);
+  return b;
+}
+
+/** A 64-bit big-endian field. */
+export function u64(v: number | bigint): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(BigInt(v));
+  return b;
+}
+
+/** An option as the client sends it: IHAVEOPT, the option, the payload's length, the payload. */
+export function optionRequest(option: number, payload: Uint8Array): Buffer {
+  return Buffer.concat([IHAVEOPT, u32(option), u32(payload.length), payload]);
+}
+
+/** The 16-byte head of an option; `magic`: whether it starts with IHAVEOPT (the caller decides what a bad one means). */
+export function parseOptionHeader(h: Buffer): { magic: boolean; option: number; length: number } {
+  return { magic: h.subarray(0, 8).equals(IHAVEOPT), option: h.readUInt32BE(8), length: h.readUInt32BE(12) };
+}
+
+/** The 20-byte head of an option reply: REP_MAGIC, the option it answers, the reply type, the payload's length. */
+export function optionReplyHeader(option: number, type: number, length: number): Buffer {
+  return Buffer.concat([REP_MAGIC, u32(option), u32(type), u32(length)]);
+}
+
+/** A whole option reply: its head, then `data`. */
+export function optionReply(option: number, type: number, data: Buffer = Buffer.alloc(0)): Buffer {
+  return Buffer.concat([optionReplyHeader(option, type, data.length), data]);
+}
+
+/** The fields of an option reply's 20-byte head; `magic`: whether it starts with REP_MAGIC. */
+export function parseOptionReplyHeader(h: Buffer): {
+  magic: boolean;
+  option: number;
+  type: number;
+  length: number;
+} {
+  return {
+    magic: h.subarray(0, 8).equals(REP_MAGIC),
+    option: h.readUInt32BE(8),
+    type: h.readUInt32BE(12),
+    length: h.readUInt32BE(16),
+  };
+}

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { NbdClient } from '../../harness/clients/nbd-client.ts';
 import { startQsd } from '../../harness/targets/qemu-process.ts';
-import { attachNbdServer } from '../../sim/serve/nbd-server.ts';
+import { attachNbdServer } from '../../sim/serve/nbd/server.ts';
 import { createSim } from '../../sim/sim.ts';
 
 const pexec = promisify(execFile);

@@ -10,20 +10,15 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CMD, CMD_FLAG, INFO } from '../../contract/nbd.ts';
 import type { Profile } from '../../contract/versions.ts';
-import {
-  type Extent,
-  NbdClient,
-  NbdError,
-  NbdHandshake,
-  NbdOptionError,
-  type NbdOptions,
-  NbdRequestError,
-} from '../../harness/clients/nbd-client.js';
-import { CMD, CMD_FLAG, INFO } from '../../harness/clients/nbd-wire.js';
+import { NbdClient, NbdError, NbdOptionError, NbdRequestError } from '../../harness/clients/nbd-client.js';
+import { NbdHandshake } from '../../harness/clients/nbd-handshake.ts';
+import type { Extent } from '../../harness/clients/nbd-replies.ts';
+import type { NbdOptions } from '../../harness/clients/nbd-socket.ts';
 import { resolveQemu } from '../../harness/qemu/install.js';
 import { startQsd } from '../../harness/targets/qemu-process.js';
-import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd-server.ts';
+import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd/server.ts';
 import { createSim } from '../../sim/sim.ts';
 
 export const MiB = 1024 * 1024;

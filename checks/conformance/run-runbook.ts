@@ -27,7 +27,7 @@ import {
 import type { TargetSpec } from '../../harness/targets/target-spec.ts';
 import { RealFs } from '../../sim/host/fs.ts';
 import { createQcow2 } from '../../sim/image/qcow2.ts';
-import { attachNbdServer } from '../../sim/serve/nbd-server.ts';
+import { attachNbdServer } from '../../sim/serve/nbd/server.ts';
 import { createSim, type Sim } from '../../sim/sim.ts';
 import { eventProblem } from './event-check.ts';
 import { runNbdStep } from './nbd-step.ts';

@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CMD, IHAVEOPT, OPT, optionRequest, REQUEST_MAGIC, u32 } from '../../contract/nbd.ts';
 import { NbdClient } from '../../harness/clients/nbd-client.ts';
-import { CMD, IHAVEOPT, OPT, REQUEST_MAGIC } from '../../sim/serve/nbd-proto.ts';
-import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd-server.ts';
+import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd/server.ts';
 import { createSim, type Sim } from '../../sim/sim.ts';
 
 const SIZE = 1 << 20;
@@ -52,21 +52,14 @@ afterAll(async () => {
   await fs.promises.rm(dir, { recursive: true, force: true });
 });
 
-function be32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0);
-  return b;
-}
-
 /** what a well-behaved client says up to (and including) GO for 'disk' */
 function handshakePrefix(structured: boolean): Buffer {
-  const opt = (o: number, data: Buffer) => Buffer.concat([IHAVEOPT, be32(o), be32(data.length), data]);
   const name = Buffer.from('disk');
-  const go = Buffer.concat([be32(name.length), name, Buffer.from([0, 0])]);
+  const go = Buffer.concat([u32(name.length), name, Buffer.from([0, 0])]);
   return Buffer.concat([
-    be32(3),
-    structured ? opt(OPT.STRUCTURED_REPLY, Buffer.alloc(0)) : Buffer.alloc(0),
-    opt(OPT.GO, go),
+    u32(3),
+    structured ? optionRequest(OPT.STRUCTURED_REPLY, Buffer.alloc(0)) : Buffer.alloc(0),
+    optionRequest(OPT.GO, go),
   ]);
 }
 
@@ -145,7 +138,7 @@ const hostileOption = fc
     length: fc.oneof(fc.nat({ max: 300 }), fc.constantFrom(0xffffffff, (32 << 20) + 1)),
     data: fc.uint8Array({ maxLength: 300 }),
   })
-  .map((o) => Buffer.concat([IHAVEOPT, be32(o.option), be32(o.length), Buffer.from(o.data)]));
+  .map((o) => Buffer.concat([IHAVEOPT, u32(o.option), u32(o.length), Buffer.from(o.data)]));
 
 describe('the simulator NBD server, fuzzed', () => {
   it('survives garbage in the handshake; only that connection suffers', async () => {
@@ -153,10 +146,8 @@ describe('the simulator NBD server, fuzzed', () => {
       fc.asyncProperty(
         fc.oneof(
           garbage,
-          garbage.map((g) => Buffer.concat([be32(3), g])),
-          fc
-            .array(hostileOption, { minLength: 1, maxLength: 4 })
-            .map((os) => Buffer.concat([be32(3), ...os])),
+          garbage.map((g) => Buffer.concat([u32(3), g])),
+          fc.array(hostileOption, { minLength: 1, maxLength: 4 }).map((os) => Buffer.concat([u32(3), ...os])),
         ),
         splits,
         finish,
@@ -194,7 +185,7 @@ describe('the simulator NBD server, fuzzed', () => {
     const s = net.connect(sock);
     s.on('error', () => {});
     const closed = new Promise<void>((r) => s.once('close', () => r()));
-    s.write(Buffer.concat([be32(3), IHAVEOPT, be32(OPT.GO), be32(0xffffffff)]));
+    s.write(Buffer.concat([u32(3), IHAVEOPT, u32(OPT.GO), u32(0xffffffff)]));
     s.resume();
     await closed;
     await settles();

@@ -17,7 +17,7 @@ import type { Profile } from '../../contract/versions.ts';
 import type { EventListener } from '../../harness/clients/qmp-events.ts';
 import { registerCleanup } from '../../harness/targets/cleanup-registry.ts';
 import { type QemuProcess, startQsd } from '../../harness/targets/qemu-process.ts';
-import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd-server.ts';
+import { attachNbdServer, type NbdServerHandle } from '../../sim/serve/nbd/server.ts';
 import { createSim, type Sim } from '../../sim/sim.ts';
 
 export type EndpointKind = 'sim' | 'serve' | 'qsd';

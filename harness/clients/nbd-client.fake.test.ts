@@ -7,10 +7,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  optionReply,
+  REPLY_TYPE,
+  SIMPLE_REPLY_MAGIC,
+  STRUCTURED_REPLY_MAGIC,
+  u16,
+  u32,
+  u64,
+} from '../../contract/nbd.ts';
+import {
   NbdClient,
   NbdConnectError,
   NbdConnectionClosedError,
-  NbdHandshake,
   NbdOptionError,
   NbdProtocolError,
   NbdRequestError,
@@ -20,13 +28,12 @@ import {
   type FakeConn,
   type FakeNbdServer,
   greet,
-  optionReply,
   readOption,
   readRequest,
   serveHandshake,
   startFakeNbdServer,
 } from './nbd-fake-server.js';
-import { REPLY_TYPE, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC, u16, u32, u64 } from './nbd-wire.js';
+import { NbdHandshake } from './nbd-handshake.ts';
 
 let server: FakeNbdServer | undefined;
 afterEach(async () => {

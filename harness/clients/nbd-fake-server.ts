@@ -7,8 +7,19 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ByteReader } from '../../sim/serve/nbd-reader.ts';
-import { IHAVEOPT, INFO, NBDMAGIC, OPT, REP, REP_MAGIC, u16, u32, u64 } from './nbd-wire.js';
+import {
+  IHAVEOPT,
+  INFO,
+  NBDMAGIC,
+  OPT,
+  optionReply,
+  parseOptionHeader,
+  REP,
+  u16,
+  u32,
+  u64,
+} from '../../contract/nbd.ts';
+import { ByteReader } from '../../sim/serve/nbd/reader.ts';
 
 export interface FakeNbdServer {
   path: string;
@@ -73,13 +84,8 @@ export interface ClientOption {
 }
 
 export async function readOption(c: FakeConn): Promise<ClientOption> {
-  const h = await c.reader.read(16);
-  const len = h.readUInt32BE(12);
-  return { option: h.readUInt32BE(8), data: await c.reader.read(len) };
-}
-
-export function optionReply(option: number, type: number, data: Buffer = Buffer.alloc(0)): Buffer {
-  return Buffer.concat([REP_MAGIC, u32(option), u32(type), u32(data.length), data]);
+  const { option, length } = parseOptionHeader(await c.reader.read(16));
+  return { option, data: await c.reader.read(length) };
 }
 
 /**

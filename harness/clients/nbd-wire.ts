@@ -1,48 +1,9 @@
 /**
- * NBD wire constants for the client (doc/proto.md of the NBD project), kept apart from the simulator's
- * server so that the two implementations check each other. Big-endian; 64-bit magics as bytes.
+ * NBD names and flags for the client (doc/proto.md of the NBD project), kept apart from the simulator's
+ * server so that the two implementations check each other; the protocol constants both share are in
+ * contract/nbd.ts. Big-endian; 64-bit magics as bytes.
  */
-import {
-  CMD,
-  CMD_FLAG,
-  EXTENDED_REPLY_MAGIC,
-  EXTENDED_REQUEST_MAGIC,
-  IHAVEOPT,
-  INFO,
-  NBDMAGIC,
-  OPT,
-  REP,
-  REP_MAGIC,
-  REPLY_FLAG_DONE,
-  REPLY_TYPE,
-  REQUEST_MAGIC,
-  SIMPLE_REPLY_MAGIC,
-  STATE_DIRTY,
-  STATE_HOLE,
-  STATE_ZERO,
-  STRUCTURED_REPLY_MAGIC,
-} from '../../contract/nbd.ts';
-
-export {
-  CMD,
-  CMD_FLAG,
-  EXTENDED_REPLY_MAGIC,
-  EXTENDED_REQUEST_MAGIC,
-  IHAVEOPT,
-  INFO,
-  NBDMAGIC,
-  OPT,
-  REP,
-  REP_MAGIC,
-  REPLY_FLAG_DONE,
-  REPLY_TYPE,
-  REQUEST_MAGIC,
-  SIMPLE_REPLY_MAGIC,
-  STATE_DIRTY,
-  STATE_HOLE,
-  STATE_ZERO,
-  STRUCTURED_REPLY_MAGIC,
-};
+import { u32 } from '../../contract/nbd.ts';
 
 export const OLDSTYLE_MAGIC = Buffer.from([0x00, 0x00, 0x42, 0x02, 0x81, 0x86, 0x12, 0x53]);
 
@@ -127,24 +88,6 @@ const NBD_ERRORS: Record<number, string> = {
 
 export function nbdErrorName(code: number): string {
   return NBD_ERRORS[code] ?? `error ${code}`;
-}
-
-export function u16(v: number): Buffer {
-  const b = Buffer.allocUnsafe(2);
-  b.writeUInt16BE(v);
-  return b;
-}
-
-export function u32(v: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(v >>> 0);
-  return b;
-}
-
-export function u64(v: number | bigint): Buffer {
-  const b = Buffer.allocUnsafe(8);
-  b.writeBigUInt64BE(BigInt(v));
-  return b;
 }
 
 /** A length-prefixed string as options carry them. */

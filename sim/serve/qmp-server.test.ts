@@ -12,7 +12,8 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Profile } from '../../contract/versions.ts';
 import { createSim, type Sim } from '../sim.ts';
-import { QmpHub, QmpMonitor, qmpFormat, SocketServerChardev } from './qmp-server.ts';
+import { SocketServerChardev } from './chardev/char-socket.ts';
+import { QmpHub, QmpMonitor, qmpFormat } from './qmp-server.ts';
 
 const FIXTURE = JSON.parse(
   fs.readFileSync(new URL('./fixtures/qmp-framing.recorded.json', import.meta.url), 'utf8'),

@@ -17,33 +17,24 @@ import type { Profile } from '../../contract/versions.ts';
 import { closeAllExports } from '../commands/exports.ts';
 import { objectAdd } from '../commands/objects.ts';
 import { createSim, type Sim } from '../sim.ts';
-// The NBD socket server (written alongside; see sim/serve/nbd-server.ts).
-import { attachNbdServer, type NbdServerHandle } from './nbd-server.ts';
+import { type Chardev, CharError } from './chardev/char.ts';
+import { NullChardev } from './chardev/char-null.ts';
+import { SocketClientChardev, SocketServerChardev } from './chardev/char-socket.ts';
+import { StdioChardev } from './chardev/char-stdio.ts';
+// The NBD socket server (written alongside; see sim/serve/nbd/server.ts).
+import { attachNbdServer, type NbdServerHandle } from './nbd/server.ts';
+import { QmpHub, qmpFormat } from './qmp-server.ts';
+import { resolveChardev } from './qsd-chardev.ts';
+import { parseQsdArgs, type QsdInvocation } from './qsd-options.ts';
 import {
-  type Chardev,
-  CharError,
-  NullChardev,
-  QmpHub,
-  qmpFormat,
-  SocketClientChardev,
-  SocketServerChardev,
-  StdioChardev,
-} from './qmp-server.ts';
-import {
-  chardevInUseText,
-  duplicateChardevText,
-  parseQsdArgs,
-  type QsdInvocation,
-  report,
   resolveBlockdev,
-  resolveChardev,
   resolveExport,
   resolveMonitor,
   resolveNbdServer,
   resolveObject,
   schemaContext,
-  unexpectedArgumentText,
-} from './qsd-options.ts';
+} from './qsd-resolve.ts';
+import { chardevInUseText, duplicateChardevText, report, unexpectedArgumentText } from './qsd-texts.ts';
 
 export interface ServeIo {
   stdout: (s: string) => void;

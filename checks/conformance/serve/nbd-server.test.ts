@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { NbdClient, NbdConnectionClosedError } from '../../../harness/clients/nbd-client.ts';
-import { attachNbdServer } from '../../../sim/serve/nbd-server.ts';
+import { attachNbdServer } from '../../../sim/serve/nbd/server.ts';
 import { createSim } from '../../../sim/sim.ts';
 import {
   addExports,

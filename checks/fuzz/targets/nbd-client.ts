@@ -1,42 +1,20 @@
 /**
- * The NBD client (conformance/clients/nbd-client.ts) against a fake server that sends garbage at the
- * greeting, in the option phase or in place of a reply (often behind a valid magic and cookie, so the
- * parser goes deep), then maybe hangs up. Every call settles within its bound with an NbdError of one
- * line (the server's own message text aside); nothing escapes as an unhandled rejection.
+ * The NBD client (harness/clients/nbd-client.ts) against a lying server (harness/clients/nbd-lying-server.ts)
+ * that sends garbage at the greeting, in the option phase or in place of a reply (often behind a valid
+ * magic and cookie, so the parser goes deep), then maybe hangs up. Every call settles within its bound
+ * with an NbdError of one line (the server's own message text aside); nothing escapes as an unhandled
+ * rejection.
  */
 import fc from 'fast-check';
-import { NbdClient, NbdError } from '../../../harness/clients/nbd-client.ts';
-import { NbdOptionError, NbdRequestError } from '../../../harness/clients/nbd-errors.ts';
-import {
-  type FakeConn,
-  type FakeNbdServer,
-  greet,
-  readOption,
-  readRequest,
-  serveHandshake,
-  startFakeNbdServer,
-} from '../../../harness/clients/nbd-fake-server.ts';
-import {
-  EXTENDED_REPLY_MAGIC,
-  IHAVEOPT,
-  NBDMAGIC,
-  REP_MAGIC,
-  SIMPLE_REPLY_MAGIC,
-  STRUCTURED_REPLY_MAGIC,
-  u32,
-} from '../../../harness/clients/nbd-wire.ts';
+import { NbdError, NbdOptionError, NbdRequestError } from '../../../harness/clients/nbd-errors.ts';
+import { type FakeNbdServer, startFakeNbdServer } from '../../../harness/clients/nbd-fake-server.ts';
+import { exerciseClient, type Lie, lie } from '../../../harness/clients/nbd-lying-server.ts';
 import { assertOneLine, Breach, type FuzzTarget, safeJson } from '../core.ts';
 
 const TIMEOUT = 60;
 const SLOTS = 24;
 
-export interface NbdClientInput {
-  stage: 'greeting' | 'option' | 'reply';
-  prefix: 'none' | 'magic' | 'magic+cookie';
-  garbage: Uint8Array;
-  extended: boolean;
-  hangUp: boolean;
-}
+export type NbdClientInput = Lie;
 
 const input: fc.Arbitrary<NbdClientInput> = fc.record({
   stage: fc.constantFrom('greeting', 'option', 'reply', 'reply'),
@@ -45,54 +23,6 @@ const input: fc.Arbitrary<NbdClientInput> = fc.record({
   extended: fc.boolean(),
   hangUp: fc.boolean(),
 });
-
-async function misbehave(c: FakeConn, k: NbdClientInput): Promise<void> {
-  const send = (b: Uint8Array) => {
-    c.sock.write(b);
-    if (k.hangUp) c.sock.end();
-  };
-  if (k.stage === 'greeting') {
-    const pre =
-      k.prefix === 'none'
-        ? Buffer.alloc(0)
-        : k.prefix === 'magic'
-          ? NBDMAGIC
-          : Buffer.concat([NBDMAGIC, IHAVEOPT]);
-    send(Buffer.concat([pre, k.garbage]));
-    return;
-  }
-  if (k.stage === 'option') {
-    await greet(c);
-    const o = await readOption(c);
-    const pre =
-      k.prefix === 'none'
-        ? Buffer.alloc(0)
-        : k.prefix === 'magic'
-          ? REP_MAGIC
-          : Buffer.concat([REP_MAGIC, u32(o.option)]);
-    send(Buffer.concat([pre, k.garbage]));
-    return;
-  }
-  const mode = await serveHandshake(c, { extended: k.extended });
-  const r = await readRequest(c, mode === 'extended');
-  const magic =
-    mode === 'extended'
-      ? EXTENDED_REPLY_MAGIC
-      : mode === 'structured'
-        ? STRUCTURED_REPLY_MAGIC
-        : SIMPLE_REPLY_MAGIC;
-  let pre: Buffer = Buffer.alloc(0);
-  if (k.prefix !== 'none') {
-    pre = u32(magic);
-    if (k.prefix === 'magic+cookie') {
-      const mid = Buffer.from(k.garbage.subarray(0, 4));
-      const cookie = Buffer.alloc(8);
-      cookie.writeBigUInt64BE(r.cookie);
-      pre = Buffer.concat([pre, mid, Buffer.alloc(4 - mid.length), cookie]);
-    }
-  }
-  send(Buffer.concat([pre, k.garbage]));
-}
 
 interface Slot {
   server: FakeNbdServer;
@@ -115,24 +45,8 @@ function ownText(e: NbdError): string {
 async function exercise(slot: Slot, k: NbdClientInput, st: State): Promise<string> {
   slot.current = k;
   const before = st.escaped.length;
-  const errors: unknown[] = [];
   const t0 = Date.now();
-  let c: NbdClient | undefined;
-  try {
-    c = await NbdClient.connect(slot.server.path, {
-      exportName: 'x',
-      timeoutMs: TIMEOUT,
-      metaContexts: ['base:allocation'],
-      maxPayload: 1 << 20,
-    });
-  } catch (e) {
-    errors.push(e);
-  }
-  if (c) {
-    const calls = [c.read(0, 4096), c.write(0, Buffer.alloc(512)), c.blockStatus(0, 4096), c.flush()];
-    for (const r of await Promise.allSettled(calls)) if (r.status === 'rejected') errors.push(r.reason);
-    c.close();
-  }
+  const { connected, errors } = await exerciseClient(slot.server.path, TIMEOUT);
   const took = Date.now() - t0;
   if (took > 20 * TIMEOUT) throw new Breach(`settled only after ${took} ms`);
   const kinds = new Set<string>();
@@ -144,7 +58,7 @@ async function exercise(slot: Slot, k: NbdClientInput, st: State): Promise<strin
   }
   await new Promise((r) => setImmediate(r));
   if (st.escaped.length > before) throw new Breach(`escaped: ${String(st.escaped[before])}`);
-  return `${k.stage}: ${c ? 'connected' : 'not connected'}${kinds.size ? `, ${[...kinds].sort().join('+')}` : ''}`;
+  return `${k.stage}: ${connected ? 'connected' : 'not connected'}${kinds.size ? `, ${[...kinds].sort().join('+')}` : ''}`;
 }
 
 export const nbdClient: FuzzTarget<NbdClientInput, State> = {
@@ -162,7 +76,7 @@ export const nbdClient: FuzzTarget<NbdClientInput, State> = {
     for (let i = 0; i < SLOTS; i++) {
       const slot: Slot = { server: undefined as unknown as FakeNbdServer, current: undefined };
       slot.server = await startFakeNbdServer(async (c) => {
-        if (slot.current) await misbehave(c, slot.current);
+        if (slot.current) await lie(c, slot.current);
         else c.sock.destroy();
       });
       all.push(slot);

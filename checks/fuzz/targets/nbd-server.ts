@@ -1,5 +1,5 @@
 /**
- * The simulator's NBD server (sim/serve/nbd-server.ts) over a real unix socket: random bytes, mutated
+ * The simulator's NBD server (sim/serve/nbd/) over a real unix socket: random bytes, mutated
  * handshakes (hostile options) and, after a valid handshake, hostile requests, split at random points, then
  * a half-close, a reset or a pause. Invariants: the server never crashes; what it sends follows the
  * protocol (the greeting, option replies framed with their magic and echoing an option the client sent,
@@ -11,45 +11,39 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { NbdClient } from '../../../harness/clients/nbd-client.ts';
 import {
   CMD,
   EXTENDED_REPLY_MAGIC,
   IHAVEOPT,
   NBDMAGIC,
   OPT,
+  optionRequest,
   REP,
   REP_MAGIC,
   REQUEST_MAGIC,
   SIMPLE_REPLY_MAGIC,
   STRUCTURED_REPLY_MAGIC,
-} from '../../../sim/serve/nbd-proto.ts';
-import { attachNbdServer, type NbdServerHandle } from '../../../sim/serve/nbd-server.ts';
+  u32,
+} from '../../../contract/nbd.ts';
+import { NbdClient } from '../../../harness/clients/nbd-client.ts';
+import { attachNbdServer, type NbdServerHandle } from '../../../sim/serve/nbd/server.ts';
 import { createSim, type Sim } from '../../../sim/sim.ts';
 import { Breach, type FuzzTarget, oneLine, safeJson } from '../core.ts';
 
 const SIZE = 1 << 20;
 const SLOTS = 8;
 
-function be32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0);
-  return b;
-}
-
-const opt = (o: number, data: Buffer) => Buffer.concat([IHAVEOPT, be32(o), be32(data.length), data]);
-
 function handshake(structured: boolean, extended: boolean, meta: boolean): Buffer {
   const name = Buffer.from('disk');
-  const go = Buffer.concat([be32(name.length), name, Buffer.from([0, 0])]);
+  const go = Buffer.concat([u32(name.length), name, Buffer.from([0, 0])]);
   const q = Buffer.from('base:allocation');
-  const ctx = Buffer.concat([be32(name.length), name, be32(1), be32(q.length), q]);
+  const ctx = Buffer.concat([u32(name.length), name, u32(1), u32(q.length), q]);
   return Buffer.concat([
-    be32(3),
-    extended ? opt(OPT.EXTENDED_HEADERS, Buffer.alloc(0)) : Buffer.alloc(0),
-    structured ? opt(OPT.STRUCTURED_REPLY, Buffer.alloc(0)) : Buffer.alloc(0),
-    meta ? opt(OPT.SET_META_CONTEXT, ctx) : Buffer.alloc(0),
-    opt(OPT.GO, go),
+    u32(3),
+    extended ? optionRequest(OPT.EXTENDED_HEADERS, Buffer.alloc(0)) : Buffer.alloc(0),
+    structured ? optionRequest(OPT.STRUCTURED_REPLY, Buffer.alloc(0)) : Buffer.alloc(0),
+    meta ? optionRequest(OPT.SET_META_CONTEXT, ctx) : Buffer.alloc(0),
+    optionRequest(OPT.GO, go),
   ]);
 }
 
@@ -90,7 +84,7 @@ const hostileOption = fc
     length: fc.oneof(fc.nat({ max: 300 }), fc.constantFrom(0xffffffff, (32 << 20) + 1)),
     data: fc.uint8Array({ maxLength: 300 }),
   })
-  .map((o) => Buffer.concat([IHAVEOPT, be32(o.option), be32(o.length), Buffer.from(o.data)]));
+  .map((o) => Buffer.concat([IHAVEOPT, u32(o.option), u32(o.length), Buffer.from(o.data)]));
 
 export interface NbdServerInput {
   stage: 'garbage' | 'options' | 'requests';
@@ -125,7 +119,7 @@ const input: fc.Arbitrary<NbdServerInput> = fc.record({
 
 function bytesOf(i: NbdServerInput): Buffer {
   if (i.stage === 'garbage') return Buffer.from(i.garbage);
-  if (i.stage === 'options') return Buffer.concat([be32(3), ...i.options]);
+  if (i.stage === 'options') return Buffer.concat([u32(3), ...i.options]);
   return Buffer.concat([
     handshake(i.structured, i.extended, i.meta),
     ...i.requests.map((r) =>
@@ -180,7 +174,7 @@ function validate(out: Buffer, sent: Buffer, complete: boolean): string {
       const option = out.readUInt32BE(at + 8);
       const type = out.readUInt32BE(at + 12);
       const len = out.readUInt32BE(at + 16);
-      if (sent.indexOf(Buffer.concat([IHAVEOPT, be32(option)])) < 0)
+      if (sent.indexOf(Buffer.concat([IHAVEOPT, u32(option)])) < 0)
         throw new Breach(`reply to option ${option}, which the client never sent`);
       if (len > 64 << 20) throw new Breach(`option reply of ${len} bytes`);
       if (out.length - at < 20 + len) return cut('option reply');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createSim } from '../sim.ts';
-import { allocationFlags, bitmapExtents, chainStatus, collect } from './nbd-extents.ts';
+import { createSim } from '../../sim.ts';
+import { allocationFlags, bitmapExtents, chainStatus, collect } from './extents.ts';
 
 describe('NBD block-status extents', () => {
   it('merges like flags, caps at 2^32-1 with compact headers, and stops at maxCount', () => {

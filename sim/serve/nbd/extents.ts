@@ -1,8 +1,8 @@
-import type { Bitmap } from '../block/bitmaps.ts';
-import type { ChainExtent } from '../block/block-status.ts';
-import { STATE_DIRTY, STATE_HOLE, STATE_ZERO } from './nbd-proto.ts';
+import { STATE_DIRTY, STATE_HOLE, STATE_ZERO } from '../../../contract/nbd.ts';
+import type { Bitmap } from '../../block/bitmaps.ts';
+import type { ChainExtent } from '../../block/block-status.ts';
 
-export { type ChainExtent, chainStatus } from '../block/block-status.ts';
+export { type ChainExtent, chainStatus } from '../../block/block-status.ts';
 
 /** One NBD block-status descriptor. */
 export interface NbdExtent {

@@ -1,48 +1,9 @@
 /**
- * NBD wire constants (the NBD project's doc/proto.md) and the names QEMU prints for them (nbd/common.c).
- * Big-endian everywhere; the 64-bit magics are above 2^53, so they are written and compared as bytes.
+ * The server's side of the NBD wire (the NBD project's doc/proto.md): QEMU's limits, the handshake and
+ * transmission flags, NBD errors, and the names QEMU prints (nbd/common.c). The protocol constants the
+ * client shares are in contract/nbd.ts.
  */
-import {
-  CMD,
-  CMD_FLAG,
-  EXTENDED_REPLY_MAGIC,
-  EXTENDED_REQUEST_MAGIC,
-  IHAVEOPT,
-  INFO,
-  NBDMAGIC,
-  OPT,
-  REP,
-  REP_MAGIC,
-  REPLY_FLAG_DONE,
-  REPLY_TYPE,
-  REQUEST_MAGIC,
-  SIMPLE_REPLY_MAGIC,
-  STATE_DIRTY,
-  STATE_HOLE,
-  STATE_ZERO,
-  STRUCTURED_REPLY_MAGIC,
-} from '../../contract/nbd.ts';
-
-export {
-  CMD,
-  CMD_FLAG,
-  EXTENDED_REPLY_MAGIC,
-  EXTENDED_REQUEST_MAGIC,
-  IHAVEOPT,
-  INFO,
-  NBDMAGIC,
-  OPT,
-  REP,
-  REP_MAGIC,
-  REPLY_FLAG_DONE,
-  REPLY_TYPE,
-  REQUEST_MAGIC,
-  SIMPLE_REPLY_MAGIC,
-  STATE_DIRTY,
-  STATE_HOLE,
-  STATE_ZERO,
-  STRUCTURED_REPLY_MAGIC,
-};
+import { CMD, OPT } from '../../../contract/nbd.ts';
 
 export const REQUEST_SIZE = 28;
 export const EXTENDED_REQUEST_SIZE = 32;
