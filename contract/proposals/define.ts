@@ -177,7 +177,12 @@ export type ProposalInput = Omit<Proposal, 'limits' | 'shape'> & {
 
 export class ProposalError extends Error {}
 
-export function defineProposal(p: ProposalInput, where = 'proposal'): Proposal {
+export function defineProposal(input: ProposalInput | Proposal, where = 'proposal'): Proposal {
+  // a file may export what defineProposal made (it is checked again, its reading of the machine redone)
+  const p =
+    input !== null && typeof input === 'object' && 'shape' in input
+      ? (({ shape: _shape, ...rest }) => rest)(input as Proposal)
+      : input;
   const r = proposalSchema.safeParse(p);
   // p may be anything a file exported (null, a number): read its name only off an object
   const n = p !== null && typeof p === 'object' ? (p as { name?: unknown }).name : undefined;
