@@ -69,6 +69,11 @@ export class World {
   /** the machine's transitions taken in this run: "from|event|to" */
   readonly transitionsTaken = new Set<string>();
   private baseline!: QemuState;
+  /**
+   * the API accepted a call its machine forbids: what it did is not modelled, so the run ends there (the
+   * misuse is the finding; what would follow from it is not blamed on other properties)
+   */
+  derailed = false;
   /** the guest's CPUs are stopped (a lowering sent `stop`): its writes wait for `cont` */
   private paused = false;
   private deferred: PatternWrite[] = [];
@@ -139,6 +144,7 @@ export class World {
   }
 
   async run(op: OpSpec): Promise<void> {
+    if (this.derailed) return;
     this.feedQemuEvents();
     switch (op.op) {
       case 'write':
@@ -739,10 +745,12 @@ export class World {
       return;
     }
     this.violate('misuse-refused', `${c.call}(${JSON.stringify(c.params)}) ${what} was accepted`);
+    this.derailed = true;
   }
 
   /** End every session, then nothing may be left behind and the guest's data must be intact. */
   async finish(): Promise<void> {
+    if (this.derailed) return;
     await this.checkUnreleased(true);
     for (const s of this.alive()) {
       this.feedQemuEvents();
