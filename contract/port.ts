@@ -16,7 +16,8 @@ export class QmpCallError extends Error {
 }
 
 export type TraceEntry =
-  | { kind: 'qmp'; command: string; args?: Record<string, unknown>; reply: unknown }
+  /** `by: 'checker'`: the checker looking at QEMU's state, not the API's lowering */
+  | { kind: 'qmp'; command: string; args?: Record<string, unknown>; reply: unknown; by?: 'checker' }
   | { kind: 'event'; event: string; data?: unknown }
   | { kind: 'guest-write'; disk: string; offset: number; length: number; pattern: number; error?: string }
   | { kind: 'read'; export: string; offset: number; length: number; error?: string }

@@ -16,6 +16,15 @@ export interface QemuState {
 }
 
 export async function readQemuState(port: Port): Promise<QemuState> {
+  const from = port.trace.length;
+  try {
+    return await read(port);
+  } finally {
+    for (const t of port.trace.slice(from)) if (t.kind === 'qmp') t.by = 'checker';
+  }
+}
+
+async function read(port: Port): Promise<QemuState> {
   const nodes = (await port.qmp('query-named-block-nodes', { flat: true })) as {
     'node-name': string;
     'dirty-bitmaps'?: { name: string }[];
