@@ -217,6 +217,20 @@ capture failed.`,
     (await import('./dev/capture-schema.ts')).cmdCaptureSchema(positionals, values.out),
 });
 
+const genQapi = defineCommand({
+  name: 'gen-qapi',
+  summary: 'the QMP command types and docs, from the captured schemas (npm run gen:qapi)',
+  dev: true,
+  description: `Reads every contract/qapi-schema/*.json and writes contract/qapi/generated/commands.ts (CommandName,
+the schemas that have each command, CommandArgs<C>) and docs/qmp-commands.md, one line per file.
+contract/qapi/generated.test.ts checks that both are what this writes.`,
+  options: {},
+  run: async () => {
+    for (const line of (await import('../contract/qapi/gen-qapi.ts')).writeGenerated()) console.log(line);
+    return 0;
+  },
+});
+
 const recordGolden = defineCommand({
   name: 'record-golden',
   summary: "record every runbook's transcript from real QEMU into checks/conformance/golden/",
@@ -286,6 +300,7 @@ export const DEV_COMMANDS = [
   soakMaxConnections,
   fuzz,
   captureSchema,
+  genQapi,
   recordGolden,
   qmpDifferential,
   screenshot,

@@ -87,8 +87,6 @@ export const FEATURES = [
    * create a cycle", 6.0); 5.2 crashes on such a blockdev-add
    */
   'attach-cycle-check',
-  /** mirror's target BlockBackend takes WRITE without RESIZE (6.0; 5.2 took both) */
-  'mirror-target-no-resize',
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -220,7 +218,6 @@ const CBW_FEATURES: Feature[] = [
   'cbw-timeout',
   'nbd-hole-without-data',
   'attach-cycle-check',
-  'mirror-target-no-resize',
 ];
 
 export const VERSIONS: Record<Profile, VersionInfo> = {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { COMMAND_NAMES } from '../contract/qmp/commands.ts';
+import { SIMULATED_COMMAND_NAMES } from '../contract/qmp/commands.ts';
 import { createSim } from './sim.ts';
 
 describe('in-process simulator API', () => {
@@ -25,7 +25,7 @@ describe('in-process simulator API', () => {
       fc.property(
         fc.array(
           fc.tuple(
-            fc.constantFrom(...COMMAND_NAMES, 'bogus'),
+            fc.constantFrom(...SIMULATED_COMMAND_NAMES, 'bogus'),
             fc.dictionary(fc.string({ maxLength: 12 }), json, { maxKeys: 4 }),
           ),
           {

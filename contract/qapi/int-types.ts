@@ -39,6 +39,11 @@ const RANGES: Record<CIntType, [bigint, bigint]> = {
   uint32: [0n, 4294967295n],
 };
 
+/** The values a C integer type holds (for generators of valid arguments). */
+export function cIntRange(type: CIntType): readonly [bigint, bigint] {
+  return RANGES[type];
+}
+
 /** Does a JSON integer fit the C type as QEMU's visitor reads it? (unsigned types read negatives as 2^64 + v) */
 export function fitsCInt(type: CIntType, value: number | bigint): boolean {
   let v = BigInt(value);

@@ -1,11 +1,18 @@
 import type { BlockNode } from './graph.ts';
 
+let created = 0;
+
 /**
  * A dirty bitmap (block/dirty-bitmap.c): which granules of a node were written while it recorded.
  * Granule indexes live in a Set, so cost follows what was written, not the disk size.
  */
 export class Bitmap {
   readonly dirty = new Set<number>();
+  /**
+   * When it was made: bdrv_create_dirty_bitmap puts each new bitmap, named or not, at the head of the node's
+   * one list, so queries list them newest first across both kinds
+   */
+  readonly created = ++created;
   recording: boolean;
   busy = false;
   /** held by a backup job as its sync bitmap (5.2 reports this as "frozen") */

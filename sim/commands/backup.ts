@@ -1,4 +1,4 @@
-import type { BackupArgs } from '../../contract/qmp/commands.ts';
+import type { CommandArgs } from '../../contract/qapi/generated/commands.ts';
 import type { BlockNode } from '../block/graph.ts';
 import type { SimCore } from '../core/core.ts';
 import { FileDriver } from '../drivers/file.ts';
@@ -14,30 +14,31 @@ export interface PreparedJob {
   abort(): void;
 }
 
+/** a backup as a transaction action: blockdev-backup, or drive-backup (which opens its target itself) */
+export type BackupAction =
+  | { type: 'blockdev-backup'; data: CommandArgs<'blockdev-backup'> }
+  | { type: 'drive-backup'; data: CommandArgs<'drive-backup'> };
+
 /**
  * blockdev-backup / drive-backup as a transaction action (blockdev.c do_backup_common + backup_job_create +
  * block_job_create), in QEMU's order of checks. The job is created, not started.
  */
-export function prepareBackup(
-  core: SimCore,
-  a: BackupArgs,
-  kind: 'blockdev' | 'drive',
-  txn?: JobTxn,
-): PreparedJob {
+export function prepareBackup(core: SimCore, action: BackupAction, txn?: JobTxn): PreparedJob {
+  const a = action.data;
   const bs = lookupBs(core, a.device, a.device);
   let target: BlockNode;
   let ownsTarget = false;
-  if (kind === 'blockdev') target = lookupBs(core, a.target, a.target);
+  if (action.type === 'blockdev-backup') target = lookupBs(core, a.target, a.target);
   else {
-    target = openDriveBackupTarget(core, bs, a);
+    target = openDriveBackupTarget(core, bs, action.data);
     ownsTarget = true;
   }
   const dropOwned = () => {
     if (ownsTarget) core.graph.collect(target);
   };
   try {
-    let sync = a.sync as SyncMode;
-    let bitmapMode = a['bitmap-mode'] as BitmapMode | undefined;
+    let sync: SyncMode = a.sync;
+    let bitmapMode: BitmapMode | undefined = a['bitmap-mode'];
     if ((sync === 'bitmap' || sync === 'incremental') && a.bitmap === undefined)
       throw generic(`must provide a valid bitmap name for '${sync}' sync mode`);
     if (sync === 'incremental') {
@@ -66,7 +67,7 @@ export function prepareBackup(
     if (bs === target) throw generic('Source and target cannot be the same');
     core.graph.checkOpBlocked(bs);
     core.graph.checkOpBlocked(target);
-    const perf = (a as { 'x-perf'?: { 'max-workers'?: number; 'max-chunk'?: number } })['x-perf'] ?? {};
+    const perf = a['x-perf'] ?? {};
     const maxWorkers = perf['max-workers'] ?? 64;
     if (maxWorkers < 1 || maxWorkers > 2147483647)
       throw generic('max-workers must be between 1 and 2147483647');
@@ -129,7 +130,7 @@ export function prepareBackup(
 }
 
 /** drive-backup creates (mode absolute-paths) or opens (mode existing) its target image. */
-function openDriveBackupTarget(core: SimCore, bs: BlockNode, a: BackupArgs): BlockNode {
+function openDriveBackupTarget(core: SimCore, bs: BlockNode, a: CommandArgs<'drive-backup'>): BlockNode {
   const mode = a.mode ?? 'absolute-paths';
   const file = a.target;
   let format = a.format;

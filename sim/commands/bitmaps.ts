@@ -1,5 +1,4 @@
-import type { z } from 'zod';
-import type { bitmapArgs, bitmapMergeArgs } from '../../contract/qmp/commands.ts';
+import type { CommandArgs } from '../../contract/qapi/generated/commands.ts';
 import { text } from '../../contract/versions.ts';
 import { Bitmap } from '../block/bitmaps.ts';
 import type { BlockNode } from '../block/graph.ts';
@@ -38,7 +37,7 @@ function defaultGranularity(bs: BlockNode): number {
 }
 
 /** Returns an undo for transactions. */
-export function bitmapAdd(core: SimCore, a: z.infer<typeof bitmapArgs>): () => void {
+export function bitmapAdd(core: SimCore, a: CommandArgs<'block-dirty-bitmap-add'>): () => void {
   if (!a.name) throw generic('Bitmap name cannot be empty');
   const bs = lookupBs(core, a.node, a.node);
   let granularity: number;
@@ -107,7 +106,7 @@ export function bitmapEnable(core: SimCore, node: string, name: string, enable: 
  * checks the target, then that source), a failure undoes what was merged before it. 5.2: every source is
  * merged into an anonymous bitmap first, and only then the target is checked and merged into.
  */
-export function bitmapMerge(core: SimCore, a: z.infer<typeof bitmapMergeArgs>): () => void {
+export function bitmapMerge(core: SimCore, a: CommandArgs<'block-dirty-bitmap-merge'>): () => void {
   const { bs, bitmap: dst } = lookupBitmap(core, a.node, a.target);
   const sourcesFirst = core.version.profile === '5.2';
   const saved = new Set(dst.dirty);

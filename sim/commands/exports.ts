@@ -63,8 +63,8 @@ export interface ExportArgs {
   writable?: boolean;
   bitmaps?: (string | { node: string; name: string })[];
   allocationDepth?: boolean;
-  /** BlockExportOptions.iothread: must name an iothread object */
-  iothread?: string;
+  /** BlockExportOptions.iothread: must name an iothread object (11.1 takes a list, which names none) */
+  iothread?: string | string[];
   legacy: boolean;
 }
 
@@ -90,7 +90,7 @@ export function blockExportAdd(core: SimCore, a: ExportArgs): void {
   if (!idWellformed(a.id)) throw generic('Invalid block export id');
   if (core.exports.has(a.id)) throw generic(`Block export id '${a.id}' is already in use`);
   const bs = lookupBs(core, undefined, a.nodeName);
-  if (a.iothread !== undefined && !findIoThread(core, a.iothread))
+  if (a.iothread !== undefined && (typeof a.iothread !== 'string' || !findIoThread(core, a.iothread)))
     throw generic(`iothread "${a.iothread}" not found`);
   const name = a.name ?? a.nodeName;
   const readOnlyCheck = () => {

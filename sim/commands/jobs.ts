@@ -1,3 +1,4 @@
+import type { CommandArgs } from '../../contract/qapi/generated/commands.ts';
 import { text } from '../../contract/versions.ts';
 import type { SimCore } from '../core/core.ts';
 import { BlockJob } from '../jobs/block-job.ts';
@@ -40,11 +41,12 @@ export const jobVerbs = {
 } as const;
 
 /** block-job-change (8.2): the verb, then the job type's own change */
-export function blockJobChange(core: SimCore, args: Record<string, unknown>): void {
-  const j = findBlockJob(core, String(args.id));
+export function blockJobChange(core: SimCore, args: CommandArgs<'block-job-change'>): void {
+  const j = findBlockJob(core, args.id);
   j.applyVerb('change');
   if (!j.supportsChange || !(j instanceof MirrorJob)) throw generic('Job type does not support change');
-  j.change(args['copy-mode'] as 'background' | 'write-blocking');
+  // the options of another job type say no copy mode
+  j.change(args.type === 'mirror' ? args['copy-mode'] : undefined);
 }
 
 export function blockJobSetSpeed(core: SimCore, device: string, speed: number): void {

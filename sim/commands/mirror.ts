@@ -1,4 +1,4 @@
-import type { MirrorArgs } from '../../contract/qmp/commands.ts';
+import type { CommandArgs } from '../../contract/qapi/generated/commands.ts';
 import { text } from '../../contract/versions.ts';
 import type { BlockNode } from '../block/graph.ts';
 import type { SimCore } from '../core/core.ts';
@@ -15,7 +15,7 @@ function rootBs(core: SimCore, name: string): BlockNode {
 }
 
 /** blockdev-mirror (blockdev_mirror_common + mirror_start_job) */
-export function blockdevMirror(core: SimCore, a: MirrorArgs): void {
+export function blockdevMirror(core: SimCore, a: CommandArgs<'blockdev-mirror'>): void {
   const bs = rootBs(core, a.device);
   const target = lookupBs(core, a.target, a.target);
   const granularity = a.granularity ?? 65536;
@@ -28,9 +28,9 @@ export function blockdevMirror(core: SimCore, a: MirrorArgs): void {
   core.graph.checkOpBlocked(bs);
   core.graph.checkOpBlocked(target);
   if (bs === target) throw generic("Can't mirror node into itself");
-  const sync = (a.sync === 'top' && !bs.backing ? 'full' : a.sync) as 'top' | 'full' | 'none';
   if (a.sync === 'incremental' || a.sync === 'bitmap')
     throw generic("Sync mode '" + a.sync + "' not supported");
+  const sync = a.sync === 'top' && !bs.backing ? 'full' : a.sync;
   const id = a['job-id'] ?? deviceName(core, bs);
   const job = MirrorJob.create(core, {
     id,

@@ -301,9 +301,14 @@ export function blockDeviceInfo(core: SimCore, node: BlockNode, flat: boolean): 
   });
   if (core.version.features.has('query-legacy-fields')) o.encryption_key_missing = false;
   if (core.version.features.has('query-node-active')) o.active = true;
-  const bms = [...node.bitmaps.values(), ...node.anonymousBitmaps];
-  if (bms.length > 0) o['dirty-bitmaps'] = bms.reverse().map((b) => bitmapInfo(core, b));
+  const bms = newestFirst([...node.bitmaps.values(), ...node.anonymousBitmaps]);
+  if (bms.length > 0) o['dirty-bitmaps'] = bms.map((b) => bitmapInfo(core, b));
   return o;
+}
+
+/** a node's bitmaps as QEMU's list has them: the newest first, named or anonymous */
+function newestFirst(bms: Bitmap[]): Bitmap[] {
+  return bms.sort((a, b) => b.created - a.created);
 }
 
 /** query-named-block-nodes: newest node first, as QEMU keeps its graph list */
@@ -323,9 +328,9 @@ export function queryBlock(core: SimCore): unknown[] {
     };
     if (d.blk.bs) o.inserted = blockDeviceInfo(core, d.blk.bs, false);
     // 5.2 still lists the device's bitmaps on BlockInfo itself (deprecated there)
-    const bms = d.blk.bs ? [...d.blk.bs.bitmaps.values(), ...d.blk.bs.anonymousBitmaps] : [];
+    const bms = d.blk.bs ? newestFirst([...d.blk.bs.bitmaps.values(), ...d.blk.bs.anonymousBitmaps]) : [];
     if (core.version.features.has('query-legacy-fields') && bms.length > 0)
-      o['dirty-bitmaps'] = bms.reverse().map((b) => bitmapInfo(core, b));
+      o['dirty-bitmaps'] = bms.map((b) => bitmapInfo(core, b));
     o['io-status'] = 'ok';
     return o;
   });

@@ -1,10 +1,4 @@
-import { z } from 'zod';
-import {
-  bitmapArgs,
-  bitmapMergeArgs,
-  driveBackupArgs,
-  type transactionArgs,
-} from '../../contract/qmp/commands.ts';
+import type { CommandArgs } from '../../contract/qapi/generated/commands.ts';
 import { hasFeature, text } from '../../contract/versions.ts';
 import type { SimCore } from '../core/core.ts';
 import { JobTxn } from '../jobs/job.ts';
@@ -18,13 +12,13 @@ interface Prepared {
   clean(): void;
 }
 
-const nodeName = z.object({ node: z.string(), name: z.string() });
+export type TransactionAction = CommandArgs<'transaction'>['actions'][number];
 
 /**
  * qmp_transaction: every action prepares in order; one failure aborts the prepared ones in reverse;
  * otherwise all commit, then all clean. All jobs of a grouped transaction share one JobTxn.
  */
-export function transaction(core: SimCore, args: z.infer<typeof transactionArgs>): void {
+export function transaction(core: SimCore, args: CommandArgs<'transaction'>): void {
   const grouped = args.properties?.['completion-mode'] === 'grouped';
   const txn = grouped ? new JobTxn() : undefined;
   const prepared: Prepared[] = [];
@@ -42,7 +36,7 @@ export function transaction(core: SimCore, args: z.infer<typeof transactionArgs>
       // before 8.0 each action's prepare checked the mode itself; abort and the backups did not
       if (grouped && !tranApi && !backupAction(action.type) && action.type !== 'abort')
         throw generic(text(core.version, 'transaction.groupedUnsupported', action.type));
-      prepared.push(prepare(core, action.type, action.data, txn));
+      prepared.push(prepare(core, action, txn));
     }
   } catch (e) {
     for (const p of [...prepared].reverse()) p.abort();
@@ -55,18 +49,13 @@ export function transaction(core: SimCore, args: z.infer<typeof transactionArgs>
 
 const noop = () => {};
 
-export function prepare(core: SimCore, type: string, data: Record<string, unknown>, txn?: JobTxn): Prepared {
-  switch (type) {
+export function prepare(core: SimCore, action: TransactionAction, txn?: JobTxn): Prepared {
+  switch (action.type) {
     case 'abort':
       throw generic(text(core.version, 'transaction.aborted'));
     case 'blockdev-backup':
     case 'drive-backup': {
-      const p = prepareBackup(
-        core,
-        driveBackupArgs.parse(data),
-        type === 'drive-backup' ? 'drive' : 'blockdev',
-        txn,
-      );
+      const p = prepareBackup(core, action, txn);
       let started = false;
       return {
         // The action drains the source from prepare to clean: a started job pauses at once, then resumes.
@@ -82,30 +71,30 @@ export function prepare(core: SimCore, type: string, data: Record<string, unknow
       };
     }
     case 'block-dirty-bitmap-add': {
-      const undo = bitmapAdd(core, bitmapArgs.parse(data));
+      const undo = bitmapAdd(core, action.data);
       return { commit: noop, abort: undo, clean: noop };
     }
     case 'block-dirty-bitmap-remove': {
-      const a = nodeName.parse(data);
+      const a = action.data;
       const r = bitmapRemove(core, a.node, a.name);
       return { commit: r.commit, abort: r.undo, clean: noop };
     }
     case 'block-dirty-bitmap-clear': {
-      const a = nodeName.parse(data);
+      const a = action.data;
       return { commit: noop, abort: bitmapClear(core, a.node, a.name), clean: noop };
     }
     case 'block-dirty-bitmap-enable':
     case 'block-dirty-bitmap-disable': {
-      const a = nodeName.parse(data);
+      const a = action.data;
       return {
         commit: noop,
-        abort: bitmapEnable(core, a.node, a.name, type.endsWith('enable')),
+        abort: bitmapEnable(core, a.node, a.name, action.type.endsWith('enable')),
         clean: noop,
       };
     }
     case 'block-dirty-bitmap-merge':
-      return { commit: noop, abort: bitmapMerge(core, bitmapMergeArgs.parse(data)), clean: noop };
+      return { commit: noop, abort: bitmapMerge(core, action.data), clean: noop };
     default:
-      throw generic(`fleece-lab: transaction action '${type}' is not simulated`);
+      throw generic(`fleece-lab: transaction action '${action.type}' is not simulated`);
   }
 }

@@ -95,14 +95,9 @@ export class MirrorJob extends BlockJob {
     // blocked for other jobs too
     this.addNode('source', this.setup.source, 0, PERM.WRITE_UNCHANGED | PERM.WRITE | PERM.CONSISTENT_READ);
     this.attachMain(this.top, PERM.CONSISTENT_READ, PERM.CONSISTENT_READ | PERM.WRITE_UNCHANGED | PERM.WRITE);
-    // mirror_start_job's target BlockBackend (blk_new: unnamed); RESIZE only before 6.0, later only for a
-    // target that is the source's backing and smaller
-    const blk = new BlockBackend(
-      undefined,
-      'an unnamed block device',
-      hasFeature(this.sim.version, 'mirror-target-no-resize') ? PERM.WRITE : PERM.WRITE | PERM.RESIZE,
-      PERM.WRITE_UNCHANGED,
-    );
+    // mirror_start_job's target BlockBackend (blk_new: unnamed) takes WRITE, and RESIZE only for a target that
+    // is the source's backing and smaller (5.1+; real 5.2 names only 'write' in a conflict with a backup-top)
+    const blk = new BlockBackend(undefined, 'an unnamed block device', PERM.WRITE, PERM.WRITE_UNCHANGED);
     this.sim.graph.attach({ kind: 'blk', blk }, this.setup.target, 'root', 'other', true);
     this.sim.addBlk(blk);
     this.targetBlk = blk;
@@ -234,7 +229,7 @@ export class MirrorJob extends BlockJob {
   }
 
   /** mirror_change: only background -> write-blocking is implemented */
-  change(copyMode: 'background' | 'write-blocking'): void {
+  change(copyMode: 'background' | 'write-blocking' | undefined): void {
     if (this.copyMode === copyMode) return;
     if (copyMode !== 'write-blocking') throw generic(`Change to copy mode '${copyMode}' is not implemented`);
     this.copyMode = copyMode;

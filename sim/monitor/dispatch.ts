@@ -1,221 +1,18 @@
 import { QDouble, unboxDoubles } from '../../contract/qapi/qdouble.ts';
 import { QapiVisitor, visitorTexts } from '../../contract/qapi/visitor.ts';
-import { COMMANDS, type CommandName } from '../../contract/qmp/commands.ts';
 import { text } from '../../contract/versions.ts';
-import { bitmapAdd, bitmapClear, bitmapEnable, bitmapMerge, bitmapRemove } from '../commands/bitmaps.ts';
-import { blockdevAdd, blockdevDel } from '../commands/blockdev.ts';
-import { checkJobId } from '../commands/common.ts';
-import {
-  blockExportAdd,
-  blockExportDel,
-  nbdServerAdd,
-  nbdServerRemove,
-  nbdServerStart,
-  nbdServerStop,
-  queryBlockExports,
-} from '../commands/exports.ts';
-import { humanMonitorCommand, qomSet } from '../commands/hmp.ts';
-import {
-  blockJobCancel,
-  blockJobChange,
-  blockJobSetSpeed,
-  jobVerbs,
-  queryBlockJobs,
-  queryJobs,
-} from '../commands/jobs.ts';
-import { blockdevMirror } from '../commands/mirror.ts';
-import { objectAdd, objectDel } from '../commands/objects.ts';
-import { queryBlock, queryNamedBlockNodes } from '../commands/query.ts';
-import { transaction } from '../commands/transaction.ts';
 import type { SimCore } from '../core/core.ts';
-import { CreateJob } from '../jobs/create.ts';
 import { generic, QmpError } from '../util/qmp-error.ts';
+import { checkedArgs, isHandled, runHandler } from './handlers.ts';
 
 /**
  * The QMP dispatcher (qapi/qmp-dispatch.c + monitor/qmp.c): request checks, negotiation, the command
- * table, QEMU's argument visitor, then the handler. Nothing throws out of `dispatch`: every bad input gets
- * the reply QEMU would give.
+ * table, QEMU's argument visitor, then the handler (sim/monitor/handlers.ts). Nothing throws out of
+ * `dispatch`: every bad input gets the reply QEMU would give.
  */
 export type QmpReply =
   | { return: unknown; id?: unknown }
   | { error: { class: string; desc: string }; id?: unknown };
-
-type Handler = (core: SimCore, args: Record<string, unknown>) => unknown;
-
-const s = (v: unknown) => v as string;
-
-const HANDLERS: Partial<Record<CommandName, Handler>> = {
-  // VersionInfo in QAPI member order (the captured copy is in wire order, which the writer would scramble)
-  'query-version': (core) => {
-    const v = core.snapshot.version as {
-      qemu: { major: number; minor: number; micro: number };
-      package: string;
-    };
-    return { qemu: { major: v.qemu.major, minor: v.qemu.minor, micro: v.qemu.micro }, package: v.package };
-  },
-  'query-qmp-schema': (core) => core.snapshot.schema,
-  // in QEMU's own order, as captured from each version (registration order, reversed)
-  'query-commands': (core) => core.snapshot.commands.map((name) => ({ name })),
-  quit: (core) => {
-    if (core.flavour === 'system') core.events.emit('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
-    core.quitRequested = true;
-    return {};
-  },
-  'blockdev-add': (core, a) => {
-    blockdevAdd(core, a);
-    return {};
-  },
-  'blockdev-del': (core, a) => {
-    blockdevDel(core, s(a['node-name']));
-    return {};
-  },
-  'blockdev-create': (core, a) => {
-    const id = s(a['job-id']);
-    checkJobId(core, id);
-    const job = new CreateJob(core, id, a.options as Record<string, unknown>);
-    job.create();
-    job.start();
-    return {};
-  },
-  'blockdev-backup': (core, a) => {
-    transactionOf(core, 'blockdev-backup', a);
-    return {};
-  },
-  'drive-backup': (core, a) => {
-    transactionOf(core, 'drive-backup', a);
-    return {};
-  },
-  'blockdev-mirror': (core, a) => {
-    blockdevMirror(core, COMMANDS['blockdev-mirror'].args.parse(a));
-    return {};
-  },
-  transaction: (core, a) => {
-    transaction(core, COMMANDS.transaction.args.parse(a));
-    return {};
-  },
-  'block-job-cancel': (core, a) => {
-    blockJobCancel(core, s(a.device), a.force === true);
-    return {};
-  },
-  'block-job-change': (core, a) => {
-    blockJobChange(core, a);
-  },
-  'block-job-set-speed': (core, a) => {
-    blockJobSetSpeed(core, s(a.device), a.speed as number);
-    return {};
-  },
-  'block-job-pause': (core, a) => {
-    jobVerbs['block-job-pause'](core, s(a.device));
-  },
-  'block-job-resume': (core, a) => {
-    jobVerbs['block-job-resume'](core, s(a.device));
-  },
-  'block-job-complete': (core, a) => {
-    jobVerbs['block-job-complete'](core, s(a.device));
-  },
-  'block-job-finalize': (core, a) => {
-    jobVerbs['block-job-finalize'](core, s(a.id));
-  },
-  'block-job-dismiss': (core, a) => {
-    jobVerbs['block-job-dismiss'](core, s(a.id));
-  },
-  'job-cancel': (core, a) => {
-    jobVerbs['job-cancel'](core, s(a.id));
-  },
-  'job-pause': (core, a) => {
-    jobVerbs['job-pause'](core, s(a.id));
-  },
-  'job-resume': (core, a) => {
-    jobVerbs['job-resume'](core, s(a.id));
-  },
-  'job-complete': (core, a) => {
-    jobVerbs['job-complete'](core, s(a.id));
-  },
-  'job-finalize': (core, a) => {
-    jobVerbs['job-finalize'](core, s(a.id));
-  },
-  'job-dismiss': (core, a) => {
-    jobVerbs['job-dismiss'](core, s(a.id));
-  },
-  'object-add': (core, a) => {
-    objectAdd(core, a);
-  },
-  'object-del': (core, a) => {
-    objectDel(core, s(a.id));
-  },
-  'query-jobs': (core) => queryJobs(core),
-  'query-block-jobs': (core) => queryBlockJobs(core),
-  'query-named-block-nodes': (core, a) => queryNamedBlockNodes(core, a.flat === true),
-  'query-block': (core) => queryBlock(core),
-  'nbd-server-start': (core, a) => {
-    nbdServerStart(
-      core,
-      a.addr as { type: string; data: Record<string, unknown> },
-      a['max-connections'] as number | undefined,
-      a['tls-creds'] as string | undefined,
-    );
-    return {};
-  },
-  'nbd-server-stop': (core) => {
-    nbdServerStop(core);
-  },
-  'nbd-server-add': (core, a) => {
-    nbdServerAdd(core, COMMANDS['nbd-server-add'].args.parse(a));
-  },
-  'nbd-server-remove': (core, a) => {
-    nbdServerRemove(core, s(a.name), a.mode as 'safe' | 'hard' | undefined);
-  },
-  'block-export-add': (core, a) => {
-    if (a.type !== 'nbd') throw generic(`fleece-lab: export type '${String(a.type)}' is not simulated`);
-    blockExportAdd(core, {
-      id: s(a.id),
-      nodeName: s(a['node-name']),
-      name: a.name as string | undefined,
-      description: a.description as string | undefined,
-      writable: a.writable as boolean | undefined,
-      bitmaps: a.bitmaps as (string | { node: string; name: string })[] | undefined,
-      allocationDepth: a['allocation-depth'] as boolean | undefined,
-      iothread: a.iothread as string | undefined,
-      legacy: false,
-    });
-    return {};
-  },
-  'block-export-del': (core, a) => {
-    blockExportDel(core, s(a.id), a.mode as 'safe' | 'hard' | undefined);
-  },
-  'query-block-exports': (core) => queryBlockExports(core),
-  'block-dirty-bitmap-add': (core, a) => {
-    bitmapAdd(core, COMMANDS['block-dirty-bitmap-add'].args.parse(a));
-  },
-  'block-dirty-bitmap-remove': (core, a) => {
-    bitmapRemove(core, s(a.node), s(a.name)).commit();
-  },
-  'block-dirty-bitmap-clear': (core, a) => {
-    bitmapClear(core, s(a.node), s(a.name));
-  },
-  'block-dirty-bitmap-enable': (core, a) => {
-    bitmapEnable(core, s(a.node), s(a.name), true);
-  },
-  'block-dirty-bitmap-disable': (core, a) => {
-    bitmapEnable(core, s(a.node), s(a.name), false);
-  },
-  'block-dirty-bitmap-merge': (core, a) => {
-    bitmapMerge(core, COMMANDS['block-dirty-bitmap-merge'].args.parse(a));
-  },
-  'qom-set': (core, a) => {
-    qomSet(core, s(a.path), s(a.property), a.value);
-  },
-  'human-monitor-command': (core, a) => humanMonitorCommand(core, s(a['command-line'])),
-};
-
-/** blockdev-backup and drive-backup run as a one-action transaction in QEMU (hence the drain events). */
-function transactionOf(
-  core: SimCore,
-  type: 'blockdev-backup' | 'drive-backup',
-  a: Record<string, unknown>,
-): void {
-  transaction(core, { actions: [{ type, data: a }] });
-}
 
 /**
  * The argument visitor with every text of the core's version (integer ranges, alternate names), one per
@@ -301,7 +98,7 @@ export class Monitor {
     if (name === 'qmp_capabilities') {
       if (this.negotiated)
         return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.alreadyNegotiated')));
-      const enable = (args.enable as string[] | undefined) ?? [];
+      const enable = checkedArgs('qmp_capabilities', args).enable ?? [];
       const offered = new Set<string>(core.snapshot.greeting.QMP.capabilities);
       const unavailable = enable.filter((c) => !offered.has(c));
       if (unavailable.length > 0) return fail(generic(`Capability ${unavailable.join(', ')} not available`));
@@ -309,10 +106,9 @@ export class Monitor {
       this.negotiated = true;
       return reply({ return: {} });
     }
-    const handler = HANDLERS[name as CommandName];
-    if (!handler) return fail(generic(`fleece-lab: command '${name}' is not simulated`));
+    if (!isHandled(name)) return fail(generic(`fleece-lab: command '${name}' is not simulated`));
     try {
-      const ret = handler(core, args);
+      const ret = runHandler(core, name, args);
       return reply({ return: ret ?? {} });
     } catch (e) {
       if (e instanceof QmpError) return fail(e);

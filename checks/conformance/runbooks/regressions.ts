@@ -276,7 +276,7 @@ export const mirrorTarget = defineRunbook({
 export const mirrorTargetPerms = defineRunbook({
   id: 'regressions/mirror-target-perms',
   title:
-    "mirror's target BlockBackend is unnamed and takes WRITE (RESIZE too on 5.2), its source is a job node: conflicts, busy nodes, granularity texts",
+    "mirror's target BlockBackend is unnamed and takes WRITE (on 5.2 too), its source is a job node: conflicts, busy nodes, granularity texts",
   files: FILES,
   steps: [
     fileNode('fa', '@a.raw'),

@@ -2,7 +2,8 @@
  * The simulator's QMP server (sim/serve/qmp-server.ts), fed in memory through a connection without a
  * socket (the same QmpSession code a socket gets), a fresh connection per input:
  * - messages: a sequence of JSON messages (non-objects, objects with bad members, commands of the schema
- *   with random arguments, unknown commands, before and after negotiation), split at random points. Every
+ *   with arguments of their schema or random ones, unknown commands, before and after negotiation), split at
+ *   random points. Every
  *   message gets exactly one reply, of the class real qsd gives it (GenericError for a malformed request,
  *   CommandNotFound before negotiation and for unknown commands, a return or one of QEMU's error classes
  *   for a command of the schema), with the id echoed; never a "fleece-lab internal error".
@@ -17,6 +18,7 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
+import { SchemaArbitraries, vocabulary } from '../../../contract/qapi/arbitrary.ts';
 import type { Profile } from '../../../contract/versions.ts';
 import { SocketServerChardev } from '../../../sim/serve/chardev/char-socket.ts';
 import { QmpHub, QmpMonitor, qmpFormat } from '../../../sim/serve/qmp-server.ts';
@@ -34,9 +36,8 @@ const QEMU_CLASSES = new Set([
 const PROFILES: Profile[] = ['5.2', '7.2', '10.0', '11.1'];
 
 /** the commands of qsd 7.2's schema (the same names are tried on every profile) */
-const COMMANDS = [...createSim({ profile: '7.2', flavour: 'qsd' }).core.intro.commands.keys()]
-  .filter((c) => c !== 'quit')
-  .sort();
+const INTRO = createSim({ profile: '7.2', flavour: 'qsd' }).core.intro;
+const COMMANDS = [...INTRO.commands.keys()].filter((c) => c !== 'quit').sort();
 
 const word = fc.string({
   unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz-_0123456789'.split('')),
@@ -108,6 +109,32 @@ const args = fc.oneof(
   ),
 );
 
+const nodes = fc.constantFrom('n0', 'n1', 'f');
+const words = vocabulary({
+  'node-name': nodes,
+  device: nodes,
+  node: nodes,
+  target: nodes,
+  file: nodes,
+  backing: nodes,
+  'job-id': fc.constant('j0'),
+  id: fc.constantFrom('j0', 'e0'),
+  name: fc.constantFrom('b0', 'e0'),
+  bitmap: fc.constant('b0'),
+  filename: fc.constant('f'),
+});
+/** arguments the schema accepts, naming the objects the simulator may have (node n0, job j0, export e0, bitmap b0) */
+const schemaArgs = new SchemaArbitraries(INTRO, {
+  maxDepth: 2,
+  value: (at) =>
+    at.path.join('.') === 'driver'
+      ? fc.oneof(fc.constantFrom('null-co', 'file', 'raw', 'qcow2'), fc.constantFrom(...enumOf(at.type)))
+      : words(at),
+});
+function enumOf(t: { 'meta-type': string; values?: string[] }): string[] {
+  return t['meta-type'] === 'enum' && t.values ? t.values : ['null-co'];
+}
+
 /** one message, and what a real qsd answers it with, class-wise (decided when it is sent) */
 type Msg =
   | { kind: 'non-object'; value: unknown }
@@ -119,6 +146,51 @@ type Msg =
       id: unknown;
       extra: string | undefined;
     };
+
+type Call = Pick<Extract<Msg, { kind: 'object' }>, 'execute' | 'arguments'>;
+const badArgs = fc.oneof(fc.integer(), ascii, fc.constant(null), fc.constant([])).map((bad) => ({ bad }));
+const anyArgs: fc.Arbitrary<Call['arguments']> = fc.oneof(
+  { arbitrary: fc.constant(undefined), weight: 3 },
+  { arbitrary: args.map((ok) => ({ ok })), weight: 6 },
+  { arbitrary: badArgs, weight: 1 },
+);
+/**
+ * a command of the schema with arguments of its type as often as random ones; qmp_capabilities keeps random
+ * ones (arguments it takes would negotiate OOB, which the expected classes do not follow)
+ */
+const commandArgs = (cmd: string): fc.Arbitrary<Call['arguments']> =>
+  cmd === 'qmp_capabilities'
+    ? anyArgs
+    : fc.oneof(
+        { arbitrary: fc.constant(undefined), weight: 3 },
+        { arbitrary: args.map((ok) => ({ ok })), weight: 3 },
+        { arbitrary: schemaArgs.command(cmd).map((ok) => ({ ok })), weight: 3 },
+        { arbitrary: badArgs, weight: 1 },
+      );
+const call: fc.Arbitrary<Call> = fc.oneof(
+  {
+    arbitrary: fc
+      .constantFrom(...COMMANDS)
+      .chain((cmd) => commandArgs(cmd).map((a) => ({ execute: { cmd }, arguments: a }))),
+    weight: 8,
+  },
+  {
+    arbitrary: fc
+      .oneof(
+        { arbitrary: fc.constant({ cmd: 'qmp_capabilities' }), weight: 3 },
+        { arbitrary: word.map((w) => ({ cmd: `x-nope-${w}` })), weight: 1 },
+        {
+          arbitrary: fc
+            .oneof(fc.integer(), fc.constant(null), fc.array(fc.integer(), { maxLength: 2 }))
+            .map((bad) => ({ bad })),
+          weight: 1,
+        },
+        { arbitrary: fc.constant(undefined), weight: 1 },
+      )
+      .chain((execute) => anyArgs.map((a) => ({ execute, arguments: a }))),
+    weight: 6,
+  },
+);
 
 const msg: fc.Arbitrary<Msg> = fc.oneof(
   {
@@ -135,42 +207,23 @@ const msg: fc.Arbitrary<Msg> = fc.oneof(
     weight: 1,
   },
   {
-    arbitrary: fc.record({
-      kind: fc.constant('object' as const),
-      execute: fc.oneof(
-        { arbitrary: fc.constantFrom(...COMMANDS).map((cmd) => ({ cmd })), weight: 8 },
-        { arbitrary: fc.constant({ cmd: 'qmp_capabilities' }), weight: 3 },
-        { arbitrary: word.map((w) => ({ cmd: `x-nope-${w}` })), weight: 1 },
-        {
-          arbitrary: fc
-            .oneof(fc.integer(), fc.constant(null), fc.array(fc.integer(), { maxLength: 2 }))
-            .map((bad) => ({ bad })),
-          weight: 1,
-        },
-        { arbitrary: fc.constant(undefined), weight: 1 },
-      ),
-      oob: fc.nat({ max: 15 }).map((x) => x === 0),
-      arguments: fc.oneof(
-        { arbitrary: fc.constant(undefined), weight: 3 },
-        { arbitrary: args.map((ok) => ({ ok })), weight: 6 },
-        {
-          arbitrary: fc
-            .oneof(fc.integer(), ascii, fc.constant(null), fc.constant([]))
-            .map((bad) => ({ bad })),
-          weight: 1,
-        },
-      ),
-      id: fc.oneof(
-        { arbitrary: fc.constant(undefined), weight: 2 },
-        fc.integer(),
-        ascii,
-        fc.dictionary(word, fc.integer(), { maxKeys: 2 }),
-      ),
-      extra: fc.oneof(
-        { arbitrary: fc.constant(undefined), weight: 12 },
-        word.map((w) => `x${w}`),
-      ),
-    }),
+    arbitrary: fc
+      .record({
+        kind: fc.constant('object' as const),
+        call,
+        oob: fc.nat({ max: 15 }).map((x) => x === 0),
+        id: fc.oneof(
+          { arbitrary: fc.constant(undefined), weight: 2 },
+          fc.integer(),
+          ascii,
+          fc.dictionary(word, fc.integer(), { maxKeys: 2 }),
+        ),
+        extra: fc.oneof(
+          { arbitrary: fc.constant(undefined), weight: 12 },
+          word.map((w) => `x${w}`),
+        ),
+      })
+      .map(({ call: c, ...m }): Msg => ({ ...m, ...c })),
     weight: 6,
   },
 );
