@@ -87,6 +87,19 @@ export const FEATURES = [
    * create a cycle", 6.0); 5.2 crashes on such a blockdev-add
    */
   'attach-cycle-check',
+  /**
+   * qom-set of a realized virtio-blk device's 'drive' moves its BlockBackend to another node (6.0,
+   * realized_set_allowed); 5.2 refuses: "Attempt to set property 'drive' on anonymous device ... after it was
+   * realized"
+   */
+  'qom-set-drive',
+  /** (x-)blockdev-reopen can give a node another 'file' child (6.0); 5.2: "Cannot change the option 'file'" */
+  'reopen-file-child',
+  /**
+   * blockdev-reopen listing one node twice leaves that node drained (seen on 10.0.13 only): the reply is {} and
+   * every later request through the node hangs; 7.2 and 11.1 merge the two entries (the later one wins)
+   */
+  'reopen-twice-drain-leak',
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -124,6 +137,10 @@ export const MESSAGE_IDS = [
   'transaction.aborted',
   'transaction.groupedUnsupported',
   'mirror.granularityPowerOf2',
+  'reopen.nodeNameMissing',
+  'reopen.nodeNotFound',
+  'perm.readOnlyWriters',
+  'qdev.notADevice',
 ] as const;
 export type MessageId = (typeof MESSAGE_IDS)[number];
 
@@ -165,6 +182,12 @@ const BASE_TEXTS: Record<MessageId, string> = {
   'transaction.groupedUnsupported':
     "Action '%s' does not support transaction property completion-mode = grouped",
   'mirror.granularityPowerOf2': "Parameter 'granularity' expects a power of 2",
+  'reopen.nodeNameMissing': 'node-name not specified',
+  'reopen.nodeNotFound': "Failed to find node with node-name='%s'",
+  // bdrv_node_refresh_perm: a node a reopen makes read-only while a parent still writes through it
+  'perm.readOnlyWriters': "Read-only block node '%s' cannot support read-write users",
+  // find_device_state: the path names an object that is not a device
+  'qdev.notADevice': '%s is not a hotpluggable device',
 };
 
 export interface VersionInfo {
@@ -234,12 +257,21 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
     'mirror.granularityPowerOf2': "Parameter 'granularity' expects power of 2",
     'transaction.groupedUnsupported':
       "Action '%s' does not support Transaction property completion-mode = grouped",
+    'reopen.nodeNameMissing': 'Node name not specified',
+    'reopen.nodeNotFound': "Cannot find node named '%s'",
+    'perm.readOnlyWriters': 'Cannot make block node read-only, there is a writer on it',
   }),
   '7.2': version(
     '7.2',
     { major: 7, minor: 2, micro: 22 },
     'bookworm',
-    [...CBW_FEATURES, 'nbd-default-max-connections-100', 'hbitmap-status-first-dirty-bug'],
+    [
+      ...CBW_FEATURES,
+      'nbd-default-max-connections-100',
+      'hbitmap-status-first-dirty-bug',
+      'qom-set-drive',
+      'reopen-file-child',
+    ],
     {
       'opt.sizeOutOfRange': "Parameter '%1$s' expects a non-negative number below 2^64",
       'transaction.groupedUnsupported':
@@ -264,8 +296,11 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'mirror-actively-synced',
       'nbd-default-max-connections-100',
       'mirror-bitmap-on-filter',
+      'qom-set-drive',
+      'reopen-file-child',
+      'reopen-twice-drain-leak',
     ],
-    {},
+    { 'qdev.notADevice': '%s is not a device' },
   ),
   '11.1': version(
     '11.1',
@@ -288,8 +323,13 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'nbd-default-max-connections-100',
       'mirror-bitmap-on-filter',
       'mirror-skip-zeroed-target',
+      'qom-set-drive',
+      'reopen-file-child',
     ],
-    { 'object.throttleGroupInUse': "Cannot delete throttle group '%s' with active references" },
+    {
+      'object.throttleGroupInUse': "Cannot delete throttle group '%s' with active references",
+      'qdev.notADevice': '%s is not a device',
+    },
   ),
 };
 

@@ -35,7 +35,14 @@ export class SimPort implements Port {
     faults: Partial<Faults> = {},
   ) {
     const vm = domain.kind === 'vm';
-    this.sim = createSim({ profile, seed, flavour: vm ? 'system' : 'qsd', fs: 'memory', faults, paused: vm });
+    this.sim = createSim({
+      profile,
+      seed,
+      flavour: vm ? 'system' : 'qsd',
+      fs: 'memory',
+      faults,
+      ...(vm ? { paused: true, machine: 'q35' as const } : {}),
+    });
     this.features = this.sim.core.version.features;
     if (vm) {
       // the command line: -blockdev raw over a file per disk, -device virtio-blk-pci on each

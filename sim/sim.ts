@@ -21,10 +21,12 @@ export const simOptionsSchema = z
     fs: z.enum(['real', 'memory']).default('memory'),
     cwd: z.string().optional(),
     faults: faultsSchema.partial().default({}),
-    /** qemu-system -S: the guest's CPUs wait for `cont` (status prelaunch) */
-    paused: z.boolean().default(false),
+    /** qemu-system -M: the machine (guest disks need a PCI one); default q35 with devices, none without */
+    machine: z.enum(['none', 'q35', 'pc']).optional(),
     /** guest disks of qemu-system: -blockdev NODE... -device virtio-blk-pci,drive=NODE,id=ID */
     devices: z.array(z.object({ id: z.string(), blockdev: z.record(z.unknown()) })).default([]),
+    /** qemu-system's -S: start in prelaunch, the guest's CPUs stopped until `cont` */
+    paused: z.boolean().default(false),
   })
   .strict();
 export type SimOptions = z.input<typeof simOptionsSchema>;
@@ -44,6 +46,9 @@ export class Sim {
     this.core = new SimCore(o.profile as Profile, o.flavour as Flavour, fs, faults, o.seed);
     this.monitor = new Monitor(this.core);
     this.monitor.negotiated = true;
+    if (o.paused) this.core.runState = 'prelaunch';
+    // the runners start a q35 machine for guest disks, 'none' otherwise
+    this.core.machine = o.machine ?? (o.devices.length > 0 ? 'q35' : 'none');
     for (const d of o.devices) this.coldplug(d.id, d.blockdev);
   }
 

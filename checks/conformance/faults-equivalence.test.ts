@@ -77,7 +77,7 @@ function withoutFaultNodes(rb: ParsedRunbook): {
       if (JSON.stringify(next) !== JSON.stringify(args)) rewritten.add(i);
       steps.push(st.args === undefined ? st : { ...st, args: next });
     } else if ('io' in st) {
-      if (throttles.has(st.node)) continue;
+      if ('node' in st && throttles.has(st.node)) continue;
       steps.push(st);
     } else {
       steps.push(st);

@@ -13,7 +13,7 @@ import {
   unsafeStep,
 } from '../../harness/targets/attach.ts';
 import { registerCleanup } from '../../harness/targets/cleanup-registry.ts';
-import { hmpQemuIo } from '../../harness/targets/hmp-qemu-io.ts';
+import { hmpQemuIo, type IoTarget } from '../../harness/targets/hmp-qemu-io.ts';
 import { type QemuProcess, startQsd, startSystem } from '../../harness/targets/qemu-process.ts';
 import {
   describeStep,
@@ -48,7 +48,8 @@ export interface Transcript {
 
 interface Driver {
   qmp(command: string, args?: Record<string, unknown>): Promise<unknown>;
-  io(node: string, cmd: string): Promise<string>;
+  /** HMP qemu-io on a node, or with -d on a qdev path */
+  io(target: IoTarget, cmd: string): Promise<string>;
   /** let `ms` of time pass */
   pass(ms: number): Promise<void>;
   /** events since the last call */
@@ -143,6 +144,8 @@ async function simDriver(
     flavour: rb.flavour,
     fs: 'real',
     cwd: dir,
+    // as startSystem: a q35 machine (one with devices) starts with -S
+    paused: rb.flavour === 'system' && rb.devices.length > 0,
     devices: rb.devices.map((d) => ({
       id: d.id,
       blockdev: substitute(d.blockdev, dir) as Record<string, unknown>,
@@ -156,9 +159,10 @@ async function simDriver(
     async qmp(command, args) {
       return sim.execute(command, args);
     },
-    async io(node, cmd) {
+    async io(target, cmd) {
       const before = sim.core.stdout.length;
-      const r = sim.execute('human-monitor-command', { 'command-line': `qemu-io ${node} "${cmd}"` });
+      const name = 'node' in target ? target.node : `-d ${target.qdev}`;
+      const r = sim.execute('human-monitor-command', { 'command-line': `qemu-io ${name} "${cmd}"` });
       const hmp = 'return' in r ? String(r.return) : '';
       return hmp + sim.core.stdout.slice(before).join('');
     },
@@ -204,8 +208,8 @@ async function qemuDriver(
       lastReply = Date.now();
       return r;
     },
-    async io(node, cmd) {
-      const r = await hmpQemuIo(q, { node }, cmd);
+    async io(target, cmd) {
+      const r = await hmpQemuIo(q, target, cmd);
       return r.hmp + r.stdout;
     },
     async pass(ms) {
@@ -446,6 +450,13 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
   return JSON.parse(JSON.stringify(transcript)) as Transcript;
 }
 
+/** a device's guest I/O goes through the BlockBackend of its virtio-blk child (ID/virtio-backend) */
+function ioTarget(s: Extract<Step, { io: string }>): IoTarget {
+  if ('node' in s) return { node: s.node };
+  if ('device' in s) return { qdev: `${s.device}/virtio-backend` };
+  return { qdev: s.qdev };
+}
+
 async function runStep(
   d: Driver,
   s: Step,
@@ -463,9 +474,10 @@ async function runStep(
     collect();
     t.steps.push({ step: i, request: { execute: s.qmp, arguments: s.args }, reply });
   } else if ('io' in s) {
-    const out = await d.io(s.node, s.io);
+    const { io, ...where } = s;
+    const out = await d.io(ioTarget(s), io);
     collect();
-    t.steps.push({ step: i, request: { io: s.io, node: s.node }, stdout: normalizeStdout(out, dir) });
+    t.steps.push({ step: i, request: { io, ...where }, stdout: normalizeStdout(out, dir) });
   } else if ('nbd' in s) {
     const socket = substitute(s.nbd.socket, dir) as string;
     const record = await runNbdStep(s.nbd, socket);

@@ -59,6 +59,12 @@ export const SIMULATED_COMMANDS = {
   'object-del': '',
   'qom-set': "a device's drive",
   'human-monitor-command': "qemu-io [-d] DEVICE 'COMMAND'",
+  'query-status': '',
+  stop: '',
+  cont: '',
+  'blockdev-reopen':
+    'drivers raw (and a new file child), file, null-co, null-aio, qcow2 (its own file and backing)',
+  'x-blockdev-reopen': 'as blockdev-reopen',
 } as const satisfies Partial<Record<CommandName, string>>;
 /** `''`: all of it; otherwise the part the simulator implements */
 export type SimulatedCommand = keyof typeof SIMULATED_COMMANDS;

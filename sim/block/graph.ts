@@ -1,7 +1,8 @@
 import { text, type VersionInfo, versionInfo } from '../../contract/versions.ts';
 import type { Extent } from '../image/types.ts';
 import { generic } from '../util/qmp-error.ts';
-import { PERM_ALL, permNames } from './perm.ts';
+import { addBlocker, backingBlocker, type OpBlocker, removeBlocker } from './op-blockers.ts';
+import { PERM, PERM_ALL, permNames } from './perm.ts';
 
 /**
  * The block graph: nodes (BlockDriverState), the edges between them and from their users (BdrvChild),
@@ -26,6 +27,8 @@ export interface BdrvChild {
   shared: number;
   /** BlockBackend roots of jobs stay on their node when it is replaced (child_job.stay_at_node) */
   stayAtNode: boolean;
+  /** the op blocker a COW (backing) child puts on its node while attached (bdrv_backing_attach) */
+  backingBlocker?: OpBlocker;
 }
 
 /** What a driver instance does for its node. */
@@ -44,15 +47,40 @@ export interface NodeDriver {
   /** allocation in this node's own layer: unallocated means "ask the backing" */
   blockStatus(node: BlockNode, offset: number, length: number): Extent[];
   close(node: BlockNode): void;
+  /** drv->bdrv_reopen_prepare and friends; absent: the driver "does not support reopening files" */
+  readonly reopen?: DriverReopen;
+}
+
+/** What a driver does in (x-)blockdev-reopen (sim/commands/reopen.ts runs the generic part). */
+export interface DriverReopen {
+  /** the driver can reopen in QEMU but the simulator does not model it: what to call it */
+  readonly notSimulated?: string;
+  /** drv->mutable_opts: driver options a reopen may leave out (they go back to their defaults) */
+  readonly mutableOpts: readonly string[];
+  /**
+   * drv->bdrv_reopen_prepare: takes the options it handles out of `opts` (flat, dotted keys); every option
+   * left must be unchanged. Throws QEMU's refusal, or a not-simulated error for a change the simulator
+   * does not model.
+   */
+  prepare(node: BlockNode, opts: Map<string, unknown>): void;
+  /**
+   * a change the simulator cannot commit, asked once the permissions allowed the reopen (node.readOnly is
+   * already the new mode): what to call it, or undefined
+   */
+  commitRefusal?(node: BlockNode, wasReadOnly: boolean): string | undefined;
+  /** drv->bdrv_reopen_commit (node.readOnly is the new mode) */
+  commit?(node: BlockNode, wasReadOnly: boolean): void;
 }
 
 export class BlockNode {
   readonly children: BdrvChild[] = [];
   /** newest first, as QLIST_INSERT_HEAD keeps bs->parents */
   readonly parents: BdrvChild[] = [];
-  /** op blockers: reasons, each an Error text ("block device is in use by block job: backup") */
-  readonly blockers: string[] = [];
+  /** op blockers, newest first: each an Error text ("block device is in use by block job: backup") */
+  readonly blockers: OpBlocker[] = [];
   monitorOwned = false;
+  /** the parent that opened this node as an inline child (bs->inherits_from): a reopen of it reopens this too */
+  inheritsFrom: BlockNode | undefined;
   /** references not held through edges (e.g. a job keeping its filter alive) */
   extraRefs = 0;
   readOnly: boolean;
@@ -202,11 +230,26 @@ export class Graph {
     if (parent.kind === 'node') parent.node.children.push(c);
     if (parent.kind === 'blk') parent.blk.root = c;
     bs.parents.unshift(c);
+    this.backingAttached(c);
     return c;
+  }
+
+  /** bdrv_child_cb_attach: a COW child blocks its node (a filter's 'backing' child is not one) */
+  private backingAttached(c: BdrvChild): void {
+    if (c.parent.kind !== 'node' || c.name !== 'backing' || c.parent.node.driver.isFilter) return;
+    c.backingBlocker = backingBlocker(c.parent.node.nodeName);
+    addBlocker(c.bs, c.backingBlocker);
+  }
+
+  private backingDetached(c: BdrvChild): void {
+    if (!c.backingBlocker) return;
+    removeBlocker(c.bs, c.backingBlocker);
+    c.backingBlocker = undefined;
   }
 
   detach(c: BdrvChild): void {
     if (c.parent.kind === 'node') this.generation++;
+    this.backingDetached(c);
     const i = c.bs.parents.indexOf(c);
     if (i >= 0) c.bs.parents.splice(i, 1);
     if (c.parent.kind === 'node') {
@@ -219,10 +262,12 @@ export class Graph {
   /** Point an edge at another node (bdrv_replace_child_noperm): it joins the head of the new node's parents. */
   retarget(c: BdrvChild, to: BlockNode): void {
     if (c.parent.kind === 'node') this.generation++;
+    this.backingDetached(c);
     const i = c.bs.parents.indexOf(c);
     if (i >= 0) c.bs.parents.splice(i, 1);
     c.bs = to;
     to.parents.unshift(c);
+    this.backingAttached(c);
   }
 
   /** should_update_child: never redirect an edge that lies anywhere below `to` (that would make a loop). */
@@ -254,9 +299,10 @@ export class Graph {
 
   /**
    * Recompute every edge's permissions top-down (bdrv_refresh_perms over the whole graph) and check for
-   * conflicts; throws QEMU's "Permission conflict" error on the first one.
+   * conflicts; throws QEMU's "Permission conflict" error on the first one. `wasReadOnly` holds the nodes a
+   * reopen is changing, with their read-only flag from before (bdrv_is_writable_after_reopen).
    */
-  refreshPerms(blks: Iterable<BlockBackend>): void {
+  refreshPerms(blks: Iterable<BlockBackend>, wasReadOnly?: ReadonlyMap<BlockNode, boolean>): void {
     for (const blk of blks) {
       if (blk.root) {
         blk.root.perm = blk.perm;
@@ -279,8 +325,19 @@ export class Graph {
         c.shared = cs;
       }
     }
-    for (const node of order) this.checkConflicts(node);
+    // bdrv_list_refresh_perms: each node, parents first, is checked for conflicts, then for writers
+    for (const node of order) {
+      this.checkConflicts(node);
+      this.checkWritable(node, wasReadOnly?.get(node) ?? node.readOnly);
+    }
     this.checkFileLocks(order);
+  }
+
+  /** bdrv_node_refresh_perm: write permissions never work with read-only images */
+  private checkWritable(node: BlockNode, wasReadOnly: boolean): void {
+    if (!node.readOnly || !(node.cumulativePerm & (PERM.WRITE | PERM.WRITE_UNCHANGED))) return;
+    if (wasReadOnly) throw generic('Block node is read-only');
+    throw generic(text(this.version, 'perm.readOnlyWriters', node.nodeName));
   }
 
   /**
@@ -369,11 +426,6 @@ export class Graph {
     }
     if (out.length !== indeg.size) throw new Error('block graph has a cycle');
     return out;
-  }
-
-  /** bdrv_op_is_blocked: "Node 'x' is busy: <reason>" */
-  checkOpBlocked(node: BlockNode): void {
-    if (node.blockers.length > 0) throw generic(`Node '${node.nodeName}' is busy: ${node.blockers[0]}`);
   }
 
   /** A node stays while anything refers to it (bdrv_unref); drop children that lost their last parent. */

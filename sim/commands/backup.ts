@@ -1,5 +1,6 @@
 import type { CommandArgs } from '../../contract/qapi/generated/commands.ts';
 import type { BlockNode } from '../block/graph.ts';
+import { checkOpBlocked } from '../block/op-blockers.ts';
 import type { SimCore } from '../core/core.ts';
 import { FileDriver } from '../drivers/file.ts';
 import { openImplicitNode } from '../drivers/open-node.ts';
@@ -65,8 +66,8 @@ export function prepareBackup(core: SimCore, action: BackupAction, txn?: JobTxn)
 
     // backup_job_create
     if (bs === target) throw generic('Source and target cannot be the same');
-    core.graph.checkOpBlocked(bs);
-    core.graph.checkOpBlocked(target);
+    checkOpBlocked(bs, 'backup-source');
+    checkOpBlocked(target, 'backup-target');
     const perf = a['x-perf'] ?? {};
     const maxWorkers = perf['max-workers'] ?? 64;
     if (maxWorkers < 1 || maxWorkers > 2147483647)

@@ -2,8 +2,9 @@ import { text } from '../../contract/versions.ts';
 import { BlockBackend, type BlockNode } from '../block/graph.ts';
 import { PERM, PERM_ALL } from '../block/perm.ts';
 import type { SimCore } from '../core/core.ts';
+import { resolveDevicePath } from '../core/qom-tree.ts';
 import { IoError } from '../util/io-error.ts';
-import { generic, QmpError } from '../util/qmp-error.ts';
+import { QmpError } from '../util/qmp-error.ts';
 
 /**
  * human-monitor-command, the part fleece-lab uses: `qemu-io [-d] DEVICE "COMMAND"` (hmp_qemu_io), the way
@@ -11,22 +12,20 @@ import { generic, QmpError } from '../util/qmp-error.ts';
  * which the simulator keeps in `core.stdout`.
  */
 export function humanMonitorCommand(core: SimCore, commandLine: string): string {
-  const m =
-    /^\s*qemu-io\s+(-d\s+)?(\S+)\s+"(.*)"\s*$/.exec(commandLine) ??
-    /^\s*qemu-io\s+(-d\s+)?(\S+)\s+(.*)$/.exec(commandLine);
-  if (!m) {
-    const word = commandLine.trim().split(/\s+/)[0] ?? '';
-    if (word === 'qemu-io') return "Parameter 'device' is missing\r\n";
-    return `unknown command: '${word}'\r\n`;
-  }
-  const [, qdev, device, cmd] = m;
+  const words = commandLine.trim().split(/\s+/);
+  if (words[0] !== 'qemu-io') return `unknown command: '${words[0] ?? ''}'\r\n`;
+  const args = qemuIoArgs(commandLine.trim().slice('qemu-io'.length));
+  if (args === 'no-device') return "Parameter 'device' is missing\r\n";
+  // monitor_parse_arguments: a missing string argument
+  if (args === 'no-command') return 'qemu-io: string expected\r\nTry "help qemu-io" for more information\r\n';
+  if (args === 'unparsed') return `Error: fleece-lab: the HMP line '${commandLine}' is not simulated\r\n`;
+  const { qdev, device, cmd } = args;
   let blk: BlockBackend | undefined;
   let local = false;
   if (qdev) {
-    const id = device.replace(/\/virtio-backend$/, '');
-    const dev = core.devices.get(id);
-    if (!dev) return `Error: Device '${device}' not found\r\n`;
-    blk = dev.blk;
+    const found = deviceBackend(core, device);
+    if (typeof found === 'string') return `Error: ${found}\r\n`;
+    blk = found;
   } else {
     const node = core.graph.find(device);
     if (!node) return `Error: ${text(core.version, 'node.notFoundDeviceOrNode', '', device)}\r\n`;
@@ -43,6 +42,50 @@ export function humanMonitorCommand(core: SimCore, commandLine: string): string 
       core.refreshPerms();
     }
   }
+}
+
+/**
+ * qemu-io's HMP arguments ("qdev:-d,device:B,command:s"): the flag, then two strings, each a bare word or a
+ * double-quoted string.
+ */
+function qemuIoArgs(
+  rest: string,
+): { qdev: boolean; device: string; cmd: string } | 'no-device' | 'no-command' | 'unparsed' {
+  let at = 0;
+  const word = (): string | undefined => {
+    while (at < rest.length && /\s/.test(rest[at])) at++;
+    if (at >= rest.length) return undefined;
+    if (rest[at] === '"') {
+      const end = rest.indexOf('"', at + 1);
+      if (end < 0 || rest.slice(at + 1, end).includes('\\')) return undefined;
+      const w = rest.slice(at + 1, end);
+      at = end + 1;
+      return w;
+    }
+    const start = at;
+    while (at < rest.length && !/\s/.test(rest[at])) at++;
+    return rest.slice(start, at);
+  };
+  let device = word();
+  const qdev = device === '-d';
+  if (qdev) device = word();
+  if (device === undefined) return 'no-device';
+  const cmd = word();
+  if (cmd === undefined) return 'no-command';
+  return rest.slice(at).trim() === '' ? { qdev, device, cmd } : 'unparsed';
+}
+
+/**
+ * blk_by_qdev_id: the qdev path (absolute, or relative to /machine/peripheral) must name a device with a
+ * BlockBackend. A virtio-blk-pci proxy has none: the backend belongs to its 'virtio-backend' child.
+ */
+function deviceBackend(core: SimCore, path: string): BlockBackend | string {
+  const o = resolveDevicePath(core, path);
+  if (o === 'absent') return `Device '${path}' not found`;
+  if (o === 'unknown') return `fleece-lab: qemu-io -d on the QOM path '${path}' is not simulated`;
+  if (o.kind === 'container' || o.kind === 'machine') return text(core.version, 'qdev.notADevice', path);
+  if (o.kind === 'proxy') return 'Device does not have a block device backend';
+  return o.device.blk;
 }
 
 function parseNum(s: string): number {
@@ -72,16 +115,32 @@ function cvtstr(value: number): string {
   return `${value.toFixed(6).replace(/\.000000$/, '')} bytes`;
 }
 
+/** qemu-io's dump_buffer: 16 bytes a line, hex then the alphanumerics */
+function hexdump(data: Uint8Array, offset: number): string {
+  let text = '';
+  for (let i = 0; i < data.length; i += 16) {
+    const row = data.subarray(i, Math.min(i + 16, data.length));
+    const hex = [...row].map((b) => `${b.toString(16).padStart(2, '0')} `).join('');
+    const ascii = [...row].map((b) =>
+      /[A-Za-z0-9]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : '.',
+    );
+    text += `${(offset + i).toString(16).padStart(8, '0')}:  ${hex} ${ascii.join('')}\n`;
+  }
+  return text;
+}
+
 function runQemuIo(core: SimCore, blk: BlockBackend, cmd: string, temporary: boolean): string {
   const argv = cmd.trim().split(/\s+/);
   const name = argv.shift() ?? '';
   let pattern: number | undefined;
   let zero = false;
+  let dump = false;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '-P') pattern = parseNum(argv[++i] ?? '');
     else if (argv[i] === '-z') zero = true;
-    else if (argv[i] === '-q' || argv[i] === '-v') continue;
+    else if (argv[i] === '-v') dump = true;
+    else if (argv[i] === '-q') continue;
     else rest.push(argv[i]);
   }
   const out = (line: string) => core.stdout.push(line);
@@ -101,6 +160,7 @@ function runQemuIo(core: SimCore, blk: BlockBackend, cmd: string, temporary: boo
           const bad = data.findIndex((b) => b !== (pattern! & 0xff));
           if (bad >= 0) out(`Pattern verification failed at offset ${offset}, ${length} bytes\n`);
         }
+        if (dump) out(hexdump(data, offset));
         stats('read');
       } catch (e) {
         if (!(e instanceof IoError)) throw e;
@@ -142,29 +202,8 @@ function runQemuIo(core: SimCore, blk: BlockBackend, cmd: string, temporary: boo
       node.flush();
       return '';
     default:
-      core.stdout.push(`command "${name}" not found\n`);
+      // qemu-io reports an unknown command on stderr
+      core.stderr.push(`command "${name}" not found\n`);
       return '';
-  }
-}
-
-/** qom-set PATH drive NODE: switch a guest device to another node (libvirt does this to insert a filter) */
-export function qomSet(core: SimCore, path: string, property: string, value: unknown): void {
-  const m = /^\/machine\/peripheral\/([^/]+)(\/virtio-backend)?$/.exec(path);
-  const dev = m ? core.devices.get(m[1]) : undefined;
-  if (!dev) throw new QmpError('DeviceNotFound', `Device '${path}' not found`);
-  if (property !== 'drive') throw generic(`Property '${property}' not found`);
-  if (typeof value !== 'string') throw generic("Invalid parameter type for 'value', expected: string");
-  const node = core.graph.find(value);
-  if (!node) throw generic(text(core.version, 'node.notFoundDeviceOrNode', value, value));
-  const old = dev.blk.root;
-  if (!old) throw generic('fleece-lab: device has no drive');
-  const prev = old.bs;
-  core.graph.retarget(old, node);
-  try {
-    core.refreshPerms();
-  } catch (e) {
-    core.graph.retarget(old, prev);
-    core.refreshPerms();
-    throw e;
   }
 }

@@ -1,6 +1,7 @@
 import type { CommandArgs } from '../../contract/qapi/generated/commands.ts';
 import { text } from '../../contract/versions.ts';
 import type { BlockNode } from '../block/graph.ts';
+import { checkOpBlocked } from '../block/op-blockers.ts';
 import type { SimCore } from '../core/core.ts';
 import { MirrorJob } from '../jobs/mirror.ts';
 import { generic } from '../util/qmp-error.ts';
@@ -25,8 +26,8 @@ export function blockdevMirror(core: SimCore, a: CommandArgs<'blockdev-mirror'>)
     if ((granularity & (granularity - 1)) !== 0)
       throw generic(text(core.version, 'mirror.granularityPowerOf2'));
   }
-  core.graph.checkOpBlocked(bs);
-  core.graph.checkOpBlocked(target);
+  checkOpBlocked(bs, 'mirror-source');
+  checkOpBlocked(target, 'mirror-target');
   if (bs === target) throw generic("Can't mirror node into itself");
   if (a.sync === 'incremental' || a.sync === 'bitmap')
     throw generic("Sync mode '" + a.sync + "' not supported");

@@ -13,6 +13,9 @@ import { Rng } from '../util/rng.ts';
 
 export type Flavour = 'qsd' | 'system';
 
+/** qemu-system's run states that QMP can reach here (system/runstate.c) */
+export type RunState = 'prelaunch' | 'running' | 'paused';
+
 /** Lookups over a profile's schema are immutable: built once per profile and flavour, shared by every simulator. */
 const tablesCache = new Map<string, { intro: Introspection; visitor: QapiVisitor }>();
 function schemaTables(profile: Profile, flavour: Flavour, version: VersionInfo, snapshot: SchemaSnapshot) {
@@ -50,12 +53,18 @@ export class SimCore {
   readonly exports = new Map<string, import('../block/nbd-state.ts').BlockExport>();
   readonly devices = new Map<string, Device>();
   quitRequested = false;
+  /** qemu-system's machine: q35 carries the guest disks, none has no devices */
+  machine: 'q35' | 'pc' | 'none' = 'none';
+  /** qemu-system's run state: prelaunch when started with -S (see commands/runstate.ts) */
+  runState: RunState = 'running';
   /** socket hooks set by the process adapter (sim/serve); absent in process */
   nbdListen: ((addr: { type: string; data: Record<string, unknown> }) => void) | undefined;
   nbdUnlisten: (() => void) | undefined;
   exportClosing: ((exp: import('../block/nbd-state.ts').BlockExport) => void) | undefined;
   /** what qemu-io printed on QEMU's stdout (HMP qemu-io answers "" and prints its report there) */
   readonly stdout: string[] = [];
+  /** what went to QEMU's stderr (qemu-io's "command not found") */
+  readonly stderr: string[] = [];
 
   constructor(
     readonly profile: Profile,

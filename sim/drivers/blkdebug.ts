@@ -1,4 +1,4 @@
-import type { BdrvChild, BlockNode, NodeDriver } from '../block/graph.ts';
+import type { BdrvChild, BlockNode, DriverReopen, NodeDriver } from '../block/graph.ts';
 import { IoError } from '../util/io-error.ts';
 import { filterPerms } from './default-perms.ts';
 
@@ -61,4 +61,11 @@ export class BlkdebugDriver implements NodeDriver {
     return node.file!.blockStatus(offset, length);
   }
   close(): void {}
+
+  /** blkdebug_reopen_prepare exists in QEMU; the simulator does not model it */
+  readonly reopen: DriverReopen = {
+    notSimulated: 'blockdev-reopen of a blkdebug node',
+    mutableOpts: [],
+    prepare: () => {},
+  };
 }

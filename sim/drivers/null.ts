@@ -1,4 +1,4 @@
-import type { NodeDriver } from '../block/graph.ts';
+import type { DriverReopen, NodeDriver } from '../block/graph.ts';
 
 /** null-co: a disk of a given size that reads zeroes and forgets writes. */
 export class NullDriver implements NodeDriver {
@@ -27,6 +27,9 @@ export class NullDriver implements NodeDriver {
     return [{ offset, length, status: this.readZeroes ? ('zero' as const) : ('data' as const) }];
   }
   close(): void {}
+
+  /** null_reopen_prepare takes nothing: size, read-zeroes and latency-ns must stay as they are */
+  readonly reopen: DriverReopen = { mutableOpts: [], prepare: () => {} };
 }
 
 /**

@@ -174,7 +174,7 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
       } catch (e) {
         openError(filename, e);
       }
-      driver = new FileDriver(filename, store);
+      driver = new FileDriver(filename, store, readOnly, (ro) => core.fs.openRaw(filename, ro));
       break;
     }
     case 'null-co':
@@ -218,9 +218,13 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
       const filename = proto.driver instanceof FileDriver ? proto.driver.filename : undefined;
       const layer = filename === undefined ? null : core.fs.openQcow2(filename, readOnly);
       if (!layer) throw generic('Image is not in qcow2 format');
-      driver = new Qcow2Driver(layer, (kind, offset, length) => {
-        for (const d of debug) d.check(kind, offset, length);
-      });
+      driver = new Qcow2Driver(
+        layer,
+        (kind, offset, length) => {
+          for (const d of debug) d.check(kind, offset, length);
+        },
+        (ro) => core.fs.openQcow2(filename!, ro),
+      );
       if (Object.hasOwn(opts, 'backing')) {
         if (opts.backing !== null) {
           const backing =
@@ -345,7 +349,11 @@ function finish(
   const node = new BlockNode(name, opts['node-name'] === undefined, driver, { readOnly, options: opts });
   node.detectZeroes = (opts['detect-zeroes'] as string | undefined) ?? 'off';
   node.unmap = opts.discard === 'unmap';
-  for (const c of children) core.graph.attach({ kind: 'node', node }, c.bs, c.name, c.role);
+  for (const c of children) {
+    core.graph.attach({ kind: 'node', node }, c.bs, c.name, c.role);
+    // a child given inline (or opened from the image header) is this node's own: bs->inherits_from
+    if (typeof opts[c.name] !== 'string') c.bs.inheritsFrom = node;
+  }
   core.graph.add(node);
   ctx.created.push(node);
   if (driver instanceof Qcow2Driver) {

@@ -1,9 +1,10 @@
 import { Bitmap } from '../block/bitmaps.ts';
 import { concat, mergeExtents } from '../block/block-io.ts';
-import type { BdrvChild, BlockNode, NodeDriver } from '../block/graph.ts';
+import type { BdrvChild, BlockNode, DriverReopen, NodeDriver } from '../block/graph.ts';
 import type { Qcow2Layer } from '../host/fs.ts';
 import type { BitmapToStore, StoredBitmap } from '../image/qcow2.ts';
 import type { Extent, ImageStore } from '../image/types.ts';
+import { notSimulated } from '../util/qmp-error.ts';
 import { cowPerms, storagePerms } from './default-perms.ts';
 
 /** qcow2 format: its own clusters first, unallocated ones from the backing node (or zeroes). */
@@ -12,12 +13,14 @@ export class Qcow2Driver implements NodeDriver {
   readonly isFilter = false;
   readonly isFormat = true;
   constructor(
-    readonly layer: Qcow2Layer,
+    public layer: Qcow2Layer,
     /**
      * the image is read and written through its own handle: blkdebug nodes between the format and the file
      * check the data I/O here (offsets are guest offsets: a rule with a sector is matched against those)
      */
     readonly dataIo: (kind: 'read' | 'write', offset: number, length: number) => void = () => {},
+    /** opens the image again in another mode (a reopen that flips read-only) */
+    private readonly openLayer?: (readOnly: boolean) => Qcow2Layer | null,
   ) {}
 
   /** the bitmaps loaded from the image, to tell which were removed during the session */
@@ -126,6 +129,43 @@ export class Qcow2Driver implements NodeDriver {
       this.layer.store.close();
     }
   }
+
+  /**
+   * qcow2_reopen_prepare: the simulator reopens a qcow2 node with its file and backing as they are and none
+   * of qcow2's own options; a read-only flip opens the image again in the new mode (not with persistent
+   * bitmaps, which a flip stores or marks in use)
+   */
+  readonly reopen: DriverReopen = {
+    mutableOpts: [],
+    prepare: (node, opts) => {
+      const generic = [
+        'driver',
+        'node-name',
+        'file',
+        'backing',
+        'read-only',
+        'discard',
+        'detect-zeroes',
+        'cache',
+      ];
+      for (const k of [...opts.keys(), ...Object.keys(node.options)])
+        if (!generic.includes(k) && !/^(file|backing|cache)\./.test(k))
+          throw notSimulated(`blockdev-reopen of a qcow2 node with the option '${k}'`);
+    },
+    commitRefusal: (node, wasReadOnly) =>
+      node.readOnly !== wasReadOnly && (node.bitmaps.size > 0 || !this.openLayer)
+        ? 'blockdev-reopen changing read-only of a qcow2 node with persistent bitmaps'
+        : undefined,
+    commit: (node, wasReadOnly) => {
+      if (node.readOnly === wasReadOnly || !this.openLayer) return;
+      this.layer.store.flush();
+      this.layer.store.close();
+      const layer = this.openLayer(node.readOnly);
+      if (!layer) throw new Error(`qcow2 image of node '${node.nodeName}' could not be opened again`);
+      this.layer = layer;
+      this.bindBacking(node);
+    },
+  };
 }
 
 /** A backing file shorter than its overlay reads as zeroes past its end. */

@@ -1,4 +1,4 @@
-import type { BdrvChild, BlockNode, NodeDriver } from '../block/graph.ts';
+import type { BdrvChild, BlockNode, DriverReopen, NodeDriver } from '../block/graph.ts';
 import { filterPerms, storagePerms } from './default-perms.ts';
 
 /** raw format: the file child's bytes, optionally a window [offset, offset+size) of them. */
@@ -41,4 +41,20 @@ export class RawDriver implements NodeDriver {
       .map((e) => ({ ...e, offset: e.offset - this.offset }));
   }
   close(): void {}
+
+  /**
+   * raw_reopen_prepare: offset and size may be left out (back to the whole file); the file child may change.
+   * A new window is not modelled: it is refused once nothing else refused the reopen.
+   */
+  private windowChange = false;
+  readonly reopen: DriverReopen = {
+    mutableOpts: ['offset', 'size'],
+    prepare: (_node, opts) => {
+      this.windowChange = (opts.get('offset') ?? 0) !== this.offset || opts.get('size') !== this.windowSize;
+      opts.delete('offset');
+      opts.delete('size');
+    },
+    commitRefusal: () =>
+      this.windowChange ? 'blockdev-reopen changing the offset or size of a raw node' : undefined,
+  };
 }

@@ -1,4 +1,4 @@
-import type { BdrvChild, BlockNode, NodeDriver } from '../block/graph.ts';
+import type { BdrvChild, BlockNode, DriverReopen, NodeDriver } from '../block/graph.ts';
 import type { ThrottleGroup } from '../core/objects.ts';
 import { filterPerms } from './default-perms.ts';
 
@@ -51,4 +51,11 @@ export class ThrottleDriver implements NodeDriver {
   close(): void {
     this.group.users--;
   }
+
+  /** throttle_reopen_prepare exists in QEMU; the simulator does not model it */
+  readonly reopen: DriverReopen = {
+    notSimulated: 'blockdev-reopen of a throttle node',
+    mutableOpts: [],
+    prepare: () => {},
+  };
 }

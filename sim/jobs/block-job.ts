@@ -1,4 +1,5 @@
 import { BlockBackend, type BlockNode } from '../block/graph.ts';
+import { addBlocker, type OpBlocker, removeBlocker } from '../block/op-blockers.ts';
 import { PERM_ALL } from '../block/perm.ts';
 import { Job } from './job.ts';
 
@@ -18,8 +19,11 @@ export abstract class BlockJob extends Job {
     return true;
   }
 
-  get blockerText(): string {
-    return `block device is in use by block job: ${this.type}`;
+  /** block_job_create's blocker: one Error for every node of the job, blocking every operation */
+  private blockerOf: OpBlocker | undefined;
+  get blocker(): OpBlocker {
+    this.blockerOf ??= { reason: `block device is in use by block job: ${this.type}` };
+    return this.blockerOf;
   }
 
   /** block_job_create's BlockBackend on the main node and its op blocker */
@@ -47,15 +51,14 @@ export abstract class BlockJob extends Job {
   }
 
   private block(node: BlockNode): void {
-    node.blockers.push(this.blockerText);
+    addBlocker(node, this.blocker);
     this.blockedNodes.push(node);
   }
 
   /** block_job_remove_all_bdrv: drop the references and blockers (job clean-up) */
   releaseNodes(): void {
     for (const n of this.blockedNodes) {
-      const i = n.blockers.indexOf(this.blockerText);
-      if (i >= 0) n.blockers.splice(i, 1);
+      removeBlocker(n, this.blocker);
     }
     this.blockedNodes.length = 0;
     for (const c of this.extraEdges) {

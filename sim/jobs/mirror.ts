@@ -141,8 +141,10 @@ export class MirrorJob extends BlockJob {
         // nothing allocated still needs its zeroes mirrored for full sync of a fresh target
         if (this.dirty.size === 0 && this.setup.sync === 'full' && zeroTarget) this.markDirty(0, src.size);
       }
-      this.progressTotal = this.dirtyBytes();
     }
+    // mirror_run's loop: job_progress_set_remaining(bytes in flight + dirty) at every turn, so guest writes
+    // after the first pass grow the job's length
+    this.progressTotal = this.progressCurrent + this.dirtyBytes();
     if (this.isCancelled()) return 'done';
     const now = this.sim.clock.now;
     if (this.speed > 0 && this.dirty.size > 0 && hasFeature(this.sim.version, 'job-ratelimit-sleep')) {

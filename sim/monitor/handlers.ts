@@ -12,7 +12,7 @@ import {
   nbdServerStop,
   queryBlockExports,
 } from '../commands/exports.ts';
-import { humanMonitorCommand, qomSet } from '../commands/hmp.ts';
+import { humanMonitorCommand } from '../commands/hmp.ts';
 import {
   blockJobCancel,
   blockJobChange,
@@ -23,7 +23,10 @@ import {
 } from '../commands/jobs.ts';
 import { blockdevMirror } from '../commands/mirror.ts';
 import { objectAdd, objectDel } from '../commands/objects.ts';
+import { qomSet } from '../commands/qom.ts';
 import { queryBlock, queryNamedBlockNodes } from '../commands/query.ts';
+import { blockdevReopen, xBlockdevReopen } from '../commands/reopen.ts';
+import { cont, queryStatus, stop } from '../commands/runstate.ts';
 import { transaction } from '../commands/transaction.ts';
 import type { SimCore } from '../core/core.ts';
 import { CreateJob } from '../jobs/create.ts';
@@ -196,6 +199,19 @@ export const HANDLERS: Handlers = {
     qomSet(core, a.path, a.property, a.value);
   },
   'human-monitor-command': (core, a) => humanMonitorCommand(core, a['command-line']),
+  'query-status': (core) => queryStatus(core),
+  stop: (core) => {
+    stop(core);
+  },
+  cont: (core) => {
+    cont(core);
+  },
+  'blockdev-reopen': (core, a) => {
+    blockdevReopen(core, a.options as unknown as Record<string, unknown>[]);
+  },
+  'x-blockdev-reopen': (core, a) => {
+    xBlockdevReopen(core, a as unknown as Record<string, unknown>);
+  },
 };
 
 const handled: ReadonlySet<string> = new Set(Object.keys(HANDLERS));

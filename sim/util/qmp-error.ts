@@ -18,3 +18,8 @@ export class QmpError extends Error {
 export function generic(desc: string): QmpError {
   return new QmpError('GenericError', desc);
 }
+
+/** The simulator's answer where it does not model what QEMU would do (never a guessed success). */
+export function notSimulated(what: string): QmpError {
+  return generic(`fleece-lab: ${what} is not simulated`);
+}

@@ -32,8 +32,14 @@ export const step = z.union([
       timeoutMs: z.number().optional(),
     })
     .strict(),
-  /** guest I/O through HMP qemu-io on a node (qemu-system only), e.g. "write -P 0x11 0 64k" */
+  /** I/O through HMP qemu-io on a node (qemu-system only), e.g. "write -P 0x11 0 64k" */
   z.object({ io: z.string(), node: z.string() }).strict(),
+  /**
+   * The guest's own I/O: HMP `qemu-io -d ID/virtio-backend` on a device's BlockBackend (qemu-system only);
+   * `qdev` names the qdev path verbatim (`qemu-io -d QDEV`), for the forms QEMU refuses.
+   */
+  z.object({ io: z.string(), device: z.string() }).strict(),
+  z.object({ io: z.string(), qdev: z.string() }).strict(),
   /** let time pass on both sides (real milliseconds; simulated ones on the simulator) */
   z.object({ sleepMs: z.number() }).strict(),
   /**

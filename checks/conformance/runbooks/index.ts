@@ -9,6 +9,7 @@ import { JOB_VERB_RUNBOOKS } from './job-verbs.ts';
 import { JOBS } from './jobs.ts';
 import { REGRESSIONS } from './regressions.ts';
 import { TRANSACTIONS } from './transactions.ts';
+import { VM } from './vm.ts';
 
 /** Every runbook of the suite, in order. */
 export const RUNBOOKS: ParsedRunbook[] = [
@@ -22,6 +23,7 @@ export const RUNBOOKS: ParsedRunbook[] = [
   ...TRANSACTIONS,
   ...FAULTS,
   ...REGRESSIONS,
+  ...VM,
 ];
 
 // The catalogue checks itself: ids are unique.
