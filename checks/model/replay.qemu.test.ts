@@ -59,6 +59,8 @@ interface Case {
   ops: OpSpec[];
   /** the property it breaks, or none */
   expect: PropertyId | undefined;
+  /** properties the run must reach (a replay that passes without reaching them proves nothing) */
+  reaches?: PropertyId[];
   /** the real versions it replays on (5.2 lacks copy-before-write) */
   versions: string[];
 }
@@ -70,6 +72,7 @@ const CASES: Case[] = [
     domain: 'vm',
     ops: THREE_MIDDLE_FIRST,
     expect: undefined,
+    reaches: ['concurrent-points-in-time', 'isolation', 'end-releases', 'safe-teardown', 'clean-teardown'],
     versions: ['7.2', '10.0', '11.1'],
   },
   {
@@ -78,6 +81,7 @@ const CASES: Case[] = [
     domain: 'vm',
     ops: THREE_MIDDLE_FIRST,
     expect: undefined,
+    reaches: ['concurrent-points-in-time', 'isolation', 'end-releases', 'safe-teardown', 'clean-teardown'],
     versions: ['5.2', '7.2', '10.0', '11.1'],
   },
   {
@@ -97,6 +101,7 @@ const CASES: Case[] = [
       W(0, 0, FULL, 0x46),
     ],
     expect: undefined,
+    reaches: ['misuse-refused', 'pivot-identical', 'clean-teardown'],
     versions: ['5.2', '7.2', '10.0', '11.1'],
   },
   {
@@ -147,6 +152,7 @@ describe('check runs replayed on the simulator and on real qemu-system', () => {
         const r = await replayOps(bundled(c.proposal)!, () => startPort(resolveTarget(`sim:${v}`), domain), c.ops);
         expect(r.unknown).toBeUndefined();
         expect(r.violated, r.detail).toBe(c.expect);
+        expect(r.exercised).toEqual(expect.arrayContaining(c.reaches ?? []));
       });
       const t = realTarget(v);
       it.skipIf(typeof t === 'string')(
@@ -155,6 +161,7 @@ describe('check runs replayed on the simulator and on real qemu-system', () => {
           const r = await replayOps(bundled(c.proposal)!, () => startPort(t as ResolvedTarget, domain), c.ops);
           expect(r.unknown).toBeUndefined();
           expect(r.violated, r.detail).toBe(c.expect);
+          expect(r.exercised).toEqual(expect.arrayContaining(c.reaches ?? []));
         },
         120_000,
       );

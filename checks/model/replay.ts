@@ -1,8 +1,7 @@
 import type { Port } from '../../contract/port.ts';
 import { PROPERTY_IDS, type PropertyId } from '../../contract/properties.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
-import { runOps } from './check.ts';
-import { type OpSpec, Violation } from './world.ts';
+import { type OpSpec, Violation, World } from './world.ts';
 
 /**
  * The outcome of one run of operations: the first property it broke (of those watched), none, or unknown —
@@ -12,6 +11,8 @@ export interface Outcome {
   violated?: PropertyId;
   detail?: string;
   unknown?: string;
+  /** the properties the run reached a check of */
+  exercised: PropertyId[];
 }
 
 export async function replayOps(
@@ -25,14 +26,18 @@ export async function replayOps(
   try {
     port = await start();
   } catch (e) {
-    return { unknown: `the target did not start: ${firstLine(e)}` };
+    return { unknown: `the target did not start: ${firstLine(e)}`, exercised: [] };
   }
+  const w = new World(proposal, port, { disks: 2, diskSize: 256 * 1024, focus });
+  const exercised = () => [...w.exercised];
   try {
-    await runOps(proposal, port, ops, focus);
-    return {};
+    await w.setup();
+    for (const op of ops) await w.run(op);
+    await w.finish();
+    return { exercised: exercised() };
   } catch (e) {
-    if (e instanceof Violation) return { violated: e.property, detail: e.detail };
-    return { unknown: firstLine(e) };
+    if (e instanceof Violation) return { violated: e.property, detail: e.detail, exercised: exercised() };
+    return { unknown: firstLine(e), exercised: exercised() };
   } finally {
     await port.close().catch(() => {});
   }
