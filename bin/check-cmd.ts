@@ -20,10 +20,19 @@ export interface CheckOptions {
   quiet?: boolean;
   shard?: string;
   'save-runs': boolean;
+  list?: boolean;
 }
 
 /** `fleece-lab check [PROPOSAL...]` (options: the table, bin/commands.ts) */
 export async function cmdCheck(values: CheckOptions, positionals: string[]): Promise<number> {
+  if (values.list) {
+    // the bundled proposals: name, what they claim, the states of their API
+    for (const p of BUNDLED)
+      console.log(
+        `${p.name.padEnd(18)} ${p.title}\n${''.padEnd(18)} claims ${p.claims.join(', ')}\n${''.padEnd(18)} states ${p.shape.states.map((s) => s.name).join(', ')}`,
+      );
+    return 0;
+  }
   const profile = profileSchema.safeParse(values.profile);
   if (!profile.success) throw new Error(`--profile ${values.profile}: expected 5.2, 7.2, 10.0 or 11.1`);
   const domain = values.domain;

@@ -133,6 +133,7 @@ Exit 1 when a claimed property fails or no run exercised it.`,
       help: 'each counterexample as <proposal>.<property>.json',
     },
     quiet: { type: 'boolean', short: 'q', help: 'the verdicts only, without the counterexamples' },
+    list: { type: 'boolean', help: 'name the bundled proposals, their claims and API states, and exit' },
     shard: { ...SHARD, help: "every n-th proposal of the list ('fleece-lab merge' joins the --json files)" },
     'save-runs': {
       type: 'boolean',
