@@ -93,6 +93,41 @@ Exit status: 0 when every check meets the baseline (or passes, without one), 1 o
   run: async ({ values }) => (await import('./conform-cmd.ts')).cmdConform(values),
 });
 
+const probe = defineCommand({
+  name: 'probe',
+  summary: 'which known-bug fixes a QEMU build carries, told from its behaviour',
+  description: `Runs the known-bug probes on a target: for each bug of the catalogue (checks/probes) its upstream fix
+(commit, release, stable backports), the versions affected, and whether this build carries the fix, decided
+from behaviour alone: fixed, present, broken (the fix shows but the target misbehaves there), not-applicable
+(the feature is absent) or inconclusive. Each probe's evidence names the runbook step and the reply, bytes
+or events that decided it. The version number cannot answer this: a distribution's 7.2 carries stable and
+distribution patches. 'fleece-lab diff A.json B.json' of two --json files shows a fix lost.
+Exit status: 0 when every probe decided, 1 when one is inconclusive, 2 on bad usage.`,
+  options: {
+    target: {
+      type: 'string',
+      arg: 'T',
+      required: true,
+      help: 'as conform takes it: sim[:PROFILE] | serve[:PROFILE] | qsd[:...] | qemu[:...] | qmp:SOCKET',
+    },
+    json: { type: 'string', arg: 'F', help: 'the results as JSON (kind "probes")' },
+    md: { type: 'string', arg: 'F', help: 'the results as Markdown' },
+    only: { type: 'string', arg: 'TEXT', help: 'only the probes whose id or runbook contains TEXT' },
+    switch: {
+      type: 'string',
+      arg: 'FEATURE',
+      multiple: true,
+      help: 'sim targets: switch a feature of the version table the other way (a bug in, or its fix out)',
+    },
+    'allow-live-vm': {
+      type: 'boolean',
+      default: false,
+      help: 'qmp:SOCKET: attach even to an endpoint with guest devices (refused otherwise)',
+    },
+  },
+  run: async ({ values }) => (await import('./probe-cmd.ts')).cmdProbe(values),
+});
+
 const check = defineCommand({
   name: 'check',
   summary: 'property-test API proposals against the simulator',
@@ -221,13 +256,15 @@ const diff = defineCommand({
   summary: 'regression report between two results (or matrix) files',
   args: 'A.json B.json',
   description: `A regression report between two results files (conform --json; two QEMU versions, or before and after a
-backport) or two matrix files (fleece-lab matrix): checks whose status changed; error texts that changed,
+backport), two probe files (probe --json: the probes whose status changed, a fix lost first) or two matrix
+files (fleece-lab matrix): checks whose status changed; error texts that changed,
 from the transcripts of both runs (--traces-a/--traces-b, else traces/<target>/ next to each results file,
 else the recordings of real QEMU for the checks that passed); and the features (commands, BlockdevDriver
 members, object members, enum values, deprecation flags) that QEMU's own introspection added, deprecated
 or removed between the two versions (contract/qapi-schema/<v>-qsd.json).
 Writes Markdown to --md and HTML to --html (Markdown to stdout when neither is given).
-Exit status: 1 when a check that passed in A fails in B, 0 otherwise, 2 on bad usage.`,
+Exit status: 1 when a check that passed in A fails in B (probes: a fix of A is lost in B), 0 otherwise,
+2 on bad usage.`,
   options: {
     md: { type: 'string', arg: 'F', help: 'the report as Markdown' },
     html: { type: 'string', arg: 'F', help: 'the report as HTML' },
@@ -338,6 +375,7 @@ in --fail-on or a real run broke (QEMU did not start, twice), 0 otherwise.`,
 export const COMMANDS: readonly AnyCommand[] = [
   serve,
   conform,
+  probe,
   check,
   qemuInstall,
   qemuList,

@@ -10,6 +10,7 @@ import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
 import { runArgv } from './command.ts';
 import { commandNamed } from './commands.ts';
 import { recording } from './matrix-cmd.ts';
+import { diffProbeFiles } from './probe-diff-cmd.ts';
 
 const safe = (label: string) => label.replace(/[^a-z0-9.]+/gi, '_');
 
@@ -74,6 +75,7 @@ export async function diff(values: DiffOptions, positionals: string[], help: str
     console.error(`fleece-lab diff: ${fa} is a ${ra.kind ?? '?'} file, ${fb} a ${rb.kind ?? '?'} file`);
     return 2;
   }
+  if (ra.kind === 'probes') return diffProbeFiles(ra, rb, fa, fb, values);
   let d: ReturnType<typeof diffResults> | ReturnType<typeof diffMatrices>;
   let worse = 0;
   if (ra.kind === 'matrix') {

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { conform } from '../checks/conformance/conform.ts';
 import { checkProposal, type ProposalReport } from '../checks/model/check.ts';
 import { formatReport } from '../checks/model/report.ts';
+import { probesFromTranscripts } from '../checks/probes/run.ts';
+import type { ProbeResults } from '../contract/probes.ts';
 import { BUNDLED } from '../contract/proposals/index.ts';
 import { type Results, summarize } from '../contract/results.ts';
 import { PROFILES } from '../contract/versions.ts';
@@ -12,6 +14,7 @@ import { writeHtmlReport } from '../reports/html.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
 import { buildMatrix, type MatrixSide } from '../reports/matrix.ts';
+import { fixesCarriedText, probesHtml, probesMarkdown } from '../reports/probes.ts';
 import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
 import { recording } from './matrix-cmd.ts';
 import { saveCounterexamples } from './save-counterexamples.ts';
@@ -49,6 +52,7 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
   }
   fs.writeFileSync(path.join(outDir, 'proposals.json'), `${JSON.stringify(proposals, null, 1)}\n`);
   const all: Results[] = [];
+  const probes: ProbeResults[] = [];
   const traces = new Map<string, Map<string, TranscriptData>>();
   const sides = new Map<string, { real?: MatrixSide; sim?: MatrixSide }>();
   for (const t of targets) {
@@ -61,26 +65,36 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
     const which = t.kind === 'sim' ? 'sim' : 'real';
     side[which] ??= { results: r, traces: traces.get(r.target) };
     sides.set(t.profile, side);
+    // the known-bug probes, decided from the transcripts this run already has
+    const p = probesFromTranscripts(r, (id) => traces.get(r.target)?.get(id));
+    probes.push(p);
     const s = summarize(r);
     console.log(
-      `${r.target.padEnd(16)} QEMU ${r.qemu.version.padEnd(8)} ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.xfail} xfail  (${(r.durationMs / 1000).toFixed(1)} s)`,
+      `${r.target.padEnd(16)} QEMU ${r.qemu.version.padEnd(8)} ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.xfail} xfail  (${(r.durationMs / 1000).toFixed(1)} s); fixes carried: ${fixesCarriedText(p)}`,
     );
-    fs.writeFileSync(
-      path.join(outDir, `results-${r.target.replace(/[^a-z0-9.]+/gi, '_')}.json`),
-      `${JSON.stringify(r, null, 1)}\n`,
-    );
+    const file = r.target.replace(/[^a-z0-9.]+/gi, '_');
+    fs.writeFileSync(path.join(outDir, `results-${file}.json`), `${JSON.stringify(r, null, 1)}\n`);
+    fs.writeFileSync(path.join(outDir, `probes-${file}.json`), `${JSON.stringify(p, null, 1)}\n`);
   }
   fs.writeFileSync(path.join(outDir, 'junit.xml'), toJUnit(all));
-  const md = `${proposalsMarkdown(proposals)}\n${toMarkdown(all)}`;
+  const md = `${proposalsMarkdown(proposals)}\n${toMarkdown(all)}\n${probesMarkdown(probes)}`;
   fs.writeFileSync(path.join(outDir, 'summary.md'), md);
   const matrix = buildMatrix({
     versions: PROFILES.map((p) => ({ version: p, ...sides.get(p) })),
     recording,
   });
   fs.writeFileSync(path.join(outDir, 'matrix.json'), `${JSON.stringify(matrix, null, 1)}\n`);
-  writeHtmlReport(outDir, { title: 'fleece-lab report', results: all, matrix, proposals, traces });
+  writeHtmlReport(outDir, {
+    title: 'fleece-lab report',
+    results: all,
+    matrix,
+    proposals,
+    traces,
+    fixesCarried: new Map(probes.map((p) => [p.target, fixesCarriedText(p)])),
+    sections: [probesHtml(probes)],
+  });
   console.log(
-    `reports written to ${path.relative(process.cwd(), outDir) || '.'}/ (summary.md, index.html + checks/, matrix.json, junit.xml, results-*.json)`,
+    `reports written to ${path.relative(process.cwd(), outDir) || '.'}/ (summary.md, index.html + checks/, matrix.json, junit.xml, results-*.json, probes-*.json)`,
   );
   return all.some((r) => summarize(r).fail > 0) ? 1 : 0;
 }

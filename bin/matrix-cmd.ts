@@ -3,6 +3,8 @@ import path from 'node:path';
 import { conform } from '../checks/conformance/conform.ts';
 import { loadGolden } from '../checks/conformance/golden.ts';
 import { parseShard, type Shard } from '../checks/conformance/shard.ts';
+import { probesFromTranscripts } from '../checks/probes/run.ts';
+import { type ProbeResults, parseProbeResults } from '../contract/probes.ts';
 import { parseResults, type Results, summarize } from '../contract/results.ts';
 import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../harness/qemu/install.ts';
 import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
@@ -15,6 +17,7 @@ import {
   matrixMarkdown,
   summarizeMatrix,
 } from '../reports/matrix.ts';
+import { type FixesRow, fixesCarriedMarkdown, fixesCarriedText, probesHtml } from '../reports/probes.ts';
 import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
 
 const safe = (label: string) => label.replace(/[^a-z0-9.]+/gi, '_');
@@ -98,6 +101,17 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
   const all: Results[] = [];
   const traces = new Map<string, Map<string, TranscriptData>>();
   let broken = 0;
+  const probes = new Map<string, ProbeResults>();
+  /** the known-bug probes of a run, decided from its transcripts (probes-<target>.json beside its results) */
+  const probeSide = (r: Results, tr: Map<string, TranscriptData>) => {
+    const file = path.join(out, `probes-${safe(r.target)}${suffix}.json`);
+    let p: ProbeResults | undefined;
+    if (tr.size > 0) {
+      p = probesFromTranscripts(r, (id) => tr.get(id));
+      fs.writeFileSync(file, `${JSON.stringify(p, null, 1)}\n`);
+    } else if (fs.existsSync(file)) p = parseProbeResults(JSON.parse(fs.readFileSync(file, 'utf8')), file);
+    if (p) probes.set(r.target, p);
+  };
   const run = async (t: ResolvedTarget): Promise<MatrixSide> => {
     const dir = path.join(tracesRoot, safe(t.label));
     fs.rmSync(dir, { recursive: true, force: true });
@@ -114,6 +128,7 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
     all.push(r);
     const tr = readTraceDir(dir);
     traces.set(r.target, tr);
+    probeSide(r, tr);
     return { results: r, traces: tr };
   };
   /** --reuse: the results file of a version's real QEMU or simulator already in DIR */
@@ -128,6 +143,7 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
     const tr = readTraceDir(path.join(tracesRoot, safe(r.target)));
     all.push(r);
     traces.set(r.target, tr);
+    probeSide(r, tr);
     return { results: r, traces: tr };
   };
   for (const v of versions) {
@@ -161,12 +177,29 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
     shard: shard ? `${shard.index}/${shard.count}` : undefined,
   });
   fs.writeFileSync(path.join(out, `matrix${suffix}.json`), `${JSON.stringify(m, null, 1)}\n`);
-  fs.writeFileSync(path.join(out, `matrix${suffix}.md`), matrixMarkdown(m));
+  const fixes: FixesRow[] = sides.map((x) => ({
+    version: x.version,
+    real: x.real && probes.get(x.real.results.target),
+    sim: x.sim && probes.get(x.sim.results.target),
+  }));
+  const fixList = fixes.flatMap((x) => [x.real, x.sim]).filter((x): x is ProbeResults => x !== undefined);
+  fs.writeFileSync(path.join(out, `matrix${suffix}.md`), matrixMarkdown(m) + fixesCarriedMarkdown(fixes));
   if (values.pages)
-    writeHtmlReport(out, { title: 'fleece-lab version matrix', results: all, matrix: m, traces });
+    writeHtmlReport(out, {
+      title: 'fleece-lab version matrix',
+      results: all,
+      matrix: m,
+      traces,
+      fixesCarried: new Map(fixList.map((p) => [p.target, fixesCarriedText(p)])),
+      sections: [probesHtml(fixList)],
+    });
   fs.writeFileSync(
     path.join(out, `matrix${suffix}.html`),
-    matrixPage(m, { check: values.pages ? (id) => `checks/${checkFile(id)}` : undefined }),
+    matrixPage(
+      m,
+      { check: values.pages ? (id) => `checks/${checkFile(id)}` : undefined },
+      probesHtml(fixList),
+    ),
   );
   for (const s of summarizeMatrix(m))
     console.log(

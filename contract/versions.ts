@@ -39,11 +39,14 @@ export const FEATURES = [
   'job-pause-enters',
   /** backup copies through block-copy, which rate-limits itself and re-checks the limit when woken */
   'backup-block-copy-ratelimit',
-  /** block_job_ratelimit_sleep: a rate-limited mirror woken early sleeps out the rest of its delay */
+  /**
+   * block_job_ratelimit_sleep: a rate-limited mirror woken early sleeps out the rest of its delay (8.1,
+   * 018e5987b5 "blockjob: Adhere to rate limit even when reentered early"); before, each early wakeup copied on
+   */
   'job-ratelimit-sleep',
   /**
-   * qmp_transaction on util/transactions.c (8.0): commit and clean run in reverse order of the actions,
-   * and completion-mode=grouped is checked for every action before any is prepared
+   * qmp_transaction on util/transactions.c (8.1: 8187f63c9c, c85f34cf89): commit and clean run in reverse
+   * order of the actions, and completion-mode=grouped is checked for every action before any is prepared
    */
   'transaction-tran-api',
   /** job_completed_txn_abort finishes every job of the transaction before it finalizes any */
@@ -100,6 +103,32 @@ export const FEATURES = [
    * every later request through the node hangs; 7.2 and 11.1 merge the two entries (the later one wins)
    */
   'reopen-twice-drain-leak',
+  // Known bugs and their fixes, each one switch read where the behaviour is (checks/probes tells them apart):
+  /**
+   * copy-before-write held cbw-timeout in nanoseconds as a uint32, so a timeout above 4 s wrapped (5 s fired
+   * after 0.705 s); 7.1 to 9.0, fixed in 9.1 (10b1e09ed3, "block/copy-before-write: use uint64_t for timeout
+   * in nanoseconds")
+   */
+  'cbw-timeout-uint32-bug',
+  /**
+   * nbd-server-stop closes the clients still in the handshake, not only those of the exports it removes
+   * (CVE-2024-7409, 3e7ef738c8 "nbd/server: CVE-2024-7409: Close stray clients at server-stop"; 9.1.0, 9.0.3,
+   * 8.2.7, 7.2.14)
+   */
+  'nbd-server-stop-closes-clients',
+  /**
+   * a client that has not finished the handshake within 10 s (nbd-server-start's handshake-max-seconds in
+   * 10.0 and 11.1; 7.2 has no such option) is dropped (CVE-2024-7409, b9b72cb3ce "nbd/server: CVE-2024-7409: Drop non-negotiating clients"; 9.1.0,
+   * 9.0.3, 8.2.7, 7.2.14)
+   */
+  'nbd-handshake-limit',
+  /**
+   * nbd-server-stop while a client is still in the handshake never returns: the monitor hangs and SIGTERM is
+   * not handled (seen on Debian's 7.2.22). 7.2.14's backport of 3e7ef738c8 waits in nbd_server_free for the
+   * clients it shut down, and on 7.2 a client in the handshake waits for its socket in the iohandler context,
+   * which that wait does not poll. A broken backport: the closing is in, the DoS is not gone.
+   */
+  'nbd-server-stop-handshake-hang-bug',
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -271,6 +300,10 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'hbitmap-status-first-dirty-bug',
       'qom-set-drive',
       'reopen-file-child',
+      'cbw-timeout-uint32-bug',
+      'nbd-server-stop-closes-clients',
+      'nbd-handshake-limit',
+      'nbd-server-stop-handshake-hang-bug',
     ],
     {
       'opt.sizeOutOfRange': "Parameter '%1$s' expects a non-negative number below 2^64",
@@ -299,6 +332,8 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'qom-set-drive',
       'reopen-file-child',
       'reopen-twice-drain-leak',
+      'nbd-server-stop-closes-clients',
+      'nbd-handshake-limit',
     ],
     { 'qdev.notADevice': '%s is not a device' },
   ),
@@ -325,6 +360,8 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'mirror-skip-zeroed-target',
       'qom-set-drive',
       'reopen-file-child',
+      'nbd-server-stop-closes-clients',
+      'nbd-handshake-limit',
     ],
     {
       'object.throttleGroupInUse': "Cannot delete throttle group '%s' with active references",
@@ -347,6 +384,20 @@ export function hasFeature(v: VersionInfo, f: Feature): boolean {
 
 export function versionInfo(p: Profile): VersionInfo {
   return VERSIONS[p];
+}
+
+/**
+ * A profile with some features switched the other way: a known bug put into a version that has its fix, or a
+ * fix into one that has the bug (the probes' flip tests, `fleece-lab probe --switch`).
+ */
+export function withSwitched(v: VersionInfo, switched: readonly Feature[]): VersionInfo {
+  if (switched.length === 0) return v;
+  const features = new Set(v.features);
+  for (const f of switched) {
+    if (features.has(f)) features.delete(f);
+    else features.add(f);
+  }
+  return { ...v, features };
 }
 
 // The table checks itself when loaded: every profile has every text, and the ordered feature sets only grow

@@ -148,12 +148,14 @@ export function matrixHtml(m: Matrix, links: Links = {}): string {
   return out.join('\n');
 }
 
-export function resultsHtml(all: Results[]): string {
+/** `fixes`: each target's "fixes carried" (known-bug probes), a column when given */
+export function resultsHtml(all: Results[], fixes?: ReadonlyMap<string, string>): string {
   const rows = all.map((r) => {
     const s = summarize(r);
-    return `<tr><td>${esc(r.target)}</td><td>${esc(r.qemu.version)}</td><td>${esc(r.qemu.package)}</td><td class="st-pass">${s.pass}</td><td class="${s.fail ? 'st-fail' : ''}">${s.fail}</td><td>${s.skip}</td><td>${s.xfail}</td><td>${(r.durationMs / 1000).toFixed(1)} s</td></tr>`;
+    const fix = fixes ? `<td class="reason">${esc(fixes.get(r.target) ?? '–')}</td>` : '';
+    return `<tr><td>${esc(r.target)}</td><td>${esc(r.qemu.version)}</td><td>${esc(r.qemu.package)}</td><td class="st-pass">${s.pass}</td><td class="${s.fail ? 'st-fail' : ''}">${s.fail}</td><td>${s.skip}</td><td>${s.xfail}</td><td>${(r.durationMs / 1000).toFixed(1)} s</td>${fix}</tr>`;
   });
-  return `<h2 id="targets">Targets</h2><table id="targets-table"><tr><th>target</th><th>QEMU</th><th>package</th><th>pass</th><th>fail</th><th>skip</th><th>xfail</th><th>time</th></tr>${rows.join('')}</table>`;
+  return `<h2 id="targets">Targets</h2><table id="targets-table"><tr><th>target</th><th>QEMU</th><th>package</th><th>pass</th><th>fail</th><th>skip</th><th>xfail</th><th>time</th>${fixes ? '<th>fixes carried</th>' : ''}</tr>${rows.join('')}</table>`;
 }
 
 export function proposalsHtml(rs: ProposalReport[]): string {
@@ -295,6 +297,10 @@ export interface SiteInput {
   traces?: Map<string, Map<string, TranscriptData>>;
   /** write checks/<id>.html pages (default true) */
   pages?: boolean;
+  /** each target's "fixes carried" (known-bug probes): a column of the targets table */
+  fixesCarried?: ReadonlyMap<string, string>;
+  /** more sections after the targets (the probes table, reports/probes.ts) */
+  sections?: string[];
 }
 
 /** Writes index.html (and checks/*.html) into dir; returns the files written. */
@@ -335,9 +341,10 @@ export function writeHtmlReport(dir: string, s: SiteInput): string[] {
   const links: Links = { check: pages ? (id) => `checks/${checkFile(id)}` : undefined };
   const body = [
     `<h1>${esc(s.title ?? 'fleece-lab report')}</h1>`,
-    `<nav>${s.matrix ? '<a href="#matrix">matrix</a>' : ''}<a href="#targets">targets</a>${s.proposals ? '<a href="#proposals">proposals</a>' : ''}${pages ? '<a href="#checks">checks</a>' : ''}</nav>`,
+    `<nav>${s.matrix ? '<a href="#matrix">matrix</a>' : ''}<a href="#targets">targets</a>${s.fixesCarried ? '<a href="#probes">fixes carried</a>' : ''}${s.proposals ? '<a href="#proposals">proposals</a>' : ''}${pages ? '<a href="#checks">checks</a>' : ''}</nav>`,
     s.matrix ? matrixHtml(s.matrix, links) : '',
-    resultsHtml(s.results),
+    resultsHtml(s.results, s.fixesCarried),
+    ...(s.sections ?? []),
     notPassedHtml(s.results, links),
     s.proposals ? proposalsHtml(s.proposals) : '',
     pages
@@ -368,8 +375,11 @@ function notPassedHtml(all: Results[], links: Links): string {
 }
 
 /** A whole page for one matrix (fleece-lab matrix --out DIR: matrix.html). */
-export function matrixPage(m: Matrix, links: Links = {}): string {
-  return page('fleece-lab version matrix', `<h1>fleece-lab version matrix</h1>\n${matrixHtml(m, links)}`);
+export function matrixPage(m: Matrix, links: Links = {}, more = ''): string {
+  return page(
+    'fleece-lab version matrix',
+    `<h1>fleece-lab version matrix</h1>\n${matrixHtml(m, links)}${more}`,
+  );
 }
 
 export function diffHtml(d: ResultsDiff | MatrixDiff): string {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type Profile, profileSchema } from '../contract/versions.ts';
+import { FEATURES, type Profile, profileSchema } from '../contract/versions.ts';
 import { BlockBackend } from './block/graph.ts';
 import { PERM } from './block/perm.ts';
 import { type Flavour, SimCore } from './core/core.ts';
@@ -27,6 +27,8 @@ export const simOptionsSchema = z
     devices: z.array(z.object({ id: z.string(), blockdev: z.record(z.unknown()) })).default([]),
     /** qemu-system's -S: start in prelaunch, the guest's CPUs stopped until `cont` */
     paused: z.boolean().default(false),
+    /** features of the version table switched the other way (a known bug put in, or its fix): see withSwitched */
+    switched: z.array(z.enum(FEATURES)).default([]),
   })
   .strict();
 export type SimOptions = z.input<typeof simOptionsSchema>;
@@ -43,7 +45,15 @@ export class Sim {
     const o = simOptionsSchema.parse(opts);
     const fs: SimFs = o.fs === 'real' ? new RealFs(o.cwd) : new MemoryFs();
     const faults: Faults = faultsSchema.parse(o.faults);
-    this.core = new SimCore(o.profile as Profile, o.flavour as Flavour, fs, faults, o.seed);
+    this.core = new SimCore(
+      o.profile as Profile,
+      o.flavour as Flavour,
+      fs,
+      faults,
+      o.seed,
+      undefined,
+      o.switched,
+    );
     this.monitor = new Monitor(this.core);
     this.monitor.negotiated = true;
     if (o.paused) this.core.runState = 'prelaunch';

@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Profile } from '../../contract/versions.ts';
+import { type HeldConnection, holdConnections, releaseConnections } from '../../harness/clients/nbd-hold.ts';
 import { QmpClient, QmpConnectionClosedError } from '../../harness/clients/qmp-client.ts';
+import { QmpTimeoutError } from '../../harness/clients/qmp-errors.ts';
 import {
   AttachRefused,
   checkNoGuests,
@@ -47,7 +49,8 @@ export interface Transcript {
 }
 
 interface Driver {
-  qmp(command: string, args?: Record<string, unknown>): Promise<unknown>;
+  /** `timeoutMs`: a shorter bound than the target's own (a step's stuckAfterMs); past it QmpTimeoutError */
+  qmp(command: string, args?: Record<string, unknown>, timeoutMs?: number): Promise<unknown>;
   /** HMP qemu-io on a node, or with -d on a qdev path */
   io(target: IoTarget, cmd: string): Promise<string>;
   /** let `ms` of time pass */
@@ -55,6 +58,8 @@ interface Driver {
   /** events since the last call */
   takeEvents(): { event: string; data?: Record<string, unknown> }[];
   stop(): Promise<void>;
+  /** the target stopped answering and the run ended there (a recorded stuck step): stop without asking it */
+  stuck?(): void;
   /** real targets, called often while the runner waits: a bounded QMP round-trip at most once per QMP bound */
   heartbeat?(): Promise<void>;
   /** real targets: the error `e` (thrown while `doing`) as a one-line TargetFailure when the target failed */
@@ -141,6 +146,7 @@ async function simDriver(
   const sim: Sim = createSim({
     profile: spec.profile,
     seed: spec.seed ?? 1,
+    switched: spec.switched ?? [],
     flavour: rb.flavour,
     fs: 'real',
     cwd: dir,
@@ -157,7 +163,11 @@ async function simDriver(
   const nbd = attachNbdServer(sim.core);
   return {
     async qmp(command, args) {
-      return sim.execute(command, args);
+      if (sim.core.stuck) throw new QmpTimeoutError(`no reply to '${command}': ${sim.core.stuck}`);
+      const r = sim.execute(command, args);
+      // a command that hangs QEMU's monitor on this version gets no reply, as from the real one
+      if (sim.core.stuck) throw new QmpTimeoutError(`no reply to '${command}': ${sim.core.stuck}`);
+      return r;
     },
     async io(target, cmd) {
       const before = sim.core.stdout.length;
@@ -201,12 +211,16 @@ async function qemuDriver(
   const bound = qmpBoundMs(spec.qmpTimeoutMs);
   let lastReply = Date.now();
   let failure: TargetFailure | undefined;
+  let stuck = false;
   const gone = () => q.exitStatus() !== undefined || q.qmp.closed;
   return {
-    async qmp(command, args) {
-      const r = await q.qmp.executeRaw(command, args, { timeoutMs: bound });
+    async qmp(command, args, timeoutMs) {
+      const r = await q.qmp.executeRaw(command, args, { timeoutMs: Math.min(bound, timeoutMs ?? bound) });
       lastReply = Date.now();
       return r;
+    },
+    stuck() {
+      stuck = true;
     },
     async io(target, cmd) {
       const r = await hmpQemuIo(q, target, cmd);
@@ -235,7 +249,7 @@ async function qemuDriver(
     async stop() {
       listener.close();
       // a stuck QEMU would only wait out quit's bound: SIGTERM, a grace, then SIGKILL
-      await q.stop({ quit: failure === undefined });
+      await q.stop({ quit: failure === undefined && !stuck });
       if (failure?.kind === 'stuck') failure.message += `; ${stopNote(q)}`;
     },
   };
@@ -249,6 +263,9 @@ async function attachDriver(
   if (rb.steps.some((st) => 'io' in st))
     throw new AttachRefused("qemu-io prints on the endpoint's stdout, which an attached client cannot read");
   if (rb.devices.length > 0) throw new AttachRefused('the check needs guest devices of its own');
+  const hangs = rb.steps.find((st) => 'qmp' in st && st.stuckAfterMs !== undefined);
+  if (hangs && 'qmp' in hangs)
+    throw new AttachRefused(`its ${hangs.qmp} hangs some QEMU versions for good, and this QEMU is not ours`);
   const bound = qmpBoundMs(spec.qmpTimeoutMs);
   const q = await QmpClient.connect(spec.socket, { timeoutMs: bound });
   try {
@@ -271,8 +288,10 @@ async function attachDriver(
     let lastReply = Date.now();
     let failure: TargetFailure | undefined;
     return {
-      async qmp(command, args) {
-        const r = (await q.executeRaw(command, args, { timeoutMs: bound })) as Record<string, unknown>;
+      async qmp(command, args, timeoutMs) {
+        const r = (await q.executeRaw(command, args, {
+          timeoutMs: Math.min(bound, timeoutMs ?? bound),
+        })) as Record<string, unknown>;
         lastReply = Date.now();
         // what existed before the run is not the check's business
         if ('return' in r && /^query-(named-block-nodes|jobs|block-jobs|block-exports)$/.test(command))
@@ -360,6 +379,8 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
   const recorded: RecordedEvent[] = [];
   // the error the check fails with; a failing stop() then adds to it instead of hiding it
   let failure: unknown;
+  // raw NBD connections of nbdHold steps, by name: open until the run ends
+  const held = new Map<string, HeldConnection[]>();
   try {
     if (spec.kind === 'sim') makeFilesInProcess(rb, dir, img, io);
     else makeFiles(rb, dir, img, io);
@@ -378,12 +399,13 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
       throw driver?.explain ? await driver.explain(e, doing) : e;
     };
     for (const [i, s] of rb.steps.entries()) {
-      await runStep(
+      const outcome = await runStep(
         driver,
         s,
         i,
         dir,
         transcript,
+        held,
         () => collect(i),
         async () => {
           const want = (s as Extract<Step, { wait: unknown }>).wait;
@@ -409,6 +431,10 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
           }
         },
       ).catch((e: unknown) => explain(e, describeStep(s, i)));
+      if (outcome === 'stuck') {
+        driver.stuck?.();
+        break;
+      }
     }
     // Events a command causes after its reply still belong to the run.
     await driver.pass(100).catch((e: unknown) => explain(e, 'the wait after the last step'));
@@ -417,6 +443,7 @@ export async function runRunbook(rb: ParsedRunbook, spec: TargetSpec, label: str
     failure = e;
   }
   let teardown: unknown;
+  for (const cs of held.values()) releaseConnections(cs);
   try {
     await driver?.stop();
   } catch (e) {
@@ -463,16 +490,26 @@ async function runStep(
   i: number,
   dir: string,
   t: Transcript,
+  held: Map<string, HeldConnection[]>,
   collect: () => void,
   wait: () => Promise<void>,
-): Promise<void> {
+): Promise<'stuck' | undefined> {
   if ('qmp' in s) {
     const args = s.args === undefined ? undefined : (substitute(s.args, dir) as Record<string, unknown>);
-    const raw = (await d.qmp(s.qmp, args)) as Record<string, unknown>;
+    const request = { execute: s.qmp, arguments: s.args };
+    let raw: Record<string, unknown>;
+    try {
+      raw = (await d.qmp(s.qmp, args, s.stuckAfterMs)) as Record<string, unknown>;
+    } catch (e) {
+      if (s.stuckAfterMs === undefined || !(e instanceof QmpTimeoutError)) throw e;
+      collect();
+      t.steps.push({ step: i, request, reply: { stuck: `no reply within ${s.stuckAfterMs} ms` } });
+      return 'stuck';
+    }
     // our own request ids are not part of QEMU's behaviour
     const { id: _id, ...reply } = raw;
     collect();
-    t.steps.push({ step: i, request: { execute: s.qmp, arguments: s.args }, reply });
+    t.steps.push({ step: i, request, reply });
   } else if ('io' in s) {
     const { io, ...where } = s;
     const out = await d.io(ioTarget(s), io);
@@ -487,6 +524,21 @@ async function runStep(
       request: { nbd: s.nbd.export, writes: s.nbd.writes, reads: s.nbd.reads },
       nbd: record,
     });
+  } else if ('nbdHold' in s) {
+    const { name, count, waitMs } = s.nbdHold;
+    const cs = await holdConnections(substitute(s.nbdHold.socket, dir) as string, count, waitMs);
+    held.set(name, [...(held.get(name) ?? []), ...cs]);
+    collect();
+    const greeted = cs.filter((c) => c.greeted).length;
+    t.steps.push({ step: i, request: { nbdHold: name, count }, nbd: { greeted, of: count } });
+  } else if ('nbdHeld' in s) {
+    const { name, withinMs } = s.nbdHeld;
+    const cs = held.get(name) ?? [];
+    // target time: the simulator's moves only as the runner lets it pass
+    for (let waited = 0; waited < withinMs && cs.some((c) => !c.closed); waited += 5) await d.pass(5);
+    collect();
+    const closed = cs.filter((c) => c.closed).length;
+    t.steps.push({ step: i, request: { nbdHeld: name, withinMs }, nbd: { closed, of: cs.length } });
   } else if ('wait' in s) {
     await wait();
   } else if ('sleepMs' in s) {

@@ -6,8 +6,8 @@
  * `fleece-lab soak-max-connections [TARGET...]` with targets as `fleece-lab conform --target` takes them
  * (qsd, qsd:5.2, serve:7.2, ...).
  */
-import net from 'node:net';
 import path from 'node:path';
+import { holdConnections, releaseConnections } from '../../harness/clients/nbd-hold.ts';
 import { startQsd } from '../../harness/targets/qemu-process.ts';
 import { resolveTarget } from '../../harness/targets/target-spec.ts';
 
@@ -19,39 +19,9 @@ export interface CapProbe {
 }
 
 async function greetedWithin(sock: string, n: number, waitMs: number): Promise<number> {
-  const socks: net.Socket[] = [];
-  let greeted = 0;
-  try {
-    await Promise.all(
-      Array.from(
-        { length: n },
-        () =>
-          new Promise<void>((resolve) => {
-            const s = net.connect(sock);
-            socks.push(s);
-            let got = 0;
-            const t = setTimeout(resolve, waitMs);
-            s.on('data', (d) => {
-              got += d.length;
-              // NBDMAGIC + IHAVEOPT + handshake flags: the server took the connection
-              if (got >= 18) {
-                greeted++;
-                clearTimeout(t);
-                resolve();
-                s.removeAllListeners('data');
-              }
-            });
-            s.on('error', () => {
-              clearTimeout(t);
-              resolve();
-            });
-          }),
-      ),
-    );
-  } finally {
-    for (const s of socks) s.destroy();
-  }
-  return greeted;
+  const held = await holdConnections(sock, n, waitMs, { together: true });
+  releaseConnections(held);
+  return held.filter((c) => c.greeted).length;
 }
 
 /** one fresh server of `target`, a null-co export, `n` connections at once */

@@ -1,12 +1,18 @@
 import { fileURLToPath } from 'node:url';
-import { type Profile, profileSchema } from '../../contract/versions.ts';
+import { type Feature, type Profile, profileSchema } from '../../contract/versions.ts';
 import { QmpClient } from '../clients/qmp-client.ts';
 import { resolveQemu } from '../qemu/install.ts';
 import { checkNoGuests } from './attach.ts';
 
 /** How a runbook reaches its target: the simulator in process, a QEMU process to start, or a running QEMU. */
 export type TargetSpec =
-  | { kind: 'sim'; profile: Profile; seed?: number }
+  | {
+      kind: 'sim';
+      profile: Profile;
+      seed?: number;
+      /** features of the profile switched the other way (contract/versions.ts, withSwitched) */
+      switched?: Feature[];
+    }
   | { kind: 'attach'; socket: string; allowLiveVm: boolean; qmpTimeoutMs?: number }
   | {
       kind: 'qemu';

@@ -40,8 +40,12 @@ export function nbdServerStart(
 export function nbdServerStop(core: SimCore): void {
   if (!core.nbd) throw generic('NBD server not running');
   for (const e of exportsInShutdownOrder(core)) removeExport(core, e);
+  const handshaking = core.nbdHandshaking?.() ?? 0;
   core.nbdUnlisten?.();
   core.nbd = undefined;
+  // nbd_server_free waits for the clients it shut down; on 7.2 one still in the handshake never goes
+  if (handshaking > 0 && core.version.features.has('nbd-server-stop-handshake-hang-bug'))
+    core.stuck = 'nbd-server-stop waits for ever for a client that was in the handshake';
 }
 
 /** 5.2 and 7.2 remove exports in creation order, 10.0 and later newest first (seen on the wire) */

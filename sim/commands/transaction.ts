@@ -22,7 +22,7 @@ export function transaction(core: SimCore, args: CommandArgs<'transaction'>): vo
   const grouped = args.properties?.['completion-mode'] === 'grouped';
   const txn = grouped ? new JobTxn() : undefined;
   const prepared: Prepared[] = [];
-  // 8.0 moved qmp_transaction onto util/transactions.c, whose list runs newest action first
+  // 8.1 moved qmp_transaction onto util/transactions.c, whose list runs newest action first
   const tranApi = hasFeature(core.version, 'transaction-tran-api');
   const reverse = tranApi;
   const backupAction = (t: string) => t === 'blockdev-backup' || t === 'drive-backup';
@@ -33,7 +33,7 @@ export function transaction(core: SimCore, args: CommandArgs<'transaction'>): vo
   }
   try {
     for (const action of args.actions) {
-      // before 8.0 each action's prepare checked the mode itself; abort and the backups did not
+      // before 8.1 each action's prepare checked the mode itself; abort and the backups did not
       if (grouped && !tranApi && !backupAction(action.type) && action.type !== 'abort')
         throw generic(text(core.version, 'transaction.groupedUnsupported', action.type));
       prepared.push(prepare(core, action, txn));

@@ -1,7 +1,13 @@
 import { Introspection, type SchemaSnapshot } from '../../contract/qapi/introspection.ts';
 import { loadSnapshot } from '../../contract/qapi/schema-data.ts';
 import { QapiVisitor } from '../../contract/qapi/visitor.ts';
-import { type Profile, type VersionInfo, versionInfo } from '../../contract/versions.ts';
+import {
+  type Feature,
+  type Profile,
+  type VersionInfo,
+  versionInfo,
+  withSwitched,
+} from '../../contract/versions.ts';
 import type { Device } from '../block/devices.ts';
 import { type BlockBackend, Graph } from '../block/graph.ts';
 import type { NbdServerState } from '../block/nbd-state.ts';
@@ -61,6 +67,13 @@ export class SimCore {
   nbdListen: ((addr: { type: string; data: Record<string, unknown> }) => void) | undefined;
   nbdUnlisten: (() => void) | undefined;
   exportClosing: ((exp: import('../block/nbd-state.ts').BlockExport) => void) | undefined;
+  /** NBD clients connected and still in the handshake (the socket side counts them; 0 in process without one) */
+  nbdHandshaking: (() => number) | undefined;
+  /**
+   * Why the monitor no longer answers, once a command hung QEMU's main loop on this version (a known bug):
+   * no reply to that command or any after it.
+   */
+  stuck: string | undefined;
   /** what qemu-io printed on QEMU's stdout (HMP qemu-io answers "" and prints its report there) */
   readonly stdout: string[] = [];
   /** what went to QEMU's stderr (qemu-io's "command not found") */
@@ -73,8 +86,9 @@ export class SimCore {
     readonly faults: Faults,
     seed: number,
     clock?: SimClock,
+    switched: readonly Feature[] = [],
   ) {
-    this.version = versionInfo(profile);
+    this.version = withSwitched(versionInfo(profile), switched);
     this.snapshot = loadSnapshot(profile, flavour);
     const tables = schemaTables(profile, flavour, this.version, this.snapshot);
     this.intro = tables.intro;

@@ -43,7 +43,8 @@ export class CbwDriver implements NodeDriver {
   constructor(
     readonly bcs: BlockCopyState,
     readonly onCbwError: OnCbwError,
-    readonly cbwTimeoutSeconds: number,
+    /** cbw-timeout in nanoseconds (0: none) */
+    readonly cbwTimeoutNs: number,
     readonly accessInScope: (cluster: number) => boolean,
     readonly flavour: CbwFlavour = { name: 'copy-before-write', unshareWithoutParents: false },
   ) {
@@ -71,7 +72,7 @@ export class CbwDriver implements NodeDriver {
   private beforeWrite(offset: number, length: number): void {
     if (this.snapshotError !== undefined) return;
     try {
-      this.bcs.copyRange(offset, length, this.cbwTimeoutSeconds * 1e9);
+      this.bcs.copyRange(offset, length, this.cbwTimeoutNs);
     } catch (e) {
       if (!(e instanceof IoError)) throw e;
       if (this.onCbwError === 'break-guest-write') throw e;

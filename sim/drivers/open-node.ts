@@ -267,7 +267,7 @@ function openNode(ctx: OpenCtx, opts: Record<string, unknown>): BlockNode {
       const cbw = new CbwDriver(
         bcs,
         (opts['on-cbw-error'] as OnCbwError | undefined) ?? 'break-guest-write',
-        (opts['cbw-timeout'] as number | undefined) ?? 0,
+        cbwTimeoutNs(core, (opts['cbw-timeout'] as number | undefined) ?? 0),
         inScope,
       );
       cbw.statusBug = core.version.features.has('hbitmap-status-first-dirty-bug');
@@ -397,4 +397,13 @@ function openImplicitBacking(ctx: OpenCtx, backingFile: string, backingFormat?: 
     'read-only': true,
     file: { driver: 'file', filename: backingFile, 'read-only': true },
   });
+}
+
+/**
+ * cbw_open: s->cbw_timeout_ns = cbw-timeout * NANOSECONDS_PER_SECOND. Before 9.1 the field was a uint32, so
+ * a timeout above 4 s wrapped (5 s became 0.705 s).
+ */
+function cbwTimeoutNs(core: SimCore, seconds: number): number {
+  const ns = seconds * 1e9;
+  return core.version.features.has('cbw-timeout-uint32-bug') ? ns % 2 ** 32 : ns;
 }

@@ -177,7 +177,7 @@ export class MirrorJob extends BlockJob {
       this.progressCurrent += len;
     }
     if (this.dirty.size > 0) {
-      // mirror_iteration accounts what it copied; before 8.0 the delay it returned was slept once, and a
+      // mirror_iteration accounts what it copied; before 8.1 the delay it returned was slept once, and a
       // job entered early (resume, set-speed) went on with its next iteration
       const delay = this.limit.calculateDelay(now, copied);
       this.schedule(Math.max(1000, delay));

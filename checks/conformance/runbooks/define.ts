@@ -24,7 +24,18 @@ export const fileSpec = z.object({
 export type FileSpec = z.input<typeof fileSpec>;
 
 export const step = z.union([
-  z.object({ qmp: z.string(), args: json.optional(), note: z.string().optional() }).strict(),
+  z
+    .object({
+      qmp: z.string(),
+      args: json.optional(),
+      note: z.string().optional(),
+      /**
+       * a target that has not answered within this many ms is recorded as stuck (the reply is
+       * `{stuck: "no reply within N ms"}`) and the run ends there: for a command known to hang some versions
+       */
+      stuckAfterMs: z.number().int().positive().optional(),
+    })
+    .strict(),
   /** wait (bounded) for an event not yet waited for; data must match where given */
   z
     .object({
@@ -68,6 +79,30 @@ export const step = z.union([
         })
         .strict(),
     })
+    .strict(),
+  /**
+   * Raw NBD connections named `name` that read the server's greeting and then say nothing (a client that
+   * never negotiates), opened one after the other; each waits at most `waitMs` for its greeting. Recorded:
+   * how many were greeted. They stay open until the run ends.
+   */
+  z
+    .object({
+      nbdHold: z
+        .object({
+          socket: z.string(),
+          name: z.string(),
+          count: z.number().int().positive().default(1),
+          waitMs: z.number().int().positive().default(1000),
+        })
+        .strict(),
+    })
+    .strict(),
+  /**
+   * How many of the connections `name` the server has closed: waits (target time, bounded by `withinMs`)
+   * until all are closed. Recorded: how many were closed by then.
+   */
+  z
+    .object({ nbdHeld: z.object({ name: z.string(), withinMs: z.number().int().positive() }).strict() })
     .strict(),
 ]);
 export type Step = z.infer<typeof step>;

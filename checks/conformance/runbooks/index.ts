@@ -7,6 +7,7 @@ import { FLEECING } from './fleecing.ts';
 import { FLEECING_DATA } from './fleecing-data.ts';
 import { JOB_VERB_RUNBOOKS } from './job-verbs.ts';
 import { JOBS } from './jobs.ts';
+import { PROBE_RUNBOOKS } from './probes.ts';
 import { REGRESSIONS } from './regressions.ts';
 import { TRANSACTIONS } from './transactions.ts';
 import { VM } from './vm.ts';
@@ -24,6 +25,7 @@ export const RUNBOOKS: ParsedRunbook[] = [
   ...FAULTS,
   ...REGRESSIONS,
   ...VM,
+  ...PROBE_RUNBOOKS,
 ];
 
 // The catalogue checks itself: ids are unique.

@@ -170,3 +170,9 @@ export const nbdClient = (
   exportName: string,
   io: { writes?: [number, number, number][]; reads: [number, number][]; context?: string },
 ): Step => ({ nbd: { socket: NBD_SOCKET, export: exportName, ...io } });
+/** `count` raw connections named `name` that stop after the server's greeting (a client that never negotiates) */
+export const nbdHold = (name: string, count = 1, waitMs = 1000): Step => ({
+  nbdHold: { socket: NBD_SOCKET, name, count, waitMs },
+});
+/** how many of the held connections `name` the server closed, waiting up to `withinMs` for all of them */
+export const nbdHeld = (name: string, withinMs: number): Step => ({ nbdHeld: { name, withinMs } });

@@ -1,10 +1,11 @@
 /**
  * One NBD client (QEMU's NBDClient): its socket and reader, what it negotiated, and its lifecycle —
- * the handshake (with 9.1+'s time limit), then transmission until it leaves or must be dropped, which
+ * the handshake (with the CVE-2024-7409 fix's time limit, on the simulated clock), then transmission until it leaves or must be dropped, which
  * is reported the way QEMU prints it. The handshake and transmission functions take it as `conn`.
  */
 import type * as net from 'node:net';
 import type { BlockExport } from '../../block/nbd-state.ts';
+import type { Timer } from '../../util/clock.ts';
 import { negotiate } from './handshake.ts';
 import { Drop, emptyMeta, type Meta, MODE_EXPORT_NAME, messageOf } from './internal.ts';
 import { ByteReader, EofError } from './reader.ts';
@@ -19,6 +20,8 @@ export class Conn {
   optlen = 0;
   closed = false;
   counted = false;
+  /** the handshake is over (transmission, or about to close) */
+  negotiated = false;
   readonly reader: ByteReader;
 
   constructor(
@@ -40,11 +43,21 @@ export class Conn {
   }
 
   async run(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
+    const clock = this.srv.core.clock;
+    let timer: Timer | undefined;
+    const stopTimer = () => {
+      if (timer) clock.cancel(timer);
+      timer = undefined;
+    };
     try {
-      if (this.srv.handshakeMaxMs > 0) timer = setTimeout(() => this.close(), this.srv.handshakeMaxMs);
+      if (this.srv.handshakeMaxMs > 0)
+        timer = clock.schedule(this.srv.handshakeMaxMs * 1e6, () => {
+          timer = undefined;
+          this.close();
+        });
       const go = await negotiate(this);
-      clearTimeout(timer);
+      this.negotiated = true;
+      stopTimer();
       if (go && !this.closed) await transmission(this);
     } catch (e) {
       if (!this.closed) {
@@ -57,7 +70,7 @@ export class Conn {
         }
       }
     } finally {
-      clearTimeout(timer);
+      stopTimer();
       this.close();
     }
   }

@@ -62,7 +62,10 @@ export class Server {
   readonly multiConn: boolean;
   /** QEMU 5.2 reports a client that closes between requests without NBD_CMD_DISC */
   readonly reportsEofAtRequest: boolean;
-  /** QEMU 9.1+ drops clients that have not finished the handshake after handshake-max-seconds (10) */
+  /**
+   * drops clients that have not finished the handshake after handshake-max-seconds (10), on the simulated
+   * clock (CVE-2024-7409 fix: 9.1, and 7.2.x stable)
+   */
   readonly handshakeMaxMs: number;
 
   constructor(
@@ -79,7 +82,7 @@ export class Server {
     this.extendedHeaders = core.version.features.has('nbd-extended-headers');
     this.multiConn = v >= 701;
     this.reportsEofAtRequest = v < 600;
-    this.handshakeMaxMs = v >= 901 ? 10_000 : 0;
+    this.handshakeMaxMs = core.version.features.has('nbd-handshake-limit') ? 10_000 : 0;
   }
 
   get maxConnections(): number {
@@ -143,8 +146,12 @@ export class Server {
     this.listener = server;
   }
 
-  /** nbd-server-stop: no new connections, and every client goes (CVE-2024-7409 fix, in 7.2.x too) */
-  unlisten(): void {
+  /**
+   * No new connections, and every client goes. `keepStray`: nbd-server-stop before the CVE-2024-7409 fix
+   * (7.2.x stable has it), which left the clients still in the handshake connected; the clients of the
+   * exports it removes go with them either way.
+   */
+  unlisten(keepStray = false): void {
     const l = this.listener;
     this.listener = undefined;
     if (l) this.stopped = new Promise<void>((r) => l.close(() => r()));
@@ -157,7 +164,7 @@ export class Server {
       this.unixPath = undefined;
     }
     for (const s of this.pending.splice(0)) s.destroy();
-    for (const c of [...this.conns]) c.close();
+    for (const c of [...this.conns]) if (!keepStray || c.negotiated) c.close();
   }
 
   private accept(sock: net.Socket): void {
@@ -203,6 +210,13 @@ export class Server {
     }
   }
 
+  /** clients connected that have not finished the handshake */
+  handshaking(): number {
+    let n = 0;
+    for (const c of this.conns) if (!c.negotiated) n++;
+    return n;
+  }
+
   exportClosing(exp: BlockExport): void {
     for (const c of [...this.conns]) if (c.exp === exp) c.close();
   }
@@ -220,11 +234,14 @@ export class Server {
 export function attachNbdServer(core: SimCore, opts: NbdServerOptions = {}): NbdServerHandle {
   const srv = new Server(core, opts);
   const listen = (addr: { type: string; data: Record<string, unknown> }) => srv.listen(addr);
-  const unlisten = () => srv.unlisten();
+  // nbd-server-stop; the handle's close (the process going) drops every client whatever the version
+  const unlisten = () => srv.unlisten(!core.version.features.has('nbd-server-stop-closes-clients'));
   const closing = (exp: BlockExport) => srv.exportClosing(exp);
+  const handshaking = () => srv.handshaking();
   core.nbdListen = listen;
   core.nbdUnlisten = unlisten;
   core.exportClosing = closing;
+  core.nbdHandshaking = handshaking;
   if (core.nbd) srv.listen(core.nbd.addr);
   let closed: Promise<void> | undefined;
   return {
@@ -234,6 +251,7 @@ export function attachNbdServer(core: SimCore, opts: NbdServerOptions = {}): Nbd
         if (core.nbdListen === listen) core.nbdListen = undefined;
         if (core.nbdUnlisten === unlisten) core.nbdUnlisten = undefined;
         if (core.exportClosing === closing) core.exportClosing = undefined;
+        if (core.nbdHandshaking === handshaking) core.nbdHandshaking = undefined;
         await srv.stopped;
       })();
       return closed;
