@@ -60,6 +60,34 @@ describe('fleece-lab check on the bundled proposals', () => {
     expect(r.coverage.covered).toBe(r.coverage.total);
   });
 
+  for (const profile of ['7.2', '10.0', '11.1'] as const) {
+    it(`job-ids on a VM holds every property it claims for 2,000 runs on ${profile}, each exercised`, async () => {
+      const r = await checkProposal(bundled('job-ids')!, { runs: 2000, seed: 11, profile, domain: 'vm' });
+      for (const v of r.verdicts.filter((x) => x.claimed)) {
+        expect([v.property, v.status]).toEqual([v.property, 'holds']);
+        expect(v.exercised, v.property).toBeGreaterThan(0);
+      }
+      expect(r.stats.runs).toBeGreaterThanOrEqual(2000);
+      expect(r.coverage.covered).toBe(r.coverage.total);
+    }, 300_000);
+  }
+
+  it('job-ids on 5.2 (no copy-before-write): concurrent points in time are not expressible, with the reason', async () => {
+    const r = await checkProposal(bundled('job-ids')!, { runs: 100, seed: 3, profile: '5.2', domain: 'vm' });
+    const v = r.verdicts.find((x) => x.property === 'concurrent-points-in-time')!;
+    expect(v.status).toBe('not-expressible');
+    expect(v.reason).toMatch(/QEMU 5.2 lacks copy-before-write, snapshot-access/);
+  });
+
+  it('blockcopy-2012 on a VM: the pivot leaves the guest on an identical copy, pivot before ready is refused', async () => {
+    const r = await check('blockcopy-2012', 300);
+    const v = Object.fromEntries(r.verdicts.map((x) => [x.property, x]));
+    expect(v['pivot-identical'].status).toBe('holds');
+    expect(v['pivot-identical'].exercised).toBeGreaterThan(0);
+    expect(v['misuse-refused'].status).toBe('holds');
+    expect(r.coverage.uncovered.map((t) => t.event)).not.toContain('waitReady');
+  });
+
   it('misuse-refused: an implementation that crashes on an unknown job id is caught', async () => {
     const r = await check(path.join(import.meta.dirname, 'fixtures/sloppy-ids.ts'), 300, 'qsd');
     const v = r.verdicts.find((x) => x.property === 'misuse-refused')!;
