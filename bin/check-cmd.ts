@@ -4,26 +4,40 @@ import { inShard, parseShard } from '../checks/conformance/shard.ts';
 import { checkProposal, type ProposalReport } from '../checks/model/check.ts';
 import { loadProposal } from '../checks/model/load-proposal.ts';
 import { brokenClaims, formatReport } from '../checks/model/report.ts';
-import { counterexampleFileName, type OpSpec, runsFileName } from '../contract/formats/saved-runs.ts';
+import { type OpSpec, runsFileName } from '../contract/formats/saved-runs.ts';
 import { BUNDLED } from '../contract/proposals/index.ts';
 import { profileSchema } from '../contract/versions.ts';
+import { saveCounterexamples } from './save-counterexamples.ts';
 
 export interface CheckOptions {
   runs: string;
   seed: string;
   profile: string;
+  domain: string;
   path?: string;
   json?: string;
   traces: string;
   quiet?: boolean;
   shard?: string;
   'save-runs': boolean;
+  list?: boolean;
 }
 
 /** `fleece-lab check [PROPOSAL...]` (options: the table, bin/commands.ts) */
 export async function cmdCheck(values: CheckOptions, positionals: string[]): Promise<number> {
+  if (values.list) {
+    // the bundled proposals: name, what they claim, the states of their API
+    for (const p of BUNDLED)
+      console.log(
+        `${p.name.padEnd(18)} ${p.title}\n${''.padEnd(18)} claims ${p.claims.join(', ')}\n${''.padEnd(18)} states ${p.shape.states.map((s) => s.name).join(', ')}`,
+      );
+    return 0;
+  }
   const profile = profileSchema.safeParse(values.profile);
   if (!profile.success) throw new Error(`--profile ${values.profile}: expected 5.2, 7.2, 10.0 or 11.1`);
+  const domain = values.domain;
+  if (domain !== 'vm' && domain !== 'qsd')
+    throw new Error(`--domain ${domain}: expected vm (qemu-system with a guest device per disk) or qsd`);
   const runs = Number(values.runs);
   const seed = Number(values.seed);
   if (!Number.isInteger(runs) || runs < 1)
@@ -48,11 +62,11 @@ export async function cmdCheck(values: CheckOptions, positionals: string[]): Pro
           if (seen.has(key)) return;
           seen.add(key);
           runLines.push(
-            JSON.stringify({ proposal: p.name, profile: profile.data, seed, run: seen.size, ops }),
+            JSON.stringify({ proposal: p.name, domain, profile: profile.data, seed, run: seen.size, ops }),
           );
         }
       : undefined;
-    const r = await checkProposal(p, { runs, seed, profile: profile.data, path: values.path, onRun });
+    const r = await checkProposal(p, { runs, seed, profile: profile.data, domain, path: values.path, onRun });
     reports.push(r);
     console.log(formatReport(r, !values.quiet));
     console.log('');
@@ -63,18 +77,12 @@ export async function cmdCheck(values: CheckOptions, positionals: string[]): Pro
       fs.writeFileSync(file, runLines.length > 0 ? `${runLines.join('\n')}\n` : '');
       console.log(`${runLines.length} distinct runs of ${p.name} saved to ${file}`);
     }
-    for (const v of r.verdicts) {
-      if (!v.counterexample) continue;
-      const file = path.join(values.traces, counterexampleFileName(p.name, v.property));
-      fs.writeFileSync(
-        file,
-        `${JSON.stringify({ proposal: p.name, profile: r.profile, ...v.counterexample }, null, 1)}\n`,
-      );
-    }
+    saveCounterexamples(values.traces, r);
   }
   if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(reports, null, 1)}\n`);
   console.log(
     `${proposals.length} proposal(s): ${broken === 0 ? 'every claimed property holds' : `${broken} claimed propert${broken === 1 ? 'y' : 'ies'} broken`}; counterexample traces in ${values.traces}/`,
   );
+  // a claimed property that no run reached is no verdict: it fails the check as a broken claim does
   return broken > 0 ? 1 : 0;
 }

@@ -146,16 +146,25 @@ const check = defineCommand({
   name: 'check',
   summary: 'property-test API proposals against the simulator',
   args: '[PROPOSAL_FILE_OR_NAME...]',
-  description: `Property-tests API proposals against the simulator: fast-check generates interleavings of API calls, guest
-writes (also between the QMP commands of one call) and NBD reads. Each property of the catalogue gets a
-verdict: holds after N runs, fails with a shrunk counterexample (API trace, QMP trace, a replay command), or
-cannot be expressed by the API. Bundled: seed-2013, blockcopy-2012, backup-begin-6.0, job-ids; a file path
-whose default export is a proposal works the same.
-Exit 1 when a claimed property fails.`,
+  description: `Property-tests API proposals on a domain of the simulator — a running VM by default (qemu-system, a virtio-blk
+device per disk, the guest writing through it), or a qemu-storage-daemon (--domain qsd). fast-check drives
+each session through the proposal's own API state machine (calls it accepts and misuses), with guest writes
+(also between the QMP commands of one call), NBD reads and time passing. Each property of the catalogue gets a
+verdict from the runs that exercised it: holds in N of them, fails with a shrunk counterexample (API trace,
+QMP trace, a replay command), cannot be expressed by the API (with the reason), or was reached by no run.
+Bundled: seed-2013, blockcopy-2012, backup-begin-6.0, job-ids-overlay, job-ids; a file path whose default
+export is a proposal works the same.
+Exit 1 when a claimed property fails or no run exercised it.`,
   options: {
     runs: { type: 'string', arg: 'N', default: '300', help: 'generated runs per proposal' },
     seed: { type: 'string', arg: 'S', default: '1', help: 'the seed of the generated runs' },
     profile: { type: 'string', arg: 'P', default: '7.2', help: 'the QEMU version the simulator behaves as' },
+    domain: {
+      type: 'string',
+      arg: 'D',
+      default: 'vm',
+      help: 'vm: qemu-system with a guest device per disk; qsd: qemu-storage-daemon, an NBD client as guest',
+    },
     path: {
       type: 'string',
       arg: 'P',
@@ -173,6 +182,7 @@ Exit 1 when a claimed property fails.`,
       help: 'each counterexample as <proposal>.<property>.json',
     },
     quiet: { type: 'boolean', short: 'q', help: 'the verdicts only, without the counterexamples' },
+    list: { type: 'boolean', help: 'name the bundled proposals, their claims and API states, and exit' },
     shard: { ...SHARD, help: "every n-th proposal of the list ('fleece-lab merge' joins the --json files)" },
     'save-runs': {
       type: 'boolean',

@@ -4,6 +4,7 @@ import type { Side } from '../checks/differential/side.ts';
 import { differential, type Runner } from '../checks/model/differential.ts';
 import { loadProposal } from '../checks/model/load-proposal.ts';
 import { type Observed, observe } from '../checks/model/observe.ts';
+import { World } from '../checks/model/world.ts';
 import { type DifferentialReport, differentialSchema } from '../contract/formats/differential.ts';
 import {
   CLASS_TEXT,
@@ -12,11 +13,12 @@ import {
 } from '../contract/formats/divergence-classes.ts';
 import { readSavedRuns, type SavedRun } from '../contract/formats/saved-runs.ts';
 import { NOISE_KEYS } from '../contract/noise.ts';
+import type { Port } from '../contract/port.ts';
 import { loadSnapshot } from '../contract/qapi/schema-data.ts';
 import { type Profile, profileSchema } from '../contract/versions.ts';
 import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../harness/qemu/install.ts';
-import { QemuPort } from '../harness/qemu-port.ts';
 import { SimPort } from '../harness/sim-port.ts';
+import { startPort } from '../harness/start-port.ts';
 import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { differentialMarkdown } from '../reports/differential.ts';
 
@@ -62,21 +64,15 @@ export function missingCommand(side: Side, sim: Observed): string | undefined {
 }
 
 function realRunner(targets: Map<string, ResolvedTarget>): Runner {
-  return async (side, proposal, ops) => {
+  return async (side, proposal, ops, kind) => {
     const profile = side.version as Profile;
-    if (side.kind === 'sim') return observe(proposal, new SimPort(profile, 1), ops, side.key, profile);
+    const domain = { kind, disks: World.domainDisks(kind, 2, 256 * 1024) };
+    if (side.kind === 'sim')
+      return observe(proposal, new SimPort(profile, 1, domain), ops, side.key, profile);
     const t = targets.get(side.version)!;
-    const spec = t.spec('qsd');
-    if (spec.kind !== 'qemu') throw new Error(`${t.label}: not a QEMU target`);
-    let port: QemuPort;
+    let port: Port;
     try {
-      port = await QemuPort.start({
-        profile,
-        argvPrefix: spec.argvPrefix,
-        env: spec.env,
-        qemuImg: spec.qemuImg,
-        label: t.label,
-      });
+      port = await startPort(t, domain);
     } catch (e) {
       return {
         side: side.key,
@@ -207,7 +203,7 @@ export async function cmdDifferential(values: DifferentialOptions, positionals: 
         .join(',');
       fs.writeFileSync(
         path.join(out, 'minimal', `${d.id}.json`),
-        `${JSON.stringify({ proposal: d.proposal, profile: d.pair[0].split(':')[1], property: d.class, detail: d.signature, ops: d.minimal }, null, 1)}\n`,
+        `${JSON.stringify({ proposal: d.proposal, domain: d.domain, profile: d.pair[0].split(':')[1], property: d.class, detail: d.signature, ops: d.minimal }, null, 1)}\n`,
       );
       return { ...d, file, replay: `npx fleece-lab replay ${file} --versions ${vs}` };
     }),

@@ -18,6 +18,7 @@ import { toMarkdown } from '../reports/markdown.ts';
 import { buildMatrix, type MatrixSide } from '../reports/matrix.ts';
 import { fixesCarriedText, probesHtml, probesMarkdown } from '../reports/probes.ts';
 import { recording } from './matrix-cmd.ts';
+import { saveCounterexamples } from './save-counterexamples.ts';
 
 /**
  * The main job (`npx fleece-lab`, `npm start`): the suite on the simulator for every profile and on every
@@ -40,10 +41,14 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
       console.log(`skipping QEMU ${q.version}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  // the proposals on their default domain, a running VM; each counterexample saved for `fleece-lab replay`
   const proposals: ProposalReport[] = [];
+  const traceDir = path.join(outDir, 'traces');
+  fs.rmSync(traceDir, { recursive: true, force: true });
   for (const p of BUNDLED) {
-    const r = await checkProposal(p, { runs: 300, seed: 1, profile: '7.2' });
+    const r = await checkProposal(p, { runs: 300, seed: 1, profile: '7.2', domain: 'vm' });
     proposals.push(r);
+    saveCounterexamples(traceDir, r);
     console.log(formatReport(r, false));
   }
   fs.writeFileSync(path.join(outDir, 'proposals.json'), `${JSON.stringify(proposals, null, 1)}\n`);
@@ -98,11 +103,20 @@ function proposalsMarkdown(rs: ProposalReport[]): string {
   const props = rs[0]?.verdicts.map((v) => v.property) ?? [];
   const cell = (r: ProposalReport, p: string) => {
     const v = r.verdicts.find((x) => x.property === p)!;
-    const s = v.status === 'holds' ? 'holds' : v.status === 'fails' ? '**fails**' : 'n/a';
+    const s =
+      v.status === 'holds'
+        ? `holds in ${v.exercised} of ${v.runs}`
+        : v.status === 'fails'
+          ? '**fails**'
+          : v.status === 'not-exercised'
+            ? '**not exercised**'
+            : v.status === 'unknown'
+              ? 'unknown'
+              : 'n/a';
     return v.claimed ? `${s} (claimed)` : s;
   };
   const lines = [
-    '# fleece-lab proposals (sim:7.2)',
+    `# fleece-lab proposals (${rs[0]?.domain ?? 'vm'} domain, sim:7.2)`,
     '',
     `| property | ${rs.map((r) => r.proposal).join(' | ')} |`,
     `|---|${rs.map(() => '---').join('|')}|`,

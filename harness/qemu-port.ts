@@ -1,20 +1,28 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { type Port, QmpCallError, type TraceEntry } from '../contract/port.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type DomainSpec, type Port, QmpCallError, type TraceEntry } from '../contract/port.ts';
 import { type Feature, type Profile, versionInfo } from '../contract/versions.ts';
 import { NbdClient } from './clients/nbd-client.ts';
 import type { QmpClient } from './clients/qmp-client.ts';
-import { type QemuProcess, startQsd } from './targets/qemu-process.ts';
+import { registerCleanup } from './targets/cleanup-registry.ts';
+import { guestIoOutcome, hmpQemuIo } from './targets/hmp-qemu-io.ts';
+import { type QemuProcess, startQsd, startSystem } from './targets/qemu-process.ts';
 
 /**
- * A Port over a real qemu-storage-daemon (or anything started like one, e.g. `fleece-lab serve`): QMP over
- * its monitor, the guest and the readers over NBD, scratch images made with qemu-img in its scratch folder.
+ * A Port over a real QEMU (or anything started like one, e.g. `fleece-lab serve`). A VM domain is
+ * qemu-system-x86_64 -M q35, started paused with a `-blockdev` and a `-device virtio-blk-pci` per disk, the
+ * guest's I/O through HMP qemu-io on the device; a qsd domain is qemu-storage-daemon with the guest an NBD
+ * client of each disk's writable export. Readers use NBD; scratch images are made with qemu-img.
  */
 const EVENT_WAIT_MS = 20_000;
 
 export interface QemuPortOptions {
   profile: Profile;
+  domain: DomainSpec;
+  /** the program's argv prefix: qemu-storage-daemon for a qsd domain, qemu-system-x86_64 for a VM */
   argvPrefix?: string[];
   env?: NodeJS.ProcessEnv;
   qemuImg?: string[];
@@ -31,32 +39,74 @@ export class QemuPort implements Port {
   private constructor(
     private readonly q: QemuProcess,
     private readonly o: QemuPortOptions,
+    /** the VM's own disk images (made before it started), removed with it */
+    private readonly diskDir?: { dir: string; unregister: () => void },
   ) {
     this.features = versionInfo(o.profile).features;
     this.listener = q.qmp.events.listen();
   }
 
   static async start(o: QemuPortOptions): Promise<QemuPort> {
-    const q = await startQsd({ argvPrefix: o.argvPrefix, env: o.env });
-    return new QemuPort(q, o);
+    if (o.domain.kind === 'qsd')
+      return new QemuPort(await startQsd({ argvPrefix: o.argvPrefix, env: o.env }), o);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-vm-'));
+    const unregister = registerCleanup({ pids: () => [], scratch: dir });
+    try {
+      const args: string[] = [];
+      for (const d of o.domain.disks) {
+        const file = path.join(dir, `${d.node}.raw`);
+        qemuImg(o, ['create', '-q', '-f', 'raw', file, String(d.size)]);
+        const blockdev = {
+          driver: 'raw',
+          'node-name': d.node,
+          file: { driver: 'file', 'node-name': `${d.node}-file`, filename: file },
+        };
+        args.push(
+          '-blockdev',
+          JSON.stringify(blockdev),
+          '-device',
+          `virtio-blk-pci,drive=${d.node},id=${d.device}`,
+        );
+      }
+      const q = await startSystem({
+        argvPrefix: o.argvPrefix,
+        env: o.env,
+        machine: 'q35',
+        paused: true,
+        extraArgs: args,
+      });
+      return new QemuPort(q, o, { dir, unregister });
+    } catch (e) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      unregister();
+      throw e;
+    }
   }
 
   get label(): string {
-    return this.o.label ?? `qsd:${this.o.profile}`;
+    return this.o.label ?? `${this.o.domain.kind === 'vm' ? 'system' : 'qsd'}:${this.o.profile}`;
   }
 
   get profile(): string {
     return this.o.profile;
   }
 
+  get domain(): DomainSpec {
+    return this.o.domain;
+  }
+
   async qmp(command: string, args?: Record<string, unknown>): Promise<unknown> {
     const r = (await this.q.qmp.executeRaw(command, args)) as Record<string, unknown>;
     const { id: _id, ...reply } = r;
     this.trace.push({ kind: 'qmp', command, args, reply });
-    for (const e of this.listener.drain()) this.trace.push({ kind: 'event', event: e.event, data: e.data });
+    this.flushEvents();
     const err = reply.error as { class: string; desc: string } | undefined;
     if (err) throw new QmpCallError(command, err.class, err.desc);
     return reply.return;
+  }
+
+  flushEvents(): void {
+    for (const e of this.listener.drain()) this.trace.push({ kind: 'event', event: e.event, data: e.data });
   }
 
   private readonly seen: { event: string; data?: Record<string, unknown> }[] = [];
@@ -98,10 +148,27 @@ export class QemuPort implements Port {
     return path.join(this.q.scratch, 'nbd.sock');
   }
 
+  private device(disk: string): string {
+    const d = this.o.domain.disks.find((x) => x.name === disk);
+    if (!d?.device) throw new Error(`no guest device for disk '${disk}' in this domain`);
+    return d.device;
+  }
+
   async guestWrite(disk: string, offset: number, length: number, pattern: number): Promise<void> {
     const entry: TraceEntry = { kind: 'guest-write', disk, offset, length, pattern };
     this.trace.push(entry);
     try {
+      if (this.o.domain.kind === 'vm') {
+        const hex = `0x${pattern.toString(16)}`;
+        const r = await hmpQemuIo(
+          this.q,
+          { qdev: `${this.device(disk)}/virtio-backend` },
+          `write -P ${hex} ${offset} ${length}`,
+        );
+        const failed = guestIoOutcome(r.hmp, r.stdout);
+        if (failed) throw new Error(failed);
+        return;
+      }
       let c = this.guests.get(disk);
       if (!c) {
         c = await NbdClient.connect({ path: this.sock() }, { exportName: `guest-${disk}` });
@@ -112,6 +179,26 @@ export class QemuPort implements Port {
       entry.error = e instanceof Error ? e.message : String(e);
       throw e;
     }
+  }
+
+  async guestRead(disk: string, offset: number, length: number): Promise<Uint8Array> {
+    if (this.o.domain.kind === 'qsd') {
+      const c = await NbdClient.connect({ path: this.sock() }, { exportName: `guest-${disk}` });
+      try {
+        return new Uint8Array(await c.read(offset, length));
+      } finally {
+        await c.disconnect().catch(() => {});
+      }
+    }
+    // qemu-io's hex dump of what the device reads (read -v), on QEMU's stdout
+    const r = await hmpQemuIo(
+      this.q,
+      { qdev: `${this.device(disk)}/virtio-backend` },
+      `read -v ${offset} ${length}`,
+    );
+    const failed = guestIoOutcome(r.hmp, r.stdout);
+    if (failed) throw new Error(failed);
+    return parseHexDump(r.stdout, offset, length);
   }
 
   async readExport(name: string, offset: number, length: number): Promise<Uint8Array> {
@@ -130,26 +217,31 @@ export class QemuPort implements Port {
     }
   }
 
+  async pass(ms: number): Promise<void> {
+    await sleep(ms);
+  }
+
   scratchPath(name: string): string {
     return path.join(this.q.scratch, name);
   }
 
   async createImage(name: string, format: 'qcow2' | 'raw', size: number): Promise<string> {
     const p = this.scratchPath(`${name}.${format}`);
-    const img = this.o.qemuImg ?? ['qemu-img'];
-    execFileSync(img[0], [...img.slice(1), 'create', '-q', '-f', format, p, String(size)], {
-      env: this.o.env,
-      stdio: 'pipe',
-      // bounded like every other wait: a hung qemu-img is killed and the call throws (ETIMEDOUT)
-      timeout: 30_000,
-      killSignal: 'SIGKILL',
-    });
+    qemuImg(this.o, ['create', '-q', '-f', format, p, String(size)]);
     this.images.add(p);
     return p;
   }
 
   async scratchFiles(): Promise<string[]> {
     return [...this.images].filter((p) => fs.existsSync(p));
+  }
+
+  async imageBytes(p: string): Promise<number> {
+    try {
+      return fs.statSync(p).blocks * 512;
+    } catch {
+      return 0;
+    }
   }
 
   async removeImage(p: string): Promise<void> {
@@ -161,5 +253,36 @@ export class QemuPort implements Port {
     for (const c of this.guests.values()) await c.disconnect().catch(() => {});
     this.listener.close();
     await this.q.stop();
+    if (this.diskDir) {
+      fs.rmSync(this.diskDir.dir, { recursive: true, force: true });
+      this.diskDir.unregister();
+    }
   }
+}
+
+function qemuImg(o: QemuPortOptions, args: string[]): void {
+  const img = o.qemuImg ?? ['qemu-img'];
+  execFileSync(img[0], [...img.slice(1), ...args], {
+    env: o.env,
+    stdio: 'pipe',
+    // bounded like every other wait: a hung qemu-img is killed and the call throws (ETIMEDOUT)
+    timeout: 30_000,
+    killSignal: 'SIGKILL',
+  });
+}
+
+/** qemu-io's `read -v` lines ("00000000:  11 11 … 11  ................") back into bytes. */
+export function parseHexDump(text: string, offset: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let got = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]{8,}):\s{2}((?:[0-9a-f]{2} )+)/.exec(line);
+    if (!m) continue;
+    const at = Number.parseInt(m[1], 16) - offset;
+    const bytes = m[2].trim().split(' ');
+    for (let i = 0; i < bytes.length && at + i < length; i++) out[at + i] = Number.parseInt(bytes[i], 16);
+    got += bytes.length;
+  }
+  if (got < length) throw new Error(`qemu-io read -v printed ${got} of ${length} bytes`);
+  return out;
 }

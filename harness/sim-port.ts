@@ -1,13 +1,15 @@
-import { type Port, QmpCallError, type TraceEntry } from '../contract/port.ts';
+import { type DomainSpec, type Port, QmpCallError, type TraceEntry } from '../contract/port.ts';
 import type { Feature, Profile } from '../contract/versions.ts';
 import { MemoryFs } from '../sim/host/fs.ts';
 import { createSim, type Sim } from '../sim/sim.ts';
 import type { Faults } from '../sim/util/faults.ts';
 import { IoError } from '../sim/util/io-error.ts';
+import { guestIoOutcome, qemuIoCommand } from './targets/hmp-qemu-io.ts';
 
 /**
  * A Port over the in-process simulator: files live in its private memory filesystem, time moves only when
- * the checker waits, and everything is logged to the trace.
+ * the checker waits, and everything is logged to the trace. A VM domain is the simulator's qemu-system
+ * flavour with the disks and devices on its command line; a qsd domain is its qemu-storage-daemon flavour.
  */
 const WAIT_BOUND_MS = 600_000;
 
@@ -29,10 +31,31 @@ export class SimPort implements Port {
   constructor(
     readonly profile: Profile,
     seed: number,
+    readonly domain: DomainSpec,
     faults: Partial<Faults> = {},
   ) {
-    this.sim = createSim({ profile, seed, flavour: 'qsd', fs: 'memory', faults });
+    const vm = domain.kind === 'vm';
+    this.sim = createSim({
+      profile,
+      seed,
+      flavour: vm ? 'system' : 'qsd',
+      fs: 'memory',
+      faults,
+      ...(vm ? { paused: true, machine: 'q35' as const } : {}),
+    });
     this.features = this.sim.core.version.features;
+    if (vm) {
+      // the command line: -blockdev raw over a file per disk, -device virtio-blk-pci on each
+      for (const d of domain.disks) {
+        const file = this.imagePath(d.node, 'raw');
+        this.sim.core.fs.createRaw(file, d.size);
+        this.sim.coldplug(d.device!, {
+          driver: 'raw',
+          'node-name': d.node,
+          file: { driver: 'file', 'node-name': `${d.node}-file`, filename: file },
+        });
+      }
+    }
     this.sim.onEvent((e) => {
       const entry: TraceEntry = { kind: 'event', event: e.event, data: e.data };
       // events a command causes are listed after the command, as a QMP client would log them
@@ -59,6 +82,10 @@ export class SimPort implements Port {
     return r.return;
   }
 
+  flushEvents(): void {
+    // the simulator's events reach the trace as they happen
+  }
+
   async waitEvent(pred: (e: { event: string; data?: Record<string, unknown> }) => boolean, what: string) {
     const log = this.sim.events;
     for (let waited = 0; waited <= WAIT_BOUND_MS; waited += 1) {
@@ -74,16 +101,44 @@ export class SimPort implements Port {
     throw new Error(`${this.label}: no ${what} within ${WAIT_BOUND_MS} ms of simulated time`);
   }
 
+  private device(disk: string): string {
+    const d = this.domain.disks.find((x) => x.name === disk);
+    if (!d) throw new Error(`no disk '${disk}' in this domain`);
+    return d.device ?? d.name;
+  }
+
   async guestWrite(disk: string, offset: number, length: number, pattern: number): Promise<void> {
     this.roundTrip();
     const entry: TraceEntry = { kind: 'guest-write', disk, offset, length, pattern };
     this.trace.push(entry);
     try {
-      this.sim.writeExport(`guest-${disk}`, offset, new Uint8Array(length).fill(pattern));
+      if (this.domain.kind === 'vm') {
+        // the guest's write goes through its device's own BlockBackend, as HMP qemu-io -d does it
+        const before = this.sim.core.stdout.length;
+        const r = this.sim.execute('human-monitor-command', {
+          'command-line': qemuIoCommand(
+            { qdev: `${this.device(disk)}/virtio-backend` },
+            `write -P ${pattern} ${offset} ${length}`,
+          ),
+        });
+        const hmp = 'return' in r ? String(r.return) : r.error.desc;
+        const out = guestIoOutcome(hmp, this.sim.core.stdout.slice(before).join(''));
+        if (out) throw new Error(out);
+      } else {
+        this.sim.writeExport(`guest-${disk}`, offset, new Uint8Array(length).fill(pattern));
+      }
     } catch (e) {
       entry.error = e instanceof Error ? e.message : String(e);
       throw e;
     }
+  }
+
+  async guestRead(disk: string, offset: number, length: number): Promise<Uint8Array> {
+    if (this.domain.kind === 'qsd') return this.sim.readExport(`guest-${disk}`, offset, length);
+    const dev = this.sim.core.devices.get(this.device(disk));
+    const bs = dev?.blk.bs;
+    if (!bs) throw new Error(`device ${this.device(disk)} has no medium`);
+    return bs.read(offset, length);
   }
 
   async readExport(name: string, offset: number, length: number): Promise<Uint8Array> {
@@ -99,8 +154,16 @@ export class SimPort implements Port {
     }
   }
 
+  async pass(ms: number): Promise<void> {
+    this.sim.advance(ms);
+  }
+
+  private imagePath(name: string, format: 'qcow2' | 'raw'): string {
+    return `/scratch/${name}.${format}`;
+  }
+
   async createImage(name: string, format: 'qcow2' | 'raw', size: number): Promise<string> {
-    const p = `/scratch/${name}.${format}`;
+    const p = this.imagePath(name, format);
     if (format === 'qcow2') this.sim.core.fs.createQcow2(p, { size, clusterSize: 65536 });
     else this.sim.core.fs.createRaw(p, size);
     this.images.add(p);
@@ -113,6 +176,10 @@ export class SimPort implements Port {
 
   async scratchFiles(): Promise<string[]> {
     return [...this.images];
+  }
+
+  async imageBytes(path: string): Promise<number> {
+    return this.sim.core.fs.actualSize(path);
   }
 
   async removeImage(path: string): Promise<void> {

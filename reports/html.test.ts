@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProposalReport } from '../checks/model/check.ts';
+import { bundled } from '../contract/proposals/index.ts';
 import { findChromium, type OpenBrowser, openChromium } from './browser.ts';
 import { checkFile, writeHtmlReport } from './html.ts';
 import { buildMatrix } from './matrix.ts';
@@ -20,10 +21,13 @@ const OLD = 'Cannot find device=nope nor node_name=nope';
 const proposal: ProposalReport = {
   proposal: 'seed-2013',
   title: 'one fleecing job per domain',
+  domain: 'vm',
   profile: '7.2',
   seed: 1,
   runs: 50,
   findings: [],
+  coverage: { covered: 1, total: 2, uncovered: [{ from: 'fleecing', event: 'fleeceStop', to: 'stopped' }] },
+  machine: bundled('seed-2013')!.shape,
   stats: { runs: 60, qmpCommands: 900, ms: 1200 },
   verdicts: [
     {
@@ -32,6 +36,7 @@ const proposal: ProposalReport = {
       claimed: true,
       status: 'holds',
       runs: 50,
+      exercised: 41,
     },
     {
       property: 'teardown-safe' as never,
@@ -39,6 +44,7 @@ const proposal: ProposalReport = {
       claimed: true,
       status: 'fails',
       runs: 7,
+      exercised: 3,
       counterexample: {
         property: 'teardown-safe' as never,
         detail: 'the export was removed while a reader was connected',
@@ -66,6 +72,7 @@ const proposal: ProposalReport = {
       claimed: false,
       status: 'not-expressible',
       runs: 0,
+      exercised: 0,
       reason: 'the API has no job ids',
     },
   ],

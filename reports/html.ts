@@ -9,6 +9,7 @@ import { type CheckResult, type Results, summarize } from '../contract/formats/r
 import { requestName, type TranscriptData } from '../contract/formats/transcripts.ts';
 import type { MatrixDiff, ResultsDiff } from './diff.ts';
 import { topLevel } from './features.ts';
+import { machineSvg } from './machine-svg.ts';
 import { disagreements, summarizeMatrix } from './matrix.ts';
 
 /**
@@ -157,7 +158,7 @@ export function proposalsHtml(rs: ProposalReport[]): string {
   const props = rs[0].verdicts.map((v) => v.property);
   const out = [
     `<h2 id="proposals">Proposals × properties</h2>`,
-    `<p>Each bundled API proposal property-tested on the simulator (${esc(rs.map((r) => `${r.proposal}: sim:${r.profile}, ${r.stats.runs} runs`).join('; '))}). Bold: the proposal claims the property.</p>`,
+    `<p>Each bundled API proposal property-tested on the simulator (${esc(rs.map((r) => `${r.proposal}: ${r.domain} domain, sim:${r.profile}, ${r.stats.runs} runs`).join('; '))}). A verdict counts the runs that exercised its property; bold: the proposal claims it.</p>`,
     `<table id="proposals-table"><tr><th>property</th>${rs.map((r) => `<th title="${esc(r.title)}">${esc(r.proposal)}</th>`).join('')}</tr>`,
   ];
   for (const p of props) {
@@ -166,10 +167,14 @@ export function proposalsHtml(rs: ProposalReport[]): string {
       if (!v) return '<td>–</td>';
       const text =
         v.status === 'holds'
-          ? `holds (${v.runs} runs)`
+          ? `holds in ${v.exercised} of ${v.runs} runs`
           : v.status === 'fails'
             ? `<a href="#ce-${esc(r.proposal)}-${esc(p)}">fails</a>`
-            : 'n/a';
+            : v.status === 'not-exercised'
+              ? 'not exercised'
+              : v.status === 'unknown'
+                ? 'unknown'
+                : 'n/a';
       return `<td class="c v-${v.status}${v.claimed ? ' claimed' : ''}" data-proposal="${esc(r.proposal)}" data-property="${esc(p)}" title="${esc(v.reason ?? v.counterexample?.detail ?? v.description)}">${text}${v.claimed ? ' (claimed)' : ''}</td>`;
     });
     out.push(
@@ -185,6 +190,20 @@ export function proposalsHtml(rs: ProposalReport[]): string {
     for (const { r, v } of na)
       out.push(`<li>${esc(r.proposal)} / ${esc(v.property)}: ${esc(v.reason ?? '')}</li>`);
     out.push('</ul>');
+  }
+  out.push(
+    '<h3 id="machines">API state machines</h3>',
+    "<p>The states each API's user sees and the calls each state accepts; dashed red: a transition no run took.</p>",
+  );
+  for (const r of rs) {
+    const taken = new Set(
+      r.machine.transitions
+        .map((t) => `${t.from}|${t.event}|${t.to}`)
+        .filter((k) => !r.coverage.uncovered.some((u) => `${u.from}|${u.event}|${u.to}` === k)),
+    );
+    out.push(
+      `<div class="machine" id="machine-${esc(r.proposal)}"><h4>${esc(r.proposal)}: ${r.coverage.covered}/${r.coverage.total} transitions taken</h4>${machineSvg(r.machine, taken)}</div>`,
+    );
   }
   out.push('<h3 id="counterexamples">Counterexamples</h3>');
   let any = false;

@@ -21,6 +21,8 @@ export const simOptionsSchema = z
     fs: z.enum(['real', 'memory']).default('memory'),
     cwd: z.string().optional(),
     faults: faultsSchema.partial().default({}),
+    /** qemu-system -M: the machine (guest disks need a PCI one); default q35 with devices, none without */
+    machine: z.enum(['none', 'q35', 'pc']).optional(),
     /** guest disks of qemu-system: -blockdev NODE... -device virtio-blk-pci,drive=NODE,id=ID */
     devices: z.array(z.object({ id: z.string(), blockdev: z.record(z.unknown()) })).default([]),
     /** qemu-system's -S: start in prelaunch, the guest's CPUs stopped until `cont` */
@@ -56,8 +58,8 @@ export class Sim {
     this.monitor.negotiated = true;
     if (o.paused) this.core.runState = 'prelaunch';
     // the runners start a q35 machine for guest disks, 'none' otherwise
-    if (o.devices.length > 0) this.core.machine = 'q35';
-    for (const d of o.devices) this.addDevice(d.id, d.blockdev);
+    this.core.machine = o.machine ?? (o.devices.length > 0 ? 'q35' : 'none');
+    for (const d of o.devices) this.coldplug(d.id, d.blockdev);
   }
 
   /** A new monitor connection (not negotiated), for wire servers and tests of negotiation. */
@@ -117,8 +119,8 @@ export class Sim {
     exp.blk.bs.write(offset, data);
   }
 
-  /** qemu-system's -blockdev + -device virtio-blk-pci,drive=...,id=ID */
-  private addDevice(id: string, blockdev: Record<string, unknown>): void {
+  /** qemu-system's -blockdev + -device virtio-blk-pci,drive=...,id=ID, as the command line makes them */
+  coldplug(id: string, blockdev: Record<string, unknown>): void {
     blockdevAdd(this.core, blockdev);
     this.attachGuestDisk(id, blockdev['node-name'] as string);
   }

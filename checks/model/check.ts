@@ -1,29 +1,32 @@
 import fc from 'fast-check';
-import type { OpSpec } from '../../contract/formats/saved-runs.ts';
-import type { Port, TraceEntry } from '../../contract/port.ts';
-import { PROPERTIES, PROPERTY_IDS, type PropertyId } from '../../contract/properties.ts';
+import type { DomainKind, Port, PortFactory, TraceEntry } from '../../contract/port.ts';
+import { PROPERTIES, PROPERTY_IDS, PROPERTY_INFO, type PropertyId } from '../../contract/properties.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
-import type { Profile } from '../../contract/versions.ts';
-import { SimPort } from '../../harness/sim-port.ts';
+import type { MachineShape } from '../../contract/proposals/machine-shape.ts';
+import type { OpSpec } from '../../contract/proposals/ops.ts';
+import { type Profile, versionInfo } from '../../contract/versions.ts';
+import { opsArbitrary } from './ops-arbitrary.ts';
 import { type Finding, Violation, World } from './world.ts';
 
 /**
- * `fleece-lab check`: fast-check model-based runs of a proposal on the in-process simulator. Commands are
- * API sessions (start, read, stats, stop) and guest writes at any point, also between the QMP commands of a
- * start. Each property gets a verdict: holds after N runs, fails with a shrunk counterexample, or cannot be
- * expressed by the API (with the reason).
+ * `fleece-lab check`: fast-check model-based runs of a proposal on a domain (a VM by default) of the
+ * simulator. Operations are API sessions driven through the proposal's own state machine (legal calls and
+ * misuses), guest writes at any point, also between the QMP commands of a call, readers, and time passing.
+ * Each property gets a verdict from the runs that exercised it: holds in N of them, fails with a shrunk
+ * counterexample, cannot be expressed by the API (with the reason), or was exercised by no run.
  */
 export interface CheckOptions {
   runs: number;
   seed: number;
   profile: Profile;
+  domain?: DomainKind;
   disks?: number;
   diskSize?: number;
   maxCommands?: number;
   /** replay one counterexample: fast-check's path */
   path?: string;
   /** a port factory (default: the in-process simulator) */
-  port?: (seed: number) => Port;
+  port?: PortFactory;
   /** called with the operations of every run (also the shrinking ones): `check --save-runs` keeps them */
   onRun?: (ops: OpSpec[]) => void;
 }
@@ -39,79 +42,66 @@ export interface Counterexample {
   ms: number;
 }
 
+export type VerdictStatus = 'holds' | 'fails' | 'not-expressible' | 'not-exercised' | 'unknown';
+
 export interface Verdict {
   property: PropertyId;
   description: string;
   claimed: boolean;
-  status: 'holds' | 'fails' | 'not-expressible';
+  status: VerdictStatus;
+  /** runs made while the property was watched */
   runs: number;
+  /** of those, the runs that reached a check of it */
+  exercised: number;
   reason?: string;
   counterexample?: Counterexample;
+}
+
+export interface Coverage {
+  covered: number;
+  total: number;
+  uncovered: { from: string; event: string; to: string }[];
 }
 
 export interface ProposalReport {
   proposal: string;
   title: string;
+  domain: DomainKind;
   profile: Profile;
   seed: number;
   runs: number;
   verdicts: Verdict[];
   findings: Finding[];
+  coverage: Coverage;
+  /** the proposal's API machine (states, tags, transitions), for drawing */
+  machine: MachineShape;
   stats: { runs: number; qmpCommands: number; ms: number };
 }
 
 const DISKS = 2;
 const DISK_SIZE = 256 * 1024;
 
-function opArb(disks: number, size: number): fc.Arbitrary<OpSpec> {
-  const sector = size / 512;
-  const offset = fc.integer({ min: 0, max: sector - 1 }).map((s) => s * 512);
-  const length = fc.oneof(
-    fc.integer({ min: 1, max: 256 }).map((s) => s * 512),
-    fc.constant(65536),
-  );
-  const disk = fc.integer({ min: 0, max: disks - 1 });
-  const pattern = fc.integer({ min: 0x20, max: 0xff });
-  const write = fc.record({ op: fc.constant('write' as const), disk, offset, length, pattern });
-  const start = fc.record({
-    op: fc.constant('start' as const),
-    disks: fc.uniqueArray(disk, { minLength: 1, maxLength: disks }),
-    inject: fc.array(fc.record({ after: fc.integer({ min: 0, max: 12 }), disk, offset, length, pattern }), {
-      maxLength: 2,
-    }),
-  });
-  const session = fc.integer({ min: 0, max: 3 });
-  const read = fc.record({ op: fc.constant('read' as const), session, disk, offset, length });
-  return fc.oneof(
-    { arbitrary: write, weight: 4 },
-    { arbitrary: start, weight: 3 },
-    { arbitrary: read, weight: 4 },
-    { arbitrary: fc.record({ op: fc.constant('stats' as const), session }), weight: 1 },
-    {
-      arbitrary: fc.record({
-        op: fc.constant('stop' as const),
-        session,
-        inject: fc.array(
-          fc.record({ after: fc.integer({ min: 0, max: 12 }), disk, offset, length, pattern }),
-          { maxLength: 2 },
-        ),
-      }),
-      weight: 2,
-    },
-  );
-}
-
-/** Which properties an API of these capabilities can express at all. */
-function expressible(p: Proposal, prop: PropertyId): string | undefined {
+/** Which properties an API of these capabilities can express at all, on this domain and QEMU. */
+function expressible(
+  p: Proposal,
+  prop: PropertyId,
+  domain: DomainKind,
+  profile: Profile,
+): string | undefined {
+  const missing = (p.requires?.[prop] ?? []).filter((f) => !versionInfo(profile).features.has(f));
+  if (missing.length > 0)
+    return `${p.limits[prop] ?? ''}${p.limits[prop] ? '; ' : ''}QEMU ${profile} lacks ${missing.join(', ')}`;
   if (prop === 'concurrent-points-in-time' && !p.capabilities.concurrentJobs)
     return p.limits[prop] ?? 'one job at a time';
   if (prop === 'job-identity' && !p.capabilities.jobIds) return p.limits[prop] ?? 'the API has no job ids';
+  if (prop === 'common-point-in-time' && p.capabilities.disksPerCall === 'one')
+    return p.limits[prop] ?? 'one disk per call: a job is one disk';
   if (prop === 'isolation' && !p.capabilities.concurrentJobs)
     return 'only one job at a time: nothing to isolate from';
-  if (prop === 'pivot-identical')
-    return p.name === 'blockcopy-2012'
-      ? 'not checked yet: the pivot flow is not generated'
-      : 'the API has no pivot';
+  if (prop === 'pivot-identical') {
+    if (!p.shape.states.some((s) => s.tags.includes('pivoted'))) return 'the API has no pivot';
+    if (domain === 'qsd') return 'the qsd domain has no guest device to pivot';
+  }
   return undefined;
 }
 
@@ -130,65 +120,96 @@ export async function runOps(
   return w;
 }
 
+/** The simulator with the domain's disks (and devices), one per run. */
+export async function simPortFactory(profile: Profile): Promise<PortFactory> {
+  const { SimPort } = await import('../../harness/sim-port.ts');
+  return async (seed, domain) => new SimPort(profile, seed, domain);
+}
+
 export async function checkProposal(proposal: Proposal, o: CheckOptions): Promise<ProposalReport> {
   const t0 = performance.now();
+  const domainKind = o.domain ?? 'vm';
   const disks = o.disks ?? DISKS;
   const size = o.diskSize ?? DISK_SIZE;
-  const makePort = o.port ?? ((seed: number) => new SimPort(o.profile, seed));
+  const domain = { kind: domainKind, disks: World.domainDisks(domainKind, disks, size) };
+  const factory = o.port ?? (await simPortFactory(o.profile));
+  const makePort = (seed: number) => factory(seed, domain);
   const verdicts = new Map<PropertyId, Verdict>();
   const findings: Finding[] = [];
+  const taken = new Set<string>();
+  const exercised = new Map<PropertyId, number>(PROPERTY_IDS.map((p) => [p, 0]));
+  const watchedRuns = new Map<PropertyId, number>(PROPERTY_IDS.map((p) => [p, 0]));
   let qmpCommands = 0;
   let totalRuns = 0;
+  const verdict = (p: PropertyId, v: Omit<Verdict, 'property' | 'description' | 'claimed'>): Verdict => ({
+    property: p,
+    description: PROPERTIES[p],
+    claimed: proposal.claims.includes(p),
+    ...v,
+  });
   for (const prop of PROPERTY_IDS) {
-    const why = expressible(proposal, prop);
+    const why = expressible(proposal, prop, domainKind, o.profile);
     if (why)
-      verdicts.set(prop, {
-        property: prop,
-        description: PROPERTIES[prop],
-        claimed: proposal.claims.includes(prop),
-        status: 'not-expressible',
-        runs: 0,
-        reason: why,
-      });
+      verdicts.set(prop, verdict(prop, { status: 'not-expressible', runs: 0, exercised: 0, reason: why }));
   }
   const focus = new Set(PROPERTY_IDS.filter((p) => !verdicts.has(p)));
   // Find a counterexample for every property that has one, one property at a time.
   for (let round = 0; round < PROPERTY_IDS.length && focus.size > 0; round++) {
     const started = performance.now();
     let runsThisRound = 0;
-    const prop = fc.asyncProperty(
-      fc.array(opArb(disks, size), { maxLength: o.maxCommands ?? 12 }),
-      async (ops) => {
-        runsThisRound++;
-        o.onRun?.(ops);
-        const port = makePort(o.seed + runsThisRound);
-        try {
-          const w = await runOps(proposal, port, ops, focus, disks, size);
-          findings.push(...w.findings);
-        } finally {
-          qmpCommands += port.trace.filter((t) => t.kind === 'qmp').length;
-          await port.close();
+    // once a run of this round failed, fast-check is shrinking: those runs are not counted as evidence
+    let shrinking = false;
+    const prop = fc.asyncProperty(opsArbitrary(proposal, disks, size, o.maxCommands ?? 16), async (ops) => {
+      runsThisRound++;
+      const counting = !shrinking;
+      o.onRun?.(ops);
+      const port = await makePort(o.seed + runsThisRound);
+      let w: World | undefined;
+      try {
+        w = new World(proposal, port, { disks, diskSize: size, focus });
+        await w.setup();
+        for (const op of ops) await w.run(op);
+        await w.finish();
+        findings.push(...w.findings);
+      } catch (e) {
+        if (e instanceof Violation) shrinking = true;
+        throw e;
+      } finally {
+        if (counting && w) {
+          totalRuns++;
+          for (const p of focus) {
+            watchedRuns.set(p, watchedRuns.get(p)! + 1);
+            if (w.exercised.has(p)) exercised.set(p, exercised.get(p)! + 1);
+          }
+          for (const t of w.transitionsTaken) taken.add(t);
         }
-      },
-    );
+        qmpCommands += port.trace.filter((t) => t.kind === 'qmp').length;
+        await port.close();
+      }
+    });
     const r = await fc.check(prop, { numRuns: o.runs, seed: o.seed, path: o.path, endOnFailure: false });
-    totalRuns += runsThisRound;
     if (!r.failed) {
-      for (const p of focus)
-        verdicts.set(p, {
-          property: p,
-          description: PROPERTIES[p],
-          claimed: proposal.claims.includes(p),
-          status: 'holds',
-          runs: o.runs,
-        });
+      for (const p of focus) {
+        const n = exercised.get(p)!;
+        verdicts.set(
+          p,
+          verdict(p, {
+            status: n > 0 ? 'holds' : 'not-exercised',
+            runs: watchedRuns.get(p)!,
+            exercised: n,
+            ...(n === 0
+              ? { reason: `no run of ${watchedRuns.get(p)} reached it (${PROPERTY_INFO[p].exercised})` }
+              : {}),
+          }),
+        );
+      }
       break;
     }
     const err = r.errorInstance;
     if (!(err instanceof Violation)) throw err instanceof Error ? err : new Error(String(err));
     const ops = r.counterexample![0];
     // Re-run the shrunk case once more to keep its trace.
-    const port = makePort(o.seed);
+    const port = await makePort(o.seed);
     try {
       await runOps(proposal, port, ops, new Set<PropertyId>([err.property]), disks, size);
     } catch {
@@ -200,48 +221,72 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
       ops,
       seed: r.seed,
       path: r.counterexamplePath ?? '',
-      replay: `npx fleece-lab check ${proposal.name} --profile ${o.profile} --seed ${r.seed} --path ${r.counterexamplePath} --runs 1`,
+      replay: `npx fleece-lab check ${proposal.name} --domain ${domainKind} --profile ${o.profile} --seed ${r.seed} --path ${r.counterexamplePath} --runs 1`,
       trace: port.trace,
       ms: performance.now() - started,
     };
     await port.close();
-    verdicts.set(err.property, {
-      property: err.property,
-      description: PROPERTIES[err.property],
-      claimed: proposal.claims.includes(err.property),
-      status: 'fails',
-      runs: r.numRuns,
-      counterexample: ce,
-    });
+    verdicts.set(
+      err.property,
+      verdict(err.property, {
+        status: 'fails',
+        runs: watchedRuns.get(err.property)!,
+        exercised: Math.max(1, exercised.get(err.property)!),
+        counterexample: ce,
+      }),
+    );
     focus.delete(err.property);
   }
-  // An API with one job per domain: show what happens when a second client asks anyway.
-  if (!proposal.capabilities.concurrentJobs) {
-    const port = makePort(o.seed);
-    try {
-      const w = new World(proposal, port, { disks, diskSize: size, focus: new Set() });
-      await w.setup();
-      const all = Array.from({ length: disks }, (_, i) => i);
-      await w.start({ op: 'start', disks: all, inject: [] });
-      await w.start({ op: 'start', disks: all, inject: [] }, true);
-      const refusal = w.findings.find((f) => f.property === 'concurrent-points-in-time');
-      const v = verdicts.get('concurrent-points-in-time');
-      if (v && refusal)
-        v.reason = `${v.reason}; a second client is refused: ${refusal.detail.replace(/^a second session is refused, as the API says: /, '')}`;
-    } finally {
-      await port.close();
-    }
-  }
+  if (!proposal.capabilities.concurrentJobs)
+    await probeSecondClient(proposal, makePort, o.seed, verdicts, disks, size);
   return {
     proposal: proposal.name,
     title: proposal.title,
+    domain: domainKind,
     profile: o.profile,
     seed: o.seed,
     runs: o.runs,
     verdicts: PROPERTY_IDS.map((p) => verdicts.get(p)!).filter(Boolean),
     findings: dedupe(findings),
+    coverage: coverageOf(proposal, taken),
+    machine: proposal.shape,
     stats: { runs: totalRuns, qmpCommands, ms: performance.now() - t0 },
   };
+}
+
+/** An API with one job per domain: what a second client gets when it asks anyway. */
+async function probeSecondClient(
+  proposal: Proposal,
+  makePort: (seed: number) => Promise<Port>,
+  seed: number,
+  verdicts: Map<PropertyId, Verdict>,
+  disks: number,
+  size: number,
+): Promise<void> {
+  const port = await makePort(seed);
+  try {
+    const w = new World(proposal, port, { disks, diskSize: size, focus: new Set() });
+    await w.setup();
+    const all = Array.from({ length: disks }, (_, i) => i);
+    await w.run({ op: 'start', disks: all, inject: [] });
+    await w.run({ op: 'misuse', kind: 'second-start', session: 0, event: 0 });
+    const refusal = w.findings.find(
+      (f) => f.property === 'misuse-refused' && f.detail.startsWith('second-start:'),
+    );
+    const v = verdicts.get('concurrent-points-in-time');
+    if (v && refusal)
+      v.reason = `${v.reason}; a second client is refused: ${refusal.detail.replace(/^second-start: \S+ while the one job the API allows is alive: /, '')}`;
+  } finally {
+    await port.close();
+  }
+}
+
+function coverageOf(p: Proposal, taken: Set<string>): Coverage {
+  const all = p.shape.transitions.map((t) => ({ from: t.from, event: t.event, to: t.to }));
+  const key = (t: { from: string; event: string; to: string }) => `${t.from}|${t.event}|${t.to}`;
+  const unique = [...new Map(all.map((t) => [key(t), t])).values()];
+  const uncovered = unique.filter((t) => !taken.has(key(t)));
+  return { covered: unique.length - uncovered.length, total: unique.length, uncovered };
 }
 
 function dedupe(f: Finding[]): Finding[] {

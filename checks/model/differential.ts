@@ -1,7 +1,7 @@
 import type { DivergenceEntry } from '../../contract/formats/differential.ts';
 import { show } from '../../contract/formats/json-diff.ts';
 import type { OpSpec, SavedRun } from '../../contract/formats/saved-runs.ts';
-import type { TraceEntry } from '../../contract/port.ts';
+import type { DomainKind, TraceEntry } from '../../contract/port.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
 import { classify, type Evidence } from '../differential/classify.ts';
 import type { StepDifference } from '../differential/compare.ts';
@@ -31,7 +31,7 @@ import { formatTrace } from './report.ts';
  */
 
 /** Runs a saved run on one side (a fresh QEMU or simulator each time). */
-export type Runner = (side: Side, proposal: Proposal, ops: OpSpec[]) => Promise<Observed>;
+export type Runner = (side: Side, proposal: Proposal, ops: OpSpec[], domain: DomainKind) => Promise<Observed>;
 
 /** A divergence as the report lists it (the report adds its minimal trace's file and replay command). */
 export type Divergence = Omit<DivergenceEntry, 'file' | 'replay'>;
@@ -127,7 +127,7 @@ export async function differential(runs: SavedRun[], o: DifferentialOptions): Pr
       const obs = new Map<string, Observed>();
       for (const v of o.versions) {
         const t = tallies.get(v)!;
-        const sim = await o.runner(side('sim', v), proposal, run.ops);
+        const sim = await o.runner(side('sim', v), proposal, run.ops, run.domain);
         obs.set(`sim:${v}`, sim);
         t.simReplayed++;
         const realSide = side('real', v);
@@ -138,9 +138,9 @@ export async function differential(runs: SavedRun[], o: DifferentialOptions): Pr
           obs.delete(`sim:${v}`);
           continue;
         }
-        let real = await o.runner(realSide, proposal, run.ops);
+        let real = await o.runner(realSide, proposal, run.ops, run.domain);
         // a QEMU that did not start says nothing about behaviour: once more
-        if (real.broken) real = await o.runner(realSide, proposal, run.ops);
+        if (real.broken) real = await o.runner(realSide, proposal, run.ops, run.domain);
         if (real.broken) {
           t.broken++;
           broken.push({ side: realSide.key, source: run.source, reason: real.broken });
@@ -230,7 +230,7 @@ async function settleGroup(g: Group, o: DifferentialOptions, doShrink: boolean):
   const pick = [...g.runs].sort((x, y) => x.run.ops.length - y.run.ops.length)[0];
   const { proposal } = pick;
   const d: Differential<OpSpec[], Observed> = {
-    run: (s, ops) => o.runner(s, proposal, ops),
+    run: (s, ops) => o.runner(s, proposal, ops, pick.run.domain),
     compare: compareObserved,
     broken: (x) => x.broken,
   };
@@ -261,7 +261,7 @@ async function settleGroup(g: Group, o: DifferentialOptions, doShrink: boolean):
   } else {
     // real V1 vs real V2: does each simulator profile agree with its real QEMU at that step?
     for (const x of [A, B]) {
-      const sim = await o.runner(side('sim', x.version), proposal, ops);
+      const sim = await o.runner(side('sim', x.version), proposal, ops, pick.run.domain);
       const real = x === A ? final.a : final.b;
       if (compareObserved(real, sim).some((y) => y.step === final.d.step))
         simWrongAt.push(`sim:${x.version}`);
@@ -290,6 +290,7 @@ async function settleGroup(g: Group, o: DifferentialOptions, doShrink: boolean):
     traces: new Set(g.runs.map((r) => r.run.source)).size,
     example: pick.run.source,
     proposal: pick.run.proposal,
+    domain: pick.run.domain,
     minimal: ops,
     shrunkFrom: pick.run.ops.length,
     shrinkReplays: replays,

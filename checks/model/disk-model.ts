@@ -34,25 +34,38 @@ export class DiskHistory {
     return out;
   }
 
-  /** Versions in [from, to] at which `disk` read `data` at `offset`. */
+  /**
+   * Versions in [from, to] at which `disk` read `data` at `offset`. From one version to the next the expected
+   * bytes change by one write at most, and only when it touches this range: the bytes are compared again
+   * (natively) only then.
+   */
   consistentVersions(disk: string, offset: number, data: Uint8Array, from: number, to: number): Set<number> {
     const out = new Set<number>();
-    for (let v = from; v <= to; v++) {
-      if (equal(this.bytes(disk, v, offset, data.length), data)) out.add(v);
+    const want = Buffer.from(this.bytes(disk, from, offset, data.length).buffer);
+    const got = Buffer.from(data.buffer, data.byteOffset, data.length);
+    let fits = want.equals(got);
+    if (fits) out.add(from);
+    for (let v = from + 1; v <= to; v++) {
+      const w = this.writes[v - 1];
+      if (w.disk === disk) {
+        const s = Math.max(w.offset, offset) - offset;
+        const e = Math.min(w.offset + w.length, offset + data.length) - offset;
+        if (s < e) {
+          want.fill(w.pattern, s, e);
+          fits = want.equals(got);
+        }
+      }
+      if (fits) out.add(v);
     }
     return out;
   }
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** First offset where two buffers differ, for messages. */
 export function firstDiff(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
+  // the usual answer, "none", from one native compare
+  if (a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b)) return n;
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return n;
 }

@@ -1,103 +1,190 @@
-import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import type { OpSpec } from '../../contract/formats/saved-runs.ts';
+import type { DomainKind } from '../../contract/port.ts';
 import type { PropertyId } from '../../contract/properties.ts';
 import { bundled } from '../../contract/proposals/index.ts';
-import { QemuPort } from '../../harness/qemu-port.ts';
-import { SimPort } from '../../harness/sim-port.ts';
+import type { Inject, OpSpec } from '../../contract/proposals/ops.ts';
+import { startPort } from '../../harness/start-port.ts';
+import { type ResolvedTarget, resolveTarget } from '../../harness/targets/target-spec.ts';
 import { replayOps } from './replay.ts';
+import { World } from './world.ts';
 
 /**
- * Traces of `fleece-lab check` replayed on a real qemu-storage-daemon 7.2: the same operations give the same
- * outcome there as on the simulator — the counterexamples are QEMU's, and job-ids' lowering works on QEMU.
+ * Runs of the property checker replayed on the simulator and on real QEMU, each with the outcome it must
+ * have: the VM domain's scenarios (three points in time of one disk with the middle one ended first while
+ * the guest writes; a pivot) on real qemu-system of every version installed here, and the counterexamples
+ * of the bundled proposals. A real QEMU missing here skips its case with the reason.
  */
-function hostQemu72(): boolean {
-  try {
-    return /version 7\.2\./.test(execFileSync('qemu-storage-daemon', ['--version'], { encoding: 'utf8' }));
-  } catch {
-    return false;
-  }
-}
-const live = hostQemu72();
-
-const W = (disk: number, offset: number, length: number, pattern: number) => ({
-  after: 0,
+const W = (disk: number, offset: number, length: number, pattern: number): OpSpec => ({
+  op: 'write',
   disk,
   offset,
   length,
   pattern,
 });
-const CASES: {
+const I = (after: number, disk: number, offset: number, length: number, pattern: number): Inject => ({
+  after,
+  disk,
+  offset,
+  length,
+  pattern,
+});
+const FULL = 256 * 1024;
+const readAll = (session: number, disk = 0): OpSpec => ({
+  op: 'read',
+  session,
+  disk,
+  offset: 0,
+  length: FULL,
+});
+
+/** three points in time of one disk, the middle one ended first while the guest writes, then the others */
+const THREE_MIDDLE_FIRST: OpSpec[] = [
+  W(0, 0, 65536, 0x31),
+  { op: 'start', disks: [0, 1], inject: [] },
+  W(0, 4096, 8192, 0x32),
+  { op: 'start', disks: [0], inject: [I(2, 0, 65536, 4096, 0x33)] },
+  W(0, 0, 131072, 0x34),
+  { op: 'start', disks: [0], inject: [] },
+  W(0, 65536, 65536, 0x35),
+  readAll(0),
+  readAll(1),
+  readAll(2),
+  { op: 'stop', session: 1, inject: [I(1, 0, 0, 512, 0x36), I(3, 0, 196608, 4096, 0x37)] },
+  W(0, 0, FULL, 0x38),
+  readAll(0),
+  readAll(1),
+  { op: 'stop', session: 0, inject: [] },
+  W(0, 131072, 4096, 0x39),
+  readAll(0),
+];
+
+interface Case {
   name: string;
   proposal: string;
+  domain: DomainKind;
   ops: OpSpec[];
+  /** the property it breaks, or none */
   expect: PropertyId | undefined;
-  watch?: PropertyId[];
-}[] = [
+  /** properties the run must reach (a replay that passes without reaching them proves nothing) */
+  reaches?: PropertyId[];
+  /** the real versions it replays on (5.2 lacks copy-before-write) */
+  versions: string[];
+}
+
+const CASES: Case[] = [
+  {
+    name: 'job-ids: three points in time of one disk, the middle one ended first while the guest writes',
+    proposal: 'job-ids',
+    domain: 'vm',
+    ops: THREE_MIDDLE_FIRST,
+    expect: undefined,
+    reaches: ['concurrent-points-in-time', 'isolation', 'end-releases', 'safe-teardown', 'clean-teardown'],
+    versions: ['7.2', '10.0', '11.1'],
+  },
+  {
+    name: 'job-ids-overlay: the same scenario, overlays and backup jobs on a VM',
+    proposal: 'job-ids-overlay',
+    domain: 'vm',
+    ops: THREE_MIDDLE_FIRST,
+    expect: undefined,
+    reaches: ['concurrent-points-in-time', 'isolation', 'end-releases', 'safe-teardown', 'clean-teardown'],
+    versions: ['5.2', '7.2', '10.0', '11.1'],
+  },
+  {
+    name: 'blockcopy-2012: copy, wait until in sync, pivot, the guest writing throughout',
+    proposal: 'blockcopy-2012',
+    domain: 'vm',
+    ops: [
+      W(0, 0, 65536, 0x41),
+      { op: 'start', disks: [0], inject: [] },
+      W(0, 131072, 4096, 0x42),
+      // a pivot before the copy is in sync is refused
+      { op: 'misuse', kind: 'illegal', session: 0, event: 0 },
+      // waitReady, then the pivot
+      { op: 'call', session: 0, event: 0, inject: [I(0, 0, 4096, 512, 0x43)] },
+      W(0, 8192, 8192, 0x44),
+      { op: 'call', session: 0, event: 1, inject: [I(1, 0, 0, 512, 0x45)] },
+      W(0, 0, FULL, 0x46),
+    ],
+    expect: undefined,
+    reaches: ['misuse-refused', 'pivot-identical', 'clean-teardown'],
+    versions: ['5.2', '7.2', '10.0', '11.1'],
+  },
+  {
+    name: "backup-begin-6.0: libvirt's teardown order lets a reader see data newer than its point in time",
+    proposal: 'backup-begin-6.0',
+    domain: 'vm',
+    ops: [
+      { op: 'start', disks: [1, 0], inject: [] },
+      { op: 'stop', session: 0, inject: [I(0, 1, 0, 65536, 0x20)] },
+    ],
+    expect: 'safe-teardown',
+    versions: ['5.2', '7.2', '10.0', '11.1'],
+  },
+  {
+    name: "backup-begin-6.0: with no job id, a client's abort ends another client's backup",
+    proposal: 'backup-begin-6.0',
+    domain: 'vm',
+    ops: [
+      { op: 'start', disks: [0], inject: [] },
+      { op: 'stop', session: 0, inject: [] },
+      { op: 'start', disks: [1], inject: [] },
+      { op: 'misuse', kind: 'ended', session: 0, event: 0 },
+    ],
+    expect: 'misuse-refused',
+    versions: ['7.2', '11.1'],
+  },
   {
     name: "seed-2013: the seed's teardown is refused (a backup job cannot complete)",
     proposal: 'seed-2013',
-    ops: [{ op: 'start', disks: [0], inject: [] }],
-    expect: 'teardown-accepted',
-  },
-  {
-    name: 'blockcopy-2012: disk-by-disk starts are not one point in time',
-    proposal: 'blockcopy-2012',
-    ops: [
-      { op: 'start', disks: [1, 0], inject: [{ after: 4, disk: 0, offset: 0, length: 512, pattern: 0x20 }] },
-      { op: 'read', session: 0, disk: 0, offset: 0, length: 65536 },
-      { op: 'read', session: 0, disk: 1, offset: 0, length: 65536 },
-    ],
-    expect: 'common-point-in-time',
-  },
-  {
-    name: 'backup-begin-6.0: cancelling before unexporting lets a reader see new data',
-    proposal: 'backup-begin-6.0',
+    domain: 'vm',
     ops: [
       { op: 'start', disks: [0], inject: [] },
-      { op: 'stop', session: 0, inject: [W(0, 0, 512, 0x20)] },
-    ],
-    expect: 'safe-teardown',
-  },
-  {
-    name: 'job-ids: two concurrent points in time on one disk, the first job ended first',
-    proposal: 'job-ids',
-    ops: [
-      { op: 'write', disk: 0, offset: 0, length: 65536, pattern: 0x31 },
-      { op: 'start', disks: [0, 1], inject: [] },
-      { op: 'write', disk: 0, offset: 4096, length: 8192, pattern: 0x32 },
-      { op: 'write', disk: 1, offset: 131072, length: 512, pattern: 0x33 },
-      { op: 'start', disks: [0], inject: [W(0, 65536, 4096, 0x34)] },
-      { op: 'write', disk: 0, offset: 0, length: 131072, pattern: 0x35 },
-      { op: 'read', session: 0, disk: 0, offset: 0, length: 262144 },
-      { op: 'read', session: 1, disk: 0, offset: 0, length: 262144 },
-      { op: 'stats', session: 0 },
-      { op: 'stop', session: 0, inject: [W(0, 0, 512, 0x36)] },
-      { op: 'read', session: 0, disk: 0, offset: 0, length: 262144 },
-      { op: 'write', disk: 0, offset: 200000, length: 4096, pattern: 0x37 },
       { op: 'stop', session: 0, inject: [] },
     ],
-    expect: undefined,
+    expect: 'teardown-accepted',
+    versions: ['7.2', '11.1'],
   },
 ];
 
-describe('check traces replayed on the simulator and on real qemu-storage-daemon 7.2', () => {
+function realTarget(v: string): ResolvedTarget | string {
+  try {
+    const t = resolveTarget(`system:${v}`);
+    return t.profile === v ? t : `QEMU ${v} is not installed here (found ${t.qemu.version})`;
+  } catch (e) {
+    return `QEMU ${v} is not installed here: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+  }
+}
+
+describe('check runs replayed on the simulator and on real qemu-system', () => {
   for (const c of CASES) {
-    it(`${c.name} (simulator)`, async () => {
-      const r = await replayOps(bundled(c.proposal)!, new SimPort('7.2', 1), c.ops, c.watch);
-      expect(r.violated, r.detail).toBe(c.expect);
-    });
-    it.skipIf(!live)(
-      `${c.name} (real qemu-storage-daemon 7.2${live ? '' : ': skipped, not on PATH'})`,
-      async () => {
+    const domain = { kind: c.domain, disks: World.domainDisks(c.domain, 2, FULL) };
+    for (const v of c.versions) {
+      it(`${c.name} (sim:${v})`, async () => {
         const r = await replayOps(
           bundled(c.proposal)!,
-          await QemuPort.start({ profile: '7.2' }),
+          () => startPort(resolveTarget(`sim:${v}`), domain),
           c.ops,
-          c.watch,
         );
+        expect(r.unknown).toBeUndefined();
         expect(r.violated, r.detail).toBe(c.expect);
-      },
-    );
+        expect(r.exercised).toEqual(expect.arrayContaining(c.reaches ?? []));
+      });
+      const t = realTarget(v);
+      it.skipIf(typeof t === 'string')(
+        `${c.name} (real qemu-system ${v}${typeof t === 'string' ? `: skipped, ${t}` : ''})`,
+        async () => {
+          const r = await replayOps(
+            bundled(c.proposal)!,
+            () => startPort(t as ResolvedTarget, domain),
+            c.ops,
+          );
+          expect(r.unknown).toBeUndefined();
+          expect(r.violated, r.detail).toBe(c.expect);
+          expect(r.exercised).toEqual(expect.arrayContaining(c.reaches ?? []));
+        },
+        120_000,
+      );
+    }
   }
 });

@@ -1,4 +1,5 @@
 import type { TraceEntry } from '../../contract/port.ts';
+import { PROPERTY_INFO } from '../../contract/properties.ts';
 import type { ProposalReport, Verdict } from './check.ts';
 
 /** Human-readable check results: a verdict per property, counterexamples as API and QMP traces. */
@@ -28,6 +29,8 @@ export function formatTrace(all: TraceEntry[], max = 80): { api: string[]; qmp: 
         );
         break;
       case 'qmp': {
+        // the checker's own looks at QEMU's state are not part of what the API did
+        if (t.by === 'checker') break;
         const r = t.reply as { error?: { class: string; desc: string }; return?: unknown };
         qmp.push(`-> ${t.command} ${t.args ? JSON.stringify(t.args) : ''}`);
         qmp.push(
@@ -45,24 +48,36 @@ export function formatTrace(all: TraceEntry[], max = 80): { api: string[]; qmp: 
   return { api: api.slice(0, max), qmp: qmp.slice(0, max * 2) };
 }
 
+const MARK: Record<Verdict['status'], string> = {
+  holds: 'holds ',
+  fails: 'FAILS ',
+  'not-expressible': 'n/a   ',
+  'not-exercised': 'NOT EXERCISED',
+  unknown: 'unknown',
+};
+
 function verdictLine(v: Verdict): string {
-  const mark = v.status === 'holds' ? 'holds ' : v.status === 'fails' ? 'FAILS ' : 'n/a   ';
   const claim = v.claimed ? 'claimed' : 'not claimed';
+  const what = PROPERTY_INFO[v.property].exercised;
   const tail =
     v.status === 'holds'
-      ? `after ${v.runs} runs`
+      ? `in all ${v.exercised} of ${v.runs} ${what}`
       : v.status === 'fails'
         ? v.counterexample!.detail
         : (v.reason ?? '');
-  return `  ${mark} ${v.property.padEnd(26)} (${claim}) ${tail}`;
+  return `  ${MARK[v.status].padEnd(6)} ${v.property.padEnd(26)} (${claim}) ${tail}`;
 }
 
 export function formatReport(r: ProposalReport, verbose = true): string {
   const rate = r.stats.ms > 0 ? Math.round((r.stats.qmpCommands / r.stats.ms) * 1000) : 0;
   const lines = [
-    `${r.proposal} — ${r.title} (sim:${r.profile}, seed ${r.seed}): ${r.stats.runs} runs, ${r.stats.qmpCommands} QMP commands in ${(r.stats.ms / 1000).toFixed(1)} s (${rate}/s)`,
+    `${r.proposal} — ${r.title} (${r.domain} domain, sim:${r.profile}, seed ${r.seed}): ${r.stats.runs} runs, ${r.stats.qmpCommands} QMP commands in ${(r.stats.ms / 1000).toFixed(1)} s (${rate}/s)`,
   ];
   for (const v of r.verdicts) lines.push(verdictLine(v));
+  const c = r.coverage;
+  lines.push(
+    `  API machine: ${c.covered}/${c.total} transitions taken${c.uncovered.length > 0 ? `; never: ${c.uncovered.map((t) => `${t.from} --${t.event}--> ${t.to}`).join(', ')}` : ''}`,
+  );
   if (!verbose) return lines.join('\n');
   for (const v of r.verdicts) {
     const c = v.counterexample;
@@ -81,7 +96,7 @@ export function formatReport(r: ProposalReport, verbose = true): string {
   return lines.join('\n');
 }
 
-/** Did the proposal break a promise it made? */
+/** Claims that did not hold: broken, or reached by no run (a claim nothing tested is no verdict). */
 export function brokenClaims(r: ProposalReport): Verdict[] {
-  return r.verdicts.filter((v) => v.claimed && v.status === 'fails');
+  return r.verdicts.filter((v) => v.claimed && (v.status === 'fails' || v.status === 'not-exercised'));
 }

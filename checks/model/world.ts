@@ -1,15 +1,18 @@
-import { createActor } from 'xstate';
-import type { OpSpec } from '../../contract/formats/saved-runs.ts';
+import { type AnyMachineSnapshot, initialTransition, transition } from 'xstate';
 import type { Port } from '../../contract/port.ts';
 import type { PropertyId } from '../../contract/properties.ts';
 import type { ApiCall, LowerCtx, Proposal } from '../../contract/proposals/define.ts';
-import { type ApiMachine, type ApiSnapshot, apiStep, createApiMachine } from './api-machine.ts';
+import type { Inject, OpSpec } from '../../contract/proposals/ops.ts';
+
+export type { OpSpec };
+
 import { DiskHistory, firstDiff, type PatternWrite } from './disk-model.ts';
+import { type QemuState, readQemuState, stateChanges } from './qemu-state.ts';
 
 /**
  * One run of a proposal against a QEMU (through a Port): the domain's disks, the guest, the readers, the
- * sessions, and the property checks. Operations are plain data (OpSpec, contract/formats/saved-runs.ts)
- * so a run can be saved and replayed on another target.
+ * sessions with their API machines, and the property checks. Every check that runs marks its property as
+ * exercised: a verdict counts only the runs that reached it.
  */
 export class Violation extends Error {
   constructor(
@@ -30,11 +33,18 @@ interface Session {
   disks: string[];
   handle: string;
   exports: Record<string, string>;
-  /** versions each disk's point in time may be, narrowed by every read */
-  perDisk: Record<string, Set<number>>;
+  snap: AnyMachineSnapshot;
+  /** versions each disk's point in time may be, narrowed by every read (set once a 'pit' state is entered) */
+  perDisk?: Record<string, Set<number>>;
   /** versions the whole session's point in time may be */
-  common: Set<number>;
-  alive: boolean;
+  common?: Set<number>;
+  /** disks read since the point in time was fixed (common-point-in-time needs two) */
+  read: Set<string>;
+  /** what the session's calls added to QEMU: ending it must take them away (end-releases) */
+  owned: { nodes: string[]; files: string[] };
+  ended: boolean;
+  /** the QEMU events up to here in the trace have been offered to its machine */
+  eventCursor: number;
 }
 
 export interface WorldOptions {
@@ -45,34 +55,57 @@ export interface WorldOptions {
 }
 
 const DISK_NAMES = ['vda', 'vdb', 'vdc', 'vdd'];
+const NO_SUCH_DISK = 'vdz';
+/** what a lowering's own bug throws, as opposed to a refusal */
+const INTERNAL = /^(TypeError|RangeError|ReferenceError|SyntaxError)\b/;
 
 export class World {
   readonly history: DiskHistory;
   readonly diskNames: string[];
   readonly sessions: Session[] = [];
   readonly findings: Finding[] = [];
+  readonly exercised = new Set<PropertyId>();
   readonly ctx: LowerCtx;
-  private readonly machine: ApiMachine;
-  private api: ApiSnapshot;
-  private baselineNodes = new Set<string>();
-  private baselineFiles = new Set<string>();
-  private readonly usedHandles = new Set<string>();
+  /** the machine's transitions taken in this run: "from|event|to" */
+  readonly transitionsTaken = new Set<string>();
+  private baseline!: QemuState;
+  /**
+   * the API accepted a call its machine forbids: what it did is not modelled, so the run ends there (the
+   * misuse is the finding; what would follow from it is not blamed on other properties)
+   */
+  derailed = false;
+  /** the guest's CPUs are stopped (a lowering sent `stop`): its writes wait for `cont` */
+  private paused = false;
+  private deferred: PatternWrite[] = [];
+  /** ended sessions whose nodes stayed behind, waiting for a guest write to show what they still cost */
+  private unreleased: { s: Session; call: string; nodes: string[]; bytes: Record<string, number> }[] = [];
 
   constructor(
     readonly proposal: Proposal,
     readonly port: Port,
     readonly opts: WorldOptions,
   ) {
-    this.diskNames = DISK_NAMES.slice(0, opts.disks);
+    this.diskNames = port.domain.disks.map((d) => d.name);
     this.history = new DiskHistory(Object.fromEntries(this.diskNames.map((d, i) => [d, 0x10 + i])));
     this.ctx = {
       port,
-      disks: Object.fromEntries(this.diskNames.map((d) => [d, { node: `disk-${d}`, size: opts.diskSize }])),
+      domain: port.domain.kind,
+      disks: Object.fromEntries(
+        port.domain.disks.map((d) => [d.name, { node: d.node, size: d.size, device: d.device }]),
+      ),
       state: {},
       nbdServerRunning: true,
     };
-    this.machine = createApiMachine(proposal);
-    this.api = createActor(this.machine).getSnapshot();
+  }
+
+  /** The disks of a domain with `n` disks of `size` bytes. */
+  static domainDisks(kind: 'vm' | 'qsd', n: number, size: number) {
+    return DISK_NAMES.slice(0, n).map((name) => ({
+      name,
+      node: `disk-${name}`,
+      size,
+      ...(kind === 'vm' ? { device: name } : {}),
+    }));
   }
 
   private violate(property: PropertyId, detail: string): void {
@@ -80,50 +113,72 @@ export class World {
     this.findings.push({ property, detail });
   }
 
-  /** The domain: a raw image per disk, exported writable as the guest's view (qemu-storage-daemon has no guest). */
+  /**
+   * vm: the domain was started paused with its disks and devices (as libvirt starts one); it runs now, and
+   * an NBD server is up for readers. qsd: a raw image per disk, exported writable as the guest's view.
+   */
   async setup(): Promise<void> {
     const p = this.port;
+    if (p.domain.kind === 'vm') await p.qmp('cont');
     await p.qmp('nbd-server-start', { addr: { type: 'unix', data: { path: p.scratchPath('nbd.sock') } } });
-    for (const d of this.diskNames) {
-      const file = await p.createImage(`disk-${d}`, 'raw', this.opts.diskSize);
-      await p.qmp('blockdev-add', {
-        driver: 'raw',
-        'node-name': `disk-${d}`,
-        file: { driver: 'file', filename: file },
-      });
-      await p.qmp('block-export-add', {
-        type: 'nbd',
-        id: `guest-${d}`,
-        'node-name': `disk-${d}`,
-        name: `guest-${d}`,
-        writable: true,
-      });
-      await p.guestWrite(d, 0, this.opts.diskSize, this.history.initial[d]);
+    if (p.domain.kind === 'qsd') {
+      for (const d of p.domain.disks) {
+        const file = await p.createImage(d.node, 'raw', d.size);
+        await p.qmp('blockdev-add', {
+          driver: 'raw',
+          'node-name': d.node,
+          file: { driver: 'file', filename: file },
+        });
+        await p.qmp('block-export-add', {
+          type: 'nbd',
+          id: `guest-${d.name}`,
+          'node-name': d.node,
+          name: `guest-${d.name}`,
+          writable: true,
+        });
+      }
     }
-    const nodes = (await p.qmp('query-named-block-nodes', { flat: true })) as { 'node-name': string }[];
-    this.baselineNodes = new Set(nodes.map((n) => n['node-name']));
-    this.baselineFiles = new Set(await p.scratchFiles());
+    for (const d of this.diskNames) await p.guestWrite(d, 0, this.opts.diskSize, this.history.initial[d]);
+    this.baseline = await readQemuState(p);
     p.trace.push({ kind: 'note', text: 'setup done' });
   }
 
   async run(op: OpSpec): Promise<void> {
+    if (this.derailed) return;
+    this.feedQemuEvents();
     switch (op.op) {
       case 'write':
         return this.guestWrite({
-          disk: this.diskNames[op.disk % this.diskNames.length],
+          disk: this.disk(op.disk),
           offset: op.offset,
           length: op.length,
           pattern: op.pattern,
         });
       case 'start':
-        return this.start(op);
+        return this.start(op.disks, op.inject);
       case 'read':
         return this.read(op);
-      case 'stats':
-        return this.stats(op.session);
+      case 'call':
+        return this.call(op.session, op.event, op.inject ?? []);
       case 'stop':
         return this.stop(op.session, op.inject ?? []);
+      case 'wait':
+        return this.port.pass(op.ms);
+      case 'misuse':
+        return this.misuse(op);
     }
+  }
+
+  private disk(i: number): string {
+    return this.diskNames[i % this.diskNames.length];
+  }
+
+  private alive(): Session[] {
+    return this.sessions.filter((s) => !s.ended);
+  }
+
+  private pick(i: number, from = this.alive()): Session | undefined {
+    return from.length === 0 ? undefined : from[i % from.length];
   }
 
   private clampWrite(w: PatternWrite): PatternWrite {
@@ -133,6 +188,12 @@ export class World {
 
   async guestWrite(raw: PatternWrite): Promise<void> {
     const w = this.clampWrite(raw);
+    // a stopped guest does not write: its write happens when its CPUs run again
+    if (this.paused) {
+      this.deferred.push(w);
+      return;
+    }
+    if (this.alive().length > 0) this.exercised.add('guest-writes-never-fail');
     try {
       await this.port.guestWrite(w.disk, w.offset, w.length, w.pattern);
       this.history.record(w);
@@ -140,15 +201,7 @@ export class World {
       // The write did not happen; whether it should have is the property.
       this.violate('guest-writes-never-fail', `guest write to ${w.disk} at ${w.offset} failed: ${msg(e)}`);
     }
-  }
-
-  private alive(): Session[] {
-    return this.sessions.filter((s) => s.alive);
-  }
-
-  private pick(i: number): Session | undefined {
-    const a = this.alive();
-    return a.length === 0 ? undefined : a[i % a.length];
+    await this.checkUnreleased();
   }
 
   private async apiCall(c: ApiCall): Promise<unknown> {
@@ -168,104 +221,47 @@ export class World {
       return r;
     } catch (e) {
       if (e instanceof Violation) entry.result = `(interrupted: ${e.property} broken)`;
-      else entry.error = msg(e);
+      else entry.error = errorText(e);
       throw e;
     }
   }
 
-  async start(op: Extract<OpSpec, { op: 'start' }>, force = false): Promise<void> {
-    const disks = [...new Set(op.disks.map((i) => this.diskNames[i % this.diskNames.length]))];
-    const no = this.sessions.length;
-    const plan = this.proposal.session;
-    const calls = plan.start(disks, { sessionNo: no });
-    const pitCall = plan.pitCall(disks);
-    const expectAccepted = this.api.can({ type: 'START', session: no });
-    // An API with one job per domain is not asked for a second one, except by the concurrency probe.
-    if (!expectAccepted && !force) return;
-    const windows: [number, number][] = [];
-    const results: unknown[] = [];
-    // The guest may write between any two QMP commands of the start (inject.after counts them).
-    let qmpCount = 0;
-    const pending = [...op.inject].sort((a, b) => a.after - b.after);
-    const restore = this.wrapQmp(async () => {
-      qmpCount++;
-      while (pending.length > 0 && pending[0].after <= qmpCount) {
+  /**
+   * Every QMP command made while this hooks is followed by the guest writes injected after it and, for a
+   * session being ended, its reader looking again. `stop`/`cont` pause and resume the guest.
+   */
+  private hookQmp(inject: Inject[], reading?: Session): () => void {
+    const port = this.port as Port & { qmp: Port['qmp'] };
+    const orig = port.qmp.bind(port);
+    const pending = [...inject].sort((a, b) => a.after - b.after);
+    let count = 0;
+    let active = true;
+    port.qmp = async (c, a) => {
+      const r = await orig(c, a);
+      if (!active) return r;
+      if (c === 'stop') this.paused = true;
+      if (c === 'cont') await this.resume();
+      this.feedQemuEvents();
+      count++;
+      while (pending.length > 0 && pending[0].after <= count) {
         const w = pending.shift()!;
         await this.guestWrite({
-          disk: this.diskNames[w.disk % this.diskNames.length],
+          disk: this.disk(w.disk),
           offset: w.offset,
           length: w.length,
           pattern: w.pattern,
         });
       }
-    });
-    try {
-      for (const c of calls) {
-        const from = this.history.version;
-        try {
-          results.push(await this.apiCall(c));
-        } catch (e) {
-          if (e instanceof Violation) throw e;
-          restore();
-          this.api = apiStep(this.machine, this.api, { type: 'START_FAILED', session: no });
-          if (!expectAccepted) {
-            this.findings.push({
-              property: 'concurrent-points-in-time',
-              detail: `a second session is refused, as the API says: ${c.call}: ${msg(e)}`,
-            });
-            return;
-          }
-          this.violate(
-            this.alive().length > 0 ? 'concurrent-points-in-time' : 'point-in-time',
-            `${c.call}(${JSON.stringify(c.params)}) failed: ${msg(e)}`,
+      if (reading)
+        for (const d of reading.disks)
+          await this.checkRead(
+            reading,
+            d,
+            0,
+            this.opts.diskSize,
+            'safe-teardown',
+            'while its job was being ended',
           );
-          return;
-        }
-        windows.push([from, this.history.version]);
-        await this.checkOthers(no);
-      }
-    } finally {
-      restore();
-    }
-    if (!expectAccepted) {
-      this.violate(
-        'concurrent-points-in-time',
-        `a second session was accepted although the API allows one job per domain`,
-      );
-    }
-    const handle = plan.handle(results, disks, { sessionNo: no });
-    if (this.proposal.capabilities.jobIds) {
-      if (this.alive().some((s) => s.handle === handle))
-        this.violate('job-identity', `job id '${handle}' handed out again while its job is alive`);
-    }
-    this.usedHandles.add(handle);
-    const perDisk: Record<string, Set<number>> = {};
-    for (const d of disks) {
-      const [a, b] = windows[pitCall[d]];
-      perDisk[d] = range(a, b);
-    }
-    const lo = Math.min(...disks.map((d) => windows[pitCall[d]][0]));
-    const hi = Math.max(...disks.map((d) => windows[pitCall[d]][1]));
-    this.sessions.push({
-      no,
-      disks,
-      handle,
-      exports: Object.fromEntries(disks.map((d) => [d, plan.exportName(handle, d)])),
-      perDisk,
-      common: range(lo, hi),
-      alive: true,
-    });
-    this.api = apiStep(this.machine, this.api, { type: 'STARTED', session: no, handle });
-  }
-
-  /** Every QMP command made while `fn` hooks is followed by `after` (guest writes, readers). */
-  private wrapQmp(after: () => Promise<void>): () => void {
-    const port = this.port as Port & { qmp: Port['qmp'] };
-    const orig = port.qmp.bind(port);
-    let active = true;
-    port.qmp = async (c, a) => {
-      const r = await orig(c, a);
-      if (active) await after();
       return r;
     };
     return () => {
@@ -274,7 +270,119 @@ export class World {
     };
   }
 
-  /** Read a session's export of one disk and narrow its point in time; returns false if inconsistent. */
+  private async resume(): Promise<void> {
+    this.paused = false;
+    for (const w of this.deferred.splice(0)) await this.guestWrite(w);
+  }
+
+  /** Send a call's outcome to the session's machine; returns what entering the new state asks for. */
+  private step(
+    s: Session,
+    c: ApiCall,
+    output: unknown,
+  ): { pit: boolean; readable: boolean; pivoted: boolean; final: boolean } {
+    const before = s.snap;
+    const [next] = transition(this.proposal.machine, before, { type: c.call, params: c.params, output });
+    s.snap = next;
+    this.transitionsTaken.add(`${String(before.value)}|${c.call}|${String(next.value)}`);
+    const entered = before.value !== next.value;
+    return {
+      pit: next.hasTag('pit') && s.perDisk === undefined,
+      readable: !before.hasTag('readable') && next.hasTag('readable'),
+      pivoted: entered && next.hasTag('pivoted'),
+      final: next.status === 'done',
+    };
+  }
+
+  /**
+   * QEMU's events reach each live session's machine as the API implementation learns them (a mirror's
+   * BLOCK_JOB_READY moves a copy to 'ready' whether or not its user was waiting for it).
+   */
+  private feedQemuEvents(): void {
+    const match = this.proposal.session.qemuEvents;
+    if (!match) return;
+    this.port.flushEvents();
+    const t = this.port.trace;
+    for (const s of this.alive()) {
+      for (; s.eventCursor < t.length; s.eventCursor++) {
+        const e = t[s.eventCursor];
+        if (e.kind !== 'event' || s.handle === '') continue;
+        for (const [name, pred] of Object.entries(match)) {
+          const ev = { event: e.event, data: e.data as Record<string, unknown> | undefined };
+          if (!pred(ev, s.handle, s.disks) || !s.snap.can({ type: name })) continue;
+          this.step(s, { call: name, params: {} }, ev);
+        }
+      }
+    }
+  }
+
+  private fixPointInTime(s: Session, from: number): void {
+    const window = range(from, this.history.version);
+    s.perDisk = Object.fromEntries(s.disks.map((d) => [d, new Set(window)]));
+    s.common = new Set(window);
+  }
+
+  async start(diskIdx: number[], inject: Inject[]): Promise<void> {
+    let disks = [...new Set(diskIdx.map((i) => this.disk(i)))];
+    if (this.proposal.capabilities.disksPerCall === 'one') disks = disks.slice(0, 1);
+    // an API with one job per domain is not asked for a second one here (that is the misuse 'second-start')
+    if (!this.proposal.capabilities.concurrentJobs && this.alive().length > 0) return;
+    const others = this.alive();
+    if (others.length > 0) this.exercised.add('concurrent-points-in-time');
+    const no = this.sessions.length;
+    const plan = this.proposal.session;
+    const calls = plan.start(disks, { sessionNo: no });
+    const before = await readQemuState(this.port);
+    const s: Session = {
+      no,
+      disks,
+      handle: '',
+      exports: {},
+      snap: initialTransition(this.proposal.machine)[0],
+      read: new Set(),
+      owned: { nodes: [], files: [] },
+      ended: false,
+      eventCursor: this.port.trace.length,
+    };
+    const results: unknown[] = [];
+    const restore = this.hookQmp(inject);
+    try {
+      for (const c of calls) {
+        const from = this.history.version;
+        try {
+          const r = await this.apiCall(c);
+          results.push(r);
+          if (this.step(s, c, r).pit) this.fixPointInTime(s, from);
+        } catch (e) {
+          if (e instanceof Violation) throw e;
+          this.violate(
+            others.length > 0 ? 'concurrent-points-in-time' : 'point-in-time',
+            `${c.call}(${JSON.stringify(c.params)}) failed${others.length > 0 ? ` while ${others.length} other job(s) were alive` : ''}: ${errorText(e)}`,
+          );
+          return;
+        }
+        await this.checkOthers(no);
+      }
+    } finally {
+      restore();
+    }
+    s.handle = plan.handle(results, disks, { sessionNo: no });
+    s.exports = Object.fromEntries(disks.map((d) => [d, plan.exportName(s.handle, d)]));
+    if (this.proposal.capabilities.jobIds && others.length > 0) {
+      this.exercised.add('job-identity');
+      if (others.some((o) => o.handle === s.handle))
+        this.violate('job-identity', `job id '${s.handle}' handed out again while its job is alive`);
+    }
+    await this.firstRead(s);
+    const after = await readQemuState(this.port);
+    s.owned = {
+      nodes: after.nodes.filter((n) => !before.nodes.includes(n)),
+      files: after.files.filter((f) => !before.files.includes(f)),
+    };
+    this.sessions.push(s);
+  }
+
+  /** Read a session's export of one disk and narrow its point in time. */
   private async checkRead(
     s: Session,
     disk: string,
@@ -283,6 +391,8 @@ export class World {
     property: PropertyId,
     when: string,
   ): Promise<void> {
+    if (!s.perDisk || !s.common || !s.snap.hasTag('readable')) return;
+    this.exercised.add(property);
     let data: Uint8Array;
     try {
       data = await this.port.readExport(s.exports[disk], offset, length);
@@ -294,19 +404,13 @@ export class World {
       );
       return;
     }
-    const ok = this.history.consistentVersions(
-      disk,
-      offset,
-      data,
-      Math.min(...s.perDisk[disk]),
-      Math.max(...s.perDisk[disk]),
-    );
-    const narrowed = intersect(s.perDisk[disk], ok);
+    const lo = Math.min(...s.perDisk[disk]);
+    const hi = Math.max(...s.perDisk[disk]);
+    const narrowed = intersect(s.perDisk[disk], this.history.consistentVersions(disk, offset, data, lo, hi));
     if (narrowed.size === 0) {
-      const v = Math.max(...s.perDisk[disk]);
-      const want = this.history.bytes(disk, v, offset, length);
+      const want = this.history.bytes(disk, hi, offset, length);
       const at = firstDiff(data, want);
-      const newer = this.history.consistentVersions(disk, offset, data, v, this.history.version).size > 0;
+      const newer = this.history.consistentVersions(disk, offset, data, hi, this.history.version).size > 0;
       this.violate(
         property,
         `${s.exports[disk]} (session ${s.no}, disk ${disk}) ${when}: byte ${offset + at} is 0x${hex(data[at])}, its point in time has 0x${hex(want[at])}${newer ? ' — data written after the point in time' : ''}`,
@@ -314,6 +418,8 @@ export class World {
       return;
     }
     s.perDisk[disk] = narrowed;
+    s.read.add(disk);
+    if (s.read.size >= 2) this.exercised.add('common-point-in-time');
     const common = intersect(s.common, narrowed);
     if (common.size === 0) {
       this.violate(
@@ -325,8 +431,18 @@ export class World {
     s.common = common;
   }
 
+  /** A reader connects as soon as a session's exports appear, and reads every disk once. */
+  private async firstRead(s: Session): Promise<void> {
+    if (!s.snap.hasTag('readable')) return;
+    for (const d of s.disks)
+      await this.checkRead(s, d, 0, this.opts.diskSize, 'point-in-time', 'as soon as it was exported');
+  }
+
   async read(op: Extract<OpSpec, { op: 'read' }>): Promise<void> {
-    const s = this.pick(op.session);
+    const s = this.pick(
+      op.session,
+      this.alive().filter((x) => x.snap.hasTag('readable')),
+    );
     if (!s) return;
     const disk = s.disks[op.disk % s.disks.length];
     const offset = Math.min(op.offset, this.opts.diskSize - 512);
@@ -350,89 +466,312 @@ export class World {
     }
   }
 
-  async stats(i: number): Promise<void> {
-    const s = this.pick(i);
-    const plan = this.proposal.session;
-    if (!s || !plan.stats) return;
-    const c = plan.stats(s.handle);
-    try {
-      const r = (await this.apiCall(c)) as Record<string, unknown>;
-      if (this.proposal.capabilities.jobIds && r.id !== s.handle)
-        this.violate('job-identity', `stats('${s.handle}') answered for '${String(r.id)}'`);
-    } catch (e) {
-      this.violate('job-identity', `stats of session ${s.no} failed: ${msg(e)}`);
-    }
-  }
-
-  async stop(i: number, inject: Extract<OpSpec, { op: 'stop' }>['inject'] = []): Promise<void> {
-    const s = this.pick(i);
-    if (s) await this.stopSession(s, inject ?? []);
-  }
-
-  private async stopSession(
-    s: Session,
-    inject: NonNullable<Extract<OpSpec, { op: 'stop' }>['inject']> = [],
-  ): Promise<void> {
-    const plan = this.proposal.session;
-    // The guest keeps writing and a connected reader keeps reading while the job is being ended.
-    let qmpCount = 0;
-    const pending = [...inject].sort((a, b) => a.after - b.after);
-    const restore = this.wrapQmp(async () => {
-      qmpCount++;
-      while (pending.length > 0 && pending[0].after <= qmpCount) {
-        const w = pending.shift()!;
-        await this.guestWrite({
-          disk: this.diskNames[w.disk % this.diskNames.length],
-          offset: w.offset,
-          length: w.length,
-          pattern: w.pattern,
-        });
-      }
-      for (const d of s.disks)
-        await this.checkRead(s, d, 0, this.opts.diskSize, 'safe-teardown', 'while its job was being ended');
+  /** The session's requests, each with whether its state accepts it now. */
+  private requests(s: Session, handle = s.handle): { label: string; call: ApiCall; legal: boolean }[] {
+    return Object.entries(this.proposal.session.request).map(([label, build]) => {
+      const call = build(handle, s.disks);
+      return { label, call, legal: s.snap.can({ type: call.call, params: call.params }) };
     });
+  }
+
+  /** Where a call would take a session (before its outcome is known). */
+  private target(s: Session, c: ApiCall): AnyMachineSnapshot {
+    return transition(this.proposal.machine, s.snap, { type: c.call, params: c.params })[0];
+  }
+
+  async call(i: number, k: number, inject: Inject[]): Promise<void> {
+    const s = this.pick(i);
+    if (!s) return;
+    const legal = this.requests(s).filter((r) => r.legal);
+    if (legal.length === 0) return;
+    // a small index names one of the accepted calls; a larger one moves the session toward being read
+    const c = k < legal.length ? legal[k].call : (this.toward(s, legal) ?? legal[k % legal.length].call);
+    await this.runLegal(s, c, inject);
+  }
+
+  /** The accepted call that starts a shortest way (in calls) from the session's state to a readable one. */
+  private toward(s: Session, legal: { call: ApiCall }[]): ApiCall | undefined {
+    const shape = this.proposal.shape;
+    const readable = new Set(shape.states.filter((x) => x.tags.includes('readable')).map((x) => x.name));
+    const here = String(s.snap.value);
+    if (readable.has(here)) return undefined;
+    const calls = new Set(Object.keys(this.proposal.calls));
+    const first = new Map<string, string>([[here, '']]);
+    const queue = [here];
+    while (queue.length > 0) {
+      const at = queue.shift()!;
+      if (readable.has(at)) break;
+      for (const t of shape.transitions) {
+        if (t.from !== at || first.has(t.to) || !calls.has(t.event)) continue;
+        first.set(t.to, at === here ? t.to : first.get(at)!);
+        queue.push(t.to);
+      }
+    }
+    const goal = [...readable].find((r) => first.has(r));
+    if (!goal) return undefined;
+    const hop = first.get(goal)!;
+    return legal.find((r) => String(this.target(s, r.call).value) === hop)?.call;
+  }
+
+  /** A call the session's state accepts: QEMU must carry it out, and the session moves on. */
+  private async runLegal(s: Session, c: ApiCall, inject: Inject[]): Promise<void> {
+    const to = this.target(s, c);
+    const ending = s.snap.hasTag('readable') && !to.hasTag('readable');
+    if (ending || to.status === 'done') {
+      this.exercised.add('teardown-accepted');
+      if (ending) this.exercised.add('safe-teardown');
+    }
+    const from = this.history.version;
+    const restore = this.hookQmp(inject, ending ? s : undefined);
+    let result: unknown;
     try {
-      for (const c of plan.stop(s.handle, s.disks)) {
+      result = await this.apiCall(c);
+    } catch (e) {
+      if (e instanceof Violation) throw e;
+      const property: PropertyId =
+        ending || to.status === 'done'
+          ? 'teardown-accepted'
+          : to.hasTag('pivoted')
+            ? 'pivot-identical'
+            : to.hasTag('pit') || to.hasTag('readable')
+              ? 'point-in-time'
+              : 'job-identity';
+      this.violate(
+        property,
+        `${c.call}(${JSON.stringify(c.params)}) refused in state '${String(s.snap.value)}': ${errorText(e)}`,
+      );
+      return;
+    } finally {
+      restore();
+    }
+    if (this.proposal.capabilities.jobIds && result && typeof result === 'object' && 'id' in result) {
+      if (this.alive().length > 1) this.exercised.add('job-identity');
+      if ((result as { id: unknown }).id !== s.handle)
+        this.violate(
+          'job-identity',
+          `${c.call}('${s.handle}') answered for '${String((result as { id: unknown }).id)}'`,
+        );
+    }
+    const entered = this.step(s, c, result);
+    if (entered.pit) this.fixPointInTime(s, from);
+    if (entered.readable) await this.firstRead(s);
+    if (entered.pivoted) await this.checkPivot(s, c);
+    if (entered.final) await this.ended(s, c);
+    await this.checkOthers(s.no);
+  }
+
+  async stop(i: number, inject: Inject[]): Promise<void> {
+    const s = this.pick(i);
+    if (s) await this.stopSession(s, inject);
+  }
+
+  private async stopSession(s: Session, inject: Inject[] = []): Promise<void> {
+    const calls = this.proposal.session.stop(s.handle, s.disks, String(s.snap.value));
+    this.exercised.add('teardown-accepted');
+    const readable = s.snap.hasTag('readable');
+    if (readable) this.exercised.add('safe-teardown');
+    // The guest keeps writing and a connected reader keeps reading while the job is being ended.
+    const restore = this.hookQmp(inject, readable ? s : undefined);
+    let last: ApiCall | undefined;
+    try {
+      for (const c of calls) {
+        last = c;
+        let r: unknown;
         try {
-          await this.apiCall(c);
+          r = await this.apiCall(c);
         } catch (e) {
           if (e instanceof Violation) throw e;
-          this.violate('teardown-accepted', `${c.call}(${JSON.stringify(c.params)}) refused: ${msg(e)}`);
+          this.violate(
+            'teardown-accepted',
+            `${c.call}(${JSON.stringify(c.params)}) refused: ${errorText(e)}`,
+          );
           return;
         }
+        this.step(s, c, r);
       }
     } finally {
       restore();
     }
-    s.alive = false;
-    this.api = apiStep(this.machine, this.api, { type: 'STOP', session: s.no });
+    if (s.snap.status !== 'done') {
+      this.violate(
+        'teardown-accepted',
+        `the session's stop calls left it in state '${String(s.snap.value)}', which is not an end state`,
+      );
+      return;
+    }
+    await this.ended(s, last);
     await this.checkOthers(s.no);
+  }
+
+  /** A session ended: what its calls added must be gone (end-releases), now or after the next guest write. */
+  private async ended(s: Session, c: ApiCall | undefined): Promise<void> {
+    s.ended = true;
+    this.exercised.add('end-releases');
+    const now = await readQemuState(this.port);
+    const nodes = s.owned.nodes.filter((n) => now.nodes.includes(n));
+    if (nodes.length === 0) return;
+    const bytes: Record<string, number> = {};
+    for (const f of s.owned.files) if (now.files.includes(f)) bytes[f] = await this.port.imageBytes(f);
+    this.unreleased.push({
+      s,
+      call: c ? `${c.call}(${JSON.stringify(c.params)})` : 'its stop',
+      nodes,
+      bytes,
+    });
+  }
+
+  /** After a guest write: an ended session that kept its nodes shows what it still costs. */
+  private async checkUnreleased(final = false): Promise<void> {
+    for (const u of this.unreleased.splice(0)) {
+      const grew: string[] = [];
+      for (const [f, was] of Object.entries(u.bytes)) {
+        const files = await this.port.scratchFiles();
+        if (!files.includes(f)) continue;
+        const now = await this.port.imageBytes(f);
+        if (now > was) grew.push(`${f.split('/').pop()} grew ${now - was} bytes`);
+      }
+      this.violate(
+        'end-releases',
+        `after ${u.call} (session ${u.s.no}) node(s) ${u.nodes.join(', ')} stayed${grew.length > 0 ? `; the guest's next write: ${grew.join(', ')}` : final ? ' until the run ended' : ''}`,
+      );
+    }
+  }
+
+  /**
+   * Entering a 'pivoted' state: the guest now writes to a copy holding everything it wrote. The copy is the
+   * guest's disk from now on: the domain's own state (what a teardown must come back to) takes it in.
+   */
+  private async checkPivot(s: Session, c: ApiCall): Promise<void> {
+    this.exercised.add('pivot-identical');
+    const state = await readQemuState(this.port);
+    const adopted = s.owned.nodes.filter((n) => state.nodes.includes(n));
+    this.baseline = {
+      ...this.baseline,
+      nodes: [...this.baseline.nodes.filter((n) => state.nodes.includes(n)), ...adopted].sort(),
+      files: [
+        ...this.baseline.files.filter((f) => state.files.includes(f)),
+        ...s.owned.files.filter((f) => state.files.includes(f)),
+      ].sort(),
+      devices: {
+        ...this.baseline.devices,
+        ...Object.fromEntries(
+          s.disks.flatMap((d) => {
+            const dev = this.port.domain.disks.find((x) => x.name === d)?.device;
+            return dev ? [[dev, state.devices[dev]]] : [];
+          }),
+        ),
+      },
+    };
+    s.owned = { nodes: [], files: [] };
+    for (const d of s.disks) {
+      const disk = this.port.domain.disks.find((x) => x.name === d)!;
+      if (disk.device && state.devices[disk.device] === disk.node)
+        this.violate(
+          'pivot-identical',
+          `after ${c.call}, device ${disk.device} still writes to ${disk.node}: nothing was pivoted`,
+        );
+      const data = await this.port.guestRead(d, 0, this.opts.diskSize);
+      const want = this.history.bytes(d, this.history.version, 0, this.opts.diskSize);
+      const at = firstDiff(data, want);
+      if (at < data.length)
+        this.violate(
+          'pivot-identical',
+          `after ${c.call}, the guest reads 0x${hex(data[at])} at byte ${at} of ${d}; it wrote 0x${hex(want[at])}`,
+        );
+    }
+  }
+
+  /**
+   * A call the API does not accept now: it must fail cleanly and leave QEMU as it was. The session's machine
+   * stays where it is.
+   */
+  async misuse(op: Extract<OpSpec, { op: 'misuse' }>): Promise<void> {
+    const p = this.proposal;
+    let calls: ApiCall[] | undefined;
+    let what = '';
+    const requested = (s: Session, handle: string, legal?: false) => {
+      const rs = this.requests(s, handle).filter((r) => legal === undefined || r.legal === legal);
+      return rs.length === 0 ? undefined : [rs[op.event % rs.length].call];
+    };
+    if (op.kind === 'illegal') {
+      const s = this.pick(op.session);
+      if (!s) return;
+      calls = requested(s, s.handle, false);
+      what = `in state '${String(s.snap.value)}' of session ${s.no}`;
+    } else if (op.kind === 'ended') {
+      const s = this.pick(
+        op.session,
+        this.sessions.filter((x) => x.ended && x.handle !== ''),
+      );
+      if (!s) return;
+      calls = requested(s, s.handle);
+      what = `on session ${s.no}, which has ended`;
+    } else if (op.kind === 'unknown-id') {
+      const s = this.pick(op.session, this.sessions);
+      if (!p.capabilities.jobIds || !s) return;
+      calls = requested(s, `${s.handle}-unknown`);
+      what = `naming job '${s.handle}-unknown', which the API never handed out`;
+    } else if (op.kind === 'missing-disk') {
+      calls = p.session.start([NO_SUCH_DISK], { sessionNo: this.sessions.length });
+      what = `naming disk '${NO_SUCH_DISK}', which the domain does not have`;
+    } else {
+      if (p.capabilities.concurrentJobs || this.alive().length === 0) return;
+      calls = p.session.start(this.alive()[0].disks, { sessionNo: this.sessions.length });
+      what = 'while the one job the API allows is alive';
+    }
+    if (!calls || calls.length === 0) return;
+    this.exercised.add('misuse-refused');
+    const before = await readQemuState(this.port);
+    const c = calls[0];
+    try {
+      await this.apiCall(c);
+    } catch (e) {
+      if (e instanceof Violation) throw e;
+      const text = errorText(e);
+      const after = await readQemuState(this.port);
+      const changes = stateChanges(before, after);
+      if (INTERNAL.test(text))
+        this.violate(
+          'misuse-refused',
+          `${c.call}(${JSON.stringify(c.params)}) ${what} failed with an internal error, not a refusal: ${text}`,
+        );
+      else if (changes.length > 0)
+        this.violate(
+          'misuse-refused',
+          `${c.call}(${JSON.stringify(c.params)}) ${what} was refused (${text}) but changed QEMU: ${changes.join('; ')}`,
+        );
+      else
+        this.findings.push({ property: 'misuse-refused', detail: `${op.kind}: ${c.call} ${what}: ${text}` });
+      return;
+    }
+    this.violate('misuse-refused', `${c.call}(${JSON.stringify(c.params)}) ${what} was accepted`);
+    this.derailed = true;
   }
 
   /** End every session, then nothing may be left behind and the guest's data must be intact. */
   async finish(): Promise<void> {
-    for (const s of this.alive()) await this.stopSession(s);
+    if (this.derailed) return;
+    await this.checkUnreleased(true);
+    for (const s of this.alive()) {
+      this.feedQemuEvents();
+      if (!s.ended) await this.stopSession(s);
+    }
+    if (this.paused) {
+      this.violate(
+        'guest-writes-never-fail',
+        `the guest was left stopped: ${this.deferred.length} write(s) never happened`,
+      );
+      return;
+    }
+    await this.checkUnreleased(true);
     if (this.alive().length > 0) return; // a refused teardown was already reported
-    const p = this.port;
-    const left: string[] = [];
-    const jobs = (await p.qmp('query-jobs')) as { id: string }[];
-    if (jobs.length > 0) left.push(`jobs ${jobs.map((j) => j.id).join(', ')}`);
-    const exps = (await p.qmp('query-block-exports')) as { id: string }[];
-    const extraExports = exps.filter((e) => !e.id.startsWith('guest-'));
-    if (extraExports.length > 0) left.push(`exports ${extraExports.map((e) => e.id).join(', ')}`);
-    const nodes = (await p.qmp('query-named-block-nodes', { flat: true })) as {
-      'node-name': string;
-      'dirty-bitmaps'?: unknown[];
-    }[];
-    const extraNodes = nodes.filter((n) => !this.baselineNodes.has(n['node-name']));
-    if (extraNodes.length > 0) left.push(`nodes ${extraNodes.map((n) => n['node-name']).join(', ')}`);
-    const bitmaps = nodes.filter((n) => (n['dirty-bitmaps'] ?? []).length > 0);
-    if (bitmaps.length > 0) left.push(`bitmaps on ${bitmaps.map((n) => n['node-name']).join(', ')}`);
-    const files = (await p.scratchFiles()).filter((f) => !this.baselineFiles.has(f));
-    if (files.length > 0) left.push(`scratch files ${files.join(', ')}`);
+    if (this.sessions.length === 0) return; // nothing was started: nothing to tear down
+    this.exercised.add('clean-teardown');
+    const now = await readQemuState(this.port);
+    const left = stateChanges(this.baseline, now);
     if (left.length > 0) this.violate('clean-teardown', `left behind: ${left.join('; ')}`);
     for (const d of this.diskNames) {
-      const data = await p.readExport(`guest-${d}`, 0, this.opts.diskSize);
+      const data = await this.port.guestRead(d, 0, this.opts.diskSize);
       const want = this.history.bytes(d, this.history.version, 0, this.opts.diskSize);
       const at = firstDiff(data, want);
       if (at < data.length)
@@ -460,4 +799,11 @@ function hex(n: number | undefined): string {
 
 function msg(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** "TypeError: x is undefined" for a lowering's own bug, the message alone for a refusal */
+function errorText(e: unknown): string {
+  if (e instanceof Error && /^(TypeError|RangeError|ReferenceError|SyntaxError)$/.test(e.name))
+    return `${e.name}: ${e.message}`;
+  return msg(e);
 }

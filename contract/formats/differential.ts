@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { savedOpSchema } from '../proposals/ops.ts';
 import { divergenceClass } from './divergence-classes.ts';
 import { parseWith } from './parse-with.ts';
-import { opSpec } from './saved-runs.ts';
 
 /**
  * The report of `fleece-lab replay --traces DIR --versions ...` (differential replay): how many saved runs of
@@ -24,7 +24,9 @@ export const divergenceSchema = z.object({
   traces: z.number().int(),
   example: z.string(),
   proposal: z.string(),
-  minimal: z.array(opSpec),
+  /** reports made before the VM domain replayed qemu-storage-daemon runs */
+  domain: z.enum(['vm', 'qsd']).default('qsd'),
+  minimal: z.array(savedOpSchema),
   shrunkFrom: z.number().int(),
   shrinkReplays: z.number().int(),
   simWrongAt: z.array(z.string()),

@@ -7,14 +7,16 @@ import { counterexampleFileName, parseSavedTrace, readSavedRuns, runsFileName } 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-saved-runs-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** an operation as saved before sessions had machines, and what it is read as now */
 const STATS = { op: 'stats', session: 0 };
+const CALL = { op: 'call', session: 0, event: 0 };
 const WRITE = { op: 'write', disk: 0, offset: 0, length: 512, pattern: 1 };
 
 describe('saved runs', () => {
   it('are read from runs files and counterexamples, one line naming file and line or field when wrong', () => {
     fs.writeFileSync(
       path.join(dir, runsFileName('p')),
-      `${JSON.stringify({ proposal: 'p', seed: 1, run: 1, ops: [STATS] })}\n\n${JSON.stringify({ proposal: 'p', ops: [WRITE] })}\n`,
+      `${JSON.stringify({ proposal: 'p', seed: 1, run: 1, ops: [STATS] })}\n\n${JSON.stringify({ proposal: 'p', domain: 'vm', ops: [WRITE] })}\n`,
     );
     const trace = {
       proposal: 'p',
@@ -28,13 +30,15 @@ describe('saved runs', () => {
     fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify({ kind: 'other' }));
     const rel = path.relative(process.cwd(), dir);
     expect(readSavedRuns(dir)).toEqual([
-      { source: path.join(rel, 'p.runs.jsonl:1'), proposal: 'p', ops: [STATS] },
-      { source: path.join(rel, 'p.runs.jsonl:3'), proposal: 'p', ops: [WRITE] },
-      { source: path.join(rel, 'p.x.json'), proposal: 'p', ops: [WRITE, STATS] },
+      // runs saved before the VM domain were made on qemu-storage-daemon
+      { source: path.join(rel, 'p.runs.jsonl:1'), proposal: 'p', domain: 'qsd', ops: [CALL] },
+      { source: path.join(rel, 'p.runs.jsonl:3'), proposal: 'p', domain: 'vm', ops: [WRITE] },
+      { source: path.join(rel, 'p.x.json'), proposal: 'p', domain: 'qsd', ops: [WRITE, CALL] },
     ]);
     expect(parseSavedTrace(JSON.stringify(trace), 't.json')).toMatchObject({
       property: 'x',
-      ops: [WRITE, STATS],
+      domain: 'qsd',
+      ops: [WRITE, CALL],
     });
 
     const bad = path.join(dir, 'bad.runs.jsonl');

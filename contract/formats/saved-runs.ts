@@ -2,41 +2,35 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseJsonLine, parseJsonText } from '../json-text.ts';
+import type { DomainKind } from '../port.ts';
+import { type OpSpec, savedOpSchema } from '../proposals/ops.ts';
 import { parseWith } from './parse-with.ts';
 
+export type { OpSpec };
+
 /**
- * Saved runs of `fleece-lab check`: the operations of a run of the property checker (OpSpec), as plain
- * data so that a run replays on another target. Three files carry them:
+ * Saved runs of `fleece-lab check`: the domain and the operations of a run of the property checker
+ * (OpSpec, contract/proposals/ops.ts), as plain data so that a run replays on another target. Three files carry them:
  * - `<proposal>.runs.jsonl` (check --save-runs): every generated run, one JSON object a line;
  * - `<proposal>.<property>.json`: a counterexample, with the property it broke and why;
  * - `minimal/<id>.json` of a differential replay: a divergence's minimal trace, in the counterexample's shape.
  * `fleece-lab replay` reads the last two; the differential replay reads them all.
  */
-const nat = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
-const len = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-const pattern = z.number().int().min(0).max(255);
-const inject = z.object({ after: nat, disk: nat, offset: nat, length: len, pattern });
-
-/** one operation of a run (checks/model/world.ts runs them), checked before any of them runs */
-export const opSpec = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('write'), disk: nat, offset: nat, length: len, pattern }),
-  z.object({ op: z.literal('start'), disks: z.array(nat), inject: z.array(inject) }),
-  z.object({ op: z.literal('read'), session: nat, disk: nat, offset: nat, length: len }),
-  z.object({ op: z.literal('stats'), session: nat }),
-  z.object({ op: z.literal('stop'), session: nat, inject: z.array(inject).optional() }),
-]);
-export type OpSpec = z.infer<typeof opSpec>;
+/** runs saved before the VM domain were made on qemu-storage-daemon */
+const domain = z.enum(['vm', 'qsd']).default('qsd');
+const ops = z.array(savedOpSchema);
 
 /** what every saved run has: the proposal it ran and its operations (other members, like the seed, are not read) */
-export const savedRunSchema = z.object({ proposal: z.string(), ops: z.array(opSpec) });
+export const savedRunSchema = z.object({ proposal: z.string(), domain, ops });
 
 /** a counterexample (or a minimal trace): the run, the profile it ran on and the outcome it had */
 export const savedTraceSchema = z.object({
   proposal: z.string(),
+  domain,
   profile: z.string(),
   property: z.string(),
   detail: z.string(),
-  ops: z.array(opSpec),
+  ops,
 });
 export type SavedTrace = z.infer<typeof savedTraceSchema>;
 
@@ -44,6 +38,7 @@ export interface SavedRun {
   /** where it came from: FILE or FILE:LINE */
   source: string;
   proposal: string;
+  domain: DomainKind;
   ops: OpSpec[];
 }
 
@@ -79,7 +74,7 @@ export function readSavedRuns(where: string): SavedRun[] {
     const r = raw as { proposal?: unknown; ops?: unknown } | null;
     if (typeof r?.proposal !== 'string' || !Array.isArray(r.ops)) return;
     const run = parseWith(savedRunSchema, raw, source);
-    out.push({ source, proposal: run.proposal, ops: run.ops });
+    out.push({ source, proposal: run.proposal, domain: run.domain, ops: run.ops });
   };
   for (const f of files) {
     const text = fs.readFileSync(f, 'utf8');

@@ -1,6 +1,7 @@
+import { setup } from 'xstate';
 import { z } from 'zod';
 import { defineProposal } from './define.ts';
-import { addOverlay, cancelJob, diskNode, exportNode, removeNode, unexport } from './lowering-kit.ts';
+import { addBackupOverlays, cancelJob, diskOf, exportNode, removeNode, unexport } from './lowering-kit.ts';
 
 /**
  * What libvirt shipped in 6.0: virDomainBackupBegin with a list of disks started in one transaction (pull
@@ -39,32 +40,37 @@ export default defineProposal({
     'clean-teardown',
     'guest-writes-never-fail',
     'safe-teardown',
+    'misuse-refused',
+    'end-releases',
   ],
   limits: {
     'concurrent-points-in-time':
       'one backup job per domain: a second virDomainBackupBegin waits for the domain job lock and times out',
     'job-identity': 'no job ids: virDomainAbortJob and virDomainGetJobStats act on "the" domain job',
   },
+  // virDomainGetJobStats is a call on the domain, not on a backup: it answers with or without one
+  machine: setup({}).createMachine({
+    id: 'backup-begin-6.0',
+    initial: 'none',
+    states: {
+      none: { on: { virDomainBackupBegin: 'running' } },
+      running: { tags: ['pit', 'readable'], on: { virDomainAbortJob: 'ended' } },
+      ended: { type: 'final' },
+    },
+  }),
   session: {
     start: (disks) => [{ call: 'virDomainBackupBegin', params: { disks } }],
-    pitCall: (disks) => Object.fromEntries(disks.map((d) => [d, 0])),
     handle: () => 'domain-job',
     exportName: (_h, disk) => `backup-${disk}`,
     stop: () => [{ call: 'virDomainAbortJob', params: {} }],
-    stats: () => ({ call: 'virDomainGetJobStats', params: {} }),
+    request: { abort: () => ({ call: 'virDomainAbortJob', params: {} }) },
   },
   lower: {
     async virDomainBackupBegin(ctx, p) {
       if (ctx.state.job) throw new Error(DOMAIN_LOCK_TIMEOUT);
       const disks = p.disks as string[];
-      const files: Record<string, string> = {};
-      for (const d of disks) files[d] = await addOverlay(ctx, d, `backup-${d}`);
-      await ctx.port.qmp('transaction', {
-        actions: disks.map((d) => ({
-          type: 'blockdev-backup',
-          data: { 'job-id': `backup-${d}`, device: diskNode(ctx, d), target: `backup-${d}`, sync: 'none' },
-        })),
-      });
+      for (const d of disks) diskOf(ctx, d);
+      const files = await addBackupOverlays(ctx, disks, 'backup');
       for (const d of disks) await exportNode(ctx, `backup-${d}`, `backup-${d}`, `backup-${d}`);
       ctx.state.job = { disks, files };
       return 0;

@@ -1,3 +1,4 @@
+import { setup } from 'xstate';
 import { z } from 'zod';
 import { defineProposal } from './define.ts';
 import { addOverlay, diskNode, removeNode } from './lowering-kit.ts';
@@ -20,18 +21,35 @@ export default defineProposal({
     },
     fleeceStop: { doc: 'stop fleecing one disk', params: z.object({ disk: z.string() }), result: z.void() },
   },
-  claims: ['point-in-time', 'teardown-accepted', 'clean-teardown', 'guest-writes-never-fail'],
+  claims: [
+    'point-in-time',
+    'teardown-accepted',
+    'clean-teardown',
+    'guest-writes-never-fail',
+    'misuse-refused',
+    'end-releases',
+  ],
   limits: {
     'common-point-in-time': 'one disk per call: a list of disks is several calls, each its own point in time',
     'concurrent-points-in-time': 'one fleecing per disk: the node names and export are fixed',
     'job-identity': 'no job ids',
   },
+  machine: setup({}).createMachine({
+    id: 'seed-2013',
+    initial: 'none',
+    states: {
+      none: { on: { fleeceStart: 'fleecing' } },
+      fleecing: { tags: ['pit', 'readable'], on: { fleeceStop: 'stopped' } },
+      stopped: { type: 'final' },
+    },
+  }),
+  // one disk per call: a session is one disk
   session: {
-    start: (disks) => disks.map((disk) => ({ call: 'fleeceStart', params: { disk } })),
-    pitCall: (disks) => Object.fromEntries(disks.map((d, i) => [d, i])),
-    handle: (_r, disks) => disks.join('+'),
+    start: (disks) => [{ call: 'fleeceStart', params: { disk: disks[0] } }],
+    handle: (_r, disks) => disks[0],
     exportName: (_h, disk) => `fleece-${disk}`,
-    stop: (_h, disks) => disks.map((disk) => ({ call: 'fleeceStop', params: { disk } })),
+    stop: (disk) => [{ call: 'fleeceStop', params: { disk } }],
+    request: { stop: (disk) => ({ call: 'fleeceStop', params: { disk } }) },
   },
   lower: {
     async fleeceStart(ctx, p) {

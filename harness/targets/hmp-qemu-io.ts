@@ -36,14 +36,27 @@ export function classifyIo(hmp: string, stdout: string): IoOutcome {
   return 'unknown';
 }
 
-export async function hmpQemuIo(q: QemuProcess, target: IoTarget, command: string): Promise<IoResult> {
+/** The HMP command line: `qemu-io [-d] NAME "COMMAND"`. */
+export function qemuIoCommand(target: IoTarget, command: string): string {
   if (command.includes('"')) throw new Error(`qemu-io command must not contain '"': ${command}`);
   const name = 'node' in target ? target.node : target.qdev;
-  const flag = 'qdev' in target ? '-d ' : '';
+  return `qemu-io ${'qdev' in target ? '-d ' : ''}${name} "${command}"`;
+}
+
+/** A guest's I/O that did not happen, in one line (undefined when it did). */
+export function guestIoOutcome(hmp: string, stdout: string): string | undefined {
+  const outcome = classifyIo(hmp, stdout);
+  if (outcome === 'ok') return undefined;
+  const text = (hmp.trim() || stdout.trim() || 'no output').split('\n')[0].trim();
+  return `${outcome}: ${text}`;
+}
+
+export async function hmpQemuIo(q: QemuProcess, target: IoTarget, command: string): Promise<IoResult> {
+  const line = qemuIoCommand(target, command);
   const outBefore = q.stdoutText().length;
   const errBefore = q.stderrText().length;
   const ret = await q.qmp.execute('human-monitor-command', {
-    'command-line': `qemu-io ${flag}${name} "${command}"`,
+    'command-line': line,
   });
   const hmp = typeof ret === 'string' ? ret : JSON.stringify(ret);
   let stdout = q.stdoutText().slice(outBefore);

@@ -62,7 +62,7 @@ export class SimCore {
   machineState: import('./machine.ts').MachineState | undefined;
   quitRequested = false;
   /** qemu-system's machine: q35 carries the guest disks, none has no devices */
-  machine: 'q35' | 'none' = 'none';
+  machine: 'q35' | 'pc' | 'none' = 'none';
   /** qemu-system's run state: prelaunch when started with -S (see commands/runstate.ts) */
   runState: RunState = 'running';
   /** socket hooks set by the process adapter (sim/serve); absent in process */

@@ -21,6 +21,7 @@ import { bundled } from '../../../contract/proposals/index.ts';
 import { profileSchema } from '../../../contract/versions.ts';
 import { SimPort } from '../../../harness/sim-port.ts';
 import { replayOps } from '../../model/replay.ts';
+import { World } from '../../model/world.ts';
 import { type FuzzTarget, normalizeClass } from '../core.ts';
 import {
   applyByteEdits,
@@ -142,7 +143,8 @@ async function savedCase(st: State, i: TraceInput, file: string): Promise<string
   const profile = profileSchema.safeParse(t.profile);
   if (!i.replay || !proposal || !profile.success) return 'saved accepted';
   // what `fleece-lab replay` then does on the simulator: an outcome, never a raw error
-  const r = await replayOps(proposal, new SimPort(profile.data, 1), t.ops);
+  const domain = { kind: 'qsd' as const, disks: World.domainDisks('qsd', 2, 256 * 1024) };
+  const r = await replayOps(proposal, async () => new SimPort(profile.data, 1, domain), t.ops);
   return `saved accepted, replayed: ${r.violated ? `${r.violated} fails` : 'no property fails'}`;
 }
 
