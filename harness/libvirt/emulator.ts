@@ -61,7 +61,9 @@ export const HOST_MODULE_DIR = '/usr/lib/x86_64-linux-gnu/qemu';
 export function rootEmulator(root: string, file: string): string {
   const inv = rootInvocation(root, rootLoader(root));
   const mods = inv.env.QEMU_MODULE_DIR;
-  if (!mods || !fs.existsSync(HOST_MODULE_DIR)) return writeWrapper(file, inv.system, inv.env);
+  // a root without modules (5.2's) has nothing to mount
+  if (!mods || !fs.existsSync(mods) || !fs.existsSync(HOST_MODULE_DIR))
+    return writeWrapper(file, inv.system, inv.env);
   const argv = [
     'unshare',
     '--mount',

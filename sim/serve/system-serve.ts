@@ -241,15 +241,18 @@ export class SystemProcess extends ServeBase {
       this.fail(d.loc, `fleece-lab: -display ${String(d.value.type)} is not simulated`);
   }
 
+  /** every -object's properties (5.2 keeps them as QemuOpts until they are made) */
+  private objectValues(): { value: Record<string, unknown>; loc: string }[] {
+    const c = this.config;
+    return this.profile === '5.2'
+      ? c.lists.object.all.map((o) => ({ value: this.object52(o), loc: o.loc }))
+      : c.objects;
+  }
+
   /** object_option_foreach_add: early objects (all but memory-backend-*), or late ones */
   private objects(m: ChosenMachine, late: boolean, memdev?: string): void {
-    const c = this.config;
     const ramId = m.info['default-ram-id'] as string | undefined;
-    const all =
-      this.profile === '5.2'
-        ? c.lists.object.all.map((o) => ({ value: this.object52(o), loc: o.loc }))
-        : c.objects;
-    for (const o of all) {
+    for (const o of this.objectValues()) {
       const type = String(o.value['qom-type']);
       if (type.startsWith('memory-backend-') !== late) continue;
       const id = String(o.value.id);
@@ -363,7 +366,8 @@ export class SystemProcess extends ServeBase {
   /** qemu_resolve_machine_memdev: the RAM backend named by -machine memory-backend=, and its size */
   private ramSize(memdev: string | undefined, given: number | undefined): number {
     if (memdev === undefined) return given ?? 128 * 1024 * 1024;
-    const obj = this.config.objects.find(
+    // 5.2's too: a -machine memory-backend= naming a key=value -object (real 5.2 accepts libvirt's)
+    const obj = this.objectValues().find(
       (o) => o.value.id === memdev && String(o.value['qom-type']).startsWith('memory-backend-'),
     );
     if (!obj) this.fail(undefined, `Memory backend '${memdev}' not found`);
