@@ -1,7 +1,7 @@
 /**
  * A replayed conversation against its recording, step by step: a step is one message the client sent,
- * with the reply it got and the events that arrived until the next one (step 0: the greeting and the
- * events before the first message). Noise is filtered where the project filters it — the recorded
+ * with the reply it got and the events that arrived after that reply until the next one (step 0: the
+ * greeting and the events before the first reply). Noise is filtered where the project filters it — the recorded
  * conversation's own rules (harness/libvirt/conversation-noise.ts: scratch paths, event timestamps, thread
  * ids, the progress polls) and the differentials' (contract/noise.ts: key order, generated node names,
  * allocation sizes, job progress counters, a drain's paused/running pairs) — and the monitor's socket
@@ -58,18 +58,23 @@ export function stepsOf(messages: readonly ConversationMessage[], scratch = SCRA
   const steps: Step[] = [{ label: 'greeting', reply: undefined, events: [] }];
   const events: RecordedEvent[] = [];
   const pending = new Map<unknown, number>();
+  // an event belongs to the step of the last reply before it: the same on both sides whether the client
+  // waited for each reply or sent ahead (pipelined)
+  let lastReplied = 0;
   for (const [dir, , msg] of withoutPolls(conn?.messages ?? [])) {
     if (dir === 'send') {
       steps.push({ label: requestName(msg), reply: undefined, events: [] });
       pending.set(idOf(msg), steps.length - 1);
     } else if (isEvent(msg)) {
       const e = norm(msg) as { event: string; data?: Record<string, unknown> };
-      events.push({ event: e.event, data: e.data, step: steps.length - 1 });
-    } else if (steps.length === 1 && steps[0] && steps[0].reply === undefined) {
+      events.push({ event: e.event, data: e.data, step: lastReplied });
+    } else if (msg && typeof msg === 'object' && 'QMP' in msg && steps[0] && steps[0].reply === undefined) {
+      // the greeting (a client may have sent before it arrived)
       steps[0].reply = norm(msg);
     } else {
       const at = pending.get(idOf(msg)) ?? steps.length - 1;
       pending.delete(idOf(msg));
+      lastReplied = at;
       const s = steps[at];
       if (s && s.reply === undefined) s.reply = norm(msg);
     }

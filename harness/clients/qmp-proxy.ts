@@ -6,7 +6,8 @@
  * newline), QEMU's one a line. Ids and order are the client's: nothing is added, changed or held back.
  *
  * Bounds: the wait for a client, the connection to the upstream, and the drain after one side closes.
- * It ends when either side closes (the other is then closed too) and removes its socket.
+ * A side that stops sending (half-close) is passed on as such; when either side closes, the other is
+ * closed too and the proxy removes its socket.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -39,7 +40,7 @@ function errText(e: unknown): string {
 
 async function listenOnce(o: ProxyOptions): Promise<{ server: net.Server; client: net.Socket }> {
   if (fs.existsSync(o.listen)) throw new Error(`${o.listen} exists: remove it or choose another path`);
-  const server = net.createServer({ pauseOnConnect: true });
+  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new Error(`cannot listen on ${o.listen}: ${errText(e)}`)));
     server.listen(o.listen, resolve);
@@ -65,7 +66,7 @@ async function listenOnce(o: ProxyOptions): Promise<{ server: net.Server; client
 }
 
 async function connectUpstream(file: string, ms: number): Promise<net.Socket> {
-  const sock = net.createConnection({ path: file });
+  const sock = net.createConnection({ path: file, allowHalfOpen: true });
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => {
       sock.destroy();
@@ -132,10 +133,22 @@ export async function proxyOnce(o: ProxyOptions): Promise<ProxyRecording> {
   });
   const endedBy = await new Promise<ProxyRecording['endedBy']>((resolve) => {
     let first: ProxyRecording['endedBy'] | undefined;
+    let closing = false;
+    // a side that stops sending (half-close) is passed on as such: QEMU decides what that means
+    client.once('end', () => {
+      first ??= 'client';
+      upstream.end();
+    });
+    upstream.once('end', () => {
+      first ??= 'upstream';
+      client.end();
+    });
     const closed = (who: ProxyRecording['endedBy']) => {
       first ??= who;
-      // half a second for what is still in flight, then both are gone
+      if (closing) return;
+      closing = true;
       (who === 'client' ? upstream : client).end();
+      // half a second for what is still in flight, then both are gone
       setTimeout(() => {
         client.destroy();
         upstream.destroy();
