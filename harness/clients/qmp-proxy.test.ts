@@ -46,7 +46,8 @@ function client(file: string, chunks: string[], waitFor = 1): Promise<string> {
   });
 }
 
-const GREETING = '{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": []}}\r\n';
+const GREETING =
+  '{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": []}}\r\n';
 
 describe('the recording proxy', () => {
   it("passes bytes unchanged and keeps the client's ids and the order of commands, replies and events", async () => {
@@ -60,7 +61,9 @@ describe('the recording proxy', () => {
         // the client's second command arrives without a newline: QEMU's streamer splits it all the same
         for (const m of buf.match(/\{[^{}]*\}/g) ?? []) {
           const id = JSON.parse(m).id;
-          s.write(`{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "X", "data": {"for": ${JSON.stringify(id)}}}\r\n`);
+          s.write(
+            `{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "X", "data": {"for": ${JSON.stringify(id)}}}\r\n`,
+          );
           s.write(`{"return": {}, "id": ${JSON.stringify(id)}}\r\n`);
         }
         buf = '';
@@ -69,7 +72,10 @@ describe('the recording proxy', () => {
     const listen = path.join(d, 'p.sock');
     const rec = proxyOnce({ listen, upstream: up, clientWaitMs: 5000 });
     while (!fs.existsSync(listen)) await new Promise((r) => setTimeout(r, 10));
-    const got = await client(listen, ['{"execute":"qmp_capabilities","id":"mine-1"}\n', '{"execute":"stop","id":7}']);
+    const got = await client(listen, [
+      '{"execute":"qmp_capabilities","id":"mine-1"}\n',
+      '{"execute":"stop","id":7}',
+    ]);
     const r = await rec;
     expect(got.startsWith(GREETING)).toBe(true);
     expect(r.endedBy).toBe('client');
