@@ -24,6 +24,7 @@ import type {
 } from '../../contract/formats/conversation-trace.ts';
 import { traceVersionKey } from '../../contract/formats/conversation-trace.ts';
 import { LineFramer } from '../../harness/clients/line-framer.ts';
+import { registerCleanup } from '../../harness/targets/cleanup-registry.ts';
 import { keyFiles, replayArgv } from './replay-argv.ts';
 import {
   firstLine,
@@ -148,11 +149,22 @@ function withDir(v: unknown, dir: string): unknown {
   return v;
 }
 
-/** event counts by name among messages */
+/**
+ * What a client waits for in an event: its name, and for a job's or a device's event which one and the
+ * status (10.0 sends more JOB_STATUS_CHANGE than 7.2 — drain pairs — so the name alone would let the
+ * replay run ahead of a job's `concluded`).
+ */
+function eventKey(m: unknown): string {
+  const d = (m as { data?: Record<string, unknown> }).data;
+  const which = d?.id ?? d?.device ?? d?.node ?? '';
+  return `${eventName(m)}|${typeof which === 'string' ? which : ''}|${typeof d?.status === 'string' ? d.status : ''}`;
+}
+
+/** event counts by key among messages */
 function eventCounts(ms: readonly ConversationMessage[]): Map<string, number> {
   const c = new Map<string, number>();
   for (const m of ms)
-    if (m.dir === 'recv' && isEvent(m.msg)) c.set(eventName(m.msg), (c.get(eventName(m.msg)) ?? 0) + 1);
+    if (m.dir === 'recv' && isEvent(m.msg)) c.set(eventKey(m.msg), (c.get(eventKey(m.msg)) ?? 0) + 1);
   return c;
 }
 
@@ -231,6 +243,11 @@ export async function replayTrace(trace: ConversationTrace, target: ReplayTarget
   const out: Replayed = { target, dir, connections: [] };
   let proc: Started | undefined;
   const qmp = path.join(dir, 'qmp.sock');
+  // a Ctrl-C or SIGTERM mid-replay leaves no QEMU and no folder behind
+  const unregister = registerCleanup({
+    pids: () => (proc?.proc.pid !== undefined && !proc.done() ? [proc.proc.pid] : []),
+    scratch: dir,
+  });
   try {
     makeImages(trace, dir);
     const prefix = await target.prefix(dir);
@@ -282,6 +299,7 @@ export async function replayTrace(trace: ConversationTrace, target: ReplayTarget
   } finally {
     if (proc) await stopProcess(proc);
     fs.rmSync(dir, { recursive: true, force: true });
+    unregister();
   }
   return out;
 }

@@ -167,8 +167,29 @@ export const MACHINE_HANDLERS: Record<string, Handler> = {
 export function fromCaptures(core: SimCore, name: string, args: Record<string, unknown>): unknown {
   const r = cannedReply(core, name, args);
   if (r.found) return r.value;
+  if (name === 'qom-get') missingCpuProperty(core, args);
   throw generic(`fleece-lab: ${name} ${JSON.stringify(args)} is not simulated on this machine`);
 }
+
+/**
+ * qom-get of a property the CPU does not have (libvirt asks another version's list of them): where its
+ * qom-list was captured and lacks the name, QEMU's object_property_find error — 5.2 without the type name.
+ * Seen on real 10.0 and 11.1 replaying libvirt's 7.2 conversation (fleece-lab replay).
+ */
+function missingCpuProperty(core: SimCore, args: Record<string, unknown>): void {
+  const { path, property } = args;
+  if (path !== CPU_PATH || typeof property !== 'string') return;
+  const list = cannedReply(core, 'qom-list', { path });
+  if (!list.found || !Array.isArray(list.value)) return;
+  if (list.value.some((p: { name?: unknown }) => p?.name === property)) return;
+  const type = `${core.machineState?.cpuModel ?? 'qemu64'}-x86_64-cpu`;
+  throw generic(
+    core.profile === '5.2' ? `Property '.${property}' not found` : `Property '${type}.${property}' not found`,
+  );
+}
+
+/** where libvirt finds the first CPU */
+const CPU_PATH = '/machine/unattached/device[0]';
 
 /**
  * The handler qemu-system's extra commands get: a machine query, or the captured reply when the serve
