@@ -168,13 +168,14 @@ export function fromCaptures(core: SimCore, name: string, args: Record<string, u
   const r = cannedReply(core, name, args);
   if (r.found) return r.value;
   if (name === 'qom-get') missingCpuProperty(core, args);
+  if (name === 'device-list-properties') unknownDeviceType(core, args);
   throw generic(`fleece-lab: ${name} ${JSON.stringify(args)} is not simulated on this machine`);
 }
 
 /**
  * qom-get of a property the CPU does not have (libvirt asks another version's list of them): where its
- * qom-list was captured and lacks the name, QEMU's object_property_find error — 5.2 without the type name.
- * Seen on real 10.0 and 11.1 replaying libvirt's 7.2 conversation (fleece-lab replay).
+ * qom-list was captured and lacks the name, QEMU's object_property_find error (the same on real 5.2, 7.2,
+ * 10.0 and 11.1; seen replaying libvirt's conversations with other versions, fleece-lab replay).
  */
 function missingCpuProperty(core: SimCore, args: Record<string, unknown>): void {
   const { path, property } = args;
@@ -183,9 +184,20 @@ function missingCpuProperty(core: SimCore, args: Record<string, unknown>): void 
   if (!list.found || !Array.isArray(list.value)) return;
   if (list.value.some((p: { name?: unknown }) => p?.name === property)) return;
   const type = `${core.machineState?.cpuModel ?? 'qemu64'}-x86_64-cpu`;
-  throw generic(
-    core.profile === '5.2' ? `Property '.${property}' not found` : `Property '${type}.${property}' not found`,
-  );
+  throw generic(`Property '${type}.${property}' not found`);
+}
+
+/**
+ * device-list-properties of a type this build does not have (libvirt 9.0 asks for qxl, a module the
+ * Debian roots of 10.0 and 11.1 lack): QEMU's DeviceNotFound, where the build's type list was captured.
+ */
+function unknownDeviceType(core: SimCore, args: Record<string, unknown>): void {
+  const { typename } = args;
+  if (typeof typename !== 'string') return;
+  const types = cannedReply(core, 'qom-list-types', {});
+  if (!types.found || !Array.isArray(types.value)) return;
+  if (types.value.some((t: { name?: unknown }) => t?.name === typename)) return;
+  throw new QmpError('DeviceNotFound', `Device '${typename}' not found`);
 }
 
 /** where libvirt finds the first CPU */
