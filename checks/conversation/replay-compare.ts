@@ -136,12 +136,22 @@ export interface SideSteps {
   connections: (Step[] | undefined)[];
 }
 
+/** the steps where two sides differ, per connection: computed once per pair */
+const differing = new WeakMap<SideSteps, Map<SideSteps, (Set<number> | undefined)[]>>();
+
 /** whether two sides differ at a step of a connection (undefined: one of them has no such connection) */
 function differsAt(x: SideSteps, y: SideSteps, conn: number, step: number): boolean | undefined {
-  const a = x.connections[conn];
-  const b = y.connections[conn];
-  if (!a || !b) return undefined;
-  return compareSteps(a, b).some((d) => d.step === step);
+  const byY = differing.get(x) ?? new Map<SideSteps, (Set<number> | undefined)[]>();
+  differing.set(x, byY);
+  let sets = byY.get(y);
+  if (!sets) {
+    sets = x.connections.map((a, i) => {
+      const b = y.connections[i];
+      return a && b ? new Set(compareSteps(a, b).map((d) => d.step)) : undefined;
+    });
+    byY.set(y, sets);
+  }
+  return sets[conn]?.has(step);
 }
 
 export interface Classed {
