@@ -320,11 +320,23 @@ function vmProbe(v: Version): Probe {
     await q({ execute: 'cont' });
     await q({ execute: 'query-status' });
     // the firmware sets up the disks it may boot from: their write cache goes off (all here: no strict)
-    await sleep(300);
+    await firmwareDone(c, 2);
     await q({ execute: 'query-block' });
     await q({ execute: 'stop' });
     await q({ execute: 'query-status' });
   };
+}
+
+/**
+ * Until the guest's firmware has set up `disks` disks (write caches gone off in query-block), bounded: real
+ * SeaBIOS takes longer on a loaded machine than any fixed pause. The polls are not in the transcript; the
+ * query-block that follows is, and still shows a firmware that never came.
+ */
+async function firmwareDone(c: RawQmp, disks: number, boundMs = 10_000): Promise<void> {
+  for (const end = Date.now() + boundMs; Date.now() < end; await sleep(100)) {
+    const r = await c.send({ execute: 'query-block', id: 'poll' });
+    if (r.split('"writeback": false').length - 1 >= disks) return;
+  }
 }
 
 /** the start of libvirt's own conversation with a domain it started */
@@ -353,7 +365,7 @@ const libvirtProbe: Probe = async (c, s, t) => {
   await q({ execute: 'cont', id: 'libvirt' });
   await hmp('qemu-io -d virtio-disk0/virtio-backend "write -P 0x44 0 64k"');
   // -boot strict=on: the firmware sets up only the disk with a bootindex, whose write cache goes off
-  await sleep(300);
+  await firmwareDone(c, 1);
   await q({ execute: 'query-block', id: 'libvirt' });
   void s;
 };
