@@ -179,6 +179,31 @@ Exit 1 when a claimed property fails or no run exercised it.`,
   run: async ({ values, positionals }) => (await import('./check-cmd.ts')).cmdCheck(values, positionals),
 });
 
+const newProposal = defineCommand({
+  name: 'new',
+  summary: 'write a new proposal file that imports from fleece-lab',
+  args: 'NAME',
+  description: `Writes NAME.ts (NAME may name a folder too): a short, commented API proposal that imports from
+'fleece-lab' and shows where its calls, claims, API state machine, session plan and lowering go. As
+written, every claim it makes holds: 'fleece-lab check ./NAME.ts' starts from a green check. With --from, a
+bundled proposal rewritten to import from 'fleece-lab', under the new name. An existing file is never
+overwritten. The guide: docs/proposals.md.`,
+  options: {
+    from: {
+      type: 'string',
+      arg: 'PROPOSAL',
+      help: 'start from a bundled proposal (seed-2013, blockcopy-2012, backup-begin-6.0, job-ids-overlay, job-ids)',
+    },
+  },
+  run: async ({ values, positionals, help }) => {
+    if (positionals[0] === undefined) {
+      console.log(await help());
+      return 2;
+    }
+    return (await import('./new-cmd.ts')).cmdNew(values, positionals);
+  },
+});
+
 const QEMU = {
   name: 'qemu',
   summary: 'install or list real QEMU versions (Debian roots)',
@@ -377,6 +402,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   conform,
   probe,
   check,
+  newProposal,
   qemuInstall,
   qemuList,
   matrix,
