@@ -7,7 +7,7 @@ import { brokenClaims, formatReport } from '../checks/model/report.ts';
 import type { OpSpec } from '../checks/model/world.ts';
 import { BUNDLED } from '../contract/proposals/index.ts';
 import { profileSchema } from '../contract/versions.ts';
-import { saveCounterexamples } from './save-counterexamples.ts';
+import { fileFrom, saveCounterexamples } from './save-counterexamples.ts';
 
 export interface CheckOptions {
   runs: string;
@@ -62,7 +62,15 @@ export async function cmdCheck(values: CheckOptions, positionals: string[]): Pro
           if (seen.has(key)) return;
           seen.add(key);
           runLines.push(
-            JSON.stringify({ proposal: p.name, domain, profile: profile.data, seed, run: seen.size, ops }),
+            JSON.stringify({
+              proposal: p.name,
+              ...fileFrom(values.traces, p.file),
+              domain,
+              profile: profile.data,
+              seed,
+              run: seen.size,
+              ops,
+            }),
           );
         }
       : undefined;

@@ -36,21 +36,24 @@ export function loadSavedRuns(where: string): SavedRun[] {
   const byProposal = new Map<string, SavedRun[]>();
   const seen = new Set<string>();
   const add = (raw: unknown, source: string) => {
-    const r = raw as { proposal?: unknown; ops?: unknown; domain?: unknown };
+    const r = raw as { proposal?: unknown; file?: unknown; ops?: unknown; domain?: unknown };
     if (typeof r?.proposal !== 'string' || !Array.isArray(r.ops)) return;
-    const key = `${r.proposal}|${JSON.stringify(r.ops)}`;
+    // a proposal file of the user's is loaded from there (its path is relative to the saved file's folder)
+    const proposal =
+      typeof r.file === 'string' ? path.join(path.dirname(source.replace(/:\d+$/, '')), r.file) : r.proposal;
+    const key = `${proposal}|${JSON.stringify(r.ops)}`;
     if (seen.has(key)) return;
     seen.add(key);
-    const list = byProposal.get(r.proposal) ?? [];
+    const list = byProposal.get(proposal) ?? [];
     // runs saved before the VM domain were made on qemu-storage-daemon
     const domain = r.domain === 'vm' ? 'vm' : 'qsd';
     list.push({
       source,
-      proposal: r.proposal,
+      proposal,
       domain,
       ops: (r.ops as unknown[]).map((x) => savedOpSchema.parse(x)),
     });
-    byProposal.set(r.proposal, list);
+    byProposal.set(proposal, list);
   };
   for (const f of files) {
     const text = fs.readFileSync(f, 'utf8');

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { loadProposal } from '../checks/model/load-proposal.ts';
 import { replayOps } from '../checks/model/replay.ts';
@@ -12,6 +13,8 @@ import { resolveTarget } from '../harness/targets/target-spec.ts';
 
 const savedTrace = z.object({
   proposal: z.string(),
+  /** a proposal file of the user's, relative to the trace's folder */
+  file: z.string().optional(),
   /** traces saved before the VM domain were made on qemu-storage-daemon */
   domain: z.enum(['vm', 'qsd']).default('qsd'),
   profile: z.string(),
@@ -42,7 +45,9 @@ export async function cmdReplay(values: { target: string }, positionals: string[
     throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const t = { data: parseSavedTrace(text, file) };
-  const proposal = await loadProposal(t.data.proposal);
+  const proposal = await loadProposal(
+    t.data.file ? path.join(path.dirname(file), t.data.file) : t.data.proposal,
+  );
   const target = resolveTarget(values.target);
   const domain = { kind: t.data.domain, disks: World.domainDisks(t.data.domain, 2, 256 * 1024) };
   const where = `${target.label} (${t.data.domain} domain)`;

@@ -65,6 +65,8 @@ export interface Coverage {
 
 export interface ProposalReport {
   proposal: string;
+  /** the proposal's file, when it is one of the user's (replays load it from there) */
+  file?: string;
   title: string;
   domain: DomainKind;
   profile: Profile;
@@ -241,6 +243,7 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
     await probeSecondClient(proposal, makePort, o.seed, verdicts, disks, size);
   return {
     proposal: proposal.name,
+    ...(proposal.file ? { file: proposal.file } : {}),
     title: proposal.title,
     domain: domainKind,
     profile: o.profile,

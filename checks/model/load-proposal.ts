@@ -30,7 +30,7 @@ export async function loadProposal(spec: string): Promise<Proposal> {
       `${spec}: the default export is ${d === null ? 'null' : `a ${typeof d}`}, not a proposal (export default defineProposal({...}))`,
     );
   // A file may export the plain object; it is checked the same way.
-  return defineProposal(d as ProposalInput, spec);
+  return { ...defineProposal(d as ProposalInput, spec), file };
 }
 
 /** esbuild's report of a file it could not compile (tsx compiles proposal files with it) */

@@ -29,7 +29,13 @@ const I = (after: number, disk: number, offset: number, length: number, pattern:
   pattern,
 });
 const FULL = 256 * 1024;
-const readAll = (session: number, disk = 0): OpSpec => ({ op: 'read', session, disk, offset: 0, length: FULL });
+const readAll = (session: number, disk = 0): OpSpec => ({
+  op: 'read',
+  session,
+  disk,
+  offset: 0,
+  length: FULL,
+});
 
 /** three points in time of one disk, the middle one ended first while the guest writes, then the others */
 const THREE_MIDDLE_FIRST: OpSpec[] = [
@@ -108,7 +114,10 @@ const CASES: Case[] = [
     name: "backup-begin-6.0: libvirt's teardown order lets a reader see data newer than its point in time",
     proposal: 'backup-begin-6.0',
     domain: 'vm',
-    ops: [{ op: 'start', disks: [1, 0], inject: [] }, { op: 'stop', session: 0, inject: [I(0, 1, 0, 65536, 0x20)] }],
+    ops: [
+      { op: 'start', disks: [1, 0], inject: [] },
+      { op: 'stop', session: 0, inject: [I(0, 1, 0, 65536, 0x20)] },
+    ],
     expect: 'safe-teardown',
     versions: ['5.2', '7.2', '10.0', '11.1'],
   },
@@ -129,7 +138,10 @@ const CASES: Case[] = [
     name: "seed-2013: the seed's teardown is refused (a backup job cannot complete)",
     proposal: 'seed-2013',
     domain: 'vm',
-    ops: [{ op: 'start', disks: [0], inject: [] }, { op: 'stop', session: 0, inject: [] }],
+    ops: [
+      { op: 'start', disks: [0], inject: [] },
+      { op: 'stop', session: 0, inject: [] },
+    ],
     expect: 'teardown-accepted',
     versions: ['7.2', '11.1'],
   },
@@ -149,7 +161,11 @@ describe('check runs replayed on the simulator and on real qemu-system', () => {
     const domain = { kind: c.domain, disks: World.domainDisks(c.domain, 2, FULL) };
     for (const v of c.versions) {
       it(`${c.name} (sim:${v})`, async () => {
-        const r = await replayOps(bundled(c.proposal)!, () => startPort(resolveTarget(`sim:${v}`), domain), c.ops);
+        const r = await replayOps(
+          bundled(c.proposal)!,
+          () => startPort(resolveTarget(`sim:${v}`), domain),
+          c.ops,
+        );
         expect(r.unknown).toBeUndefined();
         expect(r.violated, r.detail).toBe(c.expect);
         expect(r.exercised).toEqual(expect.arrayContaining(c.reaches ?? []));
@@ -158,7 +174,11 @@ describe('check runs replayed on the simulator and on real qemu-system', () => {
       it.skipIf(typeof t === 'string')(
         `${c.name} (real qemu-system ${v}${typeof t === 'string' ? `: skipped, ${t}` : ''})`,
         async () => {
-          const r = await replayOps(bundled(c.proposal)!, () => startPort(t as ResolvedTarget, domain), c.ops);
+          const r = await replayOps(
+            bundled(c.proposal)!,
+            () => startPort(t as ResolvedTarget, domain),
+            c.ops,
+          );
           expect(r.unknown).toBeUndefined();
           expect(r.violated, r.detail).toBe(c.expect);
           expect(r.exercised).toEqual(expect.arrayContaining(c.reaches ?? []));
