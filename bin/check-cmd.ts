@@ -7,6 +7,7 @@ import { brokenClaims, formatReport } from '../checks/model/report.ts';
 import type { OpSpec } from '../checks/model/world.ts';
 import { BUNDLED } from '../contract/proposals/index.ts';
 import { profileSchema } from '../contract/versions.ts';
+import { progressFor } from './progress.ts';
 import { fileFrom, saveCounterexamples } from './save-counterexamples.ts';
 
 export interface CheckOptions {
@@ -74,7 +75,26 @@ export async function cmdCheck(values: CheckOptions, positionals: string[]): Pro
           );
         }
       : undefined;
-    const r = await checkProposal(p, { runs, seed, profile: profile.data, domain, path: values.path, onRun });
+    const progress = progressFor({ json: values.json });
+    progress.start(runs, 'runs', `check ${p.name}`);
+    let round = 0;
+    const r = await checkProposal(p, {
+      runs,
+      seed,
+      profile: profile.data,
+      domain,
+      path: values.path,
+      onRun,
+      onProgress: (x) => {
+        // a failure starts a new round: the line says which property it looks for now
+        if (x.round !== round) {
+          round = x.round;
+          progress.start(runs, 'runs', `check ${p.name} (round ${round + 1}: ${x.failed} failed so far)`);
+        }
+        progress.set(x.runs, x.failed);
+      },
+    });
+    progress.done();
     reports.push(r);
     console.log(formatReport(r, !values.quiet));
     console.log('');

@@ -179,6 +179,41 @@ Exit 1 when a claimed property fails or no run exercised it.`,
   run: async ({ values, positionals }) => (await import('./check-cmd.ts')).cmdCheck(values, positionals),
 });
 
+const compare = defineCommand({
+  name: 'compare',
+  summary: 'proposals side by side: verdicts per property, what each API costs',
+  args: '[PROPOSAL_FILE_OR_NAME...]',
+  description: `Property-tests each proposal (every bundled one when none is named) on every domain and profile asked for,
+as 'fleece-lab check' does, and prints a table of proposals × properties per domain and profile: each verdict
+with the runs that exercised it. Then what each API costs per session: the QMP commands its calls send, and
+the scratch space its images take at their largest (bytes on the host). --html draws each API's state
+machine beside it. Exit 0 (a comparison is not a gate: 'fleece-lab check' is).`,
+  options: {
+    runs: {
+      type: 'string',
+      arg: 'N',
+      default: '300',
+      help: 'generated runs per proposal, domain and profile',
+    },
+    seed: { type: 'string', arg: 'S', default: '1', help: 'the seed of the generated runs' },
+    profile: {
+      type: 'string',
+      arg: 'P,...',
+      default: '7.2',
+      help: 'the QEMU versions the simulator behaves as (comma-separated)',
+    },
+    domain: { type: 'string', arg: 'D,...', default: 'vm', help: 'vm, qsd or vm,qsd' },
+    md: { type: 'string', arg: 'F', help: 'the table as Markdown (else printed)' },
+    html: { type: 'string', arg: 'F', help: 'the table as HTML, with each API state machine drawn' },
+    json: { type: 'string', arg: 'F', help: 'the proposal reports as JSON (as check --json)' },
+  },
+  run: async ({ values, positionals }) => {
+    const { cmdCompare } = await import('./compare-cmd.ts');
+    const { progressFor } = await import('./progress.ts');
+    return cmdCompare(values, positionals, progressFor({ json: values.json }));
+  },
+});
+
 const newProposal = defineCommand({
   name: 'new',
   summary: 'write a new proposal file that imports from fleece-lab',
@@ -402,6 +437,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   conform,
   probe,
   check,
+  compare,
   newProposal,
   qemuInstall,
   qemuList,

@@ -19,6 +19,7 @@ import {
 } from '../reports/matrix.ts';
 import { type FixesRow, fixesCarriedMarkdown, fixesCarriedText, probesHtml } from '../reports/probes.ts';
 import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
+import { progressFor } from './progress.ts';
 
 const safe = (label: string) => label.replace(/[^a-z0-9.]+/gi, '_');
 
@@ -112,10 +113,19 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
     } else if (fs.existsSync(file)) p = parseProbeResults(JSON.parse(fs.readFileSync(file, 'utf8')), file);
     if (p) probes.set(r.target, p);
   };
+  const progress = progressFor();
   const run = async (t: ResolvedTarget): Promise<MatrixSide> => {
     const dir = path.join(tracesRoot, safe(t.label));
     fs.rmSync(dir, { recursive: true, force: true });
-    const r = await conform(t, { jobs: t.kind === 'qemu' ? jobs : 1, traces: dir, shard, only: values.only });
+    const r = await conform(t, {
+      jobs: t.kind === 'qemu' ? jobs : 1,
+      traces: dir,
+      shard,
+      only: values.only,
+      onStart: (total) => progress.start(total, 'checks', `matrix: ${t.label}`),
+      onResult: (c) => progress.tick(c.status === 'fail'),
+    });
+    progress.done();
     if (t.kind === 'qemu') await retryBroken(t, r, dir);
     const s = summarize(r);
     console.log(

@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ProposalReport } from '../checks/model/check.ts';
-import { formatTrace } from '../checks/model/report.ts';
 import { type CheckResult, type Results, summarize } from '../contract/results.ts';
+import { proposalsHtml } from './compare.ts';
 import type { MatrixDiff, ResultsDiff } from './diff.ts';
 import { topLevel } from './features.ts';
-import { machineSvg } from './machine-svg.ts';
 import {
   CLASS_TITLE,
   diffClass,
@@ -36,7 +35,9 @@ td.c{text-align:center;white-space:nowrap}
 .simulator-wrong{background:#f7c48a}.versions-differ{background:#a9c8f5}.unexplained{background:#f08080;font-weight:bold}
 .not-compared{background:#fff;color:#888}.real-differs{background:#e6dcf7}
 .st-pass{color:#176b17}.st-fail{color:#b00;font-weight:bold}.st-skip{color:#666}.st-xfail{color:#8a6d00}
-.v-holds{background:#b9e8b9}.v-fails{background:#f08080}.v-not-expressible{background:#e4e4e4}
+.v-holds{background:#b9e8b9}.v-fails{background:#f08080}.v-not-expressible{background:#e4e4e4}.v-not-exercised{background:#f2e7a6;font-weight:bold}
+.lead{max-width:70em}.apis{display:flex;flex-wrap:wrap;gap:1em}.api{border:1px solid #ccc;border-radius:6px;padding:.3em .8em;max-width:100%}
+.api h4{margin:.4em 0}.api small,.counterexample small{color:#666;font-weight:normal}.api .svg{overflow-x:auto}.cost th{position:static;font-weight:normal}
 .claimed{font-weight:bold}
 pre{background:#f6f6f6;padding:.5em;overflow-x:auto;white-space:pre-wrap;margin:.2em 0}
 code{background:#f3f3f3;padding:0 2px}
@@ -156,77 +157,6 @@ export function resultsHtml(all: Results[], fixes?: ReadonlyMap<string, string>)
     return `<tr><td>${esc(r.target)}</td><td>${esc(r.qemu.version)}</td><td>${esc(r.qemu.package)}</td><td class="st-pass">${s.pass}</td><td class="${s.fail ? 'st-fail' : ''}">${s.fail}</td><td>${s.skip}</td><td>${s.xfail}</td><td>${(r.durationMs / 1000).toFixed(1)} s</td>${fix}</tr>`;
   });
   return `<h2 id="targets">Targets</h2><table id="targets-table"><tr><th>target</th><th>QEMU</th><th>package</th><th>pass</th><th>fail</th><th>skip</th><th>xfail</th><th>time</th>${fixes ? '<th>fixes carried</th>' : ''}</tr>${rows.join('')}</table>`;
-}
-
-export function proposalsHtml(rs: ProposalReport[]): string {
-  if (rs.length === 0) return '<h2 id="proposals">Proposals</h2><p>No proposals were evaluated.</p>';
-  const props = rs[0].verdicts.map((v) => v.property);
-  const out = [
-    `<h2 id="proposals">Proposals × properties</h2>`,
-    `<p>Each bundled API proposal property-tested on the simulator (${esc(rs.map((r) => `${r.proposal}: ${r.domain} domain, sim:${r.profile}, ${r.stats.runs} runs`).join('; '))}). A verdict counts the runs that exercised its property; bold: the proposal claims it.</p>`,
-    `<table id="proposals-table"><tr><th>property</th>${rs.map((r) => `<th title="${esc(r.title)}">${esc(r.proposal)}</th>`).join('')}</tr>`,
-  ];
-  for (const p of props) {
-    const cells = rs.map((r) => {
-      const v = r.verdicts.find((x) => x.property === p);
-      if (!v) return '<td>–</td>';
-      const text =
-        v.status === 'holds'
-          ? `holds in ${v.exercised} of ${v.runs} runs`
-          : v.status === 'fails'
-            ? `<a href="#ce-${esc(r.proposal)}-${esc(p)}">fails</a>`
-            : v.status === 'not-exercised'
-              ? 'not exercised'
-              : v.status === 'unknown'
-                ? 'unknown'
-                : 'n/a';
-      return `<td class="c v-${v.status}${v.claimed ? ' claimed' : ''}" data-proposal="${esc(r.proposal)}" data-property="${esc(p)}" title="${esc(v.reason ?? v.counterexample?.detail ?? v.description)}">${text}${v.claimed ? ' (claimed)' : ''}</td>`;
-    });
-    out.push(
-      `<tr><td title="${esc(rs[0].verdicts.find((x) => x.property === p)?.description ?? '')}">${esc(p)}</td>${cells.join('')}</tr>`,
-    );
-  }
-  out.push('</table>');
-  const na = rs.flatMap((r) =>
-    r.verdicts.filter((v) => v.status === 'not-expressible').map((v) => ({ r, v })),
-  );
-  if (na.length > 0) {
-    out.push('<h3>Not expressible</h3><ul>');
-    for (const { r, v } of na)
-      out.push(`<li>${esc(r.proposal)} / ${esc(v.property)}: ${esc(v.reason ?? '')}</li>`);
-    out.push('</ul>');
-  }
-  out.push(
-    '<h3 id="machines">API state machines</h3>',
-    "<p>The states each API's user sees and the calls each state accepts; dashed red: a transition no run took.</p>",
-  );
-  for (const r of rs) {
-    const taken = new Set(
-      r.machine.transitions
-        .map((t) => `${t.from}|${t.event}|${t.to}`)
-        .filter((k) => !r.coverage.uncovered.some((u) => `${u.from}|${u.event}|${u.to}` === k)),
-    );
-    out.push(
-      `<div class="machine" id="machine-${esc(r.proposal)}"><h4>${esc(r.proposal)}: ${r.coverage.covered}/${r.coverage.total} transitions taken</h4>${machineSvg(r.machine, taken)}</div>`,
-    );
-  }
-  out.push('<h3 id="counterexamples">Counterexamples</h3>');
-  let any = false;
-  for (const r of rs)
-    for (const v of r.verdicts) {
-      const c = v.counterexample;
-      if (!c) continue;
-      any = true;
-      const t = formatTrace(c.trace, 60);
-      out.push(
-        `<div class="counterexample" id="ce-${esc(r.proposal)}-${esc(v.property)}"><h4>${esc(r.proposal)} / ${esc(v.property)}${v.claimed ? ' (claimed)' : ''}</h4>`,
-        `<p>${esc(c.detail)}</p><p>replay: <code>${esc(c.replay)}</code></p>`,
-        `<details open><summary>API trace (${t.api.length} lines)</summary><pre>${esc(t.api.join('\n'))}</pre></details>`,
-        `<details><summary>QMP trace (${t.qmp.length} lines)</summary><pre>${esc(t.qmp.join('\n'))}</pre></details></div>`,
-      );
-    }
-  if (!any) out.push('<p>None: every property that could be checked holds.</p>');
-  return out.join('\n');
 }
 
 function json(v: unknown): string {
@@ -474,4 +404,9 @@ export function diffHtml(d: ResultsDiff | MatrixDiff): string {
       );
     }
   return page('fleece-lab diff', out.join('\n'));
+}
+
+/** A whole page comparing proposals (fleece-lab compare --html, the main job's compare.html). */
+export function comparePage(rs: ProposalReport[], title = 'fleece-lab: proposals compared'): string {
+  return page(title, `<h1>${esc(title)}</h1>\n${proposalsHtml(rs)}`);
 }

@@ -19,6 +19,8 @@ import { inShard, type Shard } from './shard.ts';
 export interface ConformOptions {
   only?: string;
   onResult?: (r: CheckResult) => void;
+  /** before the first check: how many will run */
+  onStart?: (total: number) => void;
   /** system-flavour runbooks need qemu-system; a qsd target skips them unless allowed */
   allowSystem?: boolean;
   /** checks run at once (each on its own QEMU and scratch folder) */
@@ -43,6 +45,7 @@ export async function conform(target: ResolvedTarget, opts: ConformOptions = {})
     opts.shard,
   );
   const results: CheckResult[] = new Array(list.length);
+  opts.onStart?.(list.length);
   let next = 0;
   // A small pool: real QEMU checks mostly wait on processes, so a few at once use the machine well.
   const worker = async () => {
