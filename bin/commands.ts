@@ -214,6 +214,26 @@ machine beside it. Exit 0 (a comparison is not a gate: 'fleece-lab check' is).`,
   },
 });
 
+const coverage = defineCommand({
+  name: 'coverage',
+  summary: 'what the conformance suite covers, per QEMU version',
+  description: `Reads, for each version, the recordings of real QEMU (checks/conformance/golden/<v>/), runs the suite on
+the simulator with that version's profile, and reads the version's introspected schema
+(contract/qapi-schema/<v>-{qsd,system}.json): which QMP commands, with which outcomes (accepted, each error
+class), were exercised on real QEMU, on the simulator only, or never; which arguments of the fleecing
+commands (blockdev-backup, blockdev-add of the fleecing drivers, block-export-add, the job verbs,
+transaction); which transitions of the job state machine (JOB_STATUS_CHANGE events) each job type took.
+With --baseline: exit 1 when an item the baseline covers is covered less now (on the simulator only where
+it was covered on real QEMU, or never), as a check that got worse fails the gate.`,
+  options: {
+    versions: { type: 'string', arg: 'V,...', default: '5.2,7.2,10.0,11.1', help: 'the QEMU versions' },
+    json: { type: 'string', arg: 'F', help: 'the coverage as JSON (what --baseline reads)' },
+    md: { type: 'string', arg: 'F', help: 'the coverage as Markdown' },
+    baseline: { type: 'string', arg: 'F', help: 'a coverage file: exit 1 when coverage shrank against it' },
+  },
+  run: async ({ values }) => (await import('./coverage-cmd.ts')).cmdCoverage(values),
+});
+
 const newProposal = defineCommand({
   name: 'new',
   summary: 'write a new proposal file that imports from fleece-lab',
@@ -443,6 +463,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   qemuList,
   matrix,
   diff,
+  coverage,
   merge,
   replay,
   ...DEV_COMMANDS,
