@@ -4,7 +4,7 @@ import { inShard, parseShard } from '../checks/conformance/shard.ts';
 import { checkProposal, type ProposalReport } from '../checks/model/check.ts';
 import { loadProposal } from '../checks/model/load-proposal.ts';
 import { brokenClaims, formatReport } from '../checks/model/report.ts';
-import type { OpSpec } from '../checks/model/world.ts';
+import { type OpSpec, runsFileName } from '../contract/formats/saved-runs.ts';
 import { BUNDLED } from '../contract/proposals/index.ts';
 import { profileSchema } from '../contract/versions.ts';
 import { progressFor } from './progress.ts';
@@ -101,7 +101,7 @@ export async function cmdCheck(values: CheckOptions, positionals: string[]): Pro
     broken += brokenClaims(r).length;
     fs.mkdirSync(values.traces, { recursive: true });
     if (onRun) {
-      const file = path.join(values.traces, `${p.name}.runs.jsonl`);
+      const file = path.join(values.traces, runsFileName(p.name));
       fs.writeFileSync(file, runLines.length > 0 ? `${runLines.join('\n')}\n` : '');
       console.log(`${runLines.length} distinct runs of ${p.name} saved to ${file}`);
     }

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import { conform } from '../checks/conformance/conform.ts';
 import { parseShard } from '../checks/conformance/shard.ts';
-import { parseJsonText } from '../contract/json-text.ts';
-import { parseResults, summarize } from '../contract/results.ts';
+import { compareToBaseline, readBaseline } from '../contract/formats/baseline.ts';
+import { summarize } from '../contract/formats/results.ts';
 import { resolveAttachTarget, resolveTarget } from '../harness/targets/target-spec.ts';
-import { compareToBaseline } from '../reports/baseline.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
 import { progressFor } from './progress.ts';
@@ -66,10 +65,7 @@ export async function cmdConform(values: ConformOptions): Promise<number> {
   if (values.junit) fs.writeFileSync(values.junit, toJUnit([r]));
   if (values.md) fs.writeFileSync(values.md, toMarkdown([r]));
   if (values.baseline) {
-    const base = parseResults(
-      parseJsonText(fs.readFileSync(values.baseline, 'utf8'), values.baseline),
-      values.baseline,
-    );
+    const base = readBaseline(values.baseline);
     const v = compareToBaseline(r, base);
     for (const b of v.better) console.log(`better: ${b.id}: ${b.was} -> ${b.now}`);
     for (const w of v.worse)

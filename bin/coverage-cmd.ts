@@ -10,11 +10,11 @@ import {
   coveredItems,
 } from '../checks/conformance/coverage.ts';
 import { allGolden } from '../checks/conformance/golden.ts';
+import { readTraceDir } from '../contract/formats/transcripts.ts';
 import { parseJsonText } from '../contract/json-text.ts';
 import { PROFILES, type Profile, profileSchema } from '../contract/versions.ts';
 import { resolveTarget } from '../harness/targets/target-spec.ts';
 import { coverageLine, coverageMarkdown } from '../reports/coverage.ts';
-import { readTraceDir } from '../reports/transcripts.ts';
 import { type Progress, progressFor } from './progress.ts';
 
 /** The suite's transcripts on the simulator of a version (run here, in a folder removed afterwards). */

@@ -1,18 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseJsonText } from '../contract/json-text.ts';
-import { parseResults, type Results } from '../contract/results.ts';
+import { fileKind } from '../contract/formats/file-kind.ts';
+import { targetFileStem } from '../contract/formats/file-names.ts';
+import { parseMatrix } from '../contract/formats/matrix.ts';
+import { parseResults, type Results } from '../contract/formats/results.ts';
+import { readTraceDir, type TranscriptData } from '../contract/formats/transcripts.ts';
+import { readJsonFile } from '../contract/json-text.ts';
 import { diffMarkdown, diffMatrices, diffResults, type TranscriptSide } from '../reports/diff.ts';
 import { loadSchemaFeatures } from '../reports/features.ts';
 import { diffHtml } from '../reports/html.ts';
-import { parseMatrix } from '../reports/matrix.ts';
-import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
 import { runArgv } from './command.ts';
 import { commandNamed } from './commands.ts';
 import { recording } from './matrix-cmd.ts';
 import { diffProbeFiles } from './probe-diff-cmd.ts';
-
-const safe = (label: string) => label.replace(/[^a-z0-9.]+/gi, '_');
 
 function profileOf(version: string): string | undefined {
   const m = /^(\d+)\.(\d+)/.exec(version);
@@ -22,8 +22,8 @@ function profileOf(version: string): string | undefined {
 /** the transcripts of a results file: a given folder, one next to the file, or the recordings */
 export function findTranscripts(r: Results, file: string, dir?: string): TranscriptSide | undefined {
   const near = [
-    path.join(path.dirname(file), 'traces', safe(r.target)),
-    path.join(path.dirname(file), `traces-${safe(r.target)}`),
+    path.join(path.dirname(file), 'traces', targetFileStem(r.target)),
+    path.join(path.dirname(file), `traces-${targetFileStem(r.target)}`),
     path.join(path.dirname(file), 'traces'),
   ];
   for (const d of dir ? [dir] : near) {
@@ -69,16 +69,16 @@ export async function diff(values: DiffOptions, positionals: string[], help: str
   }
   const [fa, fb] = positionals;
   // a file that is not JSON, or JSON that is not an object, gets one line naming it (not V8's message)
-  const ra = (parseJsonText(fs.readFileSync(fa, 'utf8'), fa) ?? {}) as { kind?: string };
-  const rb = (parseJsonText(fs.readFileSync(fb, 'utf8'), fb) ?? {}) as { kind?: string };
-  if (ra.kind !== rb.kind) {
-    console.error(`fleece-lab diff: ${fa} is a ${ra.kind ?? '?'} file, ${fb} a ${rb.kind ?? '?'} file`);
+  const ra = readJsonFile(fa);
+  const rb = readJsonFile(fb);
+  if (fileKind(ra) !== fileKind(rb)) {
+    console.error(`fleece-lab diff: ${fa} is a ${fileKind(ra)} file, ${fb} a ${fileKind(rb)} file`);
     return 2;
   }
-  if (ra.kind === 'probes') return diffProbeFiles(ra, rb, fa, fb, values);
+  if (fileKind(ra) === 'probes') return diffProbeFiles(ra, rb, fa, fb, values);
   let d: ReturnType<typeof diffResults> | ReturnType<typeof diffMatrices>;
   let worse = 0;
-  if (ra.kind === 'matrix') {
+  if (fileKind(ra) === 'matrix') {
     d = diffMatrices(parseMatrix(ra, fa), parseMatrix(rb, fb), fa, fb);
     worse = d.cellChanges.filter(
       (c) => (c.a?.agree !== false && c.b?.agree === false) || (c.a?.real === 'pass' && c.b?.real === 'fail'),

@@ -1,69 +1,39 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Side } from '../checks/differential/side.ts';
+import { differential, type Runner } from '../checks/model/differential.ts';
+import { loadProposal } from '../checks/model/load-proposal.ts';
+import { type Observed, observe } from '../checks/model/observe.ts';
+import { World } from '../checks/model/world.ts';
+import { type DifferentialReport, differentialSchema } from '../contract/formats/differential.ts';
 import {
+  CLASS_TEXT,
   DIVERGENCE_CLASSES,
   type DivergenceClass,
-  differential,
-  NOISE_KEYS,
-  type Observed,
-  observe,
-  type Runner,
-  type SavedRun,
-  type Side,
-} from '../checks/model/differential.ts';
-import { loadProposal } from '../checks/model/load-proposal.ts';
-import { World } from '../checks/model/world.ts';
-import { type DifferentialReport, differentialSchema } from '../contract/differential.ts';
+} from '../contract/formats/divergence-classes.ts';
+import { readSavedRuns, type SavedRun } from '../contract/formats/saved-runs.ts';
+import { NOISE_KEYS } from '../contract/noise.ts';
 import type { Port } from '../contract/port.ts';
-import { savedOpSchema } from '../contract/proposals/ops.ts';
 import { loadSnapshot } from '../contract/qapi/schema-data.ts';
 import { type Profile, profileSchema } from '../contract/versions.ts';
 import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../harness/qemu/install.ts';
 import { SimPort } from '../harness/sim-port.ts';
 import { startPort } from '../harness/start-port.ts';
 import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
-import { CLASS_TEXT, differentialMarkdown } from '../reports/differential.ts';
+import { differentialMarkdown } from '../reports/differential.ts';
 import { progressFor } from './progress.ts';
 
 /** Saved runs: `*.runs.jsonl` (one per line) and counterexample `*.json` files, taken in turn per proposal. */
 export function loadSavedRuns(where: string): SavedRun[] {
-  const files = fs.statSync(where).isDirectory()
-    ? fs
-        .readdirSync(where)
-        .sort()
-        .filter((f) => f.endsWith('.jsonl') || f.endsWith('.json'))
-        .map((f) => path.join(where, f))
-    : [where];
   const byProposal = new Map<string, SavedRun[]>();
   const seen = new Set<string>();
-  const add = (raw: unknown, source: string) => {
-    const r = raw as { proposal?: unknown; file?: unknown; ops?: unknown; domain?: unknown };
-    if (typeof r?.proposal !== 'string' || !Array.isArray(r.ops)) return;
-    // a proposal file of the user's is loaded from there (its path is relative to the saved file's folder)
-    const proposal =
-      typeof r.file === 'string' ? path.join(path.dirname(source.replace(/:\d+$/, '')), r.file) : r.proposal;
-    const key = `${proposal}|${JSON.stringify(r.ops)}`;
-    if (seen.has(key)) return;
+  for (const r of readSavedRuns(where)) {
+    const key = `${r.proposal}|${JSON.stringify(r.ops)}`;
+    if (seen.has(key)) continue;
     seen.add(key);
-    const list = byProposal.get(proposal) ?? [];
-    // runs saved before the VM domain were made on qemu-storage-daemon
-    const domain = r.domain === 'vm' ? 'vm' : 'qsd';
-    list.push({
-      source,
-      proposal,
-      domain,
-      ops: (r.ops as unknown[]).map((x) => savedOpSchema.parse(x)),
-    });
-    byProposal.set(proposal, list);
-  };
-  for (const f of files) {
-    const text = fs.readFileSync(f, 'utf8');
-    const rel = path.relative(process.cwd(), f);
-    if (f.endsWith('.jsonl'))
-      text.split('\n').forEach((l, i) => {
-        if (l.trim() !== '') add(JSON.parse(l), `${rel}:${i + 1}`);
-      });
-    else add(JSON.parse(text), rel);
+    const list = byProposal.get(r.proposal) ?? [];
+    list.push(r);
+    byProposal.set(r.proposal, list);
   }
   // in turn from each proposal, so that --limit and --budget cover them all
   const lists = [...byProposal.values()];
@@ -240,7 +210,7 @@ export async function cmdDifferential(values: DifferentialOptions, positionals: 
         .join(',');
       fs.writeFileSync(
         path.join(out, 'minimal', `${d.id}.json`),
-        `${JSON.stringify({ proposal: d.proposal, profile: d.pair[0].split(':')[1], property: d.class, detail: d.signature, ops: d.minimal }, null, 1)}\n`,
+        `${JSON.stringify({ proposal: d.proposal, domain: d.domain, profile: d.pair[0].split(':')[1], property: d.class, detail: d.signature, ops: d.minimal }, null, 1)}\n`,
       );
       return { ...d, file, replay: `npx fleece-lab replay ${file} --versions ${vs}` };
     }),

@@ -4,8 +4,10 @@ import { conform } from '../checks/conformance/conform.ts';
 import type { ProposalReport } from '../checks/model/check.ts';
 import { formatReport } from '../checks/model/report.ts';
 import { probesFromTranscripts } from '../checks/probes/run.ts';
-import type { ProbeResults } from '../contract/probes.ts';
-import { type Results, summarize } from '../contract/results.ts';
+import { targetFileStem } from '../contract/formats/file-names.ts';
+import { type ProbeResults, probesFileName } from '../contract/formats/probes.ts';
+import { type Results, resultsFileName, summarize } from '../contract/formats/results.ts';
+import { readTraceDir, type TranscriptData } from '../contract/formats/transcripts.ts';
 import { PROFILES } from '../contract/versions.ts';
 import { listQemu } from '../harness/qemu/install.ts';
 import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
@@ -16,7 +18,6 @@ import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
 import { buildMatrix, type MatrixSide } from '../reports/matrix.ts';
 import { fixesCarriedText, probesHtml, probesMarkdown } from '../reports/probes.ts';
-import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
 import { compareReports } from './compare-cmd.ts';
 import { measureCoverage } from './coverage-cmd.ts';
 import { recording } from './matrix-cmd.ts';
@@ -72,7 +73,7 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
   const traces = new Map<string, Map<string, TranscriptData>>();
   const sides = new Map<string, { real?: MatrixSide; sim?: MatrixSide }>();
   for (const t of targets) {
-    const dir = path.join(outDir, 'transcripts', t.label.replace(/[^a-z0-9.]+/gi, '_'));
+    const dir = path.join(outDir, 'transcripts', targetFileStem(t.label));
     fs.rmSync(dir, { recursive: true, force: true });
     const progress = progressFor();
     const r = await conform(t, {
@@ -95,9 +96,8 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
     console.log(
       `${r.target.padEnd(16)} QEMU ${r.qemu.version.padEnd(8)} ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.xfail} xfail  (${(r.durationMs / 1000).toFixed(1)} s); fixes carried: ${fixesCarriedText(p)}`,
     );
-    const file = r.target.replace(/[^a-z0-9.]+/gi, '_');
-    fs.writeFileSync(path.join(outDir, `results-${file}.json`), `${JSON.stringify(r, null, 1)}\n`);
-    fs.writeFileSync(path.join(outDir, `probes-${file}.json`), `${JSON.stringify(p, null, 1)}\n`);
+    fs.writeFileSync(path.join(outDir, resultsFileName(r.target)), `${JSON.stringify(r, null, 1)}\n`);
+    fs.writeFileSync(path.join(outDir, probesFileName(r.target)), `${JSON.stringify(p, null, 1)}\n`);
   }
   fs.writeFileSync(path.join(outDir, 'junit.xml'), toJUnit(all));
   // what the suite covers: the recordings, and the transcripts of the simulator runs just made

@@ -4,24 +4,24 @@ import { conform } from '../checks/conformance/conform.ts';
 import { loadGolden } from '../checks/conformance/golden.ts';
 import { parseShard, type Shard } from '../checks/conformance/shard.ts';
 import { probesFromTranscripts } from '../checks/probes/run.ts';
-import { type ProbeResults, parseProbeResults } from '../contract/probes.ts';
-import { parseResults, type Results, summarize } from '../contract/results.ts';
+import { CLASS_TEXT } from '../contract/formats/divergence-classes.ts';
+import { targetFileStem } from '../contract/formats/file-names.ts';
+import { type ProbeResults, parseProbeResults, probesFileName } from '../contract/formats/probes.ts';
+import { type Results, readResults, resultsFileName, summarize } from '../contract/formats/results.ts';
+import { readTraceDir, type TranscriptData } from '../contract/formats/transcripts.ts';
+import { readJsonFile } from '../contract/json-text.ts';
 import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../harness/qemu/install.ts';
 import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { checkFile, matrixPage, writeHtmlReport } from '../reports/html.ts';
 import {
   buildMatrix,
-  CLASS_TITLE,
   disagreements,
   type MatrixSide,
   matrixMarkdown,
   summarizeMatrix,
 } from '../reports/matrix.ts';
 import { type FixesRow, fixesCarriedMarkdown, fixesCarriedText, probesHtml } from '../reports/probes.ts';
-import { readTraceDir, type TranscriptData } from '../reports/transcripts.ts';
 import { progressFor } from './progress.ts';
-
-const safe = (label: string) => label.replace(/[^a-z0-9.]+/gi, '_');
 
 export function recording(version: string, id: string): TranscriptData | undefined {
   return loadGolden(version, id)?.transcript as TranscriptData | undefined;
@@ -105,17 +105,17 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
   const probes = new Map<string, ProbeResults>();
   /** the known-bug probes of a run, decided from its transcripts (probes-<target>.json beside its results) */
   const probeSide = (r: Results, tr: Map<string, TranscriptData>) => {
-    const file = path.join(out, `probes-${safe(r.target)}${suffix}.json`);
+    const file = path.join(out, probesFileName(r.target, suffix));
     let p: ProbeResults | undefined;
     if (tr.size > 0) {
       p = probesFromTranscripts(r, (id) => tr.get(id));
       fs.writeFileSync(file, `${JSON.stringify(p, null, 1)}\n`);
-    } else if (fs.existsSync(file)) p = parseProbeResults(JSON.parse(fs.readFileSync(file, 'utf8')), file);
+    } else if (fs.existsSync(file)) p = parseProbeResults(readJsonFile(file), file);
     if (p) probes.set(r.target, p);
   };
   const progress = progressFor();
   const run = async (t: ResolvedTarget): Promise<MatrixSide> => {
-    const dir = path.join(tracesRoot, safe(t.label));
+    const dir = path.join(tracesRoot, targetFileStem(t.label));
     fs.rmSync(dir, { recursive: true, force: true });
     const r = await conform(t, {
       jobs: t.kind === 'qemu' ? jobs : 1,
@@ -131,10 +131,7 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
     console.log(
       `${r.target.padEnd(16)} ${r.qemu.package.padEnd(34)} ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.xfail} xfail (${(r.durationMs / 1000).toFixed(1)} s)`,
     );
-    fs.writeFileSync(
-      path.join(out, `results-${safe(r.target)}${suffix}.json`),
-      `${JSON.stringify(r, null, 1)}\n`,
-    );
+    fs.writeFileSync(path.join(out, resultsFileName(r.target, suffix)), `${JSON.stringify(r, null, 1)}\n`);
     all.push(r);
     const tr = readTraceDir(dir);
     traces.set(r.target, tr);
@@ -149,8 +146,8 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
         : new RegExp(`^results-qemu_${v.replace('.', '\\.')}\\.[0-9.]+${suffix}\\.json$`);
     const f = fs.readdirSync(out).find((x) => re.test(x));
     if (!f) return undefined;
-    const r = parseResults(JSON.parse(fs.readFileSync(path.join(out, f), 'utf8')), f);
-    const tr = readTraceDir(path.join(tracesRoot, safe(r.target)));
+    const r = readResults(path.join(out, f));
+    const tr = readTraceDir(path.join(tracesRoot, targetFileStem(r.target)));
     all.push(r);
     traces.set(r.target, tr);
     probeSide(r, tr);
@@ -218,7 +215,7 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
   const dis = disagreements(m);
   for (const d of dis)
     console.log(
-      `${CLASS_TITLE[d.class].padEnd(15)} ${d.version.padEnd(5)} ${d.id}: ${d.reason.slice(0, 240)}`,
+      `${CLASS_TEXT[d.class].padEnd(15)} ${d.version.padEnd(5)} ${d.id}: ${d.reason.slice(0, 240)}`,
     );
   console.log(`matrix written to ${path.relative(process.cwd(), out) || '.'}/matrix${suffix}.{json,md,html}`);
   return broken > 0 || dis.some((d) => d.class === 'unexplained') ? 1 : 0;

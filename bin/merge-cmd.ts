@@ -1,11 +1,14 @@
 import fs from 'node:fs';
 import { RUNBOOKS } from '../checks/conformance/runbooks/index.ts';
-import { parseJsonText } from '../contract/json-text.ts';
+import { fileKind } from '../contract/formats/file-kind.ts';
+import { parseMatrix } from '../contract/formats/matrix.ts';
+import { parseProposalReports } from '../contract/formats/proposal-reports.ts';
+import { parseResults, summarize } from '../contract/formats/results.ts';
+import { readJsonFile } from '../contract/json-text.ts';
 import { BUNDLED } from '../contract/proposals/index.ts';
-import { parseResults, summarize } from '../contract/results.ts';
 import { matrixPage } from '../reports/html.ts';
-import { matrixMarkdown, parseMatrix } from '../reports/matrix.ts';
-import { mergeMatrices, mergeProposals, mergeResults, parseProposalReports } from '../reports/merge.ts';
+import { matrixMarkdown } from '../reports/matrix.ts';
+import { mergeMatrices, mergeProposals, mergeResults } from '../reports/merge.ts';
 import { runArgv } from './command.ts';
 import { commandNamed } from './commands.ts';
 
@@ -20,12 +23,8 @@ export async function merge(values: { out?: string }, positionals: string[], hel
     console.error(`fleece-lab merge: expected input files and --out F\n\n${help}`);
     return 2;
   }
-  const raw = positionals.map((file) => ({
-    file,
-    data: parseJsonText(fs.readFileSync(file, 'utf8'), file),
-  }));
-  const kindOf = (d: unknown) => (Array.isArray(d) ? 'proposals' : ((d as { kind?: string })?.kind ?? '?'));
-  const kinds = new Set(raw.map((r) => kindOf(r.data)));
+  const raw = positionals.map((file) => ({ file, data: readJsonFile(file) }));
+  const kinds = new Set(raw.map((r) => fileKind(r.data)));
   if (kinds.size !== 1) {
     console.error(`fleece-lab merge: the inputs are of different kinds (${[...kinds].join(', ')})`);
     return 2;

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { PROBES } from '../checks/probes/catalogue.ts';
-import { parseProbeResults } from '../contract/probes.ts';
+import { parseProbeResults } from '../contract/formats/probes.ts';
 import { main } from './cli.ts';
 
 /**

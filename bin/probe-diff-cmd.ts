@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { parseProbeResults } from '../contract/probes.ts';
+import { parseProbeResults } from '../contract/formats/probes.ts';
 import { diffProbes, probeDiffHtml, probeDiffMarkdown } from '../reports/probe-diff.ts';
 
 /** `fleece-lab diff A.json B.json` of two probe results files; exit 1 when a fix of A is lost in B */

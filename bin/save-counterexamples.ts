@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ProposalReport } from '../checks/model/check.ts';
+import { counterexampleFileName } from '../contract/formats/saved-runs.ts';
 
 /**
  * Each counterexample of a report as `<proposal>.<property>.json` in `dir`: what `fleece-lab replay` reads
@@ -11,7 +12,7 @@ export function saveCounterexamples(dir: string, r: ProposalReport): string[] {
   const files: string[] = [];
   for (const v of r.verdicts) {
     if (!v.counterexample) continue;
-    const file = path.join(dir, `${r.proposal}.${v.property}.json`);
+    const file = path.join(dir, counterexampleFileName(r.proposal, v.property));
     fs.writeFileSync(
       file,
       `${JSON.stringify({ proposal: r.proposal, ...fileFrom(dir, r.file), domain: r.domain, profile: r.profile, ...v.counterexample }, null, 1)}\n`,

@@ -1,12 +1,27 @@
+import fs from 'node:fs';
+
 /**
  * JSON text read from a file, with a one-line error naming the file, line and column when it is not JSON.
  * (V8's own message names neither, and quotes the text around the error, newlines included.)
  */
+export function readJsonFile(file: string): unknown {
+  return parseJsonText(fs.readFileSync(file, 'utf8'), file);
+}
+
 export function parseJsonText(text: string, where: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
     throw new Error(describeJsonError(text, e, where));
+  }
+}
+
+/** One line of a JSONL file: its value, or one line of error naming the file and the line (FILE:LINE:COLUMN). */
+export function parseJsonLine(line: string, where: string, n: number): unknown {
+  try {
+    return JSON.parse(line);
+  } catch (e) {
+    throw new Error(describeJsonError(line, e, 'L').replace(/^L:1:/, `${where}:${n}:`));
   }
 }
 

@@ -5,7 +5,7 @@ import { diffFeatures, loadSchemaFeatures, schemaFeatures, topLevel } from './fe
 import { diffHtml } from './html.ts';
 import { buildMatrix } from './matrix.ts';
 import { res, tr } from './test-fixtures.ts';
-import { errorTextChanges, parseJsonl } from './transcripts.ts';
+import { errorTextChanges } from './transcripts.ts';
 
 describe('diffResults', () => {
   const a = res('qemu:5.2.0', '5.2.0', [
@@ -204,26 +204,5 @@ describe('diffMatrices', () => {
     ]);
     expect(diffMarkdown(d)).toContain('| c | 7.2 | pass | pass/fail ✗ simulator wrong |');
     expect(diffMatrices(mk('pass'), mk('pass'), 'a', 'b').cellChanges).toEqual([]);
-  });
-});
-
-describe('parseJsonl', () => {
-  it('reads what conform --traces writes', () => {
-    const t = parseJsonl(
-      [
-        JSON.stringify({ runbook: 'x/y', target: 'sim:7.2' }),
-        JSON.stringify({ step: 0, request: { execute: 'query-jobs' }, reply: { return: [] } }),
-        JSON.stringify({ event: 'JOB_STATUS_CHANGE', data: { id: 'j', status: 'created' } }),
-        JSON.stringify({ event: 'SHUTDOWN' }),
-        '',
-      ].join('\n'),
-    );
-    expect(t.runbook).toBe('x/y');
-    expect(t.steps).toHaveLength(1);
-    expect(t.events).toEqual([
-      { event: 'JOB_STATUS_CHANGE', data: { id: 'j', status: 'created' } },
-      { event: 'SHUTDOWN' },
-    ]);
-    expect(() => parseJsonl('{"step":0}')).toThrow(/no runbook/);
   });
 });

@@ -1,4 +1,7 @@
-import type { CheckStatus, Results } from '../contract/results.ts';
+import { describeDifference } from '../contract/formats/json-diff.ts';
+import type { Matrix, MatrixCell } from '../contract/formats/matrix.ts';
+import type { CheckStatus, Results } from '../contract/formats/results.ts';
+import { stepOf, type TranscriptData, transcriptDifference } from '../contract/formats/transcripts.ts';
 import {
   diffFeatures,
   type FeatureChange,
@@ -6,16 +9,8 @@ import {
   type FeatureInfo,
   topLevel,
 } from './features.ts';
-import { cellText, type Matrix, type MatrixCell } from './matrix.ts';
-import {
-  describeDifference,
-  differenceKinds,
-  type ErrorTextChange,
-  errorTextChanges,
-  stepOf,
-  type TranscriptData,
-  transcriptDifference,
-} from './transcripts.ts';
+import { cellText } from './matrix.ts';
+import { differenceKinds, type ErrorTextChange, errorTextChanges } from './transcripts.ts';
 
 /**
  * `fleece-lab diff A B`: a regression report between two results files (two QEMU versions, or before and

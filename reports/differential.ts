@@ -1,18 +1,12 @@
-import type { DifferentialReport } from '../contract/differential.ts';
-import { show } from './transcripts.ts';
-
-/** The differential replay report as Markdown: traces per version, then each divergence with its minimal trace. */
-export const CLASS_TEXT: Record<DifferentialReport['divergences'][number]['class'], string> = {
-  'simulator-wrong': 'simulator wrong',
-  'versions-differ': 'versions differ',
-  both: 'versions differ and simulator wrong',
-  unexplained: 'unexplained',
-};
+import type { DifferentialReport } from '../contract/formats/differential.ts';
+import { CLASS_TEXT } from '../contract/formats/divergence-classes.ts';
+import { show } from '../contract/formats/json-diff.ts';
 
 function opLine(op: Record<string, unknown>): string {
   return JSON.stringify(op);
 }
 
+/** The differential replay report as Markdown: traces per version, then each divergence with its minimal trace. */
 export function differentialMarkdown(r: DifferentialReport): string {
   const L: string[] = [];
   L.push('# Differential replay', '');

@@ -2,21 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CoverageReport } from '../checks/conformance/coverage.ts';
 import type { ProposalReport } from '../checks/model/check.ts';
-import { type CheckResult, type Results, summarize } from '../contract/results.ts';
+import { CLASS_TEXT, simVsRealClass } from '../contract/formats/divergence-classes.ts';
+import { checkFileStem } from '../contract/formats/file-names.ts';
+import type { Matrix, MatrixCell, MatrixRow } from '../contract/formats/matrix.ts';
+import { type CheckResult, type Results, summarize } from '../contract/formats/results.ts';
+import { requestName, type TranscriptData } from '../contract/formats/transcripts.ts';
 import { proposalsHtml } from './compare.ts';
 import { coverageHtml } from './coverage.ts';
 import type { MatrixDiff, ResultsDiff } from './diff.ts';
 import { topLevel } from './features.ts';
-import {
-  CLASS_TITLE,
-  diffClass,
-  disagreements,
-  type Matrix,
-  type MatrixCell,
-  type MatrixRow,
-  summarizeMatrix,
-} from './matrix.ts';
-import { requestName, type TranscriptData } from './transcripts.ts';
+import { disagreements, summarizeMatrix } from './matrix.ts';
 
 /**
  * The HTML report: static files, no external assets. index.html has the targets' totals, the version
@@ -63,7 +58,7 @@ ${body}
 }
 
 export function checkFile(id: string): string {
-  return `${id.replace(/\//g, '__')}.html`;
+  return `${checkFileStem(id)}.html`;
 }
 
 function statusSpan(s: string | undefined): string {
@@ -125,10 +120,10 @@ export function matrixHtml(m: Matrix, links: Links = {}): string {
     out.push(
       '<table id="differences-table"><tr><th>check</th><th>version</th><th>real</th><th>sim</th><th>class</th><th>reason</th></tr>',
     );
-    for (const cls of diffClass.options)
+    for (const cls of simVsRealClass.options)
       for (const d of dis.filter((x) => x.class === cls))
         out.push(
-          `<tr><td>${checkLink(d.id, links)}</td><td>${esc(d.version)}</td><td>${statusSpan(d.real)}</td><td>${statusSpan(d.sim)}</td><td class="${d.class}">${esc(CLASS_TITLE[d.class])}</td><td class="reason">${esc(d.reason)}</td></tr>`,
+          `<tr><td>${checkLink(d.id, links)}</td><td>${esc(d.version)}</td><td>${statusSpan(d.real)}</td><td>${statusSpan(d.sim)}</td><td class="${d.class}">${esc(CLASS_TEXT[d.class])}</td><td class="reason">${esc(d.reason)}</td></tr>`,
         );
     out.push('</table>');
   }
@@ -251,7 +246,7 @@ export function checkPage(c: CheckPageInput, home = '../index.html'): string {
     );
     for (const [v, cell] of Object.entries(row.cells))
       out.push(
-        `<tr><td>${esc(v)}</td><td class="c ${cellClass(cell)}">${esc(cellLabel(cell))}</td><td class="reason">${esc(cell.agree === false ? `${CLASS_TITLE[cell.class ?? 'unexplained']}: ${cell.reason ?? ''}` : cell.agree ? 'agree' : 'not compared')}</td></tr>`,
+        `<tr><td>${esc(v)}</td><td class="c ${cellClass(cell)}">${esc(cellLabel(cell))}</td><td class="reason">${esc(cell.agree === false ? `${CLASS_TEXT[cell.class ?? 'unexplained']}: ${cell.reason ?? ''}` : cell.agree ? 'agree' : 'not compared')}</td></tr>`,
       );
     out.push('</table>');
     const changed = row.versions.filter((s) => s.same === false);

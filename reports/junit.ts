@@ -1,4 +1,4 @@
-import { type Results, summarize } from '../contract/results.ts';
+import { type Results, summarize } from '../contract/formats/results.ts';
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -37,9 +37,8 @@ export function machineSvg(m: MachineShape, taken?: ReadonlySet<string>): string
     columns.set(depth.get(s.name)!, [...(columns.get(depth.get(s.name)!) ?? []), s.name]);
   const pos = new Map<string, { x: number; y: number }>();
   for (const [col, names] of columns)
-    names.forEach((n, row) =>
-      pos.set(n, { x: PAD + col * (W + GAP_X), y: PAD + 24 + row * (H + GAP_Y + 24) }),
-    );
+    for (const [row, n] of names.entries())
+      pos.set(n, { x: PAD + col * (W + GAP_X), y: PAD + 24 + row * (H + GAP_Y + 24) });
   const width = PAD * 2 + (Math.max(...columns.keys()) + 1) * (W + GAP_X) - GAP_X;
   const height = PAD * 2 + 24 + Math.max(...[...columns.values()].map((c) => c.length)) * (H + GAP_Y + 24);
   const out: string[] = [

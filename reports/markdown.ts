@@ -1,4 +1,4 @@
-import { type Results, summarize } from '../contract/results.ts';
+import { type Results, summarize } from '../contract/formats/results.ts';
 
 /** A Markdown summary of one or more results files: totals per target, then every check that did not pass. */
 export function toMarkdown(all: Results[], title = 'fleece-lab conformance'): string {

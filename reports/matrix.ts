@@ -1,26 +1,15 @@
 import { isDeepStrictEqual } from 'node:util';
-import { z } from 'zod';
-import {
-  type CheckResult,
-  type CheckStatus,
-  checkStatus,
-  issuePath,
-  oneLine,
-  type Results,
-} from '../contract/results.ts';
-import {
-  type Difference,
-  describeDifference,
-  show,
-  stepOf,
-  type TranscriptData,
-  transcriptDifference,
-  valueAt,
-} from './transcripts.ts';
+import { classify } from '../checks/differential/classify.ts';
+import { CLASS_TEXT, type SimVsRealClass, simVsRealClass } from '../contract/formats/divergence-classes.ts';
+import { type Difference, describeDifference, show, valueAt } from '../contract/formats/json-diff.ts';
+import type { Matrix, MatrixCell, MatrixRow, VersionStep } from '../contract/formats/matrix.ts';
+import type { CheckResult, CheckStatus, Results } from '../contract/formats/results.ts';
+import { stepOf, type TranscriptData, transcriptDifference } from '../contract/formats/transcripts.ts';
 
 /**
- * The version matrix: check × QEMU version, the real QEMU's status and the simulator's (same profile),
- * whether they agree, and for every disagreement a class and a reason:
+ * The version matrix (contract/formats/matrix.ts): check × QEMU version, the real QEMU's status and the
+ * simulator's (same profile), whether they agree, and for every disagreement a class (decided by
+ * checks/differential/classify.ts) and a reason:
  * - simulator-wrong: the simulator differs from that version's real QEMU (and does not answer like any
  *   other real version at that point);
  * - versions-differ: real versions differ from each other at the point where the simulator differs, and
@@ -29,60 +18,6 @@ import {
  * Agreement compares transcripts where both sides have one (a passing check's transcript is the recording
  * of real QEMU of that version), statuses otherwise.
  */
-export const diffClass = z.enum(['simulator-wrong', 'versions-differ', 'unexplained']);
-export type DiffClass = z.infer<typeof diffClass>;
-
-export const matrixCell = z.object({
-  real: checkStatus.optional(),
-  sim: checkStatus.optional(),
-  /** null: not compared (one side did not run) */
-  agree: z.boolean().nullable(),
-  class: diffClass.optional(),
-  reason: z.string().optional(),
-});
-export type MatrixCell = z.infer<typeof matrixCell>;
-
-export const versionStep = z.object({
-  from: z.string(),
-  to: z.string(),
-  /** null: one of the two real transcripts is missing */
-  same: z.boolean().nullable(),
-  where: z.string().optional(),
-});
-export type VersionStep = z.infer<typeof versionStep>;
-
-export const matrixRow = z.object({
-  id: z.string(),
-  title: z.string().optional(),
-  cells: z.record(z.string(), matrixCell),
-  /** the differential comparison of real transcripts between consecutive versions */
-  versions: z.array(versionStep),
-});
-export type MatrixRow = z.infer<typeof matrixRow>;
-
-const targetInfo = z.object({ target: z.string(), version: z.string(), package: z.string() });
-
-export const matrixSchema = z.object({
-  tool: z.literal('fleece-lab'),
-  kind: z.literal('matrix'),
-  createdAt: z.string(),
-  shard: z.string().optional(),
-  versions: z.array(
-    z.object({ version: z.string(), real: targetInfo.optional(), sim: targetInfo.optional() }),
-  ),
-  rows: z.array(matrixRow),
-});
-export type Matrix = z.infer<typeof matrixSchema>;
-
-export function parseMatrix(raw: unknown, where: string): Matrix {
-  const p = matrixSchema.safeParse(raw);
-  if (!p.success) {
-    const i = p.error.issues[0];
-    throw new Error(`${where}: ${issuePath(i.path)}: ${oneLine(i.message)}`);
-  }
-  return p.data;
-}
-
 export interface MatrixSide {
   results: Results;
   /** transcripts of this run by check id (conform --traces) */
@@ -195,19 +130,20 @@ export interface CellInput {
   others: { version: string; trace: TranscriptData }[];
 }
 
-/** One cell of the matrix: agreement and, for a disagreement, its class and reason. */
+/** One cell of the matrix: agreement and, for a disagreement, its class (classify) and reason. */
 export function classifyCell(c: CellInput): MatrixCell {
   const { real: R, sim: S, version: v } = c;
   const base = { real: R?.status, sim: S?.status };
   if (!R || !S) return { ...base, agree: null };
+  const unexplained = (reason: string): MatrixCell => ({
+    ...base,
+    agree: false,
+    class: classify({ established: false }),
+    reason,
+  });
   if (R.status === 'skip' || S.status === 'skip') {
     if (R.status === S.status) return { ...base, agree: true };
-    return {
-      ...base,
-      agree: false,
-      class: 'unexplained',
-      reason: `real ${statusText(R)}; sim:${v} ${statusText(S)}`,
-    };
+    return unexplained(`real ${statusText(R)}; sim:${v} ${statusText(S)}`);
   }
   const known = S.status === 'xfail' && S.reason ? `; known: ${S.reason}` : '';
   if (c.realTrace && c.simTrace) {
@@ -218,22 +154,25 @@ export function classifyCell(c: CellInput): MatrixCell {
     if (R.status === 'fail' && c.recording) {
       const own = transcriptDifference(c.realTrace, c.recording);
       if (own)
-        return {
-          ...base,
-          agree: false,
-          class: 'unexplained',
-          reason: `real QEMU ${v} differs from its own recording: ${describeDifference(own, 'got', 'recorded')}`,
-        };
+        return unexplained(
+          `real QEMU ${v} differs from its own recording: ${describeDifference(own, 'got', 'recorded')}`,
+        );
     }
     const realHere = valueAt(c.realTrace, d.path);
     const simHere = valueAt(c.simTrace, d.path);
     const differing = c.others.filter((o) => !isDeepStrictEqual(valueAt(o.trace, d.path), realHere));
     const like = c.others.filter((o) => isDeepStrictEqual(valueAt(o.trace, d.path), simHere));
-    if (differing.length > 0 && like.length > 0)
+    const cls = classify({
+      established: true,
+      pair: 'sim-vs-real',
+      realVersionsDiffer: differing.length > 0,
+      simAnswersAsAnotherVersion: like.length > 0,
+    });
+    if (cls === 'versions-differ')
       return {
         ...base,
         agree: false,
-        class: 'versions-differ',
+        class: cls,
         reason: `${where}: sim:${v} answers as real QEMU ${like.map((o) => o.version).join(', ')} ${like.length > 1 ? 'do' : 'does'}: ${show(simHere)}; real QEMU ${v}: ${show(realHere)}${known}`,
       };
     const agreeing = c.others.filter((o) => !differing.includes(o)).map((o) => o.version);
@@ -246,36 +185,34 @@ export function classifyCell(c: CellInput): MatrixCell {
     return {
       ...base,
       agree: false,
-      class: 'simulator-wrong',
+      class: cls,
       reason: `${where}: sim:${v} ${show(simHere)}, real QEMU ${v} ${show(realHere)}${context}${known}`,
     };
   }
   if (R.status === S.status && (R.status !== 'fail' || R.reason === S.reason))
     return { ...base, agree: true };
   if (S.status === 'xfail' && R.status === 'pass')
-    return { ...base, agree: false, class: 'simulator-wrong', reason: `known: ${S.reason ?? ''}` };
-  return {
-    ...base,
-    agree: false,
-    class: 'unexplained',
-    reason: `real ${statusText(R)}; sim:${v} ${statusText(S)}; no transcripts to compare`,
-  };
+    return {
+      ...base,
+      agree: false,
+      class: classify({ established: true, pair: 'sim-vs-real' }),
+      reason: `known: ${S.reason ?? ''}`,
+    };
+  return unexplained(`real ${statusText(R)}; sim:${v} ${statusText(S)}; no transcripts to compare`);
 }
 
 function statusText(c: CheckResult): string {
   return `${c.status}${c.reason ? ` (${c.reason.slice(0, 200)})` : ''}`;
 }
 
-export interface MatrixSummary {
+/** per version: the statuses on each side, and how many cells agree, were not compared, or differ by class */
+export type MatrixSummary = {
   version: string;
   real: Record<CheckStatus, number> | undefined;
   sim: Record<CheckStatus, number> | undefined;
   agree: number;
   notCompared: number;
-  'simulator-wrong': number;
-  'versions-differ': number;
-  unexplained: number;
-}
+} & Record<SimVsRealClass, number>;
 
 export function summarizeMatrix(m: Matrix): MatrixSummary[] {
   return m.versions.map((v) => {
@@ -285,9 +222,7 @@ export function summarizeMatrix(m: Matrix): MatrixSummary[] {
       sim: v.sim ? countStatus(m, v.version, 'sim') : undefined,
       agree: 0,
       notCompared: 0,
-      'simulator-wrong': 0,
-      'versions-differ': 0,
-      unexplained: 0,
+      ...(Object.fromEntries(simVsRealClass.options.map((c) => [c, 0])) as Record<SimVsRealClass, number>),
     };
     for (const r of m.rows) {
       const c = r.cells[v.version];
@@ -313,7 +248,7 @@ export interface Explained {
   version: string;
   real?: CheckStatus;
   sim?: CheckStatus;
-  class: DiffClass;
+  class: SimVsRealClass;
   reason: string;
 }
 
@@ -336,12 +271,6 @@ export function disagreements(m: Matrix): Explained[] {
   return out;
 }
 
-export const CLASS_TITLE: Record<DiffClass, string> = {
-  'simulator-wrong': 'simulator wrong',
-  'versions-differ': 'versions differ',
-  unexplained: 'unexplained',
-};
-
 const mdEsc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function cellText(c: MatrixCell | undefined): string {
@@ -349,7 +278,7 @@ export function cellText(c: MatrixCell | undefined): string {
   const pair = c.real === c.sim ? (c.real ?? '–') : `${c.real ?? '–'}/${c.sim ?? '–'}`;
   if (c.agree === null) return `${pair} (not compared)`;
   if (c.agree) return pair;
-  return `${pair} ✗ ${CLASS_TITLE[c.class ?? 'unexplained']}`;
+  return `${pair} ✗ ${CLASS_TEXT[c.class ?? 'unexplained']}`;
 }
 
 function counts(s: Record<CheckStatus, number> | undefined): string {
@@ -379,9 +308,9 @@ export function matrixMarkdown(m: Matrix): string {
     lines.push(
       `${dis.length} cell${dis.length === 1 ? ' differs' : 's differ'}; each is classified below with its check and reason (simulator wrong: the simulator differs from that version's real QEMU; versions differ: the real versions differ there and the simulator answers as another version does).`,
     );
-  for (const cls of diffClass.options) {
+  for (const cls of simVsRealClass.options) {
     const these = dis.filter((d) => d.class === cls);
-    lines.push('', `### ${CLASS_TITLE[cls]} (${these.length})`, '');
+    lines.push('', `### ${CLASS_TEXT[cls]} (${these.length})`, '');
     if (these.length === 0) {
       lines.push('None.');
       continue;

@@ -1,8 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
-import { z } from 'zod';
-import type { ProposalReport } from '../checks/model/check.ts';
-import { type CheckResult, issuePath, oneLine, type Results } from '../contract/results.ts';
-import type { Matrix, MatrixRow } from './matrix.ts';
+import type { Matrix, MatrixRow } from '../contract/formats/matrix.ts';
+import type { CheckResult, Results } from '../contract/formats/results.ts';
 
 /**
  * `fleece-lab merge`: shards of one run (`--shard i/n` on several machines) back into one file. Results
@@ -96,23 +94,4 @@ export function mergeProposals<
   const verdicts = (r: T) => r.verdicts.map((v) => `${v.property}:${v.status}`).join(',');
   const merged = unionById(withId, (a, b) => verdicts(a.r) === verdicts(b.r), 'proposal');
   return ordered(merged, order).map((x) => x.r);
-}
-
-const proposalReports = z.array(
-  z
-    .object({
-      proposal: z.string(),
-      verdicts: z.array(z.object({ property: z.string(), status: z.string() }).passthrough()),
-    })
-    .passthrough(),
-);
-
-/** a proposals file (`check --json`), as far as merging reads it; a one-line error naming the field */
-export function parseProposalReports(raw: unknown, where: string): ProposalReport[] {
-  const p = proposalReports.safeParse(raw);
-  if (!p.success) {
-    const i = p.error.issues[0];
-    throw new Error(`${where}: ${issuePath(i.path)}: ${oneLine(i.message)}`);
-  }
-  return p.data as unknown as ProposalReport[];
 }

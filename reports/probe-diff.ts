@@ -1,4 +1,4 @@
-import type { ProbeResults, ProbeStatus } from '../contract/probes.ts';
+import type { ProbeResults, ProbeStatus } from '../contract/formats/probes.ts';
 import { esc, page } from './html.ts';
 import { fixText, mdEsc } from './probes.ts';
 

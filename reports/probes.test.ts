@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ProbeResults, ProbeStatus } from '../contract/probes.ts';
+import type { ProbeResults, ProbeStatus } from '../contract/formats/probes.ts';
 import { writeHtmlReport } from './html.ts';
 import { diffProbes } from './probe-diff.ts';
 import { fixesCarriedMarkdown, fixesCarriedText, probesHtml, probesMarkdown } from './probes.ts';

@@ -1,4 +1,9 @@
-import { fixesCarried, type ProbeFix, type ProbeResults, type ProbeStatus } from '../contract/probes.ts';
+import {
+  fixesCarried,
+  type ProbeFix,
+  type ProbeResults,
+  type ProbeStatus,
+} from '../contract/formats/probes.ts';
 import { esc } from './html.ts';
 
 /**

@@ -1,5 +1,5 @@
-import type { CheckResult, CheckStatus, Results } from '../contract/results.ts';
-import type { TranscriptData } from './transcripts.ts';
+import type { CheckResult, CheckStatus, Results } from '../contract/formats/results.ts';
+import type { TranscriptData } from '../contract/formats/transcripts.ts';
 
 /** Small results and transcripts for the reports' tests. */
 /** a transcript of one step whose reply is an error text (or ok) */

@@ -1,8 +1,9 @@
 import { runFuzz } from '../../checks/fuzz/run.ts';
 import { TARGETS } from '../../checks/fuzz/targets/index.ts';
+import { REPORT_FUZZ_TARGETS } from '../../reports/fuzz-targets.ts';
 
 /** every fuzz target, in the order a run takes them (targets of higher layers join this list here) */
-export const FUZZ_TARGETS = [...TARGETS];
+export const FUZZ_TARGETS = [...TARGETS, ...REPORT_FUZZ_TARGETS];
 
 export interface FuzzOptions {
   count: string;

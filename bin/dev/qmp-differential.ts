@@ -1,11 +1,11 @@
 import {
-  type Cmd,
   formatCrashes,
   formatFailure,
   minimizeCrash,
   replaySequence,
   runDifferential,
 } from '../../checks/conformance/qmp-differential.ts';
+import type { Cmd } from '../../checks/conformance/qmp-sequences.ts';
 import type { QemuVersion } from '../../harness/qemu/install.ts';
 
 export interface QmpDifferentialOptions {

@@ -1,10 +1,10 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
-import type { CheckResult, Results } from '../../contract/results.ts';
+import { firstDifference } from '../../contract/formats/json-diff.ts';
+import type { CheckResult, Results } from '../../contract/formats/results.ts';
+import { writeTrace } from '../../contract/formats/transcripts.ts';
 import { versionInfo } from '../../contract/versions.ts';
 import { AttachRefused } from '../../harness/targets/attach.ts';
 import type { ResolvedTarget } from '../../harness/targets/target-spec.ts';
+import { pool } from '../differential/pool.ts';
 import { loadGolden, withoutTarget } from './golden.ts';
 import { runRunbook, type Transcript } from './run-runbook.ts';
 import type { ParsedRunbook } from './runbooks/define.ts';
@@ -46,21 +46,13 @@ export async function conform(target: ResolvedTarget, opts: ConformOptions = {})
   );
   const results: CheckResult[] = new Array(list.length);
   opts.onStart?.(list.length);
-  let next = 0;
-  // A small pool: real QEMU checks mostly wait on processes, so a few at once use the machine well.
-  const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= list.length) return;
-      results[i] = await runOne(target, list[i], info.features, opts);
-      opts.onResult?.(results[i]);
-    }
-  };
   // Attach mode runs one check at a time: each check removes what was not there when it began, which
   // would include a concurrent check's nodes.
   const attach = target.spec('qsd').kind === 'attach';
-  const n = attach ? 1 : Math.max(1, Math.min(opts.jobs ?? 1, 16));
-  await Promise.all(Array.from({ length: n }, worker));
+  await pool(list, attach ? 1 : Math.min(opts.jobs ?? 1, 16), async (rb, i) => {
+    results[i] = await runOne(target, rb, info.features, opts);
+    opts.onResult?.(results[i]);
+  });
   checks.push(...results);
   return {
     tool: 'fleece-lab',
@@ -73,31 +65,11 @@ export async function conform(target: ResolvedTarget, opts: ConformOptions = {})
   };
 }
 
-function writeTrace(dir: string, t: Transcript): void {
-  const file = path.join(dir, `${t.runbook.replace(/\//g, '__')}.jsonl`);
-  fs.mkdirSync(dir, { recursive: true });
-  const lines = [
-    JSON.stringify({ runbook: t.runbook, target: t.target }),
-    ...t.steps.map((s) => JSON.stringify(s)),
-    ...t.events.map((e) => JSON.stringify({ event: e.event, data: e.data })),
-  ];
-  fs.writeFileSync(file, `${lines.join('\n')}\n`);
-}
-
-function firstDifference(a: unknown, b: unknown, path = ''): string {
-  if (isDeepStrictEqual(a, b)) return '';
-  if (a && b && typeof a === 'object' && typeof b === 'object') {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    for (const k of keys) {
-      const d = firstDifference(
-        (a as Record<string, unknown>)[k],
-        (b as Record<string, unknown>)[k],
-        `${path}.${k}`,
-      );
-      if (d) return d;
-    }
-  }
-  return `${path || '(top)'}: got ${JSON.stringify(a)?.slice(0, 300)}, recorded ${JSON.stringify(b)?.slice(0, 300)}`;
+/** Where a transcript differs from the recording, as a check's reason; '' when it does not. */
+function differenceFromRecording(t: unknown, recorded: unknown): string {
+  const d = firstDifference(t, recorded);
+  if (!d) return '';
+  return `${d.path}: got ${JSON.stringify(d.a)?.slice(0, 300)}, recorded ${JSON.stringify(d.b)?.slice(0, 300)}`;
 }
 
 async function runOne(
@@ -144,7 +116,7 @@ async function runOne(
   try {
     const t = await runRunbook(rb, spec, target.label);
     if (opts.traces) writeTrace(opts.traces, t);
-    const diff = firstDifference(withoutTarget(t), golden.transcript);
+    const diff = differenceFromRecording(withoutTarget(t), golden.transcript);
     if (!diff) return { ...base, status: 'pass', durationMs: Date.now() - t0 };
     if (known && target.simulator)
       return { ...base, status: 'xfail', reason: known.reason, durationMs: Date.now() - t0 };
@@ -166,7 +138,7 @@ async function runOne(
           durationMs: Date.now() - t0,
         };
       }
-      if (!firstDifference(withoutTarget(again), golden.transcript))
+      if (!differenceFromRecording(withoutTarget(again), golden.transcript))
         return {
           ...base,
           status: 'pass',

@@ -113,9 +113,9 @@ function outcomeOf(reply: unknown): string | undefined {
 }
 
 function add(m: Map<string, Set<string>>, k: string, v: string): void {
-  let s = m.get(k);
-  if (!s) m.set(k, (s = new Set()));
+  const s = m.get(k) ?? new Set<string>();
   s.add(v);
+  m.set(k, s);
 }
 
 function objectArgs(a: unknown): Record<string, unknown> {

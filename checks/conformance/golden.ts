@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkFileStem } from '../../contract/formats/file-names.ts';
 import type { Transcript } from './run-runbook.ts';
 
 /**
@@ -15,7 +16,7 @@ export interface Golden {
 const ROOT = fileURLToPath(new URL('./golden/', import.meta.url));
 
 export function goldenPath(profile: string, id: string): string {
-  return path.join(ROOT, profile, `${id.replace(/\//g, '__')}.json`);
+  return path.join(ROOT, profile, `${checkFileStem(id)}.json`);
 }
 
 export function loadGolden(profile: string, id: string): Golden | undefined {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseResults } from '../../contract/results.ts';
+import { parseResults } from '../../contract/formats/results.ts';
 import { registeredCount } from '../../harness/targets/cleanup-registry.ts';
 import { isProcessAlive } from '../../harness/targets/proc-alive.ts';
 import { type QemuProcess, startQsd } from '../../harness/targets/qemu-process.ts';

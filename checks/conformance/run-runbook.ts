@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from '../../contract/noise.ts';
 import type { Profile } from '../../contract/versions.ts';
 import { type HeldConnection, holdConnections, releaseConnections } from '../../harness/clients/nbd-hold.ts';
 import { QmpClient, QmpConnectionClosedError } from '../../harness/clients/qmp-client.ts';
@@ -33,7 +34,6 @@ import { attachNbdServer } from '../../sim/serve/nbd/server.ts';
 import { createSim, type Sim } from '../../sim/sim.ts';
 import { eventProblem } from './event-check.ts';
 import { runNbdStep } from './nbd-step.ts';
-import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from './normalize.ts';
 import type { ParsedRunbook, Step } from './runbooks/define.ts';
 
 /**

@@ -1,25 +1,21 @@
 import { describe, expect, it } from 'vitest';
+import type { OpSpec, SavedRun } from '../../contract/formats/saved-runs.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
 import { bundled } from '../../contract/proposals/index.ts';
 import { SimPort } from '../../harness/sim-port.ts';
-import {
-  compareObserved,
-  ddmin,
-  differential,
-  type Item,
-  type Observed,
-  observe,
-  type Runner,
-  type SavedRun,
-} from './differential.ts';
-import type { OpSpec } from './world.ts';
+import { compareObserved } from './compare-observed.ts';
+import { differential, type Runner } from './differential.ts';
+import { type Item, type Observed, observe } from './observe.ts';
+import { World } from './world.ts';
+
+const VM = { kind: 'vm' as const, disks: World.domainDisks('vm', 2, 256 * 1024) };
 
 /**
  * The differential replay engine on fake sides whose behaviours differ on purpose: what it calls a
  * divergence, how it classifies it, and that shrinking keeps exactly the operations that cause it.
  */
 const W = (pattern: number): OpSpec => ({ op: 'write', disk: 0, offset: 0, length: 512, pattern });
-const STATS: OpSpec = { op: 'stats', session: 0 };
+const STATS: OpSpec = { op: 'call', session: 0, event: 0 };
 const START: OpSpec = { op: 'start', disks: [0], inject: [] };
 const STOP: OpSpec = { op: 'stop', session: 0, inject: [] };
 
@@ -45,7 +41,7 @@ const reply = (command: string, r: unknown): Item => ({ kind: 'qmp', command, re
 
 /** QEMU 5.2 (real and simulated) answers stats differently; sim:7.2 gets a write after a start wrong. */
 const behaviour: Behaviour = (side, version, op, before) => {
-  if (op.op === 'stats') return reply('query-jobs', version === '5.2' ? ['old'] : ['new']);
+  if (op.op === 'call') return reply('query-jobs', version === '5.2' ? ['old'] : ['new']);
   if (op.op === 'write' && before.some((o) => o.op === 'start') && side === 'sim:7.2')
     return { kind: 'write', disk: 'vda', at: '0+512', pattern: op.pattern, ok: false };
   if (op.op === 'write') return { kind: 'write', disk: 'vda', at: '0+512', pattern: op.pattern, ok: true };
@@ -53,7 +49,12 @@ const behaviour: Behaviour = (side, version, op, before) => {
 };
 
 const proposal = { name: 'fake' } as unknown as Proposal;
-const run = (ops: OpSpec[], source = 'fake.jsonl:1'): SavedRun => ({ source, proposal: 'fake', ops });
+const run = (ops: OpSpec[], source = 'fake.jsonl:1'): SavedRun => ({
+  source,
+  proposal: 'fake',
+  domain: 'vm',
+  ops,
+});
 
 async function diff(runs: SavedRun[], behave: Behaviour, versions = ['5.2', '7.2'], extra = {}) {
   return differential(runs, {
@@ -92,7 +93,7 @@ describe('differential replay: classification', () => {
 
   it('real versions differ where a simulator profile is wrong too: both', async () => {
     const b: Behaviour = (side, version, op, before) =>
-      op.op === 'stats' && side === 'sim:5.2'
+      op.op === 'call' && side === 'sim:5.2'
         ? reply('query-jobs', ['new'])
         : behaviour(side, version, op, before);
     const r = await diff([run([STATS])], b);
@@ -166,18 +167,6 @@ describe('differential replay: shrinking and comparison', () => {
     expect(r.divergences[0].minimal).toEqual([{ ...start, inject: [inj(0x99)] }]);
   });
 
-  it('ddmin keeps a 1-minimal sub-sequence within its bound', async () => {
-    const items = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
-    const budget = { left: 100 };
-    const m = await ddmin(items, async (c) => c.includes(3) && c.includes(11), budget);
-    expect(m).toEqual([3, 11]);
-    const tight = { left: 2 };
-    const partial = await ddmin(items, async (c) => c.includes(3) && c.includes(11), tight);
-    expect(tight.left).toBe(0);
-    expect(partial).toContain(3);
-    expect(partial).toContain(11);
-  });
-
   const obs = (events: { step: number; event: Record<string, unknown> }[], steps = 4): Observed => ({
     side: 'x',
     version: '7.2',
@@ -215,8 +204,8 @@ describe('differential replay: shrinking and comparison', () => {
       { op: 'read', session: 0, disk: 0, offset: 0, length: 4096 },
       STOP,
     ];
-    const a = await observe(p, new SimPort('7.2', 1), ops, 'sim:7.2', '7.2');
-    const b = await observe(p, new SimPort('7.2', 1), ops, 'sim:7.2', '7.2');
+    const a = await observe(p, new SimPort('7.2', 1, VM), ops, 'sim:7.2', '7.2');
+    const b = await observe(p, new SimPort('7.2', 1, VM), ops, 'sim:7.2', '7.2');
     expect(a.steps.map((s) => s.label)).toEqual([
       'setup',
       'op 1: start',
@@ -232,7 +221,7 @@ describe('differential replay: shrinking and comparison', () => {
       bytes: '0x10*4096',
     });
     expect(compareObserved(a, b)).toEqual([]);
-    const old = await observe(p, new SimPort('5.2', 1), ops, 'sim:5.2', '5.2');
+    const old = await observe(p, new SimPort('5.2', 1, VM), ops, 'sim:5.2', '5.2');
     const d = compareObserved(old, a);
     expect(d[0]).toMatchObject({
       label: 'setup',

@@ -1,390 +1,43 @@
-import { createHash } from 'node:crypto';
-import type { DomainKind, Port, TraceEntry } from '../../contract/port.ts';
+import type { DivergenceEntry } from '../../contract/formats/differential.ts';
+import { show } from '../../contract/formats/json-diff.ts';
+import type { OpSpec, SavedRun } from '../../contract/formats/saved-runs.ts';
+import type { DomainKind, TraceEntry } from '../../contract/port.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
-import { type Difference, firstDifference, show } from '../../reports/transcripts.ts';
-import { dropDrainPairs, normalizeValue, type RecordedEvent } from '../conformance/normalize.ts';
+import { classify, type Evidence } from '../differential/classify.ts';
+import type { StepDifference } from '../differential/compare.ts';
+import { pool } from '../differential/pool.ts';
+import { type Differential, runPair } from '../differential/run-pair.ts';
+import { settle } from '../differential/settle.ts';
+import { type Pair, pairsOf, type Side, side } from '../differential/side.ts';
+import { compareObserved } from './compare-observed.ts';
+import { type Observed, STEP_NOTE } from './observe.ts';
 import { formatTrace } from './report.ts';
-import { type OpSpec, World } from './world.ts';
 
 /**
  * Differential replay: one saved run of `fleece-lab check` (a proposal and its operations) replayed on
  * several sides — the simulator with each version's profile and each real QEMU version — and the observable
- * outcome compared step by step.
+ * outcome (observe.ts) compared step by step (compare-observed.ts), on the differential core
+ * (checks/differential/).
  *
- * The outcome of a run is a list of steps: the domain's setup, one step per operation, and the final
- * teardown check. A step is what a client of that QEMU saw during it, in order:
- * - every QMP command with its arguments and reply (class and text of an error included),
- * - every API call of the proposal with its result or error,
- * - every guest write (done, or failed) and every NBD read with the bytes it got (run-length encoded),
- * - every property violation the checker found in that step (the run goes on after one),
- * - an error that ended the run early;
- * and the events each side got up to that step, as a set (see compareObserved; a drain's paused/running
- * pairs are dropped: their number depends on timing).
- * Noise is normalised as the conformance suite does (conformance/normalize.ts): the scratch folder,
- * generated node names, file allocation sizes; keys in NOISE_KEYS (progress counters of jobs) are masked.
- *
- * Divergences are grouped by their signature (which sides, which kind of item, which command or event, where
- * in the value), shrunk by delta debugging over the operations (every sub-sequence of operations is a valid
- * run: sessions are picked by index among the live ones) and classified:
- * - simulator-wrong: sim:V differs from real V;
- * - versions-differ: real V1 differs from real V2 while each simulator profile agrees with its own real QEMU
- *   at that step;
- * - both: real versions differ and a simulator profile also differs from its real QEMU there;
- * - unexplained: the divergence did not happen again when its trace was replayed (a side is not
- *   deterministic for it). A real run that broke (QEMU did not start, twice) is not compared at all.
+ * Compared: each version's simulator with its real QEMU, and consecutive real versions. Divergences are
+ * grouped by their signature (which sides, which kind of item, which command or event, where in the value),
+ * shrunk by delta debugging over the operations (every sub-sequence of operations is a valid run: sessions
+ * are picked by index among the live ones), replayed once more and classified
+ * (contract/formats/divergence-classes.ts). A real run that broke (QEMU did not start, twice) is not
+ * compared at all.
  *
  * Each run gets a fresh QEMU process: a run does not leave QEMU pristine (the domain's NBD server, guest
  * disks and exports stay, and a run that breaks a property can leave jobs and nodes behind).
  */
 
-export interface SavedRun {
-  /** where it came from: FILE or FILE:LINE */
-  source: string;
-  proposal: string;
-  domain: DomainKind;
-  ops: OpSpec[];
-}
-
-export interface Side {
-  /** 'sim:7.2' or 'real:7.2' */
-  key: string;
-  kind: 'sim' | 'real';
-  version: string;
-}
-
-export type Item =
-  | { kind: 'qmp'; command: string; args?: unknown; reply: unknown }
-  | { kind: 'api'; call: string; params: unknown; result?: unknown; error?: string }
-  | { kind: 'write'; disk: string; at: string; pattern: number; ok: boolean }
-  | { kind: 'read'; export: string; at: string; bytes?: string; error?: boolean }
-  | { kind: 'finding'; property: string; detail: string }
-  | { kind: 'error'; message: string };
-
-export interface StepOutcome {
-  label: string;
-  items: Item[];
-}
-
-export interface Observed {
-  side: string;
-  /** QEMU's own version string (real) or the profile (sim) */
-  version: string;
-  steps: StepOutcome[];
-  /** the events, normalised, with the step in which the client got them */
-  events: { step: number; event: Record<string, unknown> }[];
-  /** QMP commands the run issued */
-  commands: string[];
-  /** the harness broke (QEMU did not start...): nothing to compare */
-  broken?: string;
-  trace: TraceEntry[];
-}
-
-/** Progress counters of a job depend on how far it got when asked: not behaviour. */
-export const NOISE_KEYS = new Set(['current-progress', 'total-progress', 'offset', 'len', 'busy']);
-
-function mask(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(mask);
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = NOISE_KEYS.has(k) ? '<n>' : mask(x);
-    return out;
-  }
-  return v;
-}
-
-/** Bytes as runs: `0x10*65536 0x20*512`; long ones are cut and hashed. */
-export function describeBytes(b: Uint8Array): string {
-  const runs: string[] = [];
-  let i = 0;
-  while (i < b.length) {
-    let j = i;
-    while (j < b.length && b[j] === b[i]) j++;
-    runs.push(`0x${b[i].toString(16).padStart(2, '0')}*${j - i}`);
-    i = j;
-  }
-  if (runs.length <= 16) return runs.join(' ');
-  const h = createHash('sha256').update(b).digest('hex').slice(0, 16);
-  return `${runs.slice(0, 8).join(' ')} … (${runs.length} runs, sha256 ${h})`;
-}
-
-const STEP = 'differential step ';
-
-/** A Port that keeps what each NBD read returned (the trace itself only says what was read). */
-function withReadBytes(port: Port): Port {
-  const orig = port.readExport.bind(port);
-  port.readExport = async (name, offset, length) => {
-    const data = await orig(name, offset, length);
-    for (let i = port.trace.length - 1; i >= 0; i--) {
-      const t = port.trace[i];
-      if (t.kind !== 'read') continue;
-      (t as { bytes?: string }).bytes = describeBytes(data);
-      break;
-    }
-    return data;
-  };
-  return port;
-}
-
-function stepLabel(i: number, ops: OpSpec[]): string {
-  if (i === 0) return 'setup';
-  if (i > ops.length) return 'finish';
-  const op = ops[i - 1];
-  return `op ${i}: ${op.op}`;
-}
-
-/** Run the operations on a fresh port and collect what a client saw, step by step. The port is closed. */
-export async function observe(
-  proposal: Proposal,
-  port: Port,
-  ops: OpSpec[],
-  side: string,
-  version: string,
-): Promise<Observed> {
-  withReadBytes(port);
-  const w = new World(proposal, port, { disks: 2, diskSize: 256 * 1024, focus: new Set() });
-  const findingsAt: number[] = [];
-  const errors: { step: number; message: string }[] = [];
-  let step = 0;
-  const mark = (i: number) => {
-    step = i;
-    port.trace.push({ kind: 'note', text: `${STEP}${i}` });
-  };
-  try {
-    mark(0);
-    await w.setup();
-    findingsAt.push(w.findings.length);
-    for (let i = 0; i < ops.length; i++) {
-      mark(i + 1);
-      await w.run(ops[i]);
-      findingsAt.push(w.findings.length);
-    }
-    mark(ops.length + 1);
-    await w.finish();
-    findingsAt.push(w.findings.length);
-  } catch (e) {
-    errors.push({ step, message: e instanceof Error ? e.message : String(e) });
-    findingsAt.push(w.findings.length);
-  } finally {
-    await port.close().catch(() => {});
-  }
-  const scratch = port.scratchPath('x').slice(0, -2);
-  const steps: StepOutcome[] = [];
-  let cur: StepOutcome | undefined;
-  const events: RecordedEvent[] = [];
-  const norm = (v: unknown) => mask(normalizeValue(v, scratch));
-  for (const t of port.trace) {
-    if (t.kind === 'note' && t.text.startsWith(STEP)) {
-      const i = Number(t.text.slice(STEP.length));
-      cur = { label: stepLabel(i, ops), items: [] };
-      steps.push(cur);
-      continue;
-    }
-    if (!cur) continue;
-    switch (t.kind) {
-      case 'qmp':
-        cur.items.push({ kind: 'qmp', command: t.command, args: norm(t.args), reply: norm(t.reply) });
-        break;
-      case 'api':
-        cur.items.push({
-          kind: 'api',
-          call: t.call,
-          params: t.params,
-          ...(t.error !== undefined ? { error: String(normalizeValue(t.error, scratch)) } : {}),
-          ...(t.result !== undefined ? { result: norm(t.result) } : {}),
-        });
-        break;
-      case 'guest-write':
-        cur.items.push({
-          kind: 'write',
-          disk: t.disk,
-          at: `${t.offset}+${t.length}`,
-          pattern: t.pattern,
-          ok: t.error === undefined,
-        });
-        break;
-      case 'read':
-        cur.items.push({
-          kind: 'read',
-          export: t.export,
-          at: `${t.offset}+${t.length}`,
-          ...(t.error !== undefined ? { error: true } : { bytes: (t as { bytes?: string }).bytes }),
-        });
-        break;
-      case 'event':
-        events.push({
-          event: t.event,
-          data: t.data as Record<string, unknown> | undefined,
-          step: steps.length - 1,
-        });
-        break;
-    }
-  }
-  // a drain's pause/resume pair may straddle two steps on a real QEMU: pairs are dropped run-wide
-  const flat = new Map(events.map((e) => [{ ...e, step: 0 } as RecordedEvent, e]));
-  const kept = new Set(dropDrainPairs([...flat.keys()]).map((e) => flat.get(e)));
-  const observedEvents = events
-    .filter((e) => kept.has(e))
-    .map((e) => ({ step: e.step, event: norm({ event: e.event, data: e.data }) as Record<string, unknown> }));
-  // findings and errors belong to the step they happened in
-  let prev = 0;
-  findingsAt.forEach((n, i) => {
-    for (const f of w.findings.slice(prev, n))
-      steps[i]?.items.push({
-        kind: 'finding',
-        property: f.property,
-        detail: String(normalizeValue(f.detail, scratch)),
-      });
-    prev = n;
-  });
-  for (const e of errors)
-    steps[e.step]?.items.push({ kind: 'error', message: String(normalizeValue(e.message, scratch)) });
-  const commands = [...new Set(port.trace.flatMap((t) => (t.kind === 'qmp' ? [t.command] : [])))];
-  return { side, version, steps, events: observedEvents, commands, trace: port.trace };
-}
-
-// ------------------------------------------------------------------ comparison
-
-export interface StepDifference {
-  step: number;
-  label: string;
-  /** what differs: `qmp block-export-del reply .error.desc`, `events`, `read backup-vda bytes`, ... */
-  signature: string;
-  a: unknown;
-  b: unknown;
-  path: string;
-}
-
-function itemName(i: Item | undefined): string {
-  if (!i) return '(nothing)';
-  switch (i.kind) {
-    case 'qmp':
-      return `qmp ${i.command}`;
-    case 'api':
-      return `api ${i.call}`;
-    case 'write':
-      return `guest write`;
-    case 'read':
-      return `read ${i.export.replace(/\d+/g, 'N')}`;
-    case 'finding':
-      return `finding ${i.property}`;
-    case 'error':
-      return 'run error';
-  }
-}
-
-/** The path without array indices and with numbers folded: equal for the same kind of difference. */
-function pathShape(p: string): string {
-  return p.replace(/\.\d+(?=\.|$)/g, '[]');
-}
-
-function eventName(e: Record<string, unknown>): string {
-  const d = (e.data ?? {}) as Record<string, unknown>;
-  return e.event === 'JOB_STATUS_CHANGE' ? `JOB_STATUS_CHANGE(${String(d.status)})` : String(e.event);
-}
-
-/** Events of `a` up to step `s` that `b` does not have by then, and the other way round. */
-function eventGap(a: Observed, b: Observed, s: number): { a: unknown[]; b: unknown[] } {
-  const left = a.events.filter((e) => e.step <= s).map((e) => JSON.stringify(e.event));
-  const right = b.events.filter((e) => e.step <= s).map((e) => JSON.stringify(e.event));
-  const onlyA: unknown[] = [];
-  const rest = [...right];
-  for (const x of left) {
-    const i = rest.indexOf(x);
-    if (i >= 0) rest.splice(i, 1);
-    else onlyA.push(JSON.parse(x));
-  }
-  return { a: onlyA, b: rest.map((x) => JSON.parse(x)) };
-}
-
-/**
- * Every step where two runs differ (the first differing item of each), and the events: a real QEMU sends
- * them when its jobs get there, so an event may reach the client one step later than on the simulator. The
- * events each side got up to a step are compared as sets; a difference counts where it is still there one
- * step later (only the first such step is reported: it stays different from then on).
- */
-export function compareObserved(a: Observed, b: Observed): StepDifference[] {
-  const out: StepDifference[] = [];
-  const n = Math.max(a.steps.length, b.steps.length);
-  let eventsReported = false;
-  for (let s = 0; s < n; s++) {
-    const sa = a.steps[s];
-    const sb = b.steps[s];
-    const label = sa?.label ?? sb?.label ?? `step ${s}`;
-    const ia = sa?.items ?? [];
-    const ib = sb?.items ?? [];
-    // the first difference of each kind in the step (one differing reply does not hide another)
-    const seen = new Set<string>();
-    for (let k = 0; k < Math.max(ia.length, ib.length); k++) {
-      const x = ia[k];
-      const y = ib[k];
-      const d: Difference | undefined = firstDifference(x, y);
-      if (!d) continue;
-      const same = x && y && x.kind === y.kind && itemName(x) === itemName(y);
-      const signature = same ? `${itemName(x)}: ${pathShape(d.path)}` : `${itemName(x)} / ${itemName(y)}`;
-      if (seen.has(signature)) continue;
-      seen.add(signature);
-      out.push({ step: s, label, signature, a: same ? d.a : x, b: same ? d.b : y, path: same ? d.path : '' });
-      // once the two sides do different things in a step, the rest of it is not comparable item by item
-      if (!same) break;
-    }
-    if (eventsReported) continue;
-    const gap = eventGap(a, b, s);
-    if (gap.a.length === 0 && gap.b.length === 0) continue;
-    const later = s + 1 < n ? eventGap(a, b, s + 1) : gap;
-    if (later.a.length === 0 && later.b.length === 0) continue;
-    eventsReported = true;
-    const names = (l: unknown[]) =>
-      [...new Set(l.map((e) => eventName(e as Record<string, unknown>)))].sort().join(' ') || '-';
-    out.push({
-      step: s,
-      label,
-      signature: `events: only on one side: ${names(gap.a)} / ${names(gap.b)}`,
-      a: gap.a,
-      b: gap.b,
-      path: '(events)',
-    });
-  }
-  return out;
-}
-
-// ------------------------------------------------------------------ classification and shrinking
-
-export const DIVERGENCE_CLASSES = ['simulator-wrong', 'versions-differ', 'both', 'unexplained'] as const;
-export type DivergenceClass = (typeof DIVERGENCE_CLASSES)[number];
-
 /** Runs a saved run on one side (a fresh QEMU or simulator each time). */
 export type Runner = (side: Side, proposal: Proposal, ops: OpSpec[], domain: DomainKind) => Promise<Observed>;
 
-export interface Divergence {
-  id: string;
-  class: DivergenceClass;
-  /** the two sides compared: sim:V vs real:V, or real:V1 vs real:V2 */
-  pair: [string, string];
-  /** other pairs with the same divergence (same difference, same minimal trace) */
-  alsoOn: string[];
-  signature: string;
-  /** the label of the step where the minimal trace differs, and the two sides' values there */
-  step: string;
-  stepIndex: number;
-  a: unknown;
-  b: unknown;
-  path: string;
-  /** how many replayed traces showed it (on the pair where most did) */
-  traces: number;
-  example: string;
-  proposal: string;
-  minimal: OpSpec[];
-  shrunkFrom: number;
-  shrinkReplays: number;
-  /** sim:V that disagree with their own real QEMU at that step (for versions-differ / both) */
-  simWrongAt: string[];
-  note?: string;
-  /** the minimal trace on each side of the pair, as `fleece-lab check` prints counterexamples */
-  qmp: { a: string[]; b: string[] };
-}
+/** A divergence as the report lists it (the report adds its minimal trace's file and replay command). */
+export type Divergence = Omit<DivergenceEntry, 'file' | 'replay'>;
 
 interface Group {
-  pair: [Side, Side];
+  pair: Pair;
   signature: string;
   runs: { run: SavedRun; proposal: Proposal; diff: StepDifference; obs: Map<string, Observed> }[];
 }
@@ -428,80 +81,6 @@ export interface DifferentialResult {
   shrinkMs: number;
 }
 
-function sidesOf(versions: string[]): Side[] {
-  return versions.flatMap((v) => [
-    { key: `sim:${v}`, kind: 'sim' as const, version: v },
-    { key: `real:${v}`, kind: 'real' as const, version: v },
-  ]);
-}
-
-/** The pairs compared: each version's simulator with its real QEMU, and consecutive real versions. */
-export function pairsOf(versions: string[]): [Side, Side][] {
-  const s = sidesOf(versions);
-  const get = (k: string) => s.find((x) => x.key === k)!;
-  const out: [Side, Side][] = versions.map((v) => [get(`real:${v}`), get(`sim:${v}`)]);
-  for (let i = 1; i < versions.length; i++)
-    out.push([get(`real:${versions[i - 1]}`), get(`real:${versions[i]}`)]);
-  return out;
-}
-
-async function pool<T>(items: T[], jobs: number, fn: (t: T) => Promise<void>, stop: () => boolean) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length && !stop()) {
-      const t = items[next++];
-      await fn(t);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
-}
-
-/** Delta debugging (ddmin) over a list, bounded by a number of tests. */
-export async function ddmin<T>(
-  items: T[],
-  test: (c: T[]) => Promise<boolean>,
-  budget: { left: number },
-): Promise<T[]> {
-  let cur = items;
-  if (cur.length > 0 && budget.left > 0) {
-    budget.left--;
-    if (await test([])) return [];
-  }
-  let n = 2;
-  while (cur.length >= 2 && budget.left > 0) {
-    const size = Math.ceil(cur.length / n);
-    const chunks: T[][] = [];
-    for (let i = 0; i < cur.length; i += size) chunks.push(cur.slice(i, i + size));
-    let reduced = false;
-    // try each complement (drop one chunk), then each chunk alone
-    for (let i = 0; i < chunks.length && budget.left > 0; i++) {
-      const comp = chunks.filter((_, j) => j !== i).flat();
-      budget.left--;
-      if (await test(comp)) {
-        cur = comp;
-        n = Math.max(n - 1, 2);
-        reduced = true;
-        break;
-      }
-    }
-    if (!reduced)
-      for (let i = 0; i < chunks.length && budget.left > 0 && chunks.length > 2; i++) {
-        budget.left--;
-        if (await test(chunks[i])) {
-          cur = chunks[i];
-          n = 2;
-          reduced = true;
-          break;
-        }
-      }
-    if (!reduced) {
-      if (n >= cur.length) break;
-      n = Math.min(cur.length, n * 2);
-    }
-  }
-  return cur;
-}
-
 /** Also drop guest writes injected into a start or stop, one at a time. */
 async function dropInjects(ops: OpSpec[], test: (c: OpSpec[]) => Promise<boolean>, budget: { left: number }) {
   let cur = ops;
@@ -521,7 +100,6 @@ async function dropInjects(ops: OpSpec[], test: (c: OpSpec[]) => Promise<boolean
 
 export async function differential(runs: SavedRun[], o: DifferentialOptions): Promise<DifferentialResult> {
   const t0 = performance.now();
-  const sides = sidesOf(o.versions);
   const pairs = pairsOf(o.versions);
   const tallies = new Map<string, VersionTally>(
     o.versions.map((v) => [
@@ -551,10 +129,10 @@ export async function differential(runs: SavedRun[], o: DifferentialOptions): Pr
       const obs = new Map<string, Observed>();
       for (const v of o.versions) {
         const t = tallies.get(v)!;
-        const sim = await o.runner(sides.find((s) => s.key === `sim:${v}`)!, proposal, run.ops, run.domain);
+        const sim = await o.runner(side('sim', v), proposal, run.ops, run.domain);
         obs.set(`sim:${v}`, sim);
         t.simReplayed++;
-        const realSide = sides.find((s) => s.key === `real:${v}`)!;
+        const realSide = side('real', v);
         const why = o.skip?.(realSide, sim);
         if (why) {
           t.skipped++;
@@ -608,7 +186,7 @@ export async function differential(runs: SavedRun[], o: DifferentialOptions): Pr
   for (const g of ordered) {
     const doShrink = shrunk < (o.maxShrink ?? 20);
     if (doShrink) shrunk++;
-    divergences.push(await settle(g, o, doShrink));
+    divergences.push(await settleGroup(g, o, doShrink));
   }
   const merged = mergeAcrossVersions(divergences);
   merged.forEach((d, i) => {
@@ -650,55 +228,48 @@ function mergeAcrossVersions(all: Divergence[]): Divergence[] {
 }
 
 /** Shrink a divergence group's smallest trace, check it happens again, classify it. */
-async function settle(g: Group, o: DifferentialOptions, doShrink: boolean): Promise<Divergence> {
+async function settleGroup(g: Group, o: DifferentialOptions, doShrink: boolean): Promise<Divergence> {
   const [A, B] = g.pair;
   const pick = [...g.runs].sort((x, y) => x.run.ops.length - y.run.ops.length)[0];
   const { proposal } = pick;
-  let replays = 0;
-  const still = async (
-    ops: OpSpec[],
-  ): Promise<{ a: Observed; b: Observed; d: StepDifference } | undefined> => {
-    replays += 2;
-    const a = await o.runner(A, proposal, ops, pick.run.domain);
-    const b = await o.runner(B, proposal, ops, pick.run.domain);
-    if (a.broken || b.broken) return undefined;
-    const d = compareObserved(a, b).find((x) => x.signature === g.signature);
-    return d ? { a, b, d } : undefined;
+  const d: Differential<OpSpec[], Observed> = {
+    run: (s, ops) => o.runner(s, proposal, ops, pick.run.domain),
+    compare: compareObserved,
+    broken: (x) => x.broken,
   };
-  let ops = pick.run.ops;
-  let note: string | undefined;
-  if (doShrink) {
-    const budget = { left: Math.max(1, Math.floor((o.shrinkReplays ?? 40) / 2)) };
-    const test = async (c: OpSpec[]) => (await still(c)) !== undefined;
-    ops = await ddmin(ops, test, budget);
-    ops = await dropInjects(ops, test, budget);
-    if (budget.left <= 0) note = 'shrinking stopped at its replay bound; the trace may not be minimal';
-  }
-  // replayed once more: a divergence must happen again to count as behaviour
-  const again = await still(ops);
-  const final = again ?? { a: pick.obs.get(A.key)!, b: pick.obs.get(B.key)!, d: pick.diff };
-  let cls: DivergenceClass;
+  let replays = 0;
+  const s = await settle({
+    items: pick.run.ops,
+    reproduce: async (ops: OpSpec[]) => {
+      replays += 2;
+      const r = await runPair(d, g.pair, ops);
+      const diff = r?.differences.find((x) => x.signature === g.signature);
+      return r && diff ? { a: r.a, b: r.b, d: diff } : undefined;
+    },
+    shrink: doShrink ? { tests: Math.floor((o.shrinkReplays ?? 40) / 2), more: dropInjects } : undefined,
+  });
+  const final = s.again ?? { a: pick.obs.get(A.key)!, b: pick.obs.get(B.key)!, d: pick.diff };
+  let ops = s.items;
+  let note = s.boundReached
+    ? 'shrinking stopped at its replay bound; the trace may not be minimal'
+    : undefined;
   const simWrongAt: string[] = [];
-  if (!again) {
-    cls = 'unexplained';
+  let evidence: Evidence;
+  if (!s.again) {
+    evidence = { established: false };
     note = `did not happen again when replayed (${A.key} or ${B.key} not deterministic for this trace)`;
     ops = pick.run.ops;
   } else if (A.kind !== B.kind) {
-    cls = 'simulator-wrong';
+    evidence = { established: true, pair: 'sim-vs-real' };
   } else {
     // real V1 vs real V2: does each simulator profile agree with its real QEMU at that step?
-    for (const side of [A, B]) {
-      const sim = await o.runner(
-        { key: `sim:${side.version}`, kind: 'sim', version: side.version },
-        proposal,
-        ops,
-        pick.run.domain,
-      );
-      const real = side === A ? final.a : final.b;
-      if (compareObserved(real, sim).some((x) => x.step === final.d.step))
-        simWrongAt.push(`sim:${side.version}`);
+    for (const x of [A, B]) {
+      const sim = await o.runner(side('sim', x.version), proposal, ops, pick.run.domain);
+      const real = x === A ? final.a : final.b;
+      if (compareObserved(real, sim).some((y) => y.step === final.d.step))
+        simWrongAt.push(`sim:${x.version}`);
     }
-    cls = simWrongAt.length > 0 ? 'both' : 'versions-differ';
+    evidence = { established: true, pair: 'real-vs-real', simWrongAt };
   }
   // a divergence in the domain's setup is shown with the setup; otherwise from after it, as check does
   const shown = (t: TraceEntry[]) =>
@@ -710,7 +281,7 @@ async function settle(g: Group, o: DifferentialOptions, doShrink: boolean): Prom
   const fb = shown(final.b.trace);
   return {
     id: '',
-    class: cls,
+    class: classify(evidence),
     pair: [A.key, B.key],
     alsoOn: [],
     signature: g.signature,
@@ -722,12 +293,16 @@ async function settle(g: Group, o: DifferentialOptions, doShrink: boolean): Prom
     traces: new Set(g.runs.map((r) => r.run.source)).size,
     example: pick.run.source,
     proposal: pick.run.proposal,
+    domain: pick.run.domain,
     minimal: ops,
     shrunkFrom: pick.run.ops.length,
     shrinkReplays: replays,
     simWrongAt,
     ...(note ? { note } : {}),
-    qmp: { a: fa.qmp.filter((l) => !l.includes(STEP)), b: fb.qmp.filter((l) => !l.includes(STEP)) },
+    qmp: {
+      a: fa.qmp.filter((l) => !l.includes(STEP_NOTE)),
+      b: fb.qmp.filter((l) => !l.includes(STEP_NOTE)),
+    },
   };
 }
 

@@ -1,4 +1,4 @@
-import type { ProbeFix } from '../../contract/probes.ts';
+import type { ProbeFix } from '../../contract/formats/probes.ts';
 import type { Feature } from '../../contract/versions.ts';
 import {
   cbwTimeout,

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ProbeStatus } from '../../contract/probes.ts';
+import type { ProbeStatus } from '../../contract/formats/probes.ts';
 import { type Feature, PROFILES, type Profile, VERSIONS } from '../../contract/versions.ts';
 import { startQsd } from '../../harness/targets/qemu-process.ts';
 import { resolveAttachTarget, resolveTarget } from '../../harness/targets/target-spec.ts';

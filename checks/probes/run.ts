@@ -1,4 +1,4 @@
-import type { ProbeResult, ProbeResults } from '../../contract/probes.ts';
+import type { ProbeResult, ProbeResults } from '../../contract/formats/probes.ts';
 import type { Feature } from '../../contract/versions.ts';
 import type { ResolvedTarget } from '../../harness/targets/target-spec.ts';
 import { runRunbook } from '../conformance/run-runbook.ts';

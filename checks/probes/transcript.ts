@@ -1,4 +1,4 @@
-import type { ProbeEvidence, ProbeStatus } from '../../contract/probes.ts';
+import type { ProbeEvidence, ProbeStatus } from '../../contract/formats/probes.ts';
 import type { Transcript } from '../conformance/run-runbook.ts';
 
 /**

@@ -115,7 +115,8 @@ interface Layer {
 }
 
 function chainOf(ctx: LowerCtx, disk: string): Layer[] {
-  const chains = (ctx.state.cbwChains ??= {}) as Record<string, Layer[]>;
+  ctx.state.cbwChains ??= {};
+  const chains = ctx.state.cbwChains as Record<string, Layer[]>;
   chains[disk] ??= [];
   return chains[disk];
 }

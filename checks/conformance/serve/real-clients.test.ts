@@ -2,8 +2,8 @@
  * Differential, through real clients: `fleece-lab serve --profile V` and the real qemu-storage-daemon V
  * started with the SAME argument vector (each in its own scratch folder holding identical images made by
  * qemu-img/qemu-io), then probed by nbdinfo, nbdcopy, qemu-img, qemu-io and a QMP client. Every output is
- * compared byte for byte after normalising only noise: the scratch folder, pids, QMP timestamps and the
- * micro version. Startup: stdout, stderr and exit status (good and bad command lines, -V, -h,
+ * compared byte for byte after normalising only noise (contract/noise.ts): the scratch folder, pids, node
+ * names, qemu-io's timing, QMP timestamps, and a drain's paused/running pair among the events. Startup: stdout, stderr and exit status (good and bad command lines, -V, -h,
  * --daemonize). The comparison itself is checked to flag a changed byte.
  * A version whose qemu-storage-daemon is not installed is skipped, as is everything without the tools.
  */
@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { dropDrainPairLines, normalizeText } from '../../../contract/noise.ts';
 import { type ResolvedQemu, resolveQemu } from '../../../harness/qemu/install.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -169,17 +170,6 @@ function execOut(cmd: string, args: string[], cwd: string, env?: Record<string, 
 
 // ------------------------------------------------------------------ normalising and comparing
 
-/** only noise: the scratch folder (real or sim), pids, QMP timestamps, the micro version */
-function normalise(text: string, dir: string, pids: number[] = []): string {
-  let t = text.split(dir).join('$DIR');
-  for (const p of pids) t = t.replace(new RegExp(`\\b${p}\\b`, 'g'), '$PID');
-  return t
-    .replace(/#block\d+/g, '#block')
-    .replace(/ ops; [\d:.]+ sec \([^)]*\)/g, ' ops; TIME')
-    .replace(/"seconds": \d+, "microseconds": \d+/g, '"seconds": S, "microseconds": U')
-    .replace(/"seconds":\d+,"microseconds":\d+/g, '"seconds":S,"microseconds":U');
-}
-
 /** the first difference of two transcripts (undefined when they are the same byte for byte) */
 function firstDifference(a: Record<string, string>, b: Record<string, string>): string | undefined {
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
@@ -249,7 +239,7 @@ async function both(
     t.stdout = s.out();
     t.stderr = s.err();
     t.leftover = fs.readdirSync(dir).sort().join(' ');
-    for (const k of Object.keys(t)) t[k] = normalise(t[k], dir, pids);
+    for (const k of Object.keys(t)) t[k] = normalizeText(t[k], dir, pids);
     return t;
   };
   if (opts.sequential) {
@@ -542,21 +532,6 @@ class RawQmp {
   }
 }
 
-/** drain noise: a job's "paused" and "running" back to back, as qemu's drains produce them */
-function dropDrainPairs(lines: string[]): string[] {
-  const out = [...lines];
-  const st = (l: string | undefined) => /"status": "(\w+)", "id": "([^"]*)"/.exec(l ?? '');
-  for (let i = 0; i + 1 < out.length; i++) {
-    const a = st(out[i]);
-    const b = st(out[i + 1]);
-    if (a && b && a[1] === 'paused' && b[1] === 'running' && a[2] === b[2]) {
-      out.splice(i, 2);
-      i = Math.max(-1, i - 2);
-    }
-  }
-  return out;
-}
-
 const QMP_ARGV = [
   '--blockdev',
   'driver=file,node-name=src-file,filename=disk.raw',
@@ -724,7 +699,7 @@ function qmpProbe(v: Version): Probe {
     await s.exited;
     // what quit sends, in order: the exports' BLOCK_EXPORT_DELETED (6.0+) come before quit's reply
     t['after quit'] = c.all.slice(mark).join('');
-    t.events = dropDrainPairs(c.events).join('');
+    t.events = dropDrainPairLines(c.events).join('');
     c.close();
     t['snapshot copy'] = await execOut('cmp', ['-l', 'snap.raw', 'disk.orig'], d);
     return t;
@@ -739,10 +714,10 @@ describe('the comparison', () => {
     expect(firstDifference(a, { ...a })).toBeUndefined();
     expect(firstDifference(a, { stdout: 'abd', stderr: 'x' })).toMatch(/stdout: differs at byte 2/);
     expect(firstDifference(a, { stdout: 'abc' })).toMatch(/stderr/);
-    expect(normalise('/tmp/x/y.sock pid 42 "seconds": 1, "microseconds": 2', '/tmp/x', [42])).toBe(
+    expect(normalizeText('/tmp/x/y.sock pid 42 "seconds": 1, "microseconds": 2', '/tmp/x', [42])).toBe(
       '$DIR/y.sock pid $PID "seconds": S, "microseconds": U',
     );
-    expect(normalise('0x11', '/tmp/x')).not.toBe(normalise('0x12', '/tmp/x'));
+    expect(normalizeText('0x11', '/tmp/x')).not.toBe(normalizeText('0x12', '/tmp/x'));
   });
 });
 

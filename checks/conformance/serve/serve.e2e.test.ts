@@ -1,7 +1,7 @@
 /**
  * End to end: `fleece-lab serve` and the real qemu-storage-daemon started with the SAME argument vector
  * (each in its own scratch folder), driven through the same script; replies compared as raw lines
- * (byte for byte, generated node names aside), events after checks/conformance/normalize.ts, qemu-io's output
+ * (byte for byte, generated node names aside), events and raw lines after contract/noise.ts, qemu-io's output
  * on the NBD exports, and what is left on disk after quit / SIGTERM.
  * Skipped when no real qemu-storage-daemon 7.2 is installed.
  */
@@ -12,9 +12,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import {
+  dropDrainPairLines,
+  dropDrainPairs,
+  normalizeStdout,
+  normalizeText,
+  normalizeValue,
+  type RecordedEvent,
+} from '../../../contract/noise.ts';
 import { QmpClient, type QmpEvent } from '../../../harness/clients/qmp-client.ts';
 import { resolveQemu } from '../../../harness/qemu/install.ts';
-import { dropDrainPairs, normalizeStdout, normalizeValue, type RecordedEvent } from '../normalize.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const TSX_LOADER = path.join(ROOT, 'node_modules/tsx/dist/loader.mjs');
@@ -121,9 +128,6 @@ function qemuIo(scratch: string, image: string, cmd: string, readOnly = false): 
   }
 }
 
-const normLine = (l: string) =>
-  l.replace(/#block\d+/g, '#block').replace(/"seconds": \d+, "microseconds": \d+/g, '<ts>');
-
 /** a raw connection that keeps every byte it gets */
 function rawConn(
   sock: string,
@@ -205,7 +209,7 @@ async function scenario(kind: 'real' | 'sim', ending: 'quit' | 'SIGTERM'): Promi
     step++;
     await c.sendRaw(raw);
     const r = await c.nextUnmatched();
-    lines.push(normLine(r.line));
+    lines.push(normalizeText(r.line));
     collect();
     return r.msg;
   };
@@ -253,20 +257,23 @@ async function scenario(kind: 'real' | 'sim', ending: 'quit' | 'SIGTERM'): Promi
   await q('query-jobs', undefined, 9);
   await q('blockdev-del', { 'node-name': 'temp' }, 10);
   await send('{"execute": "nope", "id": 11}{"execute": "blockdev-del"}\r\n');
-  lines.push(normLine((await c.nextUnmatched()).line));
+  lines.push(normalizeText((await c.nextUnmatched()).line));
   io.push(normalizeStdout(qemuIo(scratch, nbd('live'), 'read -P 0x22 0 64k', true), scratch));
   await new Promise((r) => setTimeout(r, 300));
   // event timestamps are the wall clock's
   for (const m of m2.text().matchAll(/"seconds": (\d+)/g))
     expect(Math.abs(Number(m[1]) - Date.now() / 1000)).toBeLessThan(300);
-  const second = m2.text().split('\r\n').map(normLine);
+  const second = m2
+    .text()
+    .split('\r\n')
+    .map((l) => normalizeText(l));
   m2.close();
   let exit: Transcript['exit'];
   if (ending === 'quit') {
     step++;
     await c.sendRaw('{"execute": "quit", "id": "bye"}\r\n');
     const r = await c.nextUnmatched().catch(() => undefined);
-    lines.push(r ? normLine(r.line) : '<no reply>');
+    lines.push(r ? normalizeText(r.line) : '<no reply>');
     exit = await p.exited;
     await c.close();
   } else {
@@ -280,22 +287,6 @@ async function scenario(kind: 'real' | 'sim', ending: 'quit' | 'SIGTERM'): Promi
   expect(src.subarray(0, 64 * 1024).every((b) => b === 0x22)).toBe(true);
   expect(src.subarray(64 * 1024).every((b) => b === 0x11)).toBe(true);
   return { greeting, second, lines, events: dropDrainPairs(recorded), io, leftover, exit };
-}
-
-/** the drain noise of checks/conformance/normalize.ts on raw lines: a job's paused+running pair back to back */
-function dropRawDrainPairs(lines: string[]): string[] {
-  const out = [...lines];
-  const st = (l: string | undefined) =>
-    /"event": "JOB_STATUS_CHANGE", "data": \{"status": "(\w+)", "id": "([^"]*)"/.exec(l ?? '');
-  for (let i = 0; i + 1 < out.length; i++) {
-    const a = st(out[i]);
-    const b = st(out[i + 1]);
-    if (a && b && a[1] === 'paused' && b[1] === 'running' && a[2] === b[2]) {
-      out.splice(i, 2);
-      i = Math.max(-1, i - 2);
-    }
-  }
-  return out;
 }
 
 afterAll(async () => {
@@ -315,7 +306,7 @@ describe.skipIf(!qemu)('fleece-lab serve against qemu-storage-daemon 7.2, same a
     expect(sim.greeting.replace(/"micro": \d+/, '')).toBe(real.greeting.replace(/"micro": \d+/, ''));
     expect(sim.lines).toEqual(real.lines);
     expect(sim.events).toEqual(real.events);
-    expect(dropRawDrainPairs(sim.second)).toEqual(dropRawDrainPairs(real.second));
+    expect(dropDrainPairLines(sim.second)).toEqual(dropDrainPairLines(real.second));
     expect(sim.io).toEqual(real.io);
     expect(sim.exit).toEqual(real.exit);
     expect(sim.leftover).toEqual(real.leftover);

@@ -20,12 +20,23 @@ import { oddValue } from '../mutate.ts';
 
 type Path = string[];
 
+/** an xstate machine is a leaf too: it is a graph of its own (cycles), checked whole by defineProposal */
+const isMachine = (x: unknown) =>
+  x !== null && typeof x === 'object' && typeof (x as { transition?: unknown }).transition === 'function';
+
 /** paths into a proposal: plain objects and arrays are walked; functions and zod schemas are leaves */
 function pathsOf(v: unknown): Path[] {
   const out: Path[] = [];
   const walk = (x: unknown, p: Path) => {
     out.push(p);
-    if (x instanceof z.ZodType || typeof x === 'function' || x === null || typeof x !== 'object') return;
+    if (
+      x instanceof z.ZodType ||
+      typeof x === 'function' ||
+      x === null ||
+      typeof x !== 'object' ||
+      isMachine(x)
+    )
+      return;
     for (const k of Object.keys(x)) walk((x as Record<string, unknown>)[k], [...p, k]);
   };
   walk(v, []);
@@ -34,7 +45,14 @@ function pathsOf(v: unknown): Path[] {
 
 /** a copy of the proposal down to (not into) functions and zod schemas */
 function copy(v: unknown): unknown {
-  if (v instanceof z.ZodType || typeof v === 'function' || v === null || typeof v !== 'object') return v;
+  if (
+    v instanceof z.ZodType ||
+    typeof v === 'function' ||
+    v === null ||
+    typeof v !== 'object' ||
+    isMachine(v)
+  )
+    return v;
   if (Array.isArray(v)) return v.map(copy);
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)]));
 }

@@ -1,25 +1,20 @@
 /**
- * Results, matrix and proposal-report files (conform --json, matrix, check --json) as diff, merge and
- * conform --baseline load them: the committed files, mutated structure-aware (fields deleted, retyped,
+ * Results, matrix and proposal-report files (conform --json, matrix, check --json) as their format modules
+ * (contract/formats) parse them: the committed files, mutated structure-aware (fields deleted, retyped,
  * added, duplicated) and byte-level (bits flipped, text cut, tokens inserted). Each input is accepted, and
- * then everything downstream of the loaders (summaries, baseline comparison, merge, diff, Markdown, JUnit)
- * runs without throwing; or rejected with one line naming the file and where (line:column, or field).
- * One input in 250 goes through the commands themselves (`fleece-lab diff` and `merge`, on a scratch file).
+ * then what the contract does with an accepted file (summaries, the baseline comparison) runs without
+ * throwing; or rejected with one line naming the file and where (line:column, or field). The renderers
+ * downstream (merge, diff, Markdown, JUnit) are fuzzed on the same inputs by reports/fuzz-targets.ts.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { cmdDiff } from '../../../bin/diff-cmd.ts';
-import { cmdMerge } from '../../../bin/merge-cmd.ts';
+import { compareToBaseline } from '../../../contract/formats/baseline.ts';
+import { fileKind } from '../../../contract/formats/file-kind.ts';
+import { parseMatrix } from '../../../contract/formats/matrix.ts';
+import { parseProposalReports } from '../../../contract/formats/proposal-reports.ts';
+import { parseResults, summarize } from '../../../contract/formats/results.ts';
 import { parseJsonText } from '../../../contract/json-text.ts';
-import { parseResults, summarize } from '../../../contract/results.ts';
-import { compareToBaseline } from '../../../reports/baseline.ts';
-import { diffMarkdown, diffMatrices, diffResults } from '../../../reports/diff.ts';
-import { toJUnit } from '../../../reports/junit.ts';
-import { toMarkdown } from '../../../reports/markdown.ts';
-import { matrixMarkdown, parseMatrix, summarizeMatrix } from '../../../reports/matrix.ts';
-import { mergeMatrices, mergeProposals, mergeResults, parseProposalReports } from '../../../reports/merge.ts';
 import { assertOneLine, Breach, type FuzzTarget, isRawJsError, normalizeClass } from '../core.ts';
 import {
   applyByteEdits,
@@ -32,7 +27,7 @@ import {
 } from '../mutate.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
-const FILE = 'results-a.json';
+export const FILE = 'results-a.json';
 
 function seedFiles(): string[] {
   const out: string[] = [];
@@ -45,7 +40,7 @@ function seedFiles(): string[] {
   return out;
 }
 
-interface Seed {
+export interface Seed {
   file: string;
   value: unknown;
   paths: (string | number)[][];
@@ -75,16 +70,13 @@ export function loadSeeds(): Seed[] {
 }
 
 export interface FileInput {
-  /** through the commands themselves (one input in 250) */
-  cmd: boolean;
   seed: number;
   full: boolean;
   json: JsonEdit[];
   bytes: ByteEdit[];
 }
 
-const fileInput: fc.Arbitrary<FileInput> = fc.record({
-  cmd: fc.nat({ max: 249 }).map((x) => x === 0),
+export const fileInput: fc.Arbitrary<FileInput> = fc.record({
   seed: fc.nat(),
   full: fc.boolean().chain((b) => (b ? fc.boolean().map((c) => c && b) : fc.constant(false))),
   json: fc.array(jsonEdit, { maxLength: 4 }),
@@ -102,43 +94,32 @@ export function textOf(seeds: Seed[], i: FileInput): string {
   return i.bytes.length > 0 ? applyByteEdits(text, i.bytes) : text;
 }
 
-/** The loaders of diff, merge and --baseline, then the code they feed. Returns the outcome class. */
-export function loadAndUse(text: string, file: string): string {
+/** A results, matrix or proposals file as its format module parses it: the parsed file, by kind. */
+export type Parsed =
+  | { kind: 'conformance'; results: ReturnType<typeof parseResults> }
+  | { kind: 'matrix'; matrix: ReturnType<typeof parseMatrix> }
+  | { kind: 'proposals'; reports: ReturnType<typeof parseProposalReports> }
+  | { kind: 'other' };
+
+export function parseFile(text: string, file: string): Parsed {
   const raw = parseJsonText(text, file);
-  const kind = Array.isArray(raw) ? 'proposals' : ((raw as { kind?: unknown } | null)?.kind ?? '?');
-  if (kind === 'conformance') {
-    const r = parseResults(raw, file);
-    summarize(r);
-    compareToBaseline(r, r);
-    const m = mergeResults([
-      { file, results: r },
-      { file: 'b.json', results: r },
-    ]);
-    const d = diffResults({ a: r, b: m, aFile: file, bFile: 'b.json' });
-    diffMarkdown(d);
-    toMarkdown([r]);
-    toJUnit([r]);
+  const kind = fileKind(raw);
+  if (kind === 'conformance') return { kind, results: parseResults(raw, file) };
+  if (kind === 'matrix') return { kind, matrix: parseMatrix(raw, file) };
+  if (kind === 'proposals') return { kind, reports: parseProposalReports(raw, file) };
+  return { kind: 'other' };
+}
+
+/** The parsers, then what the contract does with a parsed file. Returns the outcome class. */
+export function loadAndUse(text: string, file: string): string {
+  const p = parseFile(text, file);
+  if (p.kind === 'conformance') {
+    summarize(p.results);
+    compareToBaseline(p.results, p.results);
     return 'accepted: results';
   }
-  if (kind === 'matrix') {
-    const m = parseMatrix(raw, file);
-    const merged = mergeMatrices([
-      { file, matrix: m },
-      { file: 'b.json', matrix: m },
-    ]);
-    summarizeMatrix(merged);
-    matrixMarkdown(merged);
-    diffMarkdown(diffMatrices(m, merged, file, 'b.json'));
-    return 'accepted: matrix';
-  }
-  if (kind === 'proposals') {
-    const p = parseProposalReports(raw, file);
-    mergeProposals([
-      { file, reports: p },
-      { file: 'b.json', reports: p },
-    ]);
-    return 'accepted: proposals';
-  }
+  if (p.kind === 'matrix') return 'accepted: matrix';
+  if (p.kind === 'proposals') return 'accepted: proposals';
   return 'not a results, matrix or proposals file';
 }
 
@@ -158,54 +139,20 @@ export function rejection(e: unknown, file: string): string {
   return `rejected: ${normalizeClass(cut > 0 ? at.slice(0, cut) : at, 50)}`;
 }
 
-interface State {
-  seeds: Seed[];
-  dir: string;
-}
-
-/** the commands themselves, on a scratch file: a one-line error or an exit status, never a raw TypeError */
-async function viaCommands(st: State, text: string): Promise<void> {
-  const f = path.join(st.dir, FILE);
-  fs.writeFileSync(f, text);
-  const out = path.join(st.dir, 'out.json');
-  const log = console.log;
-  const err = console.error;
-  console.log = () => {};
-  console.error = () => {};
-  try {
-    for (const run of [() => cmdDiff([f, f, '--json', out]), () => cmdMerge([f, '--out', out])]) {
-      try {
-        await run();
-      } catch (e) {
-        if (isRawJsError(e)) throw new Breach(`command: raw ${(e as Error)?.name}: ${(e as Error)?.message}`);
-        assertOneLine((e as Error).message, 'command');
-      }
-    }
-  } finally {
-    console.log = log;
-    console.error = err;
-    for (const x of fs.readdirSync(st.dir)) fs.rmSync(path.join(st.dir, x), { recursive: true, force: true });
-  }
-}
-
-export const resultsFiles: FuzzTarget<FileInput, State> = {
+export const resultsFiles: FuzzTarget<FileInput, { seeds: Seed[] }> = {
   name: 'results-files',
-  what: 'results/matrix/proposal-report files as diff, merge and --baseline load them: accepted, or one line naming file and field',
+  what: 'results/matrix/proposal-report files as their format modules parse them: accepted, or one line naming file and field',
   input: fileInput,
   async setup() {
-    return { seeds: loadSeeds(), dir: fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-fuzz-results-')) };
+    return { seeds: loadSeeds() };
   },
-  async exec(st, i) {
-    const text = textOf(st.seeds, i);
-    if (i.cmd) await viaCommands(st, text);
+  exec(st, i) {
     try {
-      return loadAndUse(text, FILE);
+      return loadAndUse(textOf(st.seeds, i), FILE);
     } catch (e) {
       return rejection(e, FILE);
     }
   },
-  async teardown(st) {
-    fs.rmSync(st.dir, { recursive: true, force: true });
-  },
+  async teardown() {},
   show: (i) => JSON.stringify(i),
 };

@@ -1,25 +1,25 @@
 /**
  * Trace files: the JSONL transcripts of `conform --traces` (read by diff and the reports) and the JSON
  * counterexample traces `fleece-lab check` saves (read by `fleece-lab replay`), mutated line-, structure-
- * and byte-wise. Each is accepted (and a transcript then goes through the comparison and the HTML page; one
- * saved trace in 20 is replayed on the simulator) or rejected with one line naming the file and the line or
- * field.
+ * and byte-wise, as their format modules (contract/formats) parse them. Each is accepted (and a transcript
+ * then goes through the comparison; one saved trace in 20 is replayed on the simulator) or rejected with one
+ * line naming the file and the line or field. The HTML page of a transcript is fuzzed on the same inputs by
+ * reports/fuzz-targets.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { parseSavedTrace } from '../../../bin/replay-cmd.ts';
-import { bundled } from '../../../contract/proposals/index.ts';
-import { profileSchema } from '../../../contract/versions.ts';
-import { SimPort } from '../../../harness/sim-port.ts';
-import { transcriptHtml } from '../../../reports/html.ts';
+import { describeDifference } from '../../../contract/formats/json-diff.ts';
+import { parseSavedTrace, type SavedTrace } from '../../../contract/formats/saved-runs.ts';
 import {
-  describeDifference,
   parseJsonl,
   stepOf,
   type TranscriptData,
   transcriptDifference,
-} from '../../../reports/transcripts.ts';
+} from '../../../contract/formats/transcripts.ts';
+import { bundled } from '../../../contract/proposals/index.ts';
+import { profileSchema } from '../../../contract/versions.ts';
+import { SimPort } from '../../../harness/sim-port.ts';
 import { replayOps } from '../../model/replay.ts';
 import { World } from '../../model/world.ts';
 import { type FuzzTarget, normalizeClass } from '../core.ts';
@@ -35,7 +35,7 @@ import { rejection } from './results-files.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 
-interface Seeds {
+export interface Seeds {
   jsonl: { file: string; lines: unknown[]; parsed: TranscriptData }[];
   saved: { file: string; value: unknown }[];
 }
@@ -44,7 +44,7 @@ interface Seeds {
  * Seeds are committed (fuzz/seeds/): transcripts as `conform --traces` writes them, from the simulator and
  * from real QEMU, and traces `fleece-lab check` saved — so a clean checkout fuzzes the same inputs.
  */
-function loadSeeds(): Seeds {
+export function loadSeeds(): Seeds {
   const jsonl: Seeds['jsonl'] = [];
   const tr = path.join(ROOT, 'checks/fuzz/seeds/transcripts');
   for (const f of fs
@@ -88,7 +88,7 @@ export interface TraceInput {
   replay: boolean;
 }
 
-const traceInput: fc.Arbitrary<TraceInput> = fc.record({
+export const traceInput: fc.Arbitrary<TraceInput> = fc.record({
   saved: fc.boolean(),
   seed: fc.nat(),
   line: fc.nat(),
@@ -108,7 +108,7 @@ interface State {
   seeds: Seeds;
 }
 
-function jsonlText(s: Seeds['jsonl'][number], i: TraceInput): string {
+export function jsonlText(s: Seeds['jsonl'][number], i: TraceInput): string {
   let lines: unknown[] = [...s.lines];
   if (i.json.length > 0) {
     const k = i.line % lines.length;
@@ -133,7 +133,7 @@ async function savedCase(st: State, i: TraceInput, file: string): Promise<string
   const s = st.seeds.saved[i.seed % st.seeds.saved.length];
   const v = i.json.length > 0 ? applyJsonEdits(s.value, i.json) : s.value;
   const text = applyByteEdits(`${JSON.stringify(v, null, 1) ?? ''}\n`, i.bytes);
-  let t: ReturnType<typeof parseSavedTrace>;
+  let t: SavedTrace;
   try {
     t = parseSavedTrace(text, file);
   } catch (e) {
@@ -165,13 +165,12 @@ export const traceFiles: FuzzTarget<TraceInput, State> = {
     } catch (e) {
       return `jsonl ${rejection(e, file)}`;
     }
-    // what diff and the HTML report do with a transcript
+    // what diff and the matrix do with a transcript
     const d = transcriptDifference(s.parsed, t);
     if (d) {
       describeDifference(d, 'a', 'b');
       stepOf(t, d.path);
     }
-    transcriptHtml(t);
     return d
       ? `jsonl accepted, differs at ${normalizeClass(d.path.split('.').slice(0, 3).join('.'), 30)}`
       : 'jsonl accepted, same';

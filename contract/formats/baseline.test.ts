@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { CheckStatus, Results } from '../contract/results.ts';
 import { compareToBaseline } from './baseline.ts';
+import type { CheckStatus, Results } from './results.ts';
 
 const results = (checks: [string, CheckStatus][]): Results =>
   ({

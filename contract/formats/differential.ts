@@ -1,14 +1,13 @@
 import { z } from 'zod';
+import { savedOpSchema } from '../proposals/ops.ts';
+import { divergenceClass } from './divergence-classes.ts';
+import { parseWith } from './parse-with.ts';
 
 /**
  * The report of `fleece-lab replay --traces DIR --versions ...` (differential replay): how many saved runs of
  * `fleece-lab check` were replayed on each version (simulator profile and real QEMU), and every divergence
  * with its class, a minimal trace, both sides' QMP traces and a command that replays it.
  */
-export const divergenceClass = z.enum(['simulator-wrong', 'versions-differ', 'both', 'unexplained']);
-
-const opSpec = z.record(z.unknown());
-
 export const divergenceSchema = z.object({
   id: z.string(),
   class: divergenceClass,
@@ -25,7 +24,9 @@ export const divergenceSchema = z.object({
   traces: z.number().int(),
   example: z.string(),
   proposal: z.string(),
-  minimal: z.array(opSpec),
+  /** reports made before the VM domain replayed qemu-storage-daemon runs */
+  domain: z.enum(['vm', 'qsd']).default('qsd'),
+  minimal: z.array(savedOpSchema),
   shrunkFrom: z.number().int(),
   shrinkReplays: z.number().int(),
   simWrongAt: z.array(z.string()),
@@ -66,12 +67,8 @@ export const differentialSchema = z.object({
   jobs: z.number().int(),
 });
 export type DifferentialReport = z.infer<typeof differentialSchema>;
+export type DivergenceEntry = DifferentialReport['divergences'][number];
 
 export function parseDifferential(raw: unknown, where: string): DifferentialReport {
-  const p = differentialSchema.safeParse(raw);
-  if (!p.success) {
-    const i = p.error.issues[0];
-    throw new Error(`${where}: ${i.path.join('.') || '(top)'}: ${i.message}`);
-  }
-  return p.data;
+  return parseWith(differentialSchema, raw, where);
 }

@@ -5,16 +5,16 @@
  */
 import { setup } from 'xstate';
 import { z } from 'zod';
-import { PROPERTY_IDS, PROPERTY_INFO } from './properties.ts';
-import * as lowering from './proposals/lowering-kit.ts';
-import { STATE_TAGS } from './proposals/machine-shape.ts';
-import { MISUSE_KINDS } from './proposals/ops.ts';
-import { FEATURES } from './versions.ts';
+import { PROPERTY_IDS, PROPERTY_INFO } from '../properties.ts';
+import * as lowering from '../proposals/lowering-kit.ts';
+import { STATE_TAGS } from '../proposals/machine-shape.ts';
+import { MISUSE_KINDS } from '../proposals/ops.ts';
+import { FEATURES } from '../versions.ts';
 
 export type { AnyEventObject } from 'xstate';
-export type { DomainKind, Port } from './port.ts';
-export { QmpCallError } from './port.ts';
-export type { PropertyId } from './properties.ts';
+export type { DomainKind, Port } from '../port.ts';
+export { QmpCallError } from '../port.ts';
+export type { PropertyId } from '../properties.ts';
 export {
   type ApiCall,
   defineProposal,
@@ -23,9 +23,9 @@ export {
   ProposalError,
   type ProposalInput,
   type SessionPlan,
-} from './proposals/define.ts';
-export type { MachineShape, StateTag } from './proposals/machine-shape.ts';
-export type { Feature } from './versions.ts';
+} from '../proposals/define.ts';
+export type { MachineShape, StateTag } from '../proposals/machine-shape.ts';
+export type { Feature } from '../versions.ts';
 export { setup, z };
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { issuePath, oneLine } from './results.ts';
+import { targetFileStem } from './file-names.ts';
+import { parseWith } from './parse-with.ts';
 
 /**
  * The results file of the known-bug probes (`fleece-lab probe --json`): for each probe of the catalogue
@@ -71,13 +72,13 @@ export const probeResults = z.object({
 export type ProbeResults = z.infer<typeof probeResults>;
 
 /** Parse a probe results file with a one-line error naming the field that is wrong. */
+/** `probes-qemu_7.2.22.json`: a target's probe results, beside its results file */
+export function probesFileName(target: string, suffix = ''): string {
+  return `probes-${targetFileStem(target)}${suffix}.json`;
+}
+
 export function parseProbeResults(raw: unknown, where: string): ProbeResults {
-  const p = probeResults.safeParse(raw);
-  if (!p.success) {
-    const i = p.error.issues[0];
-    throw new Error(`${where}: ${issuePath(i.path)}: ${oneLine(i.message)}`);
-  }
-  return p.data;
+  return parseWith(probeResults, raw, where);
 }
 
 /** "fixes carried": how many probes found the fix, of those that apply */

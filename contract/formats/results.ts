@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { readJsonFile } from '../json-text.ts';
+import { targetFileStem } from './file-names.ts';
+import { parseWith } from './parse-with.ts';
 
 /** The results file of a conformance run (fleece-lab conform --json): what CI gates on and reports read. */
 export const checkStatus = z.enum(['pass', 'fail', 'skip', 'xfail']);
@@ -31,25 +34,17 @@ export function summarize(r: Results): Record<CheckStatus, number> {
   return out;
 }
 
-/** A zod issue's path on one line ("checks.3.status"; keys with control characters escaped). */
-export function issuePath(p: (string | number)[]): string {
-  return oneLine(p.join('.')) || '(top)';
-}
-
-/** control characters (newlines...) escaped, so a message stays on one line */
-export function oneLine(s: string): string {
-  return s.replace(
-    /[\u0000-\u001f\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-}
-
 /** Parse a results file with a one-line error naming the field that is wrong. */
 export function parseResults(raw: unknown, where: string): Results {
-  const p = results.safeParse(raw);
-  if (!p.success) {
-    const i = p.error.issues[0];
-    throw new Error(`${where}: ${issuePath(i.path)}: ${oneLine(i.message)}`);
-  }
-  return p.data;
+  return parseWith(results, raw, where);
+}
+
+/** A results file from disk: one line naming the file and the line:column (not JSON) or the field. */
+export function readResults(file: string): Results {
+  return parseResults(readJsonFile(file), file);
+}
+
+/** `results-qemu_7.2.22.json`, `results-sim_7.2.shard-1-of-2.json`: a target's results file in a run folder */
+export function resultsFileName(target: string, suffix = ''): string {
+  return `results-${targetFileStem(target)}${suffix}.json`;
 }

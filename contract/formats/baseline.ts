@@ -1,4 +1,12 @@
-import type { CheckStatus, Results } from '../contract/results.ts';
+import { type CheckStatus, type Results, readResults } from './results.ts';
+
+/**
+ * A baseline file is a results file (conform --json) kept as the expected outcome of a target, e.g.
+ * reports/baseline/sim-7.2.json; `conform --baseline F` reads it.
+ */
+export function readBaseline(file: string): Results {
+  return readResults(file);
+}
 
 /**
  * Gating against a baseline: each check's expected status. A check that got worse fails the run; one that

@@ -1,0 +1,118 @@
+/**
+ * Noise, filtered in one place: what in QEMU's output changes from run to run, or between a real QEMU and
+ * the simulator, without saying anything about behaviour. Every comparer (conformance against recordings,
+ * the differential engines, the end-to-end wire test) filters through here:
+ * - values: scratch paths, generated node names (#blockN), file allocation sizes; key order;
+ * - events: the paused/running (standby/ready) pairs QEMU sends whenever a command drains a job's nodes;
+ * - qemu-io: its timing line;
+ * - progress counters of jobs, for comparers that stop at points QEMU does not (maskProgress);
+ * - raw text (wire lines, client tools' output): the same noise in text, and the drain pairs as they appear
+ *   on one monitor.
+ */
+export interface RecordedEvent {
+  event: string;
+  data?: Record<string, unknown>;
+  /** index of the step during which the event arrived */
+  step: number;
+}
+
+/** node names QEMU generates for implicit nodes: their number depends on what ran before */
+const GENERATED_NODE = /#block\d+/g;
+
+export function normalizeValue(v: unknown, scratch: string): unknown {
+  if (typeof v === 'string') {
+    return v.split(scratch).join('$S').replace(GENERATED_NODE, '#block');
+  }
+  if (Array.isArray(v)) return v.map((x) => normalizeValue(x, scratch));
+  if (v && typeof v === 'object') {
+    // Key order on the wire is QEMU's hash order (checked by the wire tests); here only content counts.
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      // host file allocation differs between writers; it says nothing about QEMU's behaviour
+      out[k] = k === 'actual-size' ? '<n>' : normalizeValue(x, scratch);
+    }
+    return out;
+  }
+  return v;
+}
+
+/** Progress counters of a job depend on how far it got when asked: not behaviour. */
+export const NOISE_KEYS = new Set(['current-progress', 'total-progress', 'offset', 'len', 'busy']);
+
+/** The values of NOISE_KEYS masked, at any depth (the differential replay compares at points QEMU does not pick). */
+export function maskProgress(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(maskProgress);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = NOISE_KEYS.has(k) ? '<n>' : maskProgress(x);
+    return out;
+  }
+  return v;
+}
+
+/** a drain pauses a running job (paused -> running) and a ready one (standby -> ready) */
+const DRAIN_PAIRS: Record<string, string> = { paused: 'running', standby: 'ready' };
+
+/** Drop a job's paused -> running (or standby -> ready) pair when both arrive within one step (a drain, not a user pause). */
+export function dropDrainPairs(events: RecordedEvent[]): RecordedEvent[] {
+  const out = [...events];
+  for (let i = 0; i < out.length; i++) {
+    const e = out[i];
+    const back = e.event === 'JOB_STATUS_CHANGE' ? DRAIN_PAIRS[String(e.data?.status)] : undefined;
+    if (!back) continue;
+    const id = e.data?.id;
+    for (let j = i + 1; j < out.length && out[j].step === e.step; j++) {
+      const f = out[j];
+      if (f.event !== 'JOB_STATUS_CHANGE' || f.data?.id !== id) continue;
+      if (f.data?.status === back) {
+        out.splice(j, 1);
+        out.splice(i, 1);
+        i--;
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+/** qemu-io prints a timing line after each request; its numbers change every run. */
+export function normalizeStdout(text: string, scratch: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== '' && !/ ops; \d/.test(l))
+    .map((l) => normalizeValue(l, scratch) as string);
+}
+
+/**
+ * Raw text — lines of the QMP wire, what a client tool printed — with its noise masked: the scratch folder
+ * ($DIR), process ids ($PID), generated node names, qemu-io's timing, and QMP timestamps.
+ */
+export function normalizeText(text: string, scratch?: string, pids: number[] = []): string {
+  let t = scratch ? text.split(scratch).join('$DIR') : text;
+  for (const p of pids) t = t.replace(new RegExp(`\\b${p}\\b`, 'g'), '$PID');
+  return t
+    .replace(GENERATED_NODE, '#block')
+    .replace(/ ops; [\d:.]+ sec \([^)]*\)/g, ' ops; TIME')
+    .replace(/"seconds": \d+, "microseconds": \d+/g, '"seconds": S, "microseconds": U')
+    .replace(/"seconds":\d+,"microseconds":\d+/g, '"seconds":S,"microseconds":U');
+}
+
+/**
+ * The drain noise on the raw lines of one monitor, in the order they came: a job's paused line directly
+ * followed by its running line (QEMU's own key order: status, then id).
+ */
+export function dropDrainPairLines(lines: string[]): string[] {
+  const out = [...lines];
+  const st = (l: string | undefined) =>
+    /"event": "JOB_STATUS_CHANGE", "data": \{"status": "(\w+)", "id": "([^"]*)"/.exec(l ?? '');
+  for (let i = 0; i + 1 < out.length; i++) {
+    const a = st(out[i]);
+    const b = st(out[i + 1]);
+    if (a && b && a[1] === 'paused' && b[1] === 'running' && a[2] === b[2]) {
+      out.splice(i, 2);
+      i = Math.max(-1, i - 2);
+    }
+  }
+  return out;
+}
