@@ -13,7 +13,7 @@ import {
 } from '../contract/formats/divergence-classes.ts';
 import { readSavedRuns, type SavedRun } from '../contract/formats/saved-runs.ts';
 import { NOISE_KEYS } from '../contract/noise.ts';
-import type { Port } from '../contract/port.ts';
+import type { DomainKind, Port } from '../contract/port.ts';
 import { loadSnapshot } from '../contract/qapi/schema-data.ts';
 import { type Profile, profileSchema } from '../contract/versions.ts';
 import { installQemu, isQemuVersion, QEMU_VERSIONS } from '../harness/qemu/install.ts';
@@ -44,22 +44,25 @@ export function loadSavedRuns(where: string): SavedRun[] {
 }
 
 const schemaCommands = new Map<string, Set<string>>();
-function commandsOf(v: Profile): Set<string> {
-  let s = schemaCommands.get(v);
+function commandsOf(v: Profile, flavour: 'qsd' | 'system'): Set<string> {
+  let s = schemaCommands.get(`${v}-${flavour}`);
   if (!s) {
     s = new Set(
-      loadSnapshot(v, 'qsd')
+      loadSnapshot(v, flavour)
         .schema.filter((e) => e['meta-type'] === 'command')
         .map((e) => e.name),
     );
-    schemaCommands.set(v, s);
+    schemaCommands.set(`${v}-${flavour}`, s);
   }
   return s;
 }
 
-/** A run that needs a command this version does not have (its own query-qmp-schema) is skipped there. */
-export function missingCommand(side: Side, sim: Observed): string | undefined {
-  const have = commandsOf(side.version as Profile);
+/**
+ * A run that needs a command this version does not have (its own query-qmp-schema: qemu-system's for a VM
+ * domain, qemu-storage-daemon's otherwise) is skipped there.
+ */
+export function missingCommand(side: Side, sim: Observed, domain: DomainKind = 'qsd'): string | undefined {
+  const have = commandsOf(side.version as Profile, domain === 'vm' ? 'system' : 'qsd');
   const lacks = sim.commands.filter((c) => !have.has(c));
   return lacks.length > 0 ? `QEMU ${side.version} lacks ${lacks.join(', ')}` : undefined;
 }

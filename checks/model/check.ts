@@ -1,3 +1,4 @@
+import path from 'node:path';
 import fc from 'fast-check';
 import type { DomainKind, Port, PortFactory, TraceEntry } from '../../contract/port.ts';
 import { PROPERTIES, PROPERTY_IDS, PROPERTY_INFO, type PropertyId } from '../../contract/properties.ts';
@@ -140,6 +141,13 @@ export async function runOps(
 }
 
 /** The simulator with the domain's disks (and devices), one per run. */
+/** how the command line names the proposal: a file of the user's by its path, a bundled one by its name */
+function proposalArg(p: Proposal): string {
+  if (!p.file) return p.name;
+  const rel = path.relative(process.cwd(), p.file);
+  return rel.startsWith('.') || path.isAbsolute(rel) ? rel : `./${rel}`;
+}
+
 export async function simPortFactory(profile: Profile): Promise<PortFactory> {
   const { SimPort } = await import('../../harness/sim-port.ts');
   return async (seed, domain) => new SimPort(profile, seed, domain);
@@ -243,7 +251,7 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
       ops,
       seed: r.seed,
       path: r.counterexamplePath ?? '',
-      replay: `npx fleece-lab check ${proposal.name} --domain ${domainKind} --profile ${o.profile} --seed ${r.seed} --path ${r.counterexamplePath} --runs 1`,
+      replay: `npx fleece-lab check ${proposalArg(proposal)} --domain ${domainKind} --profile ${o.profile} --seed ${r.seed} --path ${r.counterexamplePath} --runs 1`,
       trace: port.trace,
       ms: performance.now() - started,
     };

@@ -46,8 +46,8 @@ export interface DifferentialOptions {
   versions: string[];
   runner: Runner;
   loadProposal: (name: string) => Promise<Proposal>;
-  /** sides of a version that cannot run a trace: the reason (a command that version lacks) */
-  skip?: (side: Side, obs: Observed) => string | undefined;
+  /** sides of a version that cannot run a trace on its domain: the reason (a command that version lacks) */
+  skip?: (side: Side, obs: Observed, domain: DomainKind) => string | undefined;
   jobs?: number;
   /** stop starting new traces after this many milliseconds */
   budgetMs?: number;
@@ -133,7 +133,7 @@ export async function differential(runs: SavedRun[], o: DifferentialOptions): Pr
         obs.set(`sim:${v}`, sim);
         t.simReplayed++;
         const realSide = side('real', v);
-        const why = o.skip?.(realSide, sim);
+        const why = o.skip?.(realSide, sim, run.domain);
         if (why) {
           t.skipped++;
           t.skipReasons[why] = (t.skipReasons[why] ?? 0) + 1;
