@@ -57,7 +57,6 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
   compared.push(
     ...(await compareReports([], { runs: 300, seed: 1, domains: ['qsd'], profiles: ['7.2'] }, progressFor())),
   );
-  const proposals = compared.filter((r) => r.domain === 'vm' && r.profile === '7.2');
   for (const r of compared) {
     saveCounterexamples(
       r.domain === 'vm' && r.profile === '7.2' ? traceDir : path.join(traceDir, `${r.domain}-${r.profile}`),
@@ -108,7 +107,7 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
   const coverage = await measureCoverage(PROFILES, simTraces);
   fs.writeFileSync(path.join(outDir, 'coverage.json'), `${JSON.stringify(coverage, null, 1)}\n`);
   for (const v of coverage.versions) console.log(`coverage ${coverageLine(v)}`);
-  const md = `${proposalsMarkdown(proposals)}\n${compareMarkdown(compared)}\n${coverageMarkdown(coverage)}\n${toMarkdown(all)}\n${probesMarkdown(probes)}`;
+  const md = `${compareMarkdown(compared, 'fleece-lab: proposals × properties')}\n${coverageMarkdown(coverage)}\n${toMarkdown(all)}\n${probesMarkdown(probes)}`;
   fs.writeFileSync(path.join(outDir, 'summary.md'), md);
   const matrix = buildMatrix({
     versions: PROFILES.map((p) => ({ version: p, ...sides.get(p) })),
@@ -126,39 +125,13 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
     sections: [probesHtml(probes)],
   });
   console.log(
-    `reports written to ${path.relative(process.cwd(), outDir) || '.'}/ (summary.md, index.html + checks/, compare.md, compare.html, coverage.json, matrix.json, junit.xml, results-*.json, probes-*.json)`,
+    `reports written to ${shownDir(outDir)}/ (summary.md, index.html + checks/, compare.md, compare.html, coverage.json, matrix.json, junit.xml, results-*.json, probes-*.json)`,
   );
   return all.some((r) => summarize(r).fail > 0) ? 1 : 0;
 }
 
-function proposalsMarkdown(rs: ProposalReport[]): string {
-  const props = rs[0]?.verdicts.map((v) => v.property) ?? [];
-  const cell = (r: ProposalReport, p: string) => {
-    const v = r.verdicts.find((x) => x.property === p)!;
-    const s =
-      v.status === 'holds'
-        ? `holds in ${v.exercised} of ${v.runs}`
-        : v.status === 'fails'
-          ? '**fails**'
-          : v.status === 'not-exercised'
-            ? '**not exercised**'
-            : v.status === 'unknown'
-              ? 'unknown'
-              : 'n/a';
-    return v.claimed ? `${s} (claimed)` : s;
-  };
-  const lines = [
-    `# fleece-lab proposals (${rs[0]?.domain ?? 'vm'} domain, sim:7.2)`,
-    '',
-    `| property | ${rs.map((r) => r.proposal).join(' | ')} |`,
-    `|---|${rs.map(() => '---').join('|')}|`,
-  ];
-  for (const p of props) lines.push(`| ${p} | ${rs.map((r) => cell(r, p)).join(' | ')} |`);
-  for (const r of rs)
-    for (const v of r.verdicts.filter((x) => x.counterexample))
-      lines.push(
-        '',
-        `- ${r.proposal} / ${v.property}: ${v.counterexample!.detail} — \`${v.counterexample!.replay}\``,
-      );
-  return `${lines.join('\n')}\n`;
+/** the report folder as the user named it: relative to here when it is below, else absolute */
+function shownDir(dir: string): string {
+  const rel = path.relative(process.cwd(), dir);
+  return rel === '' ? '.' : rel.startsWith('..') ? path.resolve(dir) : rel;
 }

@@ -118,6 +118,24 @@ export function compareMarkdown(rs: ProposalReport[], title = 'fleece-lab: propo
   return `${out.join('\n')}\n`;
 }
 
+/** the verdicts of `other` whose status is not the one of the same proposal in `first`: "job-ids / isolation: holds → n/a" */
+function changesFrom(first: ProposalReport[], other: ProposalReport[]): string[] {
+  const out: string[] = [];
+  for (const r of other) {
+    const base = first.find((x) => x.proposal === r.proposal);
+    for (const v of r.verdicts) {
+      const was = base?.verdicts.find((x) => x.property === v.property);
+      if (was && was.status !== v.status)
+        out.push(`${r.proposal} / ${v.property}: ${statusWord(was)} → ${statusWord(v)}`);
+    }
+  }
+  return out;
+}
+
+function statusWord(v: Verdict): string {
+  return v.status === 'not-expressible' ? 'n/a' : v.status.replace('-', ' ');
+}
+
 /** the id a group's table has: the first is #proposals-table, the rest name their domain and profile */
 function tableId(i: number, key: string): string {
   return i === 0 ? 'proposals-table' : `proposals-table-${key.replace(/[^a-z0-9.]+/gi, '-')}`;
@@ -154,9 +172,21 @@ export function proposalsHtml(rs: ProposalReport[]): string {
     '<h2 id="proposals">Proposals × properties</h2>',
     `<p class="lead">Each API proposal property-tested on the simulator. A verdict counts the runs that exercised its property (hover a cell for what that means and why); bold: the proposal claims it; red: a counterexample, below, that replays on real QEMU.</p>`,
   ];
-  byDomainProfile(rs).forEach((g, i) => {
+  const groups = byDomainProfile(rs);
+  groups.forEach((g, i) => {
+    // the first domain and profile in full; the others folded under what changes from it
+    if (i === 0) out.push(`<h3>${esc(g.key)}</h3>`);
+    else {
+      const changed = changesFrom(groups[0].reports, g.reports);
+      out.push(
+        `<details class="group" data-group="${esc(g.key)}"><summary><b>${esc(g.key)}</b>: ${
+          changed.length === 0
+            ? `the same verdicts as ${esc(groups[0].key)}`
+            : `${changed.length} ${changed.length === 1 ? 'verdict differs' : 'verdicts differ'} from ${esc(groups[0].key)}: ${changed.map(esc).join('; ')}`
+        }</summary>`,
+      );
+    }
     out.push(
-      `<h3>${esc(g.key)}</h3>`,
       `<table id="${tableId(i, g.key)}" class="proposals"><tr><th>property</th>${g.reports.map((r) => `<th title="${esc(r.title)}">${esc(r.proposal)}</th>`).join('')}</tr>`,
     );
     for (const p of properties(g.reports)) {
@@ -165,22 +195,32 @@ export function proposalsHtml(rs: ProposalReport[]): string {
         ? `${info.text} (exercised by: ${info.exercised})`
         : (g.reports[0].verdicts.find((x) => x.property === p)?.description ?? '');
       out.push(
-        `<tr><td title="${esc(about)}">${esc(p)}</td>${g.reports.map((r) => verdictTd(r, p, i === 0)).join('')}</tr>`,
+        `<tr><td class="property" title="${esc(about)}">${esc(p)}</td>${g.reports.map((r) => verdictTd(r, p, i === 0)).join('')}</tr>`,
       );
     }
-    out.push('</table>');
+    out.push(i === 0 ? '</table>' : '</table></details>');
   });
   out.push(
     '<h3 id="machines">The APIs: state machines and costs</h3>',
-    "<p>The states each API's user sees and the calls each state accepts (dashed red: a transition no run took), and what a session costs: the QMP commands its calls sent and its scratch images at their largest.</p>",
+    "<p>The states each API's user sees and the calls each state accepts (dashed red: a transition no run took on any domain or profile), and what a session costs on each: the QMP commands its calls sent and its scratch images at their largest.</p>",
     '<div class="apis">',
   );
-  for (const r of rs) {
-    const c = apiCost(r);
+  // one card per API: its machine drawn once, what a session costs on each domain and profile beside it
+  const byProposal = new Map<string, ProposalReport[]>();
+  for (const r of rs) byProposal.set(r.proposal, [...(byProposal.get(r.proposal) ?? []), r]);
+  for (const [name, reps] of byProposal) {
+    const withCost = reps.map((r) => ({ r, c: apiCost(r) }));
+    const row = (label: string, f: (x: { r: ProposalReport; c: ApiCost }) => string) =>
+      `<tr><th>${label}</th>${withCost.map((x) => `<td>${f(x)}</td>`).join('')}</tr>`;
     out.push(
-      `<div class="api machine" id="machine-${esc(r.proposal)}-${esc(r.domain)}-${esc(r.profile)}"><h4>${esc(r.proposal)} <small>${esc(r.domain)} domain, sim:${esc(r.profile)}</small></h4><p class="reason">${esc(r.title)}</p>`,
-      `<table class="cost"><tr><th>QMP commands / session</th><td>${num(c.qmpPerSession)}</td></tr><tr><th>scratch / session</th><td>${bytesText(c.scratchMean)} mean, ${bytesText(c.scratchMax)} max</td></tr><tr><th>runs, sessions</th><td>${r.stats.runs}, ${c.sessions}</td></tr><tr><th>transitions taken</th><td>${r.coverage.covered}/${r.coverage.total}</td></tr></table>`,
-      `<div class="svg">${machineSvg(r.machine, taken(r))}</div></div>`,
+      `<div class="api machine" id="machine-${esc(name)}"><h4>${esc(name)}</h4><p class="reason">${esc(reps[0].title)}</p>`,
+      `<table class="cost"><tr><th></th>${reps.map((r) => `<th>${esc(r.domain)}, sim:${esc(r.profile)}</th>`).join('')}</tr>`,
+      row('QMP commands / session', ({ c }) => num(c.qmpPerSession)),
+      row('scratch / session', ({ c }) => `${bytesText(c.scratchMean)} mean, ${bytesText(c.scratchMax)} max`),
+      row('runs, sessions', ({ r, c }) => `${r.stats.runs}, ${c.sessions}`),
+      row('transitions taken', ({ r }) => `${r.coverage.covered}/${r.coverage.total}`),
+      '</table>',
+      `<div class="svg">${machineSvg(reps[0].machine, new Set(reps.flatMap((r) => [...taken(r)])))}</div></div>`,
     );
   }
   out.push('</div>');
@@ -198,10 +238,20 @@ export function proposalsHtml(rs: ProposalReport[]): string {
   out.push('<h3 id="counterexamples">Counterexamples</h3>');
   let any = false;
   const firstGroup = new Set(byDomainProfile(rs)[0].reports);
+  const others = rs
+    .filter((r) => !firstGroup.has(r))
+    .flatMap((r) => r.verdicts.filter((v) => v.counterexample));
+  let folded = false;
   for (const r of rs)
     for (const v of r.verdicts) {
       const c = v.counterexample;
       if (!c) continue;
+      if (!firstGroup.has(r) && !folded) {
+        folded = true;
+        out.push(
+          `<details class="group"><summary>${others.length} on the other domains and profiles</summary>`,
+        );
+      }
       any = true;
       const t = formatTrace(c.trace, 60);
       out.push(
@@ -211,6 +261,7 @@ export function proposalsHtml(rs: ProposalReport[]): string {
         `<details><summary>QMP trace (${t.qmp.length} lines)</summary><pre>${esc(t.qmp.join('\n'))}</pre></details></div>`,
       );
     }
+  if (folded) out.push('</details>');
   if (!any) out.push('<p>None: every property that could be checked holds.</p>');
   return out.join('\n');
 }

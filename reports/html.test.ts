@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProposalReport } from '../checks/model/check.ts';
 import { bundled } from '../contract/proposals/index.ts';
 import { findChromium, type OpenBrowser, openChromium } from './browser.ts';
+import { proposalsHtml } from './compare.ts';
 import { checkFile, matrixHtml, writeHtmlReport } from './html.ts';
 import { buildMatrix } from './matrix.ts';
 import { res, tr } from './test-fixtures.ts';
@@ -139,6 +140,23 @@ describe('the report written for the browser', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('shows the first domain and profile in full, the others folded under what changes, each API once', () => {
+    const on111: ProposalReport = {
+      ...proposal,
+      profile: '11.1',
+      verdicts: proposal.verdicts.map((v) =>
+        v.property === 'teardown-safe' ? { ...v, status: 'holds', counterexample: undefined } : v,
+      ),
+    };
+    const html = proposalsHtml([proposal, on111]);
+    expect(html).toContain('<h3>vm domain, sim:7.2</h3>');
+    expect(html).toContain(
+      '<details class="group" data-group="vm domain, sim:11.1"><summary><b>vm domain, sim:11.1</b>: 1 verdict differs from vm domain, sim:7.2: seed-2013 / teardown-safe: fails → holds</summary>',
+    );
+    expect(html.match(/class="api machine"/g)).toHaveLength(1);
+    expect(html).toContain('<th>vm, sim:7.2</th><th>vm, sim:11.1</th>');
   });
 
   it('folds a long matrix by check family, the families that differ first and open', () => {

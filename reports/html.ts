@@ -35,7 +35,8 @@ td.c{text-align:center;white-space:nowrap}
 .v-holds{background:#b9e8b9}.v-fails{background:#f08080}.v-not-expressible{background:#e4e4e4}.v-not-exercised{background:#f2e7a6;font-weight:bold}
 .lead{max-width:70em}details.family{margin:.3em 0}details.family summary{cursor:pointer;padding:2px 0}details.family.differs summary{color:#1a4d8f}
 .bar{display:inline-block;width:10em;height:.8em;background:#e4e4e4;vertical-align:middle;border:1px solid #bbb}.bar span{display:inline-block;height:100%}
-.b-real{background:#5a9e5a}.b-sim{background:#a9c8f5}.key{display:inline-block;padding:0 6px;margin-left:4px;border:1px solid #bbb;background:#e4e4e4}.key.b-real{color:#fff}.apis{display:flex;flex-wrap:wrap;gap:1em}.api{border:1px solid #ccc;border-radius:6px;padding:.3em .8em;max-width:100%}
+.b-real{background:#5a9e5a}.b-sim{background:#a9c8f5}.key{display:inline-block;padding:0 6px;margin-left:4px;border:1px solid #bbb;background:#e4e4e4}.key.b-real{background:#5a9e5a;color:#fff}.key.b-sim{background:#a9c8f5}
+table.proposals td.c{white-space:normal}table.proposals td.property{white-space:nowrap}details.group{margin:.6em 0}details.group summary{cursor:pointer}.apis{display:flex;flex-wrap:wrap;gap:1em}.api{border:1px solid #ccc;border-radius:6px;padding:.3em .8em;max-width:100%}
 .api h4{margin:.4em 0}.api small,.counterexample small{color:#666;font-weight:normal}.api .svg{overflow-x:auto}.cost th{position:static;font-weight:normal}
 .claimed{font-weight:bold}
 pre{background:#f6f6f6;padding:.5em;overflow-x:auto;white-space:pre-wrap;margin:.2em 0}
@@ -163,7 +164,7 @@ function matrixFamilies(m: Matrix, links: Links): string {
   const head = `<tr><th>check</th>${m.versions.map((v) => `<th>${esc(v.version)}</th>`).join('')}${steps.map((s) => `<th title="real transcripts compared">${esc(s.from)} → ${esc(s.to)}</th>`).join('')}</tr>`;
   const out = [
     `<h3 id="matrix-checks">Every check, by family</h3>`,
-    `<p>${fold ? 'Families where the simulator or the real versions differ come first, open; the others are folded. ' : ''}Within a family the rows that differ come first.</p>`,
+    `<p>${fold ? 'Families where the simulator differs from real QEMU come first, open; then those where real versions differ from each other, then the rest, folded. ' : ''}Within a family the rows that differ come first.</p>`,
     '<div id="matrix-table" class="families">',
   ];
   for (const f of ranked) {
@@ -177,7 +178,7 @@ function matrixFamilies(m: Matrix, links: Links): string {
           .join(', ')
       : 'no difference';
     out.push(
-      `<details class="family${differs ? ' differs' : ''}" data-family="${esc(f.name)}"${!fold || differs ? ' open' : ''}><summary><b>${esc(f.name)}</b>: ${f.rows.length} checks, ${what}</summary><table>${head}`,
+      `<details class="family${differs ? ' differs' : ''}" data-family="${esc(f.name)}"${!fold || f.sim > 0 ? ' open' : ''}><summary><b>${esc(f.name)}</b>: ${f.rows.length} checks, ${what}</summary><table>${head}`,
     );
     for (const r of f.rows)
       out.push(
