@@ -396,8 +396,9 @@ the trace recorded (exit 1 if not).
 
 With --versions: differential replay. Every saved run in DIR (the *.runs.jsonl files of
 'fleece-lab check --save-runs --traces DIR', one run per line, and counterexample *.json files; FILE: one of
-them) runs on the simulator with each version's profile and on each real QEMU version (qemu-storage-daemon
-from the Debian root in the cache, or PATH; installed with 'qemu install' when missing unless --no-install),
+them) runs on the simulator with each version's profile and on each real QEMU version (qemu-system-x86_64
+for a run of the vm domain, qemu-storage-daemon for one of the qsd domain; from the Debian root in the cache,
+or PATH; installed with 'qemu install' when missing unless --no-install),
 a fresh process per run. The outcome is compared step by step (setup, each operation, the teardown check):
 QMP commands and replies, API results, guest writes, NBD read bytes, property findings, and the events each
 side got up to that step, as a set (an event may reach the client one step later on real QEMU; drain pauses

@@ -4,6 +4,8 @@ import { loadProposal } from '../checks/model/load-proposal.ts';
 import { replayOps } from '../checks/model/replay.ts';
 import { World } from '../checks/model/world.ts';
 import { parseSavedTrace } from '../contract/formats/saved-runs.ts';
+import { isScenario, parseScenario } from '../contract/formats/scenarios.ts';
+import { parseJsonText } from '../contract/json-text.ts';
 import { startPort } from '../harness/start-port.ts';
 import { resolveTarget } from '../harness/targets/target-spec.ts';
 
@@ -17,6 +19,7 @@ export async function cmdReplay(values: { target: string }, positionals: string[
   } catch (e) {
     throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
+  if (isScenario(parseJsonText(text, file))) return replayScenario(values, text, file);
   const t = { data: parseSavedTrace(text, file) };
   const proposal = await loadProposal(
     t.data.file ? path.join(path.dirname(file), t.data.file) : t.data.proposal,
@@ -36,6 +39,34 @@ export async function cmdReplay(values: { target: string }, positionals: string[
     same
       ? `same outcome as recorded (${t.data.property})`
       : `DIFFERENT: recorded ${t.data.property}: ${t.data.detail}`,
+  );
+  return same ? 0 : 1;
+}
+
+/** A scenario: the property it must break (or none) and the properties it must reach. */
+async function replayScenario(values: { target: string }, text: string, file: string): Promise<number> {
+  const s = parseScenario(text, file);
+  const proposal = await loadProposal(s.proposal);
+  const target = resolveTarget(values.target);
+  const domain = { kind: s.domain, disks: World.domainDisks(s.domain, 2, 256 * 1024) };
+  const where = `${target.label} (${s.domain} domain)`;
+  console.log(`${s.scenario}`);
+  if (target.profile && !s.versions.includes(target.profile))
+    console.log(`note: the scenario is meant for ${s.versions.join(', ')}, not ${target.profile}`);
+  const r = await replayOps(proposal, () => startPort(target, domain), s.ops);
+  if (r.unknown) {
+    console.log(`${where}: unknown: ${r.unknown}`);
+    return 3;
+  }
+  const missed = s.reaches.filter((p) => !r.exercised.includes(p as (typeof r.exercised)[number]));
+  console.log(`${where}: ${r.violated ? `${r.violated} fails: ${r.detail}` : 'no property fails'}`);
+  if (s.reaches.length > 0) console.log(`reached: ${r.exercised.join(', ') || 'nothing'}`);
+  const same = r.violated === s.fails && missed.length === 0;
+  const want = s.fails ? `${s.fails} fails` : 'no property fails';
+  console.log(
+    same
+      ? `same outcome as the scenario (${want})`
+      : `DIFFERENT: the scenario has ${want}${missed.length ? `, and reaches ${missed.join(', ')}, which this run did not` : ''}`,
   );
   return same ? 0 : 1;
 }
