@@ -31,7 +31,8 @@ async function npx(args: string[]): Promise<{ code: number; out: string }> {
   }
 }
 
-describe('the packed package in an empty folder', () => {
+// each test drives several processes on a machine the rest of the suite shares
+describe('the packed package in an empty folder', { timeout: 120_000 }, () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-pack-'));
     app = path.join(dir, 'app');
