@@ -137,7 +137,7 @@ describe('the packed package in an empty folder', { timeout: 120_000 }, () => {
     expect(r.out).toContain('already installed');
   });
 
-  it.concurrent('a proposal that cannot load is named in one line: file:line, the missing export, the field', async () => {
+  it.concurrent('a proposal that cannot load says why in one line, starting with file:line: the syntax error, the missing export, the field', async () => {
     const good = proposalTemplate('broken');
     const cases: [string, string, RegExp][] = [
       [
@@ -153,12 +153,12 @@ describe('the packed package in an empty folder', { timeout: 120_000 }, () => {
       [
         'missing-import.ts',
         "import { nope } from './helper.ts';\nexport default nope;\n",
-        /^fleece-lab: cannot load the proposal file: \.\/missing-import\.ts:1: The requested module '\.\/helper\.ts' does not provide an export named 'nope'$/,
+        /^fleece-lab: \.\/missing-import\.ts:1: cannot load the proposal file: The requested module '\.\/helper\.ts' does not provide an export named 'nope'$/,
       ],
       [
         'schema.ts',
         good.replace("disksPerCall: 'many'", "disksPerCall: 'lots'"),
-        /^fleece-lab: cannot load the proposal file: \.\/schema\.ts:\d+:\d+: proposal '[^']+': capabilities\.disksPerCall: Invalid enum value\. Expected 'one' \| 'many', received 'lots'$/,
+        /^fleece-lab: \.\/schema\.ts:\d+:\d+: cannot load the proposal file: proposal '[^']+': capabilities\.disksPerCall: Invalid enum value\. Expected 'one' \| 'many', received 'lots'$/,
       ],
     ];
     fs.writeFileSync(path.join(app, 'helper.ts'), 'export const yes = 1;\n');

@@ -20,7 +20,14 @@ export async function loadProposal(spec: string): Promise<Proposal> {
   try {
     mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (e) {
-    throw new Error(`cannot load the proposal file: ${loadErrorLine(e, file, spec)}`);
+    // where first, as compilers say it: FILE:LINE:COL of the proposal, or the proposal and then its own file
+    const line = loadErrorLine(e, file, spec);
+    const at = /^(.*?:\d+(?::\d+)?): /.exec(line)?.[1];
+    throw new Error(
+      at?.startsWith(`${spec}:`)
+        ? `${at}: cannot load the proposal file: ${line.slice(at.length + 2)}`
+        : `${spec}: cannot load the proposal file: ${line.startsWith(`${spec}: `) ? line.slice(spec.length + 2) : line}`,
+    );
   }
   const d = mod.default;
   if (d === undefined)
