@@ -143,7 +143,7 @@ describe('the packed package in an empty folder', { timeout: 120_000 }, () => {
       [
         'syntax.ts',
         good.replace('result: z.string(),', 'result: z.string(( ,'),
-        /^fleece-lab: cannot load the proposal file: \.\/syntax\.ts:\d+:\d+: Unexpected ","$/,
+        /^fleece-lab: \.\/syntax\.ts:\d+:\d+: cannot load the proposal file: Unexpected ","$/,
       ],
       [
         'no-default.ts',
