@@ -145,7 +145,7 @@ export class QemuPort implements Port {
   }
 
   private sock(): string {
-    return path.join(this.q.scratch, 'nbd.sock');
+    return this.scratchPath('nbd.sock');
   }
 
   private device(disk: string): string {
@@ -221,8 +221,9 @@ export class QemuPort implements Port {
     await sleep(ms);
   }
 
+  /** a VM's disks and what its run creates share one folder, so that one mask hides it (contract/noise.ts) */
   scratchPath(name: string): string {
-    return path.join(this.q.scratch, name);
+    return path.join(this.diskDir?.dir ?? this.q.scratch, name);
   }
 
   async createImage(name: string, format: 'qcow2' | 'raw', size: number): Promise<string> {

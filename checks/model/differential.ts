@@ -46,7 +46,7 @@ export interface DifferentialOptions {
   versions: string[];
   runner: Runner;
   loadProposal: (name: string) => Promise<Proposal>;
-  /** sides of a version that cannot run a trace on its domain: the reason (a command that version lacks) */
+  /** sides of a version that cannot run a trace: the reason (a command that version lacks) */
   skip?: (side: Side, obs: Observed, domain: DomainKind) => string | undefined;
   jobs?: number;
   /** stop starting new traces after this many milliseconds */

@@ -262,10 +262,36 @@ function limits(node: BlockNode, depth = 0): Limits {
   return l;
 }
 
-export function blockDeviceInfo(core: SimCore, node: BlockNode, flat: boolean): Record<string, unknown> {
+/**
+ * bs->implicit: a job's filter that the user did not name (mirror_top without filter-node-name). query-block
+ * skips such nodes (bdrv_skip_implicit_filters), query-named-block-nodes lists them. A backup's
+ * copy-before-write filter is not implicit: real 7.2 shows it in query-block.
+ */
+function isImplicit(node: BlockNode): boolean {
+  return node.autoNamed && node.driver instanceof MirrorTopDriver;
+}
+
+function skipImplicit(node: BlockNode | undefined): BlockNode | undefined {
+  let n = node;
+  for (let i = 0; n && isImplicit(n) && i < 1000; i++) n = filtered(n);
+  return n;
+}
+
+/** blk: for query-block, where implicit filters in the chain are skipped too */
+export function blockDeviceInfo(
+  core: SimCore,
+  node: BlockNode,
+  flat: boolean,
+  blk = false,
+): Record<string, unknown> {
   // counted while the image chain is gathered, so a flat query says 0
   let depth = 0;
-  if (!flat) for (let b = chainNext(core, node); b && depth < 1000; b = chainNext(core, b)) depth++;
+  if (!flat)
+    for (let b = chainNext(core, node); b && depth < 1000; b = chainNext(core, b)) {
+      depth++;
+      if (blk) b = skipImplicit(b);
+      if (!b) break;
+    }
   const o: Record<string, unknown> = {
     file: nodeFilename(node),
     'node-name': node.nodeName,
@@ -326,9 +352,10 @@ export function queryBlock(core: SimCore): unknown[] {
       removable: false,
       locked: false,
     };
-    if (d.blk.bs) o.inserted = blockDeviceInfo(core, d.blk.bs, false);
+    const bs = skipImplicit(d.blk.bs);
+    if (bs) o.inserted = blockDeviceInfo(core, bs, false, true);
     // 5.2 still lists the device's bitmaps on BlockInfo itself (deprecated there)
-    const bms = d.blk.bs ? newestFirst([...d.blk.bs.bitmaps.values(), ...d.blk.bs.anonymousBitmaps]) : [];
+    const bms = bs ? newestFirst([...bs.bitmaps.values(), ...bs.anonymousBitmaps]) : [];
     if (core.version.features.has('query-legacy-fields') && bms.length > 0)
       o['dirty-bitmaps'] = bms.map((b) => bitmapInfo(core, b));
     o['io-status'] = 'ok';

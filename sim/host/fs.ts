@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createMemoryStore } from '../image/memory-store.ts';
 import type { BitmapToStore, StoredBitmap } from '../image/qcow2.ts';
+import { qcow2FileLength } from '../image/qcow2-file-length.ts';
 import { openRawFile } from '../image/raw-file.ts';
 import type { ImageStore } from '../image/types.ts';
 
@@ -122,8 +123,9 @@ export class MemoryFs implements SimFs {
   openRaw(file: string): ImageStore {
     const f = this.files.get(file);
     if (!f) throw new FsError(2, 'No such file or directory');
-    // The raw bytes of an in-memory qcow2 are not modelled: its file node is a blank of the right size.
-    if (f.kind === 'qcow2') return createMemoryStore(f.layer.store.size);
+    // The raw bytes of an in-memory qcow2 are not modelled: its file node is a blank as long as the host
+    // file QEMU would have written, growing as the image allocates clusters.
+    if (f.kind === 'qcow2') return qcow2FileView(f.layer);
     return shareStore(f.store);
   }
   openQcow2(file: string): Qcow2Layer | null {
@@ -169,4 +171,12 @@ function shareStore(s: ImageStore): ImageStore {
       return s.memoryBytes;
     },
   };
+}
+
+/** A blank store whose length follows the qcow2 layer's allocation (qcow2FileLength). */
+function qcow2FileView(layer: Qcow2Layer): ImageStore {
+  const lengthNow = () =>
+    qcow2FileLength(layer.store.size, layer.clusterSize, layer.store.blockStatus(0, layer.store.size));
+  const blank = createMemoryStore(lengthNow());
+  return Object.defineProperty({ ...blank }, 'size', { get: lengthNow, enumerable: true }) as ImageStore;
 }
