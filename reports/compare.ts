@@ -170,7 +170,7 @@ export function proposalsHtml(rs: ProposalReport[]): string {
   if (rs.length === 0) return '<h2 id="proposals">Proposals</h2><p>No proposals were evaluated.</p>';
   const out = [
     '<h2 id="proposals">Proposals × properties</h2>',
-    `<p class="lead">Each API proposal property-tested on the simulator. A verdict counts the runs that exercised its property (hover a cell for what that means and why); bold: the proposal claims it; red: a counterexample, below, that replays on real QEMU.</p>`,
+    `<p class="lead">Each API proposal property-tested on the simulator. A verdict counts the runs that exercised its property (hover a cell for what that means and why); bold: the proposal claims it; red: it fails, with a counterexample below (fleece-lab replay runs it on real QEMU).</p>`,
   ];
   const groups = byDomainProfile(rs);
   groups.forEach((g, i) => {
