@@ -298,13 +298,10 @@ function counts(s: Record<CheckStatus, number> | undefined): string {
   return s ? `${s.pass}/${s.fail}/${s.skip}/${s.xfail}` : '–';
 }
 
-export function matrixMarkdown(m: Matrix): string {
+/** per version: the real QEMU, the statuses on each side and the cells by class (matrix.md, the README) */
+export function matrixSummaryTable(m: Matrix): string[] {
   const sums = summarizeMatrix(m);
   const lines = [
-    '# fleece-lab version matrix',
-    '',
-    `Made ${m.createdAt}${m.shard ? ` (shard ${m.shard})` : ''}. Each check ran on the real QEMU and on the simulator with the matching profile; both are compared with the recording of that real QEMU version. A cell reads \`real/sim\` (one word when they are the same).`,
-    '',
     '| version | real QEMU | package | real pass/fail/skip/xfail | sim pass/fail/skip/xfail | agree | simulator wrong | versions differ | unexplained | not compared |',
     '|---|---|---|---|---|---|---|---|---|---|',
   ];
@@ -314,6 +311,17 @@ export function matrixMarkdown(m: Matrix): string {
       `| ${v.version} | ${v.real ? `${v.real.target}` : '(not run)'} | ${v.real?.package ?? '–'} | ${counts(s.real)} | ${counts(s.sim)} | ${s.agree} | ${s['simulator-wrong']} | ${s['versions-differ']} | ${s.unexplained} | ${s.notCompared} |`,
     );
   }
+  return lines;
+}
+
+export function matrixMarkdown(m: Matrix): string {
+  const lines = [
+    '# fleece-lab version matrix',
+    '',
+    `Made ${m.createdAt}${m.shard ? ` (shard ${m.shard})` : ''}. Each check ran on the real QEMU and on the simulator with the matching profile; both are compared with the recording of that real QEMU version. A cell reads \`real/sim\` (one word when they are the same).`,
+    '',
+    ...matrixSummaryTable(m),
+  ];
   const dis = disagreements(m);
   lines.push('', '## Differences between the simulator and real QEMU', '');
   if (dis.length === 0) lines.push('None: the simulator agrees with real QEMU on every check compared.');
