@@ -1,0 +1,125 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { linePattern, missingLines, tourBlocks } from './readme-tour.ts';
+
+/**
+ * The README's tour works in the order it gives, as a new user would try it (issue 16): every command of
+ * every marked tour block (bin/readme-tour.ts says how blocks are marked) runs in order in one scratch
+ * folder, and its output must still look as the README shows it — the same lines in the same order, any
+ * number allowed to differ. `real 7.2` blocks need the machine's qemu 7.2 (CI's, from apt).
+ */
+const ROOT = path.resolve(import.meta.dirname, '..');
+const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+const blocks = tourBlocks(README);
+
+function hostQemu(): string | undefined {
+  try {
+    return /version (\d+\.\d+)\./.exec(
+      execFileSync('qemu-storage-daemon', ['--version'], { encoding: 'utf8' }),
+    )?.[1];
+  } catch {
+    return undefined;
+  }
+}
+const host = hostQemu();
+
+/**
+ * The scratch folder: the repository's files by symbolic link, except reports/latest (what the tour writes)
+ * and a cache of real QEMU roots that is empty (the tour sees the QEMU on PATH only, as a fresh CI machine);
+ * `npx fleece-lab` and `fleece-lab` run this checkout's command line.
+ */
+function scratch(): { dir: string; env: NodeJS.ProcessEnv } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-tour-'));
+  for (const e of fs.readdirSync(ROOT))
+    if (e !== 'reports' && e !== '.git') fs.symlinkSync(path.join(ROOT, e), path.join(dir, e));
+  fs.mkdirSync(path.join(dir, 'reports'));
+  for (const e of fs.readdirSync(path.join(ROOT, 'reports')))
+    if (e !== 'latest') fs.symlinkSync(path.join(ROOT, 'reports', e), path.join(dir, 'reports', e));
+  const bin = path.join(dir, '.tour-bin');
+  fs.mkdirSync(bin);
+  const cli = path.join(ROOT, 'bin', 'fleece-lab.js');
+  const realNpx = spawnSync('bash', ['-c', 'command -v npx'], { encoding: 'utf8' }).stdout.trim();
+  fs.writeFileSync(
+    path.join(bin, 'npx'),
+    `#!/bin/sh\nif [ "$1" = fleece-lab ]; then shift; exec node '${cli}' "$@"; fi\nexec '${realNpx}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  fs.writeFileSync(path.join(bin, 'fleece-lab'), `#!/bin/sh\nexec node '${cli}' "$@"\n`, { mode: 0o755 });
+  fs.mkdirSync(path.join(dir, '.tour-cache'));
+  return {
+    dir,
+    env: {
+      ...process.env,
+      PATH: `${bin}:${process.env.PATH}`,
+      FLEECE_LAB_CACHE: path.join(dir, '.tour-cache'),
+    },
+  };
+}
+
+describe('README tour: marked blocks are read and compared by structure', () => {
+  it('has tour blocks, each with commands', () => {
+    expect(
+      blocks.length,
+      'no <!-- tour: sim --> or <!-- tour: real V --> block in README.md',
+    ).toBeGreaterThan(0);
+    expect(blocks.some((b) => b.mode === 'sim')).toBe(true);
+  });
+
+  it('numbers may differ, words and order may not', () => {
+    const shown = [
+      'qsd:7.2.22: safe-teardown fails: byte 0 is 0x20, ...',
+      'same outcome as recorded (safe-teardown)',
+    ];
+    expect(
+      missingLines(
+        shown,
+        'qsd:10.0.13: safe-teardown fails: byte 0 is 0x1f, more\nsame outcome as recorded (safe-teardown)\n',
+      ),
+    ).toEqual([]);
+    // what a new user got before counterexamples were saved: the check fails
+    expect(
+      missingLines(shown, 'fleece-lab: ENOENT: no such file or directory, open reports/latest/traces/x.json'),
+    ).toEqual(shown);
+    expect(missingLines([...shown].reverse(), shown.join('\n'))).toHaveLength(1);
+    expect(linePattern('...')).toBeUndefined();
+    expect(
+      linePattern('  holds  point-in-time (claimed) in all 181 of 287 runs')!.test(
+        '  holds  point-in-time (claimed) in all 9 of 12 runs',
+      ),
+    ).toBe(true);
+  });
+});
+
+describe.sequential('README tour: the commands in order', () => {
+  const s = blocks.length > 0 ? scratch() : undefined;
+  afterAll(() => {
+    if (s) fs.rmSync(s.dir, { recursive: true, force: true });
+  });
+  for (const b of blocks) {
+    const why = b.mode === 'real' && host !== b.version ? `needs real QEMU ${b.version} on PATH` : '';
+    for (const c of b.commands) {
+      it.skipIf(why !== '')(
+        `README line ${b.line}: $ ${c.command}${why ? ` (skipped: ${why})` : ''}`,
+        { timeout: 300_000 },
+        () => {
+          const r = spawnSync('bash', ['-c', `${c.command} 2>&1`], {
+            cwd: s!.dir,
+            env: s!.env,
+            encoding: 'utf8',
+            timeout: 280_000,
+            maxBuffer: 64 * 1024 * 1024,
+          });
+          const out = `${r.stdout ?? ''}${r.error ? `\n${r.error.message}` : ''}`;
+          const missing = missingLines(c.expected, out);
+          expect(
+            missing,
+            `shown in the README but not printed (exit ${r.status}):\n${out.slice(-4000)}`,
+          ).toEqual([]);
+        },
+      );
+    }
+  }
+});
