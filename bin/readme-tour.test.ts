@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,24 @@ function hostQemu(): string | undefined {
   }
 }
 const host = hostQemu();
+
+/** a command line in bash, stdout and stderr together, bounded */
+function run(
+  command: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ out: string; status: number | null }> {
+  return new Promise((resolve) => {
+    const p = spawn('bash', ['-c', `${command} 2>&1`], { cwd, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const chunks: Buffer[] = [];
+    p.stdout.on('data', (b: Buffer) => chunks.push(b));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 280_000);
+    p.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ out: Buffer.concat(chunks).toString('utf8'), status });
+    });
+  });
+}
 
 /**
  * The scratch folder: the repository's files by symbolic link, except reports/latest (what the tour writes)
@@ -104,15 +122,10 @@ describe.sequential('README tour: the commands in order', () => {
       it.skipIf(why !== '')(
         `README line ${b.line}: $ ${c.command}${why ? ` (skipped: ${why})` : ''}`,
         { timeout: 300_000 },
-        () => {
-          const r = spawnSync('bash', ['-c', `${c.command} 2>&1`], {
-            cwd: s!.dir,
-            env: s!.env,
-            encoding: 'utf8',
-            timeout: 280_000,
-            maxBuffer: 64 * 1024 * 1024,
-          });
-          const out = `${r.stdout ?? ''}${r.error ? `\n${r.error.message}` : ''}`;
+        async () => {
+          // asynchronously: a command may run for a minute, and the test worker must keep answering meanwhile
+          const r = await run(c.command, s!.dir, s!.env);
+          const out = r.out;
           const missing = missingLines(c.expected, out);
           expect(
             missing,
