@@ -4,8 +4,9 @@
  * A tour block is a fenced code block whose opening fence follows a marker line (blank lines between are
  * allowed):
  *
- *   <!-- tour: sim -->        the commands need no real QEMU
- *   <!-- tour: real 7.2 -->   they need real QEMU 7.2 on PATH (qemu-storage-daemon, qemu-system-x86_64)
+ *   <!-- tour: sim -->             the commands need no real QEMU
+ *   <!-- tour: real 7.2 -->        they need real QEMU 7.2 (PATH, or a root: `fleece-lab qemu list`)
+ *   <!-- tour: real 11.1 7.2 -->   they need each of these versions (the block is skipped without them)
  *
  * In the block, a line `$ COMMAND` is a command (a line ending in `\` goes on on the next line); the lines
  * after it, up to the next `$`, are the output shown for it. Blocks run in the order the README gives them,
@@ -18,14 +19,14 @@ export interface TourCommand {
 
 export interface TourBlock {
   mode: 'sim' | 'real';
-  /** the real QEMU version a `real` block needs */
-  version?: string;
+  /** the real QEMU versions a `real` block needs */
+  versions: string[];
   /** the README line of the marker (1-based), for messages */
   line: number;
   commands: TourCommand[];
 }
 
-const MARKER = /^<!--\s*tour:\s*(sim|real\s+(\d+\.\d+))\s*-->\s*$/;
+const MARKER = /^<!--\s*tour:\s*(sim|real((?:\s+\d+\.\d+)+))\s*-->\s*$/;
 
 export function tourBlocks(readme: string): TourBlock[] {
   const lines = readme.split('\n');
@@ -45,7 +46,7 @@ export function tourBlocks(readme: string): TourBlock[] {
       if (l.startsWith('$ ')) {
         let command = l.slice(2);
         while (command.endsWith('\\') && k + 1 < body.length)
-          command = `${command.slice(0, -1)} ${body[++k].trim()}`;
+          command = `${command.slice(0, -1).trimEnd()} ${body[++k].trim()}`;
         commands.push({ command: command.trim(), expected: [] });
       } else if (commands.length > 0) commands[commands.length - 1].expected.push(l);
       else throw new Error(`README line ${i + 1}: a tour block starts with a '$ ' command`);
@@ -53,7 +54,10 @@ export function tourBlocks(readme: string): TourBlock[] {
     if (commands.length === 0) throw new Error(`README line ${i + 1}: a tour block without a '$ ' command`);
     blocks.push({
       mode: m[1] === 'sim' ? 'sim' : 'real',
-      ...(m[2] ? { version: m[2] } : {}),
+      versions: (m[2] ?? '')
+        .trim()
+        .split(/\s+/)
+        .filter((v) => v !== ''),
       line: i + 1,
       commands,
     });
