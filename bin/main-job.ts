@@ -15,7 +15,7 @@ import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-sp
 import { writeHtmlReport } from '../reports/html.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
-import { buildMatrix, type MatrixSide } from '../reports/matrix.ts';
+import { buildMatrix, gateFailures, type MatrixSide } from '../reports/matrix.ts';
 import { fixesCarriedText, probesHtml, probesMarkdown } from '../reports/probes.ts';
 import { recording } from './matrix-cmd.ts';
 import { saveCounterexamples } from './save-counterexamples.ts';
@@ -96,7 +96,8 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
   console.log(
     `reports written to ${path.relative(process.cwd(), outDir) || '.'}/ (summary.md, index.html + checks/, matrix.json, junit.xml, results-*.json, probes-*.json)`,
   );
-  return all.some((r) => summarize(r).fail > 0) ? 1 : 0;
+  // a failed check, or a cell the matrix would fail on (a wrong simulator answer outside a known difference)
+  return all.some((r) => summarize(r).fail > 0) || gateFailures(matrix).length > 0 ? 1 : 0;
 }
 
 function proposalsMarkdown(rs: ProposalReport[]): string {
