@@ -302,10 +302,11 @@ profile. Writes into DIR:
   results-<target>.json   one results file per target
   traces/<target>/        every check's transcript (JSONL; --traces puts them elsewhere)
   matrix.json, matrix.md, matrix.html   check × version: real status, sim status, agreement
-Every disagreement is classified: "simulator wrong" (the simulator differs from that version's real QEMU),
-"versions differ" (the real versions differ at that point and the simulator answers like another one), or
-"unexplained".
-Exit status: 1 when a difference is unexplained or a version could not run, 0 otherwise.`,
+Every disagreement is classified against that version's own real QEMU first: "simulator wrong" (the
+simulator differs from that version's real QEMU, whatever other versions answer there) or "unexplained"
+(nothing shows why, e.g. the real QEMU differs from its own recording).
+Exit status: 1 when the simulator is wrong (outside a runbook's known difference, an xfail that names the
+step and paths it excuses), a difference is unexplained, or a version could not run; 0 otherwise.`,
   options: {
     versions: { type: 'string', arg: 'V,...', default: QEMU_VERSIONS.join(','), help: 'the QEMU versions' },
     out: { type: 'string', arg: 'DIR', default: 'reports/latest/matrix', help: 'where the files go' },
@@ -432,8 +433,9 @@ in --fail-on or a real run broke (QEMU did not start, twice), 0 otherwise.`,
     'fail-on': {
       type: 'string',
       arg: 'CLASSES',
-      default: 'unexplained',
-      help: 'the divergence classes that fail the run (comma-separated)',
+      // contract/formats/divergence-classes.ts FAILING_CLASSES (not imported: the table loads nothing heavy)
+      default: 'simulator-wrong,both,unexplained',
+      help: 'the divergence classes that fail the run (comma-separated; versions-differ passes)',
     },
     'no-install': { type: 'boolean', default: false, help: 'do not install a missing QEMU' },
   },

@@ -290,7 +290,25 @@ const screenshot = defineCommand({
   },
 });
 
+const readme = defineCommand({
+  name: 'readme',
+  summary: "make the README's measured tables from the committed reports (--check: fail when they differ)",
+  dev: true,
+  description: `The README's measured tables (the version matrix, the differential replay, fuzz, soak, bench) are made from
+reports/matrix/matrix.json, reports/differential/summary.json, reports/fuzz.json, reports/soak.json and
+reports/bench.json. Each sits between <!-- measured:NAME --> and <!-- /measured:NAME --> in README.md.
+Without --check the tables are written into README.md; with --check nothing is written.
+Exit status: 1 with --check when a table differs from its report or its markers are missing, 0 otherwise.`,
+  options: {
+    check: { type: 'boolean', default: false, help: 'only compare; exit 1 when the README differs' },
+    file: { type: 'string', arg: 'F', default: 'README.md', help: 'the README' },
+  },
+  errors: { prefix: 'readme', status: 2 },
+  run: async ({ values }) => (await import('./readme-cmd.ts')).cmdReadme(values),
+});
+
 export const DEV_COMMANDS = [
+  readme,
   bench,
   benchNbd,
   benchMemory,

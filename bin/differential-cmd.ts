@@ -1,16 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { failingDivergences } from '../checks/differential/classify.ts';
 import type { Side } from '../checks/differential/side.ts';
 import { differential, type Runner } from '../checks/model/differential.ts';
 import { loadProposal } from '../checks/model/load-proposal.ts';
 import { type Observed, observe } from '../checks/model/observe.ts';
 import { World } from '../checks/model/world.ts';
 import { type DifferentialReport, differentialSchema } from '../contract/formats/differential.ts';
-import {
-  CLASS_TEXT,
-  DIVERGENCE_CLASSES,
-  type DivergenceClass,
-} from '../contract/formats/divergence-classes.ts';
+import { CLASS_TEXT, DIVERGENCE_CLASSES } from '../contract/formats/divergence-classes.ts';
 import { readSavedRuns, type SavedRun } from '../contract/formats/saved-runs.ts';
 import { NOISE_KEYS } from '../contract/noise.ts';
 import type { DomainKind, Port } from '../contract/port.ts';
@@ -235,7 +232,11 @@ export async function cmdDifferential(values: DifferentialOptions, positionals: 
   console.log(
     `${report.divergences.length} divergence(s) in ${report.replayed} traces; report in ${rel}/summary.{json,md}`,
   );
-  const failing = report.divergences.filter((d) => failOn.includes(d.class as DivergenceClass));
+  const failing = failingDivergences(report.divergences, failOn);
+  if (failing.length > 0)
+    console.log(
+      `${failing.length} divergence(s) fail the run (--fail-on ${failOn.join(',')}): ${failing.map((d) => d.id).join(', ')}`,
+    );
   // no divergence on a version where nothing ran on real QEMU says nothing: the verdict needs a comparison
   const unexercised = report.versions.filter((v) => v.replayed === 0);
   for (const v of unexercised)

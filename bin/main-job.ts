@@ -16,7 +16,7 @@ import { coverageLine, coverageMarkdown } from '../reports/coverage.ts';
 import { comparePage, writeHtmlReport } from '../reports/html.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
-import { buildMatrix, type MatrixSide } from '../reports/matrix.ts';
+import { buildMatrix, gateFailures, type MatrixSide } from '../reports/matrix.ts';
 import { fixesCarriedText, probesHtml, probesMarkdown } from '../reports/probes.ts';
 import { compareReports } from './compare-cmd.ts';
 import { measureCoverage } from './coverage-cmd.ts';
@@ -127,7 +127,8 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
   console.log(
     `reports written to ${shownDir(outDir)}/ (summary.md, index.html + checks/, compare.md, compare.html, coverage.json, matrix.json, junit.xml, results-*.json, probes-*.json)`,
   );
-  return all.some((r) => summarize(r).fail > 0) ? 1 : 0;
+  // a failed check, or a cell the matrix would fail on (a wrong simulator answer outside a known difference)
+  return all.some((r) => summarize(r).fail > 0) || gateFailures(matrix).length > 0 ? 1 : 0;
 }
 
 /** the report folder as the user named it: relative to here when it is below, else absolute */

@@ -16,6 +16,7 @@ import { checkFile, matrixPage, writeHtmlReport } from '../reports/html.ts';
 import {
   buildMatrix,
   disagreements,
+  gateFailures,
   type MatrixSide,
   matrixMarkdown,
   summarizeMatrix,
@@ -218,5 +219,10 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
       `${CLASS_TEXT[d.class].padEnd(15)} ${d.version.padEnd(5)} ${d.id}: ${d.reason.slice(0, 240)}`,
     );
   console.log(`matrix written to ${path.relative(process.cwd(), out) || '.'}/matrix${suffix}.{json,md,html}`);
-  return broken > 0 || dis.some((d) => d.class === 'unexplained') ? 1 : 0;
+  const failing = gateFailures(m);
+  if (failing.length > 0)
+    console.log(
+      `${failing.length} difference(s) fail the matrix: ${failing.map((d) => `${d.id} on ${d.version} (${CLASS_TEXT[d.class]})`).join(', ')}`,
+    );
+  return broken > 0 || failing.length > 0 ? 1 : 0;
 }
