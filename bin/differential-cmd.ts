@@ -18,6 +18,7 @@ import { SimPort } from '../harness/sim-port.ts';
 import { startPort } from '../harness/start-port.ts';
 import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { differentialMarkdown } from '../reports/differential.ts';
+import { progressFor } from './progress.ts';
 
 /** Saved runs: `*.runs.jsonl` (one per line) and counterexample `*.json` files, taken in turn per proposal. */
 export function loadSavedRuns(where: string): SavedRun[] {
@@ -155,6 +156,7 @@ export async function cmdDifferential(values: DifferentialOptions, positionals: 
   console.log(
     `replaying ${runs.length} of ${found} saved runs on ${versions.map((v) => `sim:${v} and real ${v}`).join(', ')}, ${jobs} at a time${budget ? `, for at most ${budget} s` : ''}`,
   );
+  const progress = progressFor();
   const r = await differential(runs, {
     versions,
     runner: realRunner(targets),
@@ -165,7 +167,12 @@ export async function cmdDifferential(values: DifferentialOptions, positionals: 
     maxShrink: num('shrink', values.shrink, 0),
     shrinkReplays: num('shrink-replays', values['shrink-replays'], 2),
     onProgress: (l) => console.log(l),
+    onReplayed: (p) => {
+      if (p.replayed === 1) progress.start(p.of, 'runs replayed', 'replay');
+      progress.set(p.replayed, p.divergences);
+    },
   });
+  progress.done();
   const out = path.resolve(values.out);
   const rel = path.relative(process.cwd(), out) || '.';
   fs.mkdirSync(path.join(out, 'minimal'), { recursive: true });

@@ -22,6 +22,7 @@ import {
   summarizeMatrix,
 } from '../reports/matrix.ts';
 import { type FixesRow, fixesCarriedMarkdown, fixesCarriedText, probesHtml } from '../reports/probes.ts';
+import { progressFor } from './progress.ts';
 
 export function recording(version: string, id: string): TranscriptData | undefined {
   return loadGolden(version, id)?.transcript as TranscriptData | undefined;
@@ -113,10 +114,19 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
     } else if (fs.existsSync(file)) p = parseProbeResults(readJsonFile(file), file);
     if (p) probes.set(r.target, p);
   };
+  const progress = progressFor();
   const run = async (t: ResolvedTarget): Promise<MatrixSide> => {
     const dir = path.join(tracesRoot, targetFileStem(t.label));
     fs.rmSync(dir, { recursive: true, force: true });
-    const r = await conform(t, { jobs: t.kind === 'qemu' ? jobs : 1, traces: dir, shard, only: values.only });
+    const r = await conform(t, {
+      jobs: t.kind === 'qemu' ? jobs : 1,
+      traces: dir,
+      shard,
+      only: values.only,
+      onStart: (total) => progress.start(total, 'checks', `matrix: ${t.label}`),
+      onResult: (c) => progress.tick(c.status === 'fail'),
+    });
+    progress.done();
     if (t.kind === 'qemu') await retryBroken(t, r, dir);
     const s = summarize(r);
     console.log(

@@ -20,6 +20,8 @@ import { inShard, type Shard } from './shard.ts';
 export interface ConformOptions {
   only?: string;
   onResult?: (r: CheckResult) => void;
+  /** before the first check: how many will run */
+  onStart?: (total: number) => void;
   /** system-flavour runbooks need qemu-system; a qsd target skips them unless allowed */
   allowSystem?: boolean;
   /** checks run at once (each on its own QEMU and scratch folder) */
@@ -50,6 +52,7 @@ export async function conform(target: ResolvedTarget, opts: ConformOptions = {})
     opts.shard,
   );
   const results: CheckResult[] = new Array(list.length);
+  opts.onStart?.(list.length);
   // Attach mode runs one check at a time: each check removes what was not there when it began, which
   // would include a concurrent check's nodes.
   const attach = target.spec('qsd').kind === 'attach';
