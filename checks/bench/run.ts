@@ -105,7 +105,7 @@ function checkJobIdsOnce(runs: number): { runsPerS: number; commandsPerRun: numb
     const json = path.join(dir, 'r.json');
     const r = spawnSync(
       process.execPath,
-      ['bin/fleece-lab.js', 'check', 'job-ids', '--runs', String(runs), '--json', json],
+      ['bin/fleece-lab.js', 'check', 'job-ids', '--runs', String(runs), '--json', json, '--traces', dir],
       { stdio: 'pipe', maxBuffer: 64 << 20, cwd: process.cwd() },
     );
     if (!fs.existsSync(json)) throw new Error(`check job-ids: exit ${r.status}: ${String(r.stderr)}`);
