@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { type BenchFile, goalTable } from '../checks/bench/rows.ts';
 import { markdown as soakMarkdown } from '../checks/soak/run.ts';
 import { parseDifferential } from '../contract/formats/differential.ts';
 import { CLASS_TEXT, DIVERGENCE_CLASSES } from '../contract/formats/divergence-classes.ts';
@@ -116,7 +117,17 @@ function benchTable(root: string): string[] | undefined {
   if (!fs.existsSync(path.join(root, file))) return undefined;
   const raw = readJsonFile(path.join(root, file)) as
     | Bench[]
+    | BenchFile
     | { createdAt?: string; date?: string; benchmarks?: Bench[]; results?: Bench[] };
+  // what npm run bench writes now: one row per goal, its median and spread, met or not
+  if (!Array.isArray(raw) && 'rows' in raw)
+    return [
+      fromLine(file, raw.at),
+      '',
+      `Load average ${raw.load.start} at the start, ${raw.load.end} at the end, on ${raw.cpus} cores${raw.quick ? ' (--quick)' : ''}.`,
+      '',
+      ...goalTable(raw.rows).split('\n'),
+    ];
   const list = Array.isArray(raw) ? raw : (raw.benchmarks ?? raw.results ?? []);
   const made = Array.isArray(raw) ? undefined : (raw.createdAt ?? raw.date);
   return [

@@ -94,9 +94,29 @@ function exactFilename(node: BlockNode): string {
   return f ? nodeFilename(f) : '';
 }
 
+/**
+ * Filenames worked out during one query: a node's name is asked for again by its parents (backing_file,
+ * full-backing-filename, the image chain), and the graph does not change while a query runs.
+ */
+let filenames: Map<BlockNode, string> | undefined;
+
+function duringOneQuery<T>(fn: () => T): T {
+  if (filenames) return fn();
+  filenames = new Map();
+  try {
+    return fn();
+  } finally {
+    filenames = undefined;
+  }
+}
+
 /** bs->filename after bdrv_refresh_filename */
 export function nodeFilename(node: BlockNode): string {
-  return exactFilename(node) || `json:${toQemuJson(fullOptions(node))}`;
+  const known = filenames?.get(node);
+  if (known !== undefined) return known;
+  const name = exactFilename(node) || `json:${toQemuJson(fullOptions(node))}`;
+  filenames?.set(node, name);
+  return name;
 }
 
 /** The child a filter passes I/O to (bdrv_filter_bs): 5.2's backup-top and mirror_top call it 'backing'. */
@@ -339,11 +359,17 @@ function newestFirst(bms: Bitmap[]): Bitmap[] {
 
 /** query-named-block-nodes: newest node first, as QEMU keeps its graph list */
 export function queryNamedBlockNodes(core: SimCore, flat: boolean): unknown[] {
-  return [...core.graph.nodes.values()].reverse().map((n) => blockDeviceInfo(core, n, flat));
+  return duringOneQuery(() =>
+    [...core.graph.nodes.values()].reverse().map((n) => blockDeviceInfo(core, n, flat)),
+  );
 }
 
 /** query-block: qemu-system's BlockBackends of devices; qemu-storage-daemon has none */
 export function queryBlock(core: SimCore): unknown[] {
+  return duringOneQuery(() => queryDevices(core));
+}
+
+function queryDevices(core: SimCore): unknown[] {
   return [...core.devices.values()].map((d) => {
     const o: Record<string, unknown> = {
       device: '',
