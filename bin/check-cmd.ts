@@ -7,7 +7,8 @@ import { brokenClaims, formatReport } from '../checks/model/report.ts';
 import { type OpSpec, runsFileName } from '../contract/formats/saved-runs.ts';
 import { BUNDLED } from '../contract/proposals/index.ts';
 import { profileSchema } from '../contract/versions.ts';
-import { saveCounterexamples } from './save-counterexamples.ts';
+import { progressFor } from './progress.ts';
+import { fileFrom, saveCounterexamples } from './save-counterexamples.ts';
 
 export interface CheckOptions {
   runs: string;
@@ -62,11 +63,38 @@ export async function cmdCheck(values: CheckOptions, positionals: string[]): Pro
           if (seen.has(key)) return;
           seen.add(key);
           runLines.push(
-            JSON.stringify({ proposal: p.name, domain, profile: profile.data, seed, run: seen.size, ops }),
+            JSON.stringify({
+              proposal: p.name,
+              ...fileFrom(values.traces, p.file),
+              domain,
+              profile: profile.data,
+              seed,
+              run: seen.size,
+              ops,
+            }),
           );
         }
       : undefined;
-    const r = await checkProposal(p, { runs, seed, profile: profile.data, domain, path: values.path, onRun });
+    const progress = progressFor({ json: values.json });
+    progress.start(runs, 'runs', `check ${p.name}`);
+    let round = 0;
+    const r = await checkProposal(p, {
+      runs,
+      seed,
+      profile: profile.data,
+      domain,
+      path: values.path,
+      onRun,
+      onProgress: (x) => {
+        // a failure starts a new round: the line says which property it looks for now
+        if (x.round !== round) {
+          round = x.round;
+          progress.start(runs, 'runs', `check ${p.name} (round ${round + 1}: ${x.failed} failed so far)`);
+        }
+        progress.set(x.runs, x.failed);
+      },
+    });
+    progress.done();
     reports.push(r);
     console.log(formatReport(r, !values.quiet));
     console.log('');

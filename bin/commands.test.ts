@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { FAILING_CLASSES } from '../contract/formats/divergence-classes.ts';
 import { main } from './cli.ts';
 import type { Options } from './command.ts';
 import { COMMANDS, GROUPS, MAIN_JOB } from './commands.ts';
@@ -45,6 +46,15 @@ describe('the command table', () => {
     // a two-word command belongs to a group, which has its own help
     for (const c of COMMANDS.filter((x) => x.name.includes(' ')))
       expect(Object.keys(GROUPS)).toContain(c.name.split(' ')[0]);
+  });
+
+  it('the differential replay fails by default on a wrong simulator, as on an unexplained difference', () => {
+    const replay = COMMANDS.find((c) => c.name === 'replay')!;
+    const failOn = (replay.options as Options)['fail-on'] as { default?: string };
+    expect(failOn.default?.split(',').sort()).toEqual([...FAILING_CLASSES].sort());
+    // CI takes the default rather than naming its own classes
+    const ci = fs.readFileSync(path.join(ROOT, '.ci', 'versions'), 'utf8');
+    expect(ci).not.toMatch(/--fail-on/);
   });
 
   it('lists every command in the main help, the developer ones apart', async () => {

@@ -193,6 +193,86 @@ Exit 1 when a claimed property fails or no run exercised it.`,
   run: async ({ values, positionals }) => (await import('./check-cmd.ts')).cmdCheck(values, positionals),
 });
 
+const compare = defineCommand({
+  name: 'compare',
+  summary: 'proposals side by side: verdicts per property, what each API costs',
+  args: '[PROPOSAL_FILE_OR_NAME...]',
+  description: `Property-tests each proposal (every bundled one when none is named) on every domain and profile asked for,
+as 'fleece-lab check' does, and prints a table of proposals × properties per domain and profile: each verdict
+with the runs that exercised it. Then what each API costs per session: the QMP commands its calls send, and
+the scratch space its images take at their largest (bytes on the host). --html draws each API's state
+machine beside it. Exit 0 (a comparison is not a gate: 'fleece-lab check' is).`,
+  options: {
+    runs: {
+      type: 'string',
+      arg: 'N',
+      default: '300',
+      help: 'generated runs per proposal, domain and profile',
+    },
+    seed: { type: 'string', arg: 'S', default: '1', help: 'the seed of the generated runs' },
+    profile: {
+      type: 'string',
+      arg: 'P,...',
+      default: '7.2',
+      help: 'the QEMU versions the simulator behaves as (comma-separated)',
+    },
+    domain: { type: 'string', arg: 'D,...', default: 'vm', help: 'vm, qsd or vm,qsd' },
+    md: { type: 'string', arg: 'F', help: 'the table as Markdown (else printed)' },
+    html: { type: 'string', arg: 'F', help: 'the table as HTML, with each API state machine drawn' },
+    json: { type: 'string', arg: 'F', help: 'the proposal reports as JSON (as check --json)' },
+  },
+  run: async ({ values, positionals }) => {
+    const { cmdCompare } = await import('./compare-cmd.ts');
+    const { progressFor } = await import('./progress.ts');
+    return cmdCompare(values, positionals, progressFor({ json: values.json }));
+  },
+});
+
+const coverage = defineCommand({
+  name: 'coverage',
+  summary: 'what the conformance suite covers, per QEMU version',
+  description: `Reads, for each version, the recordings of real QEMU (checks/conformance/golden/<v>/), runs the suite on
+the simulator with that version's profile, and reads the version's introspected schema
+(contract/qapi-schema/<v>-{qsd,system}.json): which QMP commands, with which outcomes (accepted, each error
+class), were exercised on real QEMU, on the simulator only, or never; which arguments of the fleecing
+commands (blockdev-backup, blockdev-add of the fleecing drivers, block-export-add, the job verbs,
+transaction); which transitions of the job state machine (JOB_STATUS_CHANGE events) each job type took.
+With --baseline: exit 1 when an item the baseline covers is covered less now (on the simulator only where
+it was covered on real QEMU, or never), as a check that got worse fails the gate.`,
+  options: {
+    versions: { type: 'string', arg: 'V,...', default: '5.2,7.2,10.0,11.1', help: 'the QEMU versions' },
+    json: { type: 'string', arg: 'F', help: 'the coverage as JSON (what --baseline reads)' },
+    md: { type: 'string', arg: 'F', help: 'the coverage as Markdown' },
+    baseline: { type: 'string', arg: 'F', help: 'a coverage file: exit 1 when coverage shrank against it' },
+  },
+  run: async ({ values }) => (await import('./coverage-cmd.ts')).cmdCoverage(values),
+});
+
+const newProposal = defineCommand({
+  name: 'new',
+  summary: 'write a new proposal file that imports from fleece-lab',
+  args: 'NAME',
+  description: `Writes NAME.ts (NAME may name a folder too): a short, commented API proposal that imports from
+'fleece-lab' and shows where its calls, claims, API state machine, session plan and lowering go. As
+written, every claim it makes holds: 'fleece-lab check ./NAME.ts' starts from a green check. With --from, a
+bundled proposal rewritten to import from 'fleece-lab', under the new name. An existing file is never
+overwritten. The guide: docs/proposals.md.`,
+  options: {
+    from: {
+      type: 'string',
+      arg: 'PROPOSAL',
+      help: 'start from a bundled proposal (seed-2013, blockcopy-2012, backup-begin-6.0, job-ids-overlay, job-ids)',
+    },
+  },
+  run: async ({ values, positionals, help }) => {
+    if (positionals[0] === undefined) {
+      console.log(await help());
+      return 2;
+    }
+    return (await import('./new-cmd.ts')).cmdNew(values, positionals);
+  },
+});
+
 const QEMU = {
   name: 'qemu',
   summary: 'install or list real QEMU versions (Debian roots)',
@@ -236,10 +316,11 @@ profile. Writes into DIR:
   results-<target>.json   one results file per target
   traces/<target>/        every check's transcript (JSONL; --traces puts them elsewhere)
   matrix.json, matrix.md, matrix.html   check × version: real status, sim status, agreement
-Every disagreement is classified: "simulator wrong" (the simulator differs from that version's real QEMU),
-"versions differ" (the real versions differ at that point and the simulator answers like another one), or
-"unexplained".
-Exit status: 1 when a difference is unexplained or a version could not run, 0 otherwise.`,
+Every disagreement is classified against that version's own real QEMU first: "simulator wrong" (the
+simulator differs from that version's real QEMU, whatever other versions answer there) or "unexplained"
+(nothing shows why, e.g. the real QEMU differs from its own recording).
+Exit status: 1 when the simulator is wrong (outside a runbook's known difference, an xfail that names the
+step and paths it excuses), a difference is unexplained, or a version could not run; 0 otherwise.`,
   options: {
     versions: { type: 'string', arg: 'V,...', default: QEMU_VERSIONS.join(','), help: 'the QEMU versions' },
     out: { type: 'string', arg: 'DIR', default: 'reports/latest/matrix', help: 'where the files go' },
@@ -383,8 +464,9 @@ in --fail-on or a real run broke (QEMU did not start, twice), 0 otherwise.`,
     'fail-on': {
       type: 'string',
       arg: 'CLASSES',
-      default: 'unexplained',
-      help: 'the divergence classes that fail the run (comma-separated)',
+      // contract/formats/divergence-classes.ts FAILING_CLASSES (not imported: the table loads nothing heavy)
+      default: 'simulator-wrong,both,unexplained',
+      help: 'the divergence classes that fail the run (comma-separated; versions-differ passes)',
     },
     'no-install': { type: 'boolean', default: false, help: 'do not install a missing QEMU' },
   },
@@ -443,10 +525,13 @@ export const COMMANDS: readonly AnyCommand[] = [
   conform,
   probe,
   check,
+  compare,
+  newProposal,
   qemuInstall,
   qemuList,
   matrix,
   diff,
+  coverage,
   merge,
   record,
   replay,

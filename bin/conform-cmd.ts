@@ -6,6 +6,7 @@ import { summarize } from '../contract/formats/results.ts';
 import { resolveAttachTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
+import { progressFor } from './progress.ts';
 
 export interface ConformOptions {
   target?: string;
@@ -41,20 +42,21 @@ export async function cmdConform(values: ConformOptions): Promise<number> {
   const target = values.target.startsWith('qmp:')
     ? await resolveAttachTarget(values.target.slice(4), values['allow-live-vm'] === true)
     : resolveTarget(values.target);
-  const tty = process.stdout.isTTY;
-  let n = 0;
+  const progress = progressFor({ json: values.json });
   const r = await conform(target, {
     only: values.only,
     jobs,
     traces: values.traces,
     shard,
+    onStart: (total) => progress.start(total, 'checks', `conform ${target.label}`),
     onResult: (c) => {
-      n++;
-      const line = `${c.status.padEnd(5)} ${c.id}${c.reason && c.status !== 'pass' ? ` — ${c.reason.slice(0, 160)}` : ''}`;
-      if (tty) process.stdout.write(`\r\x1b[K[${n}] ${line}\n`);
-      else console.log(line);
+      console.log(
+        `${c.status.padEnd(5)} ${c.id}${c.reason && c.status !== 'pass' ? ` — ${c.reason.slice(0, 160)}` : ''}`,
+      );
+      progress.tick(c.status === 'fail');
     },
   });
+  progress.done();
   const s = summarize(r);
   console.log(
     `${r.target} (QEMU ${r.qemu.version}, ${r.qemu.package}): ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.xfail} xfail in ${(r.durationMs / 1000).toFixed(1)} s`,

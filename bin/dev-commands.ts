@@ -17,19 +17,51 @@ function whole(name: string, v: string): number {
 
 const bench = defineCommand({
   name: 'bench',
-  summary: 'the benchmarks, each against a reference measured in the same run (npm run bench)',
+  summary:
+    'the benchmarks of issue 16: each goal, the median of several rounds and its spread (npm run bench)',
   args: '[NAME...]',
   dev: true,
-  description: `Every measure printed with the reference it is compared with, measured in the same run (or the goal, where
-the issue sets an absolute one), and written to reports/bench.json as {name, value, unit, reference, ratio,
-goal}. NAME...: only the measures whose name contains one of the words. Run with node --expose-gc (npm run
-bench does) for exact heap figures.`,
-  options: {},
+  description: `Every goal is a row: the goal, the median measured over several rounds with its least and greatest
+value, and whether the median meets it. A ratio's two sides run in the same rounds, one after the other.
+Written to reports/bench.json (or --out) with the load average at the start and the end. NAME...: only the
+rows whose id or name contains one of the words. Run with node --expose-gc (npm run bench does) for exact
+heap figures.`,
+  options: {
+    quick: { type: 'boolean', help: 'small sizes and one round each (for tests; the numbers mean little)' },
+    rounds: {
+      type: 'string',
+      arg: 'N',
+      help: 'rounds per measure (default 5 for the fleecing cycle, 3 else)',
+    },
+    out: { type: 'string', arg: 'FILE', default: 'reports/bench.json', help: 'where the rows go' },
+    compare: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'an earlier bench file: print what got slower, exit 1 past --threshold',
+    },
+    threshold: {
+      type: 'string',
+      arg: 'PCT',
+      default: '25',
+      help: 'with --compare: a median this many percent worse fails (default 25)',
+    },
+  },
   errors: { prefix: 'bench', status: 1 },
   exitAfterMs: 0,
-  run: async ({ positionals }) => {
-    await (await import('../checks/bench/run.ts')).runBench(positionals);
-    return 0;
+  run: async ({ positionals, values }) => {
+    const rounds = values.rounds === undefined ? undefined : whole('rounds', values.rounds);
+    if (rounds === 0) throw new Error('--rounds: at least 1');
+    const thresholdPct = Number(values.threshold);
+    if (!Number.isFinite(thresholdPct) || thresholdPct < 0)
+      throw new Error(`--threshold: expected a percentage, got '${values.threshold}'`);
+    return (await import('../checks/bench/run.ts')).runBench({
+      words: positionals,
+      quick: values.quick === true,
+      rounds,
+      out: values.out,
+      compare: values.compare,
+      thresholdPct,
+    });
   },
 });
 
@@ -308,7 +340,25 @@ const screenshot = defineCommand({
   },
 });
 
+const readme = defineCommand({
+  name: 'readme',
+  summary: "make the README's measured tables from the committed reports (--check: fail when they differ)",
+  dev: true,
+  description: `The README's measured tables (the version matrix, the differential replay, fuzz, soak, bench) are made from
+reports/matrix/matrix.json, reports/differential/summary.json, reports/fuzz.json, reports/soak.json and
+reports/bench.json. Each sits between <!-- measured:NAME --> and <!-- /measured:NAME --> in README.md.
+Without --check the tables are written into README.md; with --check nothing is written.
+Exit status: 1 with --check when a table differs from its report or its markers are missing, 0 otherwise.`,
+  options: {
+    check: { type: 'boolean', default: false, help: 'only compare; exit 1 when the README differs' },
+    file: { type: 'string', arg: 'F', default: 'README.md', help: 'the README' },
+  },
+  errors: { prefix: 'readme', status: 2 },
+  run: async ({ values }) => (await import('./readme-cmd.ts')).cmdReadme(values),
+});
+
 export const DEV_COMMANDS = [
+  readme,
   bench,
   benchNbd,
   benchMemory,

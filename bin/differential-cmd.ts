@@ -1,16 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { failingDivergences } from '../checks/differential/classify.ts';
 import type { Side } from '../checks/differential/side.ts';
 import { differential, type Runner } from '../checks/model/differential.ts';
 import { loadProposal } from '../checks/model/load-proposal.ts';
 import { type Observed, observe } from '../checks/model/observe.ts';
 import { World } from '../checks/model/world.ts';
 import { type DifferentialReport, differentialSchema } from '../contract/formats/differential.ts';
-import {
-  CLASS_TEXT,
-  DIVERGENCE_CLASSES,
-  type DivergenceClass,
-} from '../contract/formats/divergence-classes.ts';
+import { CLASS_TEXT, DIVERGENCE_CLASSES } from '../contract/formats/divergence-classes.ts';
 import { readSavedRuns, type SavedRun } from '../contract/formats/saved-runs.ts';
 import { NOISE_KEYS } from '../contract/noise.ts';
 import type { DomainKind, Port } from '../contract/port.ts';
@@ -21,6 +18,7 @@ import { SimPort } from '../harness/sim-port.ts';
 import { startPort } from '../harness/start-port.ts';
 import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
 import { differentialMarkdown } from '../reports/differential.ts';
+import { progressFor } from './progress.ts';
 
 /** Saved runs: `*.runs.jsonl` (one per line) and counterexample `*.json` files, taken in turn per proposal. */
 export function loadSavedRuns(where: string): SavedRun[] {
@@ -158,6 +156,7 @@ export async function cmdDifferential(values: DifferentialOptions, positionals: 
   console.log(
     `replaying ${runs.length} of ${found} saved runs on ${versions.map((v) => `sim:${v} and real ${v}`).join(', ')}, ${jobs} at a time${budget ? `, for at most ${budget} s` : ''}`,
   );
+  const progress = progressFor();
   const r = await differential(runs, {
     versions,
     runner: realRunner(targets),
@@ -168,7 +167,12 @@ export async function cmdDifferential(values: DifferentialOptions, positionals: 
     maxShrink: num('shrink', values.shrink, 0),
     shrinkReplays: num('shrink-replays', values['shrink-replays'], 2),
     onProgress: (l) => console.log(l),
+    onReplayed: (p) => {
+      if (p.replayed === 1) progress.start(p.of, 'runs replayed', 'replay');
+      progress.set(p.replayed, p.divergences);
+    },
   });
+  progress.done();
   const out = path.resolve(values.out);
   const rel = path.relative(process.cwd(), out) || '.';
   fs.mkdirSync(path.join(out, 'minimal'), { recursive: true });
@@ -228,7 +232,11 @@ export async function cmdDifferential(values: DifferentialOptions, positionals: 
   console.log(
     `${report.divergences.length} divergence(s) in ${report.replayed} traces; report in ${rel}/summary.{json,md}`,
   );
-  const failing = report.divergences.filter((d) => failOn.includes(d.class as DivergenceClass));
+  const failing = failingDivergences(report.divergences, failOn);
+  if (failing.length > 0)
+    console.log(
+      `${failing.length} divergence(s) fail the run (--fail-on ${failOn.join(',')}): ${failing.map((d) => d.id).join(', ')}`,
+    );
   // no divergence on a version where nothing ran on real QEMU says nothing: the verdict needs a comparison
   const unexercised = report.versions.filter((v) => v.replayed === 0);
   for (const v of unexercised)

@@ -1,23 +1,27 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { conform } from '../checks/conformance/conform.ts';
-import { checkProposal, type ProposalReport } from '../checks/model/check.ts';
+import type { ProposalReport } from '../checks/model/check.ts';
 import { formatReport } from '../checks/model/report.ts';
 import { probesFromTranscripts } from '../checks/probes/run.ts';
 import { targetFileStem } from '../contract/formats/file-names.ts';
 import { type ProbeResults, probesFileName } from '../contract/formats/probes.ts';
 import { type Results, resultsFileName, summarize } from '../contract/formats/results.ts';
 import { readTraceDir, type TranscriptData } from '../contract/formats/transcripts.ts';
-import { BUNDLED } from '../contract/proposals/index.ts';
 import { PROFILES } from '../contract/versions.ts';
 import { listQemu } from '../harness/qemu/install.ts';
 import { type ResolvedTarget, resolveTarget } from '../harness/targets/target-spec.ts';
-import { writeHtmlReport } from '../reports/html.ts';
+import { compareMarkdown } from '../reports/compare.ts';
+import { coverageLine, coverageMarkdown } from '../reports/coverage.ts';
+import { comparePage, writeHtmlReport } from '../reports/html.ts';
 import { toJUnit } from '../reports/junit.ts';
 import { toMarkdown } from '../reports/markdown.ts';
-import { buildMatrix, type MatrixSide } from '../reports/matrix.ts';
+import { buildMatrix, gateFailures, type MatrixSide } from '../reports/matrix.ts';
 import { fixesCarriedText, probesHtml, probesMarkdown } from '../reports/probes.ts';
+import { compareReports } from './compare-cmd.ts';
+import { measureCoverage } from './coverage-cmd.ts';
 import { recording } from './matrix-cmd.ts';
+import { progressFor } from './progress.ts';
 import { saveCounterexamples } from './save-counterexamples.ts';
 
 /**
@@ -41,17 +45,28 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
       console.log(`skipping QEMU ${q.version}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  // the proposals on their default domain, a running VM; each counterexample saved for `fleece-lab replay`
-  const proposals: ProposalReport[] = [];
+  // the proposals on their default domain, a running VM, on 7.2 and the newest version, and on a
+  // qemu-storage-daemon for what that domain can tell; each counterexample saved for `fleece-lab replay`
   const traceDir = path.join(outDir, 'traces');
   fs.rmSync(traceDir, { recursive: true, force: true });
-  for (const p of BUNDLED) {
-    const r = await checkProposal(p, { runs: 300, seed: 1, profile: '7.2', domain: 'vm' });
-    proposals.push(r);
-    saveCounterexamples(traceDir, r);
+  const compared = await compareReports(
+    [],
+    { runs: 300, seed: 1, domains: ['vm'], profiles: ['7.2', '11.1'] },
+    progressFor(),
+  );
+  compared.push(
+    ...(await compareReports([], { runs: 300, seed: 1, domains: ['qsd'], profiles: ['7.2'] }, progressFor())),
+  );
+  for (const r of compared) {
+    saveCounterexamples(
+      r.domain === 'vm' && r.profile === '7.2' ? traceDir : path.join(traceDir, `${r.domain}-${r.profile}`),
+      r,
+    );
     console.log(formatReport(r, false));
   }
-  fs.writeFileSync(path.join(outDir, 'proposals.json'), `${JSON.stringify(proposals, null, 1)}\n`);
+  fs.writeFileSync(path.join(outDir, 'proposals.json'), `${JSON.stringify(compared, null, 1)}\n`);
+  fs.writeFileSync(path.join(outDir, 'compare.md'), compareMarkdown(compared));
+  fs.writeFileSync(path.join(outDir, 'compare.html'), comparePage(compared));
   const all: Results[] = [];
   const probes: ProbeResults[] = [];
   const traces = new Map<string, Map<string, TranscriptData>>();
@@ -59,7 +74,14 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
   for (const t of targets) {
     const dir = path.join(outDir, 'transcripts', targetFileStem(t.label));
     fs.rmSync(dir, { recursive: true, force: true });
-    const r = await conform(t, { jobs: t.kind === 'qemu' ? 4 : 1, traces: dir });
+    const progress = progressFor();
+    const r = await conform(t, {
+      jobs: t.kind === 'qemu' ? 4 : 1,
+      traces: dir,
+      onStart: (n) => progress.start(n, 'checks', `conform ${t.label}`),
+      onResult: (c) => progress.tick(c.status === 'fail'),
+    });
+    progress.done();
     all.push(r);
     traces.set(r.target, readTraceDir(dir));
     const side = sides.get(t.profile) ?? {};
@@ -77,7 +99,15 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
     fs.writeFileSync(path.join(outDir, probesFileName(r.target)), `${JSON.stringify(p, null, 1)}\n`);
   }
   fs.writeFileSync(path.join(outDir, 'junit.xml'), toJUnit(all));
-  const md = `${proposalsMarkdown(proposals)}\n${toMarkdown(all)}\n${probesMarkdown(probes)}`;
+  // what the suite covers: the recordings, and the transcripts of the simulator runs just made
+  const simTraces = (v: string) => {
+    const label = all.find((r) => r.target === `sim:${v}`)?.target;
+    return label ? [...(traces.get(label)?.values() ?? [])] : undefined;
+  };
+  const coverage = await measureCoverage(PROFILES, simTraces);
+  fs.writeFileSync(path.join(outDir, 'coverage.json'), `${JSON.stringify(coverage, null, 1)}\n`);
+  for (const v of coverage.versions) console.log(`coverage ${coverageLine(v)}`);
+  const md = `${compareMarkdown(compared, 'fleece-lab: proposals × properties')}\n${coverageMarkdown(coverage)}\n${toMarkdown(all)}\n${probesMarkdown(probes)}`;
   fs.writeFileSync(path.join(outDir, 'summary.md'), md);
   const matrix = buildMatrix({
     versions: PROFILES.map((p) => ({ version: p, ...sides.get(p) })),
@@ -88,45 +118,21 @@ export async function runMainJob(o: { simOnly: boolean; out: string }): Promise<
     title: 'fleece-lab report',
     results: all,
     matrix,
-    proposals,
+    proposals: compared,
+    coverage,
     traces,
     fixesCarried: new Map(probes.map((p) => [p.target, fixesCarriedText(p)])),
     sections: [probesHtml(probes)],
   });
   console.log(
-    `reports written to ${path.relative(process.cwd(), outDir) || '.'}/ (summary.md, index.html + checks/, matrix.json, junit.xml, results-*.json, probes-*.json)`,
+    `reports written to ${shownDir(outDir)}/ (summary.md, index.html + checks/, compare.md, compare.html, coverage.json, matrix.json, junit.xml, results-*.json, probes-*.json)`,
   );
-  return all.some((r) => summarize(r).fail > 0) ? 1 : 0;
+  // a failed check, or a cell the matrix would fail on (a wrong simulator answer outside a known difference)
+  return all.some((r) => summarize(r).fail > 0) || gateFailures(matrix).length > 0 ? 1 : 0;
 }
 
-function proposalsMarkdown(rs: ProposalReport[]): string {
-  const props = rs[0]?.verdicts.map((v) => v.property) ?? [];
-  const cell = (r: ProposalReport, p: string) => {
-    const v = r.verdicts.find((x) => x.property === p)!;
-    const s =
-      v.status === 'holds'
-        ? `holds in ${v.exercised} of ${v.runs}`
-        : v.status === 'fails'
-          ? '**fails**'
-          : v.status === 'not-exercised'
-            ? '**not exercised**'
-            : v.status === 'unknown'
-              ? 'unknown'
-              : 'n/a';
-    return v.claimed ? `${s} (claimed)` : s;
-  };
-  const lines = [
-    `# fleece-lab proposals (${rs[0]?.domain ?? 'vm'} domain, sim:7.2)`,
-    '',
-    `| property | ${rs.map((r) => r.proposal).join(' | ')} |`,
-    `|---|${rs.map(() => '---').join('|')}|`,
-  ];
-  for (const p of props) lines.push(`| ${p} | ${rs.map((r) => cell(r, p)).join(' | ')} |`);
-  for (const r of rs)
-    for (const v of r.verdicts.filter((x) => x.counterexample))
-      lines.push(
-        '',
-        `- ${r.proposal} / ${v.property}: ${v.counterexample!.detail} — \`${v.counterexample!.replay}\``,
-      );
-  return `${lines.join('\n')}\n`;
+/** the report folder as the user named it: relative to here when it is below, else absolute */
+function shownDir(dir: string): string {
+  const rel = path.relative(process.cwd(), dir);
+  return rel === '' ? '.' : rel.startsWith('..') ? path.resolve(dir) : rel;
 }

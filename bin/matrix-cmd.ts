@@ -16,11 +16,13 @@ import { checkFile, matrixPage, writeHtmlReport } from '../reports/html.ts';
 import {
   buildMatrix,
   disagreements,
+  gateFailures,
   type MatrixSide,
   matrixMarkdown,
   summarizeMatrix,
 } from '../reports/matrix.ts';
 import { type FixesRow, fixesCarriedMarkdown, fixesCarriedText, probesHtml } from '../reports/probes.ts';
+import { progressFor } from './progress.ts';
 
 export function recording(version: string, id: string): TranscriptData | undefined {
   return loadGolden(version, id)?.transcript as TranscriptData | undefined;
@@ -112,10 +114,19 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
     } else if (fs.existsSync(file)) p = parseProbeResults(readJsonFile(file), file);
     if (p) probes.set(r.target, p);
   };
+  const progress = progressFor();
   const run = async (t: ResolvedTarget): Promise<MatrixSide> => {
     const dir = path.join(tracesRoot, targetFileStem(t.label));
     fs.rmSync(dir, { recursive: true, force: true });
-    const r = await conform(t, { jobs: t.kind === 'qemu' ? jobs : 1, traces: dir, shard, only: values.only });
+    const r = await conform(t, {
+      jobs: t.kind === 'qemu' ? jobs : 1,
+      traces: dir,
+      shard,
+      only: values.only,
+      onStart: (total) => progress.start(total, 'checks', `matrix: ${t.label}`),
+      onResult: (c) => progress.tick(c.status === 'fail'),
+    });
+    progress.done();
     if (t.kind === 'qemu') await retryBroken(t, r, dir);
     const s = summarize(r);
     console.log(
@@ -208,5 +219,10 @@ export async function cmdMatrix(values: MatrixOptions): Promise<number> {
       `${CLASS_TEXT[d.class].padEnd(15)} ${d.version.padEnd(5)} ${d.id}: ${d.reason.slice(0, 240)}`,
     );
   console.log(`matrix written to ${path.relative(process.cwd(), out) || '.'}/matrix${suffix}.{json,md,html}`);
-  return broken > 0 || dis.some((d) => d.class === 'unexplained') ? 1 : 0;
+  const failing = gateFailures(m);
+  if (failing.length > 0)
+    console.log(
+      `${failing.length} difference(s) fail the matrix: ${failing.map((d) => `${d.id} on ${d.version} (${CLASS_TEXT[d.class]})`).join(', ')}`,
+    );
+  return broken > 0 || failing.length > 0 ? 1 : 0;
 }

@@ -6,6 +6,7 @@ import {
   type QemuVersion,
   versionKey,
 } from '../harness/qemu/install.ts';
+import { type Progress, progressFor } from './progress.ts';
 
 /** `fleece-lab qemu list`: one line per QEMU: requested version (or PATH), version, package, root */
 export function cmdQemuList(): number {
@@ -38,16 +39,36 @@ export async function cmdQemuInstall(arg: string): Promise<number> {
       console.log(`${v}\t${onPath.version}\t${onPath.package}\ton PATH, not installed again`);
       continue;
     }
+    const progress = progressFor();
     try {
-      const r = await installQemu(v);
+      const r = await installQemu(v, { onLine: debootstrapSteps(progress, `qemu install ${v}`) });
+      progress.done();
       const q = r.manifest.binaries.qsd;
       console.log(
         `${v}\t${q.version}\t${q.package}\t${r.installed ? `installed in ${r.seconds.toFixed(0)} s` : 'already installed'}`,
       );
     } catch (e) {
+      progress.done();
       failed++;
       console.error(`${v}\tfailed: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
   return failed > 0 ? 1 : 0;
+}
+
+/**
+ * debootstrap's steps as progress: every package is retrieved, validated, unpacked and configured, and all
+ * are retrieved first, so four steps per package retrieved is the whole once the downloads are done.
+ */
+export function debootstrapSteps(progress: Progress, what: string): (line: string) => void {
+  let packages = 0;
+  let steps = 0;
+  progress.start(0, 'debootstrap steps', what);
+  return (line) => {
+    const m = /^I: (Retrieving|Validating|Unpacking|Configuring) \S+/.exec(line);
+    if (!m || /(Release|Packages|InRelease)\b/.test(line)) return;
+    if (m[1] === 'Retrieving') packages++;
+    steps++;
+    progress.set(Math.min(steps, packages * 4), 0, packages * 4);
+  };
 }

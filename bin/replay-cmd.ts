@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { loadProposal } from '../checks/model/load-proposal.ts';
 import { replayOps } from '../checks/model/replay.ts';
 import { World } from '../checks/model/world.ts';
@@ -34,7 +35,9 @@ export async function cmdReplay(
     );
   if (isScenario(raw)) return replayScenario(values, text, file);
   const t = { data: parseSavedTrace(text, file) };
-  const proposal = await loadProposal(t.data.proposal);
+  const proposal = await loadProposal(
+    t.data.file ? path.join(path.dirname(file), t.data.file) : t.data.proposal,
+  );
   const target = resolveTarget(values.target);
   const domain = { kind: t.data.domain, disks: World.domainDisks(t.data.domain, 2, 256 * 1024) };
   const where = `${target.label} (${t.data.domain} domain)`;

@@ -15,9 +15,14 @@ export function saveCounterexamples(dir: string, r: ProposalReport): string[] {
     const file = path.join(dir, counterexampleFileName(r.proposal, v.property));
     fs.writeFileSync(
       file,
-      `${JSON.stringify({ proposal: r.proposal, domain: r.domain, profile: r.profile, ...v.counterexample }, null, 1)}\n`,
+      `${JSON.stringify({ proposal: r.proposal, ...fileFrom(dir, r.file), domain: r.domain, profile: r.profile, ...v.counterexample }, null, 1)}\n`,
     );
     files.push(file);
   }
   return files;
+}
+
+/** a proposal file of the user's, relative to the folder of what names it (the two move together) */
+export function fileFrom(dir: string, file: string | undefined): { file?: string } {
+  return file ? { file: path.relative(path.resolve(dir), file) } : {};
 }

@@ -116,3 +116,40 @@ export function dropDrainPairLines(lines: string[]): string[] {
   }
   return out;
 }
+
+/**
+ * A job that copies in the background (mirror, backup with sync other than none) grows its target's image
+ * file whenever its coroutine gets to run: how long the file is at a given query is progress, as its offset
+ * is. In query-named-block-nodes replies, the length (image.virtual-size) of the protocol node under such a
+ * target is masked; a target written in step with the guest (a backup sync=none) keeps it.
+ */
+export function backgroundTargets(
+  commands: { command: string; args?: Record<string, unknown> }[],
+): Set<string> {
+  const out = new Set<string>();
+  for (const c of commands) {
+    const a = c.args ?? {};
+    const background =
+      c.command === 'blockdev-mirror' ||
+      c.command === 'drive-mirror' ||
+      (c.command === 'blockdev-backup' && a.sync !== 'none');
+    if (background && typeof a.target === 'string') out.add(a.target);
+  }
+  return out;
+}
+
+export function maskTargetLengths(reply: unknown, targets: Set<string>): unknown {
+  if (reply && typeof reply === 'object' && 'return' in reply)
+    return { ...reply, return: maskTargetLengths((reply as { return: unknown }).return, targets) };
+  if (targets.size === 0 || !Array.isArray(reply)) return reply;
+  const files = new Set(
+    reply
+      .filter((n) => n && typeof n === 'object' && targets.has(String(n['node-name'])))
+      .map((n) => String(n.file)),
+  );
+  return reply.map((n) =>
+    n && typeof n === 'object' && n.drv === 'file' && files.has(String(n.file)) && n.image
+      ? { ...n, image: { ...n.image, 'virtual-size': '<n>' } }
+      : n,
+  );
+}

@@ -27,15 +27,32 @@ function bucketOf(key: string): number {
   return b;
 }
 
+/** the order of each list of keys seen (the simulator's replies use a few shapes over and over) */
+const orderCache = new Map<string, readonly string[]>();
+const ORDER_CACHE_MAX = 4096;
+
 /** Keys of an object (given in insertion order) in the order QEMU's QDict iterates them. */
 export function qdictOrder(keys: readonly string[]): string[] {
+  const id = JSON.stringify(keys);
+  const hit = orderCache.get(id);
+  if (hit) return [...hit];
+  const order = computeOrder(keys);
+  if (orderCache.size < ORDER_CACHE_MAX) orderCache.set(id, order);
+  return [...order];
+}
+
+function computeOrder(keys: readonly string[]): string[] {
   const indexed = keys.map((k, i) => ({ k, i, b: bucketOf(k) }));
   // Same bucket: QLIST_INSERT_HEAD puts the newest first.
   indexed.sort((x, y) => x.b - y.b || y.i - x.i);
   return indexed.map((e) => e.k);
 }
 
+/** printable ASCII but '"' and '\\': written as it is */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 function escapeString(s: string): string {
+  if (PLAIN.test(s)) return `"${s}"`;
   let out = '"';
   for (const ch of s) {
     const cp = ch.codePointAt(0)!;

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProposalReport } from '../checks/model/check.ts';
 import { bundled } from '../contract/proposals/index.ts';
 import { findChromium, type OpenBrowser, openChromium } from './browser.ts';
-import { checkFile, writeHtmlReport } from './html.ts';
+import { proposalsHtml } from './compare.ts';
+import { checkFile, matrixHtml, writeHtmlReport } from './html.ts';
 import { buildMatrix } from './matrix.ts';
 import { res, tr } from './test-fixtures.ts';
 
@@ -131,9 +132,64 @@ describe('the report written for the browser', () => {
       expect(fs.existsSync(path.join(dir, 'checks', checkFile('bitmaps/clear')))).toBe(true);
       expect(index).not.toMatch(/(src|href)="(https?:)?\/\//);
       expect(index).toContain('data-check="errors/unknown-node-backup" data-version="7.2"');
+      // it leads with the proposals, then the matrix; the targets after
+      const at = (id: string) => index.indexOf(`<h2 id="${id}"`);
+      expect(at('proposals')).toBeGreaterThan(0);
+      expect(at('proposals')).toBeLessThan(at('matrix'));
+      expect(at('matrix')).toBeLessThan(at('targets'));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('shows the first domain and profile in full, the others folded under what changes, each API once', () => {
+    const on111: ProposalReport = {
+      ...proposal,
+      profile: '11.1',
+      verdicts: proposal.verdicts.map((v) =>
+        v.property === ('teardown-safe' as never) ? { ...v, status: 'holds', counterexample: undefined } : v,
+      ),
+    };
+    const html = proposalsHtml([proposal, on111]);
+    expect(html).toContain('<h3>vm domain, sim:7.2</h3>');
+    expect(html).toContain(
+      '<details class="group" data-group="vm domain, sim:11.1"><summary><b>vm domain, sim:11.1</b>: 1 verdict differs from vm domain, sim:7.2: seed-2013 / teardown-safe: fails → holds</summary>',
+    );
+    expect(html.match(/class="api machine"/g)).toHaveLength(1);
+    expect(html).toContain('<th>vm, sim:7.2</th><th>vm, sim:11.1</th>');
+  });
+
+  it('folds a long matrix by check family, the families that differ first and open', () => {
+    const ids = [
+      ...Array.from({ length: 30 }, (_, i) => `bitmaps/b${i}`),
+      ...Array.from({ length: 20 }, (_, i) => `jobs/j${i}`),
+    ];
+    const real = res(
+      'qemu:7.2.22',
+      '7.2.22',
+      ids.map((id) => [id, 'pass']),
+    );
+    const sim = res(
+      'sim:7.2',
+      '7.2',
+      ids.map((id) => [id, id === 'jobs/j7' ? 'fail' : 'pass']),
+    );
+    const html = matrixHtml(
+      buildMatrix({
+        createdAt: '2026-01-01T00:00:00Z',
+        versions: [{ version: '7.2', real: { results: real }, sim: { results: sim } }],
+      }),
+    );
+    const jobs = html.indexOf('data-family="jobs"');
+    const bitmaps = html.indexOf('data-family="bitmaps"');
+    expect(jobs).toBeGreaterThan(0);
+    expect(jobs).toBeLessThan(bitmaps);
+    expect(html).toMatch(
+      /data-family="jobs" open><summary><b>jobs<\/b>: 20 checks, 1 where the simulator differs/,
+    );
+    expect(html).toMatch(/data-family="bitmaps"><summary><b>bitmaps<\/b>: 30 checks, no difference/);
+    // the differing row leads its family
+    expect(html.indexOf('data-check="jobs/j7"')).toBeLessThan(html.indexOf('data-check="jobs/j0"'));
   });
 });
 
@@ -163,12 +219,13 @@ describe.skipIf(!chromium)('the HTML report in headless Chromium', () => {
     await page.goto(pathToFileURL(path.join(dir, 'index.html')).href);
     expect(await page.title()).toBe('fleece-lab report (test)');
 
-    // the matrix: a disagreement cell (versions differ: sim:7.2 has 5.2's text), an agreeing one, a skip
+    // the matrix: a disagreement cell (simulator wrong: sim:7.2 has 5.2's text, unlike its own real QEMU;
+    // issue 16), an agreeing one, a skip
     const cell = (id: string, v: string) =>
       page.locator(`#matrix-table td[data-check="${id}"][data-version="${v}"]`);
     const bad = cell('errors/unknown-node-backup', '7.2');
     expect((await shown(bad)).trim()).toBe('pass / fail ✗');
-    expect(await bad.getAttribute('class')).toContain('versions-differ');
+    expect(await bad.getAttribute('class')).toContain('simulator-wrong');
     expect(await bad.getAttribute('title')).toContain('answers as real QEMU 5.2 does');
     const color = (l: ReturnType<typeof cell>) =>
       l.evaluate(
@@ -177,12 +234,12 @@ describe.skipIf(!chromium)('the HTML report in headless Chromium', () => {
             globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }
           ).getComputedStyle(e).backgroundColor,
       );
-    expect(await color(bad)).toBe('rgb(169, 200, 245)');
+    expect(await color(bad)).toBe('rgb(247, 196, 138)');
     const good = cell('bitmaps/clear', '7.2');
     expect((await shown(good)).trim()).toBe('pass');
     expect(await color(good)).toBe('rgb(185, 232, 185)');
     expect(await color(cell('jobs/needs-10', '7.2'))).toBe('rgb(228, 228, 228)');
-    expect(await shown(page.locator('#differences-table'))).toContain('versions differ');
+    expect(await shown(page.locator('#differences-table'))).toContain('simulator wrong');
     expect(await shown(page.locator('#matrix-summary tr[data-version="7.2"]'))).toContain('Debian 7.2.22');
 
     // the proposals × properties table with its counterexample

@@ -1,15 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { CoverageReport } from '../checks/conformance/coverage.ts';
 import type { ProposalReport } from '../checks/model/check.ts';
-import { formatTrace } from '../checks/model/report.ts';
 import { CLASS_TEXT, simVsRealClass } from '../contract/formats/divergence-classes.ts';
 import { checkFileStem } from '../contract/formats/file-names.ts';
 import type { Matrix, MatrixCell, MatrixRow } from '../contract/formats/matrix.ts';
 import { type CheckResult, type Results, summarize } from '../contract/formats/results.ts';
 import { requestName, type TranscriptData } from '../contract/formats/transcripts.ts';
+import { proposalsHtml } from './compare.ts';
+import { coverageHtml } from './coverage.ts';
 import type { MatrixDiff, ResultsDiff } from './diff.ts';
 import { topLevel } from './features.ts';
-import { machineSvg } from './machine-svg.ts';
 import { disagreements, summarizeMatrix } from './matrix.ts';
 
 /**
@@ -31,7 +32,12 @@ td.c{text-align:center;white-space:nowrap}
 .simulator-wrong{background:#f7c48a}.versions-differ{background:#a9c8f5}.unexplained{background:#f08080;font-weight:bold}
 .not-compared{background:#fff;color:#888}.real-differs{background:#e6dcf7}
 .st-pass{color:#176b17}.st-fail{color:#b00;font-weight:bold}.st-skip{color:#666}.st-xfail{color:#8a6d00}
-.v-holds{background:#b9e8b9}.v-fails{background:#f08080}.v-not-expressible{background:#e4e4e4}
+.v-holds{background:#b9e8b9}.v-fails{background:#f08080}.v-not-expressible{background:#e4e4e4}.v-not-exercised{background:#f2e7a6;font-weight:bold}
+.lead{max-width:70em}details.family{margin:.3em 0}details.family summary{cursor:pointer;padding:2px 0}details.family.differs summary{color:#1a4d8f}
+.bar{display:inline-block;width:10em;height:.8em;background:#e4e4e4;vertical-align:middle;border:1px solid #bbb}.bar span{display:inline-block;height:100%}
+.b-real{background:#5a9e5a}.b-sim{background:#a9c8f5}.key{display:inline-block;padding:0 6px;margin-left:4px;border:1px solid #bbb;background:#e4e4e4}.key.b-real{background:#5a9e5a;color:#fff}.key.b-sim{background:#a9c8f5}
+table.proposals td.c{white-space:normal}table.proposals td.property{white-space:nowrap}details.group{margin:.6em 0}details.group summary{cursor:pointer}.apis{display:flex;flex-wrap:wrap;gap:1em}.api{border:1px solid #ccc;border-radius:6px;padding:.3em .8em;max-width:100%}
+.api h4{margin:.4em 0}.api small,.counterexample small{color:#666;font-weight:normal}.api .svg{overflow-x:auto}.cost th{position:static;font-weight:normal}
 .claimed{font-weight:bold}
 pre{background:#f6f6f6;padding:.5em;overflow-x:auto;white-space:pre-wrap;margin:.2em 0}
 code{background:#f3f3f3;padding:0 2px}
@@ -123,23 +129,72 @@ export function matrixHtml(m: Matrix, links: Links = {}): string {
     out.push('</table>');
   }
   out.push(legendHtml());
+  out.push(matrixFamilies(m, links));
+  return out.join('\n');
+}
+
+/** how much a row differs: the simulator from real QEMU (2), real versions from each other (1), not (0) */
+function rowDiffers(r: MatrixRow): number {
+  if (Object.values(r.cells).some((c) => c.agree === false)) return 2;
+  return r.versions.some((s) => s.same === false) ? 1 : 0;
+}
+
+/** a matrix this long folds the families that have no difference (a short one shows every row) */
+const FOLD_ABOVE_ROWS = 40;
+
+/**
+ * The matrix folded by check family (the id's first part: bitmaps, jobs, …): families with differences first
+ * and open, each family's differing rows first; the others folded under a line that says they agree.
+ */
+function matrixFamilies(m: Matrix, links: Links): string {
   const steps = m.rows[0]?.versions ?? [];
-  out.push(
-    `<table id="matrix-table"><tr><th>check</th>${m.versions.map((v) => `<th>${esc(v.version)}</th>`).join('')}${steps.map((s) => `<th title="real transcripts compared">${esc(s.from)} → ${esc(s.to)}</th>`).join('')}</tr>`,
-  );
-  for (const r of m.rows)
+  const families = new Map<string, MatrixRow[]>();
+  for (const r of m.rows) {
+    const f = r.id.split('/')[0];
+    families.set(f, [...(families.get(f) ?? []), r]);
+  }
+  const ranked = [...families].map(([name, rows]) => ({
+    name,
+    rows: [...rows].sort((a, b) => rowDiffers(b) - rowDiffers(a)),
+    sim: rows.filter((r) => rowDiffers(r) === 2).length,
+    real: rows.filter((r) => rowDiffers(r) === 1).length,
+  }));
+  ranked.sort((a, b) => b.sim - a.sim || b.real - a.real || a.name.localeCompare(b.name));
+  const fold = m.rows.length > FOLD_ABOVE_ROWS;
+  const head = `<tr><th>check</th>${m.versions.map((v) => `<th>${esc(v.version)}</th>`).join('')}${steps.map((s) => `<th title="real transcripts compared">${esc(s.from)} → ${esc(s.to)}</th>`).join('')}</tr>`;
+  const out = [
+    `<h3 id="matrix-checks">Every check, by family</h3>`,
+    `<p>${fold ? 'Families where the simulator differs from real QEMU come first, open; then those where real versions differ from each other, then the rest, folded. ' : ''}Within a family the rows that differ come first.</p>`,
+    '<div id="matrix-table" class="families">',
+  ];
+  for (const f of ranked) {
+    const differs = f.sim + f.real > 0;
+    const what = differs
+      ? [
+          f.sim > 0 ? `${f.sim} where the simulator differs` : '',
+          f.real > 0 ? `${f.real} where real versions differ` : '',
+        ]
+          .filter(Boolean)
+          .join(', ')
+      : 'no difference';
     out.push(
-      `<tr><td>${checkLink(r.id, links)}</td>${m.versions.map((v) => matrixCellTd(r, v.version)).join('')}${r.versions
-        .map((s) =>
-          s.same === null
-            ? '<td class="c not-compared">–</td>'
-            : s.same
-              ? '<td class="c">same</td>'
-              : `<td class="c real-differs" title="${esc(s.where ?? '')}">differs</td>`,
-        )
-        .join('')}</tr>`,
+      `<details class="family${differs ? ' differs' : ''}" data-family="${esc(f.name)}"${!fold || f.sim > 0 ? ' open' : ''}><summary><b>${esc(f.name)}</b>: ${f.rows.length} checks, ${what}</summary><table>${head}`,
     );
-  out.push('</table>');
+    for (const r of f.rows)
+      out.push(
+        `<tr><td>${checkLink(r.id, links)}</td>${m.versions.map((v) => matrixCellTd(r, v.version)).join('')}${r.versions
+          .map((s) =>
+            s.same === null
+              ? '<td class="c not-compared">–</td>'
+              : s.same
+                ? '<td class="c">same</td>'
+                : `<td class="c real-differs" title="${esc(s.where ?? '')}">differs</td>`,
+          )
+          .join('')}</tr>`,
+      );
+    out.push('</table></details>');
+  }
+  out.push('</div>');
   return out.join('\n');
 }
 
@@ -151,77 +206,6 @@ export function resultsHtml(all: Results[], fixes?: ReadonlyMap<string, string>)
     return `<tr><td>${esc(r.target)}</td><td>${esc(r.qemu.version)}</td><td>${esc(r.qemu.package)}</td><td class="st-pass">${s.pass}</td><td class="${s.fail ? 'st-fail' : ''}">${s.fail}</td><td>${s.skip}</td><td>${s.xfail}</td><td>${(r.durationMs / 1000).toFixed(1)} s</td>${fix}</tr>`;
   });
   return `<h2 id="targets">Targets</h2><table id="targets-table"><tr><th>target</th><th>QEMU</th><th>package</th><th>pass</th><th>fail</th><th>skip</th><th>xfail</th><th>time</th>${fixes ? '<th>fixes carried</th>' : ''}</tr>${rows.join('')}</table>`;
-}
-
-export function proposalsHtml(rs: ProposalReport[]): string {
-  if (rs.length === 0) return '<h2 id="proposals">Proposals</h2><p>No proposals were evaluated.</p>';
-  const props = rs[0].verdicts.map((v) => v.property);
-  const out = [
-    `<h2 id="proposals">Proposals × properties</h2>`,
-    `<p>Each bundled API proposal property-tested on the simulator (${esc(rs.map((r) => `${r.proposal}: ${r.domain} domain, sim:${r.profile}, ${r.stats.runs} runs`).join('; '))}). A verdict counts the runs that exercised its property; bold: the proposal claims it.</p>`,
-    `<table id="proposals-table"><tr><th>property</th>${rs.map((r) => `<th title="${esc(r.title)}">${esc(r.proposal)}</th>`).join('')}</tr>`,
-  ];
-  for (const p of props) {
-    const cells = rs.map((r) => {
-      const v = r.verdicts.find((x) => x.property === p);
-      if (!v) return '<td>–</td>';
-      const text =
-        v.status === 'holds'
-          ? `holds in ${v.exercised} of ${v.runs} runs`
-          : v.status === 'fails'
-            ? `<a href="#ce-${esc(r.proposal)}-${esc(p)}">fails</a>`
-            : v.status === 'not-exercised'
-              ? 'not exercised'
-              : v.status === 'unknown'
-                ? 'unknown'
-                : 'n/a';
-      return `<td class="c v-${v.status}${v.claimed ? ' claimed' : ''}" data-proposal="${esc(r.proposal)}" data-property="${esc(p)}" title="${esc(v.reason ?? v.counterexample?.detail ?? v.description)}">${text}${v.claimed ? ' (claimed)' : ''}</td>`;
-    });
-    out.push(
-      `<tr><td title="${esc(rs[0].verdicts.find((x) => x.property === p)?.description ?? '')}">${esc(p)}</td>${cells.join('')}</tr>`,
-    );
-  }
-  out.push('</table>');
-  const na = rs.flatMap((r) =>
-    r.verdicts.filter((v) => v.status === 'not-expressible').map((v) => ({ r, v })),
-  );
-  if (na.length > 0) {
-    out.push('<h3>Not expressible</h3><ul>');
-    for (const { r, v } of na)
-      out.push(`<li>${esc(r.proposal)} / ${esc(v.property)}: ${esc(v.reason ?? '')}</li>`);
-    out.push('</ul>');
-  }
-  out.push(
-    '<h3 id="machines">API state machines</h3>',
-    "<p>The states each API's user sees and the calls each state accepts; dashed red: a transition no run took.</p>",
-  );
-  for (const r of rs) {
-    const taken = new Set(
-      r.machine.transitions
-        .map((t) => `${t.from}|${t.event}|${t.to}`)
-        .filter((k) => !r.coverage.uncovered.some((u) => `${u.from}|${u.event}|${u.to}` === k)),
-    );
-    out.push(
-      `<div class="machine" id="machine-${esc(r.proposal)}"><h4>${esc(r.proposal)}: ${r.coverage.covered}/${r.coverage.total} transitions taken</h4>${machineSvg(r.machine, taken)}</div>`,
-    );
-  }
-  out.push('<h3 id="counterexamples">Counterexamples</h3>');
-  let any = false;
-  for (const r of rs)
-    for (const v of r.verdicts) {
-      const c = v.counterexample;
-      if (!c) continue;
-      any = true;
-      const t = formatTrace(c.trace, 60);
-      out.push(
-        `<div class="counterexample" id="ce-${esc(r.proposal)}-${esc(v.property)}"><h4>${esc(r.proposal)} / ${esc(v.property)}${v.claimed ? ' (claimed)' : ''}</h4>`,
-        `<p>${esc(c.detail)}</p><p>replay: <code>${esc(c.replay)}</code></p>`,
-        `<details open><summary>API trace (${t.api.length} lines)</summary><pre>${esc(t.api.join('\n'))}</pre></details>`,
-        `<details><summary>QMP trace (${t.qmp.length} lines)</summary><pre>${esc(t.qmp.join('\n'))}</pre></details></div>`,
-      );
-    }
-  if (!any) out.push('<p>None: every property that could be checked holds.</p>');
-  return out.join('\n');
 }
 
 function json(v: unknown): string {
@@ -296,6 +280,8 @@ export interface SiteInput {
   fixesCarried?: ReadonlyMap<string, string>;
   /** more sections after the targets (the probes table, reports/probes.ts) */
   sections?: string[];
+  /** the conformance suite's coverage (fleece-lab coverage): after the proposals */
+  coverage?: CoverageReport;
 }
 
 /** Writes index.html (and checks/*.html) into dir; returns the files written. */
@@ -334,14 +320,16 @@ export function writeHtmlReport(dir: string, s: SiteInput): string[] {
     }
   }
   const links: Links = { check: pages ? (id) => `checks/${checkFile(id)}` : undefined };
+  // what its reader came for first: the proposals' verdicts, then what the suite covers, then the matrix
   const body = [
     `<h1>${esc(s.title ?? 'fleece-lab report')}</h1>`,
-    `<nav>${s.matrix ? '<a href="#matrix">matrix</a>' : ''}<a href="#targets">targets</a>${s.fixesCarried ? '<a href="#probes">fixes carried</a>' : ''}${s.proposals ? '<a href="#proposals">proposals</a>' : ''}${pages ? '<a href="#checks">checks</a>' : ''}</nav>`,
+    `<nav>${s.proposals ? '<a href="#proposals">proposals</a><a href="#machines">API machines</a><a href="#counterexamples">counterexamples</a>' : ''}${s.coverage ? '<a href="#coverage">coverage</a>' : ''}${s.matrix ? '<a href="#matrix">matrix</a>' : ''}<a href="#targets">targets</a>${s.fixesCarried ? '<a href="#probes">fixes carried</a>' : ''}${pages ? '<a href="#checks">checks</a>' : ''}</nav>`,
+    s.proposals ? proposalsHtml(s.proposals) : '',
+    s.coverage ? coverageHtml(s.coverage) : '',
     s.matrix ? matrixHtml(s.matrix, links) : '',
     resultsHtml(s.results, s.fixesCarried),
     ...(s.sections ?? []),
     notPassedHtml(s.results, links),
-    s.proposals ? proposalsHtml(s.proposals) : '',
     pages
       ? `<h2 id="checks">Checks</h2><ul id="check-list">${ids.map((c) => `<li>${checkLink(c.id, links)}${c.title ? ` — ${esc(c.title)}` : ''}</li>`).join('')}</ul>`
       : '',
@@ -469,4 +457,9 @@ export function diffHtml(d: ResultsDiff | MatrixDiff): string {
       );
     }
   return page('fleece-lab diff', out.join('\n'));
+}
+
+/** A whole page comparing proposals (fleece-lab compare --html, the main job's compare.html). */
+export function comparePage(rs: ProposalReport[], title = 'fleece-lab: proposals compared'): string {
+  return page(title, `<h1>${esc(title)}</h1>\n${proposalsHtml(rs)}`);
 }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { buildMatrix, classifyCell, disagreements, matrixMarkdown, summarizeMatrix } from './matrix.ts';
+import type { CheckResult } from '../contract/formats/results.ts';
+import {
+  buildMatrix,
+  classifyCell,
+  disagreements,
+  gateFailures,
+  matrixMarkdown,
+  summarizeMatrix,
+} from './matrix.ts';
 import { res, tr } from './test-fixtures.ts';
 
 const NEW = "Cannot find device='nope' nor node-name='nope'";
@@ -40,7 +48,7 @@ describe('classifyCell', () => {
     expect(c.reason).toContain('real 10.0 answer as 7.2 does');
   });
 
-  it('versions differ: the simulator answers as another real version does', () => {
+  it('simulator wrong, not versions differ: it answers as another real version does, unlike its own (issue 16)', () => {
     const c = classifyCell({
       id: 'c',
       version: '7.2',
@@ -54,8 +62,9 @@ describe('classifyCell', () => {
         { version: '10.0', trace: tr('c', NEW) },
       ],
     });
-    expect(c.class).toBe('versions-differ');
+    expect(c.class).toBe('simulator-wrong');
     expect(c.reason).toContain('sim:7.2 answers as real QEMU 5.2 does');
+    expect(c.reason).toContain("its profile has another version's behaviour");
   });
 
   it('a simulator text no real version has is wrong even where the real versions differ', () => {
@@ -156,8 +165,13 @@ describe('buildMatrix', () => {
 
   it('classifies each disagreement and nothing else', () => {
     expect(disagreements(m).map((d) => [d.id, d.version, d.class])).toEqual([
-      ['c', '7.2', 'versions-differ'],
+      ['c', '7.2', 'simulator-wrong'],
       ['d', '10.0', 'simulator-wrong'],
+    ]);
+    // both fail the gate: a wrong simulator answer, whether or not another version gives it
+    expect(gateFailures(m).map((d) => [d.id, d.version])).toEqual([
+      ['c', '7.2'],
+      ['d', '10.0'],
     ]);
     expect(m.rows.map((r) => r.id)).toEqual(['a', 'b', 'c', 'd']);
     expect(m.versions[0].real?.package).toBe('Debian 5.2.1');
@@ -170,11 +184,36 @@ describe('buildMatrix', () => {
     expect(m.rows.find((r) => r.id === 'b')!.versions.map((s) => s.same)).toEqual([null, null]);
   });
 
+  it('a known difference (xfail) does not fail the gate; an unexplained one does', () => {
+    const cell = (sim: CheckResult, realTrace: string) =>
+      buildMatrix({
+        createdAt: 'now',
+        versions: [
+          {
+            version: '7.2',
+            real: {
+              results: res('qemu:7.2.1', '7.2.1', [['c', 'pass']]),
+              traces: new Map([['c', tr('c', realTrace)]]),
+            },
+            sim: {
+              results: { ...res('sim:7.2', '7.2', []), checks: [sim] },
+              traces: new Map([['c', tr('c', 'x')]]),
+            },
+          },
+        ],
+      });
+    const xfail = cell({ id: 'c', status: 'xfail', durationMs: 1, reason: 'known' }, NEW);
+    expect(disagreements(xfail).map((d) => d.class)).toEqual(['simulator-wrong']);
+    expect(gateFailures(xfail)).toEqual([]);
+    const wrong = cell({ id: 'c', status: 'fail', durationMs: 1, reason: 'differs' }, NEW);
+    expect(gateFailures(wrong).map((d) => d.class)).toEqual(['simulator-wrong']);
+  });
+
   it('sums and renders', () => {
     const s = summarizeMatrix(m);
     expect(s.map((x) => [x.agree, x['simulator-wrong'], x['versions-differ'], x.unexplained])).toEqual([
       [4, 0, 0, 0],
-      [3, 0, 1, 0],
+      [3, 1, 0, 0],
       [3, 1, 0, 0],
     ]);
     const md = matrixMarkdown(m);

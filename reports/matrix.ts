@@ -1,6 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
 import { classify } from '../checks/differential/classify.ts';
-import { CLASS_TEXT, type SimVsRealClass, simVsRealClass } from '../contract/formats/divergence-classes.ts';
+import {
+  CLASS_TEXT,
+  FAILING_CLASSES,
+  type SimVsRealClass,
+  simVsRealClass,
+} from '../contract/formats/divergence-classes.ts';
 import { type Difference, describeDifference, show, valueAt } from '../contract/formats/json-diff.ts';
 import type { Matrix, MatrixCell, MatrixRow, VersionStep } from '../contract/formats/matrix.ts';
 import type { CheckResult, CheckStatus, Results } from '../contract/formats/results.ts';
@@ -10,10 +15,11 @@ import { stepOf, type TranscriptData, transcriptDifference } from '../contract/f
  * The version matrix (contract/formats/matrix.ts): check × QEMU version, the real QEMU's status and the
  * simulator's (same profile), whether they agree, and for every disagreement a class (decided by
  * checks/differential/classify.ts) and a reason:
- * - simulator-wrong: the simulator differs from that version's real QEMU (and does not answer like any
- *   other real version at that point);
- * - versions-differ: real versions differ from each other at the point where the simulator differs, and
- *   the simulator answers as another real version does (its profile has the wrong version's behaviour);
+ * - simulator-wrong: the simulator differs from that version's own real QEMU, whatever other real versions
+ *   answer there (the reason says when it answers as another version does: its profile has the wrong
+ *   version's behaviour);
+ * - versions-differ: never a cell's class any more (the simulator equals its own real QEMU there, so the
+ *   cell agrees); how real versions differ is each row's `versions` (the real-vs-real comparison);
  * - unexplained: no transcript shows why (e.g. a real run that broke, or differs from its own recording).
  * Agreement compares transcripts where both sides have one (a passing check's transcript is the recording
  * of real QEMU of that version), statuses otherwise.
@@ -158,34 +164,30 @@ export function classifyCell(c: CellInput): MatrixCell {
           `real QEMU ${v} differs from its own recording: ${describeDifference(own, 'got', 'recorded')}`,
         );
     }
+    // Against its own real QEMU first: a difference there is the simulator's, whatever other versions
+    // answer. That it answers as another version does only says where its profile went wrong.
     const realHere = valueAt(c.realTrace, d.path);
     const simHere = valueAt(c.simTrace, d.path);
-    const differing = c.others.filter((o) => !isDeepStrictEqual(valueAt(o.trace, d.path), realHere));
     const like = c.others.filter((o) => isDeepStrictEqual(valueAt(o.trace, d.path), simHere));
-    const cls = classify({
-      established: true,
-      pair: 'sim-vs-real',
-      realVersionsDiffer: differing.length > 0,
-      simAnswersAsAnotherVersion: like.length > 0,
-    });
-    if (cls === 'versions-differ')
-      return {
-        ...base,
-        agree: false,
-        class: cls,
-        reason: `${where}: sim:${v} answers as real QEMU ${like.map((o) => o.version).join(', ')} ${like.length > 1 ? 'do' : 'does'}: ${show(simHere)}; real QEMU ${v}: ${show(realHere)}${known}`,
-      };
+    const differing = c.others.filter((o) => !isDeepStrictEqual(valueAt(o.trace, d.path), realHere));
     const agreeing = c.others.filter((o) => !differing.includes(o)).map((o) => o.version);
-    const context =
+    const context = [
+      like.length > 0
+        ? `sim:${v} answers as real QEMU ${like.map((o) => o.version).join(', ')} ${like.length > 1 ? 'do' : 'does'} (its profile has another version's behaviour)`
+        : '',
       differing.length > 0
-        ? `; real versions differ here too (${differing.map((o) => `${o.version}: ${show(valueAt(o.trace, d.path), 80)}`).join('; ')})`
+        ? `real versions differ here too (${differing.map((o) => `${o.version}: ${show(valueAt(o.trace, d.path), 80)}`).join('; ')})`
         : agreeing.length > 0
-          ? `; real ${agreeing.join(', ')} answer as ${v} does`
-          : '';
+          ? `real ${agreeing.join(', ')} answer as ${v} does`
+          : '',
+    ]
+      .filter((x) => x !== '')
+      .map((x) => `; ${x}`)
+      .join('');
     return {
       ...base,
       agree: false,
-      class: cls,
+      class: classify({ established: true, pair: 'sim-vs-real' }),
       reason: `${where}: sim:${v} ${show(simHere)}, real QEMU ${v} ${show(realHere)}${context}${known}`,
     };
   }
@@ -271,6 +273,17 @@ export function disagreements(m: Matrix): Explained[] {
   return out;
 }
 
+/**
+ * The disagreements that fail the gate (`fleece-lab matrix` exits 1): every class in FAILING_CLASSES, except
+ * a simulator-wrong cell the simulator run reported as xfail — the conformance runner gives xfail only when
+ * every difference from the recording lies in the step and paths the runbook's known difference names.
+ */
+export function gateFailures(m: Matrix): Explained[] {
+  return disagreements(m).filter(
+    (d) => FAILING_CLASSES.includes(d.class) && !(d.class === 'simulator-wrong' && d.sim === 'xfail'),
+  );
+}
+
 const mdEsc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function cellText(c: MatrixCell | undefined): string {
@@ -285,13 +298,10 @@ function counts(s: Record<CheckStatus, number> | undefined): string {
   return s ? `${s.pass}/${s.fail}/${s.skip}/${s.xfail}` : '–';
 }
 
-export function matrixMarkdown(m: Matrix): string {
+/** per version: the real QEMU, the statuses on each side and the cells by class (matrix.md, the README) */
+export function matrixSummaryTable(m: Matrix): string[] {
   const sums = summarizeMatrix(m);
   const lines = [
-    '# fleece-lab version matrix',
-    '',
-    `Made ${m.createdAt}${m.shard ? ` (shard ${m.shard})` : ''}. Each check ran on the real QEMU and on the simulator with the matching profile; both are compared with the recording of that real QEMU version. A cell reads \`real/sim\` (one word when they are the same).`,
-    '',
     '| version | real QEMU | package | real pass/fail/skip/xfail | sim pass/fail/skip/xfail | agree | simulator wrong | versions differ | unexplained | not compared |',
     '|---|---|---|---|---|---|---|---|---|---|',
   ];
@@ -301,12 +311,23 @@ export function matrixMarkdown(m: Matrix): string {
       `| ${v.version} | ${v.real ? `${v.real.target}` : '(not run)'} | ${v.real?.package ?? '–'} | ${counts(s.real)} | ${counts(s.sim)} | ${s.agree} | ${s['simulator-wrong']} | ${s['versions-differ']} | ${s.unexplained} | ${s.notCompared} |`,
     );
   }
+  return lines;
+}
+
+export function matrixMarkdown(m: Matrix): string {
+  const lines = [
+    '# fleece-lab version matrix',
+    '',
+    `Made ${m.createdAt}${m.shard ? ` (shard ${m.shard})` : ''}. Each check ran on the real QEMU and on the simulator with the matching profile; both are compared with the recording of that real QEMU version. A cell reads \`real/sim\` (one word when they are the same).`,
+    '',
+    ...matrixSummaryTable(m),
+  ];
   const dis = disagreements(m);
   lines.push('', '## Differences between the simulator and real QEMU', '');
   if (dis.length === 0) lines.push('None: the simulator agrees with real QEMU on every check compared.');
   else
     lines.push(
-      `${dis.length} cell${dis.length === 1 ? ' differs' : 's differ'}; each is classified below with its check and reason (simulator wrong: the simulator differs from that version's real QEMU; versions differ: the real versions differ there and the simulator answers as another version does).`,
+      `${dis.length} cell${dis.length === 1 ? ' differs' : 's differ'}; each is classified below with its check and reason (simulator wrong: the simulator differs from that version's own real QEMU, whatever other versions answer; a known one is a runbook's xfail, which names the step and paths it excuses; how real versions differ from each other is the next section).`,
     );
   for (const cls of simVsRealClass.options) {
     const these = dis.filter((d) => d.class === cls);

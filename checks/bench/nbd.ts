@@ -26,7 +26,7 @@ const MiB = 1024 * 1024;
 export interface BenchOptions {
   /** export size (default 1 GiB) */
   bytes?: number;
-  /** repetitions; the best time counts (default 1) */
+  /** rounds, each timing both sides one after the other; the results are medians (default 1) */
   runs?: number;
   /** argv prefix of a qemu-storage-daemon other than the host's */
   qsdArgv?: string[];
@@ -35,6 +35,8 @@ export interface BenchOptions {
 
 export interface NbdcopyNullResult {
   bytes: number;
+  /** every round's seconds, sim and qsd */
+  rounds: { sim: number[]; qsd: number[] };
   simSeconds: number;
   qsdSeconds: number;
   /** simSeconds / qsdSeconds: how many times slower the simulator serves */
@@ -45,6 +47,8 @@ export interface NbdcopyNullResult {
 
 export interface ClientVsNbdcopyResult {
   bytes: number;
+  /** every round's seconds, our client and nbdcopy */
+  rounds: { client: number[]; nbdcopy: number[] };
   clientSeconds: number;
   nbdcopySeconds: number;
   /** clientSeconds / nbdcopySeconds */
@@ -75,14 +79,31 @@ async function withImage<T>(bytes: number, fn: (dir: string, file: string) => Pr
   }
 }
 
-async function timed(fn: () => Promise<unknown>, runs: number): Promise<number> {
-  let best = Number.POSITIVE_INFINITY;
+/** Seconds one call of `fn` took. */
+async function seconds(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/** `runs` rounds of `a` then `b`, so load from elsewhere lands on both sides alike. */
+async function interleaved(
+  runs: number,
+  a: () => Promise<unknown>,
+  b: () => Promise<unknown>,
+): Promise<{ a: number[]; b: number[] }> {
+  const out = { a: [] as number[], b: [] as number[] };
   for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
+    out.a.push(await seconds(a));
+    out.b.push(await seconds(b));
   }
-  return best;
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 async function nbdcopyToNull(socket: string, name: string): Promise<void> {
@@ -112,7 +133,7 @@ async function withQsdExport<T>(
   }
 }
 
-/** (a) nbdcopy to null: from the simulator's server and from qemu-storage-daemon. */
+/** (a) nbdcopy to null: from the simulator's server and from qemu-storage-daemon, round by round. */
 export async function nbdcopyNullBench(o: BenchOptions = {}): Promise<NbdcopyNullResult> {
   const bytes = o.bytes ?? 1024 * MiB;
   const runs = o.runs ?? 1;
@@ -120,28 +141,33 @@ export async function nbdcopyNullBench(o: BenchOptions = {}): Promise<NbdcopyNul
     const simSock = path.join(dir, 'sim.sock');
     const sim = createSim({ profile: '7.2', flavour: 'qsd', fs: 'real', cwd: dir });
     const server = attachNbdServer(sim.core);
-    let simSeconds: number;
     try {
       sim.run('blockdev-add', { driver: 'file', 'node-name': 'f', filename: file, 'read-only': true });
       sim.run('nbd-server-start', { addr: { type: 'unix', data: { path: simSock } } });
       sim.run('block-export-add', { type: 'nbd', id: 'e', 'node-name': 'f', name: 'disk' });
-      simSeconds = await timed(() => nbdcopyToNull(simSock, 'disk'), runs);
+      const qsdSock = path.join(dir, 'qsd.sock');
+      const t = await withQsdExport(file, qsdSock, o, () =>
+        interleaved(
+          runs,
+          () => nbdcopyToNull(simSock, 'disk'),
+          () => nbdcopyToNull(qsdSock, 'disk'),
+        ),
+      );
+      const simSeconds = median(t.a);
+      const qsdSeconds = median(t.b);
+      return {
+        bytes,
+        rounds: { sim: t.a, qsd: t.b },
+        simSeconds,
+        qsdSeconds,
+        ratio: simSeconds / qsdSeconds,
+        simMiBps: bytes / MiB / simSeconds,
+        qsdMiBps: bytes / MiB / qsdSeconds,
+      };
     } finally {
       await server.close();
       for (const n of [...sim.core.graph.nodes.values()]) n.driver.close(n);
     }
-    const qsdSock = path.join(dir, 'qsd.sock');
-    const qsdSeconds = await withQsdExport(file, qsdSock, o, () =>
-      timed(() => nbdcopyToNull(qsdSock, 'disk'), runs),
-    );
-    return {
-      bytes,
-      simSeconds,
-      qsdSeconds,
-      ratio: simSeconds / qsdSeconds,
-      simMiBps: bytes / MiB / simSeconds,
-      qsdMiBps: bytes / MiB / qsdSeconds,
-    };
   });
 }
 
@@ -199,13 +225,19 @@ export async function clientVsNbdcopyBench(
   return withImage(bytes, async (dir, file) => {
     const sock = path.join(dir, 'qsd.sock');
     return withQsdExport(file, sock, o, async () => {
-      const clientSeconds = await timed(async () => {
-        const n = await readAll(sock, 'disk', requestSize, inFlight, connections);
-        if (n !== bytes) throw new Error(`read ${n} of ${bytes} bytes`);
-      }, runs);
-      const nbdcopySeconds = await timed(() => nbdcopyToNull(sock, 'disk'), runs);
+      const t = await interleaved(
+        runs,
+        async () => {
+          const n = await readAll(sock, 'disk', requestSize, inFlight, connections);
+          if (n !== bytes) throw new Error(`read ${n} of ${bytes} bytes`);
+        },
+        () => nbdcopyToNull(sock, 'disk'),
+      );
+      const clientSeconds = median(t.a);
+      const nbdcopySeconds = median(t.b);
       return {
         bytes,
+        rounds: { client: t.a, nbdcopy: t.b },
         clientSeconds,
         nbdcopySeconds,
         ratio: clientSeconds / nbdcopySeconds,

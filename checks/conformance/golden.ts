@@ -35,3 +35,14 @@ export function withoutTarget(t: Transcript): Omit<Transcript, 'target'> {
   const { target: _t, ...rest } = t;
   return rest;
 }
+
+/** Every recording of a version (its transcripts), in file order. */
+export function allGolden(profile: string): Golden[] {
+  const dir = path.join(ROOT, profile);
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Golden);
+}

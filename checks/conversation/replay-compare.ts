@@ -184,32 +184,24 @@ export function classDifference(
     evidence = { established: true, pair: 'real-vs-real', simWrongAt };
     note = `real ${t.version} differs from the ${recording.version} recording${simWrongAt.length ? `; ${simWrongAt.join(', ')} differs from real ${t.version}` : ''}`;
   } else if (t.version === recording.version) {
-    const otherDiffer = reals.filter((r) => r.version !== t.version && at(recording, r) === true);
-    const asOther = otherDiffer.filter((r) => at(t, r) === false).map((r) => r.label);
-    evidence = {
-      established: true,
-      pair: 'sim-vs-real',
-      realVersionsDiffer: otherDiffer.length > 0,
-      simAnswersAsAnotherVersion: asOther.length > 0,
-    };
-    note = asOther.length
-      ? `the simulator answers as ${asOther.join(', ')}`
-      : `differs from real ${t.version}`;
+    // the simulator against the real QEMU of its own version (the recording): wrong, whatever others say
+    const asOther = reals.filter((r) => r.version !== t.version && at(t, r) === false).map((r) => r.label);
+    evidence = { established: true, pair: 'sim-vs-real' };
+    note = `differs from real ${t.version}${asOther.length ? ` (answers as ${asOther.join(', ')})` : ''}`;
   } else {
     const own = reals.find((r) => r.version === t.version);
     const vsOwn = own ? at(t, own) : undefined;
     if (!own || vsOwn === undefined) {
       evidence = { established: false };
       note = `real ${t.version} not replayed: nothing tells a version difference from a simulator error`;
-    } else {
+    } else if (vsOwn) {
       // the recording is another version's: the simulator is judged against its own real QEMU
-      evidence = {
-        established: true,
-        pair: 'sim-vs-real',
-        realVersionsDiffer: at(recording, own) === true,
-        simAnswersAsAnotherVersion: !vsOwn,
-      };
-      note = vsOwn ? `differs from real ${t.version} too` : `real ${t.version} answers the same`;
+      evidence = { established: true, pair: 'sim-vs-real' };
+      note = `differs from real ${t.version} too`;
+    } else {
+      // the simulator answers as its own real QEMU: the recording's version and this one differ
+      evidence = { established: true, pair: 'real-vs-real', simWrongAt: [] };
+      note = `real ${t.version} answers the same`;
     }
   }
   return { class: classify(evidence), note };

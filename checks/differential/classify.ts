@@ -1,4 +1,8 @@
-import type { DivergenceClass, SimVsRealClass } from '../../contract/formats/divergence-classes.ts';
+import {
+  type DivergenceClass,
+  FAILING_CLASSES,
+  type SimVsRealClass,
+} from '../../contract/formats/divergence-classes.ts';
 
 /**
  * What is known about a difference between two sides, by whoever found it; classify turns it into the
@@ -14,14 +18,13 @@ export interface Unestablished {
   established: false;
 }
 
-/** The simulator against the real QEMU of its version. */
+/**
+ * The simulator against the real QEMU of its own version, and they differ: the simulator is wrong, whatever
+ * other real versions answer there (a profile with another version's behaviour is still a wrong profile).
+ */
 export interface SimVsReal {
   established: true;
   pair: 'sim-vs-real';
-  /** where they differ, other real versions answer unlike this version's real QEMU... */
-  realVersionsDiffer?: boolean;
-  /** ...and one of them answers as the simulator does: the profile has another version's behaviour */
-  simAnswersAsAnotherVersion?: boolean;
 }
 
 /** Two real versions against each other. */
@@ -36,7 +39,15 @@ export function classify(e: Unestablished | SimVsReal): SimVsRealClass;
 export function classify(e: Evidence): DivergenceClass;
 export function classify(e: Evidence): DivergenceClass {
   if (!e.established) return 'unexplained';
-  if (e.pair === 'sim-vs-real')
-    return e.realVersionsDiffer && e.simAnswersAsAnotherVersion ? 'versions-differ' : 'simulator-wrong';
+  if (e.pair === 'sim-vs-real') return 'simulator-wrong';
+  // "versions differ" only where every simulator profile equals its own real QEMU at that point
   return e.simWrongAt.length > 0 ? 'both' : 'versions-differ';
+}
+
+/** The divergences that fail a run: those of a class in `failOn` (by default FAILING_CLASSES). */
+export function failingDivergences<T extends { class: DivergenceClass }>(
+  ds: readonly T[],
+  failOn: readonly string[] = FAILING_CLASSES,
+): T[] {
+  return ds.filter((d) => failOn.includes(d.class));
 }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import fc from 'fast-check';
 import type { DomainKind, Port, PortFactory, TraceEntry } from '../../contract/port.ts';
 import { PROPERTIES, PROPERTY_IDS, PROPERTY_INFO, type PropertyId } from '../../contract/properties.ts';
@@ -29,6 +30,11 @@ export interface CheckOptions {
   port?: PortFactory;
   /** called with the operations of every run (also the shrinking ones): `check --save-runs` keeps them */
   onRun?: (ops: OpSpec[]) => void;
+  /**
+   * after each counted run: the runs of this round so far (a round ends at `runs`, or at a failure, after
+   * which the next round looks for the next property's counterexample) and the properties failed so far
+   */
+  onProgress?: (p: { round: number; runs: number; of: number; failed: number }) => void;
 }
 
 export interface Counterexample {
@@ -65,6 +71,8 @@ export interface Coverage {
 
 export interface ProposalReport {
   proposal: string;
+  /** the proposal's file, when it is one of the user's (replays load it from there) */
+  file?: string;
   title: string;
   domain: DomainKind;
   profile: Profile;
@@ -75,7 +83,19 @@ export interface ProposalReport {
   coverage: Coverage;
   /** the proposal's API machine (states, tags, transitions), for drawing */
   machine: MachineShape;
-  stats: { runs: number; qmpCommands: number; ms: number };
+  stats: {
+    runs: number;
+    qmpCommands: number;
+    ms: number;
+    /** what the API costs (reports made before these were kept lack them): sessions started, */
+    sessions?: number;
+    /** the QMP commands the API's calls sent (the checker's own looks at QEMU not counted), */
+    apiQmpCommands?: number;
+    /** and the scratch images of each session that made some, at their largest (bytes on the host) */
+    scratchSessions?: number;
+    scratchBytes?: number;
+    scratchMax?: number;
+  };
 }
 
 const DISKS = 2;
@@ -121,6 +141,13 @@ export async function runOps(
 }
 
 /** The simulator with the domain's disks (and devices), one per run. */
+/** how the command line names the proposal: a file of the user's by its path, a bundled one by its name */
+function proposalArg(p: Proposal): string {
+  if (!p.file) return p.name;
+  const rel = path.relative(process.cwd(), p.file);
+  return rel.startsWith('.') || path.isAbsolute(rel) ? rel : `./${rel}`;
+}
+
 export async function simPortFactory(profile: Profile): Promise<PortFactory> {
   const { SimPort } = await import('../../harness/sim-port.ts');
   return async (seed, domain) => new SimPort(profile, seed, domain);
@@ -141,6 +168,7 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
   const watchedRuns = new Map<PropertyId, number>(PROPERTY_IDS.map((p) => [p, 0]));
   let qmpCommands = 0;
   let totalRuns = 0;
+  const cost: Cost = { sessions: 0, apiQmpCommands: 0, scratchSessions: 0, scratchBytes: 0, scratchMax: 0 };
   const verdict = (p: PropertyId, v: Omit<Verdict, 'property' | 'description' | 'claimed'>): Verdict => ({
     property: p,
     description: PROPERTIES[p],
@@ -182,6 +210,8 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
             if (w.exercised.has(p)) exercised.set(p, exercised.get(p)! + 1);
           }
           for (const t of w.transitionsTaken) taken.add(t);
+          addCost(cost, w, port.trace);
+          o.onProgress?.({ round, runs: runsThisRound, of: o.runs, failed: findingsFailed(verdicts) });
         }
         qmpCommands += port.trace.filter((t) => t.kind === 'qmp').length;
         await port.close();
@@ -221,7 +251,7 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
       ops,
       seed: r.seed,
       path: r.counterexamplePath ?? '',
-      replay: `npx fleece-lab check ${proposal.name} --domain ${domainKind} --profile ${o.profile} --seed ${r.seed} --path ${r.counterexamplePath} --runs 1`,
+      replay: `npx fleece-lab check ${proposalArg(proposal)} --domain ${domainKind} --profile ${o.profile} --seed ${r.seed} --path ${r.counterexamplePath} --runs 1`,
       trace: port.trace,
       ms: performance.now() - started,
     };
@@ -241,6 +271,7 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
     await probeSecondClient(proposal, makePort, o.seed, verdicts, disks, size);
   return {
     proposal: proposal.name,
+    ...(proposal.file ? { file: proposal.file } : {}),
     title: proposal.title,
     domain: domainKind,
     profile: o.profile,
@@ -250,8 +281,34 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
     findings: dedupe(findings),
     coverage: coverageOf(proposal, taken),
     machine: proposal.shape,
-    stats: { runs: totalRuns, qmpCommands, ms: performance.now() - t0 },
+    stats: { runs: totalRuns, qmpCommands, ms: performance.now() - t0, ...cost },
   };
+}
+
+function findingsFailed(verdicts: Map<PropertyId, Verdict>): number {
+  let n = 0;
+  for (const v of verdicts.values()) if (v.status === 'fails') n++;
+  return n;
+}
+
+/** What one run's API calls cost: the QMP they sent after the domain's setup, each session's scratch. */
+interface Cost {
+  sessions: number;
+  apiQmpCommands: number;
+  scratchSessions: number;
+  scratchBytes: number;
+  scratchMax: number;
+}
+
+function addCost(cost: Cost, w: World, trace: TraceEntry[]): void {
+  const setup = trace.findIndex((t) => t.kind === 'note' && t.text === 'setup done');
+  for (const t of trace.slice(setup + 1)) if (t.kind === 'qmp' && t.by !== 'checker') cost.apiQmpCommands++;
+  cost.sessions += w.sessions.length;
+  cost.scratchSessions += w.sessionScratch.length;
+  for (const b of w.sessionScratch) {
+    cost.scratchBytes += b;
+    cost.scratchMax = Math.max(cost.scratchMax, b);
+  }
 }
 
 /** An API with one job per domain: what a second client gets when it asks anyway. */

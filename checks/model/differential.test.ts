@@ -3,6 +3,7 @@ import type { OpSpec, SavedRun } from '../../contract/formats/saved-runs.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
 import { bundled } from '../../contract/proposals/index.ts';
 import { SimPort } from '../../harness/sim-port.ts';
+import { failingDivergences } from '../differential/classify.ts';
 import { compareObserved } from './compare-observed.ts';
 import { differential, type Runner } from './differential.ts';
 import { type Item, type Observed, observe } from './observe.ts';
@@ -76,6 +77,8 @@ describe('differential replay: classification', () => {
     expect(d.signature).toBe('qmp query-jobs: .reply.return[]');
     expect([d.a, d.b]).toEqual(['old', 'new']);
     expect(d.minimal).toEqual([STATS]);
+    // real versions that differ, each simulator profile right: the only class that passes the gate
+    expect(failingDivergences(r.divergences)).toEqual([]);
   });
 
   it('a simulator profile that differs from its real QEMU: simulator wrong, shrunk to the two operations', async () => {
@@ -89,6 +92,8 @@ describe('differential replay: classification', () => {
     expect(wrong[0].minimal).toEqual([START, W(3)]);
     expect(wrong[0].shrunkFrom).toBe(9);
     expect(wrong[0].traces).toBe(1);
+    // the injected wrong simulator answer fails the run by default (replay --fail-on, CI), as unexplained does
+    expect(failingDivergences(r.divergences).map((d) => d.class)).toEqual(['simulator-wrong']);
   });
 
   it('real versions differ where a simulator profile is wrong too: both', async () => {
@@ -100,6 +105,7 @@ describe('differential replay: classification', () => {
     const classes = r.divergences.map((d) => `${d.class} ${d.pair.join(' ')}`).sort();
     expect(classes).toEqual(['both real:5.2 real:7.2', 'simulator-wrong real:5.2 sim:5.2']);
     expect(r.divergences.find((d) => d.class === 'both')!.simWrongAt).toEqual(['sim:5.2']);
+    expect(failingDivergences(r.divergences)).toHaveLength(2);
   });
 
   it('the same simulator error on two versions is one divergence that names both pairs', async () => {

@@ -56,6 +56,8 @@ export interface DifferentialOptions {
   /** divergences shrunk at most (the rest keep their smallest original trace) */
   maxShrink?: number;
   onProgress?: (line: string) => void;
+  /** after each saved run replayed: how many of how many, and the divergences found so far */
+  onReplayed?: (p: { replayed: number; of: number; divergences: number }) => void;
 }
 
 export interface VersionTally {
@@ -169,6 +171,7 @@ export async function differential(runs: SavedRun[], o: DifferentialOptions): Pr
           g.runs.push({ run, proposal, diff: d, obs });
         }
       }
+      o.onReplayed?.({ replayed, of: runs.length, divergences: groups.size });
       if (replayed % 50 === 0)
         o.onProgress?.(
           `${replayed} traces replayed, ${groups.size} divergences so far (${((performance.now() - t0) / 1000).toFixed(0)} s)`,

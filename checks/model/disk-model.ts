@@ -11,6 +11,8 @@ export interface PatternWrite {
 
 export class DiskHistory {
   readonly writes: PatternWrite[] = [];
+  /** the expected bytes of consistentVersions, reused from call to call (reads are as large as a disk) */
+  private scratch = Buffer.alloc(0);
   constructor(readonly initial: Record<string, number>) {}
 
   get version(): number {
@@ -23,7 +25,12 @@ export class DiskHistory {
 
   /** The expected bytes of [offset, offset+length) of `disk` at version `v`. */
   bytes(disk: string, v: number, offset: number, length: number): Uint8Array {
-    const out = new Uint8Array(length).fill(this.initial[disk]);
+    return this.fill(new Uint8Array(length), disk, v, offset);
+  }
+
+  private fill<T extends Uint8Array>(out: T, disk: string, v: number, offset: number): T {
+    const length = out.length;
+    out.fill(this.initial[disk]);
     for (let i = 0; i < v; i++) {
       const w = this.writes[i];
       if (w.disk !== disk) continue;
@@ -41,7 +48,8 @@ export class DiskHistory {
    */
   consistentVersions(disk: string, offset: number, data: Uint8Array, from: number, to: number): Set<number> {
     const out = new Set<number>();
-    const want = Buffer.from(this.bytes(disk, from, offset, data.length).buffer);
+    if (this.scratch.length < data.length) this.scratch = Buffer.allocUnsafe(data.length);
+    const want = this.fill(this.scratch.subarray(0, data.length), disk, from, offset);
     const got = Buffer.from(data.buffer, data.byteOffset, data.length);
     let fits = want.equals(got);
     if (fits) out.add(from);

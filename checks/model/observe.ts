@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { OpSpec } from '../../contract/formats/saved-runs.ts';
-import { dropDrainPairs, maskProgress, normalizeValue, type RecordedEvent } from '../../contract/noise.ts';
+import {
+  backgroundTargets,
+  dropDrainPairs,
+  maskProgress,
+  maskTargetLengths,
+  normalizeValue,
+  type RecordedEvent,
+} from '../../contract/noise.ts';
 import type { Port, TraceEntry } from '../../contract/port.ts';
 import type { Proposal } from '../../contract/proposals/define.ts';
 import { World } from './world.ts';
@@ -124,6 +131,7 @@ export async function observe(
   let cur: StepOutcome | undefined;
   const events: RecordedEvent[] = [];
   const norm = (v: unknown) => maskProgress(normalizeValue(v, scratch));
+  const targets = backgroundTargets(port.trace.flatMap((t) => (t.kind === 'qmp' ? [t] : [])));
   for (const t of port.trace) {
     if (t.kind === 'note' && t.text.startsWith(STEP_NOTE)) {
       const i = Number(t.text.slice(STEP_NOTE.length));
@@ -134,7 +142,14 @@ export async function observe(
     if (!cur) continue;
     switch (t.kind) {
       case 'qmp':
-        cur.items.push({ kind: 'qmp', command: t.command, args: norm(t.args), reply: norm(t.reply) });
+        cur.items.push({
+          kind: 'qmp',
+          command: t.command,
+          args: norm(t.args),
+          reply: norm(
+            t.command === 'query-named-block-nodes' ? maskTargetLengths(t.reply, targets) : t.reply,
+          ),
+        });
         break;
       case 'api':
         cur.items.push({

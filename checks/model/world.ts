@@ -42,6 +42,8 @@ interface Session {
   read: Set<string>;
   /** what the session's calls added to QEMU: ending it must take them away (end-releases) */
   owned: { nodes: string[]; files: string[] };
+  /** the most its scratch images took on the host, seen before each operation (what a session costs) */
+  scratchPeak: number;
   ended: boolean;
   /** the QEMU events up to here in the trace have been offered to its machine */
   eventCursor: number;
@@ -68,6 +70,10 @@ export class World {
   readonly ctx: LowerCtx;
   /** the machine's transitions taken in this run: "from|event|to" */
   readonly transitionsTaken = new Set<string>();
+  /** each session's scratch peak, in bytes (the sessions that made scratch images) */
+  get sessionScratch(): number[] {
+    return this.sessions.filter((s) => s.owned.files.length > 0).map((s) => s.scratchPeak);
+  }
   private baseline!: QemuState;
   /**
    * the API accepted a call its machine forbids: what it did is not modelled, so the run ends there (the
@@ -146,6 +152,7 @@ export class World {
   async run(op: OpSpec): Promise<void> {
     if (this.derailed) return;
     this.feedQemuEvents();
+    await this.measureScratch();
     switch (op.op) {
       case 'write':
         return this.guestWrite({
@@ -341,6 +348,7 @@ export class World {
       snap: initialTransition(this.proposal.machine)[0],
       read: new Set(),
       owned: { nodes: [], files: [] },
+      scratchPeak: 0,
       ended: false,
       eventCursor: this.port.trace.length,
     };
@@ -566,6 +574,7 @@ export class World {
   }
 
   private async stopSession(s: Session, inject: Inject[] = []): Promise<void> {
+    await this.measureScratch();
     const calls = this.proposal.session.stop(s.handle, s.disks, String(s.snap.value));
     this.exercised.add('teardown-accepted');
     const readable = s.snap.hasTag('readable');
@@ -601,6 +610,18 @@ export class World {
     }
     await this.ended(s, last);
     await this.checkOthers(s.no);
+  }
+
+  /** How much each live session's scratch images take now: its peak so far. */
+  private async measureScratch(): Promise<void> {
+    const alive = this.alive().filter((s) => s.owned.files.length > 0);
+    if (alive.length === 0) return;
+    const files = new Set(await this.port.scratchFiles());
+    for (const s of alive) {
+      let bytes = 0;
+      for (const f of s.owned.files) if (files.has(f)) bytes += await this.port.imageBytes(f);
+      s.scratchPeak = Math.max(s.scratchPeak, bytes);
+    }
   }
 
   /** A session ended: what its calls added must be gone (end-releases), now or after the next guest write. */

@@ -93,5 +93,7 @@ export function probesFromTranscripts(
     const t = transcript(p.runbook);
     return result(p, t ? p.decide(t) : undecided(`no transcript of ${p.runbook} in this run`), 0);
   });
-  return { tool: 'fleece-lab', kind: 'probes', switched: [], ...run, probes };
+  // only the run's own fields: a results object passed as `run` must not bring its kind and checks along
+  const { target, qemu, startedAt, durationMs } = run;
+  return { tool: 'fleece-lab', kind: 'probes', target, qemu, switched: [], startedAt, durationMs, probes };
 }

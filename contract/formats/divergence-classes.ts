@@ -13,6 +13,13 @@ export const DIVERGENCE_CLASSES = ['simulator-wrong', 'versions-differ', 'both',
 export const divergenceClass = z.enum(DIVERGENCE_CLASSES);
 export type DivergenceClass = z.infer<typeof divergenceClass>;
 
+/**
+ * The classes that fail a gate by default (CI, `replay --fail-on`, `matrix`): every class in which some
+ * simulator profile differs from its own real QEMU, and every difference nobody can explain. Only
+ * "versions differ" passes: there each simulator profile answers as its own real QEMU does.
+ */
+export const FAILING_CLASSES: readonly DivergenceClass[] = ['simulator-wrong', 'both', 'unexplained'];
+
 /** The classes of a simulator-against-real comparison (the matrix): `both` needs two real versions. */
 export const simVsRealClass = divergenceClass.exclude(['both']);
 export type SimVsRealClass = z.infer<typeof simVsRealClass>;

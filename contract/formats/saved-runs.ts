@@ -19,13 +19,16 @@ export type { OpSpec };
 /** runs saved before the VM domain were made on qemu-storage-daemon */
 const domain = z.enum(['vm', 'qsd']).default('qsd');
 const ops = z.array(savedOpSchema);
+/** a proposal file of the user's, relative to the saved file's folder (a bundled proposal has none) */
+const file = z.string().optional();
 
 /** what every saved run has: the proposal it ran and its operations (other members, like the seed, are not read) */
-export const savedRunSchema = z.object({ proposal: z.string(), domain, ops });
+export const savedRunSchema = z.object({ proposal: z.string(), file, domain, ops });
 
 /** a counterexample (or a minimal trace): the run, the profile it ran on and the outcome it had */
 export const savedTraceSchema = z.object({
   proposal: z.string(),
+  file,
   domain,
   profile: z.string(),
   property: z.string(),
@@ -37,6 +40,7 @@ export type SavedTrace = z.infer<typeof savedTraceSchema>;
 export interface SavedRun {
   /** where it came from: FILE or FILE:LINE */
   source: string;
+  /** the bundled proposal's name, or the path of the proposal file (from the working folder) */
   proposal: string;
   domain: DomainKind;
   ops: OpSpec[];
@@ -74,7 +78,8 @@ export function readSavedRuns(where: string): SavedRun[] {
     const r = raw as { proposal?: unknown; ops?: unknown } | null;
     if (typeof r?.proposal !== 'string' || !Array.isArray(r.ops)) return;
     const run = parseWith(savedRunSchema, raw, source);
-    out.push({ source, proposal: run.proposal, domain: run.domain, ops: run.ops });
+    const proposal = run.file ? path.join(path.dirname(source.replace(/:\d+$/, '')), run.file) : run.proposal;
+    out.push({ source, proposal, domain: run.domain, ops: run.ops });
   };
   for (const f of files) {
     const text = fs.readFileSync(f, 'utf8');

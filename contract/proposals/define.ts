@@ -169,9 +169,11 @@ export interface Proposal {
   shape: MachineShape;
   session: SessionPlan;
   lower: Record<string, (ctx: LowerCtx, params: Record<string, unknown>) => Promise<unknown>>;
+  /** the file it was loaded from (a proposal of the user's; bundled ones have none) */
+  file?: string;
 }
 
-export type ProposalInput = Omit<Proposal, 'limits' | 'shape'> & {
+export type ProposalInput = Omit<Proposal, 'limits' | 'shape' | 'file'> & {
   limits?: Partial<Record<PropertyId, string>>;
 };
 

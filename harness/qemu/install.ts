@@ -308,6 +308,8 @@ export interface InstallOptions {
   timeoutMs?: number;
   /** debootstrap's output goes here (default: `<cache>/qemu/<version>.log`) */
   log?: string;
+  /** each line debootstrap prints, as it prints it (a progress line counts its steps) */
+  onLine?: (line: string) => void;
 }
 
 export interface InstallResult {
@@ -331,7 +333,12 @@ export async function installQemu(version: QemuVersion, opts: InstallOptions = {
   await mkdir(dirname(tmp), { recursive: true });
   removeTree(tmp);
   try {
-    await runBounded(debootstrapArgv(version, tmp, mirror), log, opts.timeoutMs ?? DEBOOTSTRAP_TIMEOUT_MS);
+    await runBounded(
+      debootstrapArgv(version, tmp, mirror),
+      log,
+      opts.timeoutMs ?? DEBOOTSTRAP_TIMEOUT_MS,
+      opts.onLine,
+    );
     // debootstrap leaves the downloaded .debs behind; they are a sixth of the root's size
     spawnSync('sh', ['-c', 'rm -f -- "$1"/var/cache/apt/archives/*.deb', 'sh', tmp]);
     const inv = rootInvocation(tmp, rootLoader(tmp));
@@ -380,7 +387,12 @@ function removeTree(dir: string): void {
   spawnSync('rm', ['-rf', '--one-file-system', '--', dir]);
 }
 
-function runBounded(argv: string[], log: string, timeoutMs: number): Promise<void> {
+function runBounded(
+  argv: string[],
+  log: string,
+  timeoutMs: number,
+  onLine?: (line: string) => void,
+): Promise<void> {
   const [cmd, ...args] = argv;
   if (!cmd) return Promise.reject(new Error('empty argv'));
   return new Promise((done, fail) => {
@@ -388,6 +400,14 @@ function runBounded(argv: string[], log: string, timeoutMs: number): Promise<voi
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child.stdout.pipe(out, { end: false });
     child.stderr.pipe(out, { end: false });
+    if (onLine) {
+      let rest = '';
+      child.stdout.on('data', (d: Buffer) => {
+        const lines = (rest + d.toString()).split('\n');
+        rest = lines.pop() ?? '';
+        for (const l of lines) onLine(l);
+      });
+    }
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;

@@ -33,8 +33,12 @@ export function* clusters(offset: number, length: number, granularity: number): 
   for (let c = first; c <= last && length > 0; c++) yield c;
 }
 
-/** Concatenate byte arrays. */
+/**
+ * Concatenate byte arrays. Every read returns a buffer of its own (no view of a store's pages), so one
+ * part that is the whole answer is the answer, without a copy.
+ */
 export function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1 && parts[0].length === total) return parts[0];
   const out = new Uint8Array(total);
   let pos = 0;
   for (const p of parts) {

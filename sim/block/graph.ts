@@ -101,7 +101,9 @@ export class BlockNode {
   }
 
   child(name: string): BdrvChild | undefined {
-    return this.children.find((c) => c.name === name);
+    // a loop, not find(): every read and write down a chain asks for bs->file and bs->backing
+    for (const c of this.children) if (c.name === name) return c;
+    return undefined;
   }
 
   /** bs->file: the primary child ('file', or 'image' for blkdebug) */
@@ -346,9 +348,9 @@ export class Graph {
    * holds, fails; else every node's locks follow its new permissions.
    */
   private checkFileLocks(order: BlockNode[]): void {
-    const files = order.filter((n) => n.driver.name === 'file' && n.options.locking !== 'off');
-    const fileOf = (n: BlockNode) => (n.driver as unknown as { filename: string }).filename;
-    const bits = [1, 2, 4, 8];
+    const files: BlockNode[] = [];
+    for (const n of order) if (n.driver.name === 'file' && n.options.locking !== 'off') files.push(n);
+    const bits = LOCK_BITS;
     for (const n of files) {
       if (n.cumulativePerm === n.lockedPerm && n.cumulativeShared === n.lockedShared) continue;
       for (const o of files) {
@@ -463,4 +465,12 @@ export class Graph {
   hasBlk(node: BlockNode): boolean {
     return node.parents.some((p) => p.parent.kind === 'blk');
   }
+}
+
+/** the permission bits file-posix locks (raw_check_lock_bytes) */
+const LOCK_BITS = [1, 2, 4, 8];
+
+/** the image a file node opened (refreshPerms runs for every guest write: no closure per call) */
+function fileOf(n: BlockNode): string {
+  return (n.driver as unknown as { filename: string }).filename;
 }

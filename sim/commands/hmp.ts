@@ -129,6 +129,12 @@ function hexdump(data: Uint8Array, offset: number): string {
   return text;
 }
 
+/** qemu-io's report of a done request, on QEMU's stdout (a module function: it runs for every guest write) */
+function ioStats(core: SimCore, verb: string, offset: number, length: number): void {
+  core.stdout.push(`${verb} ${length}/${length} bytes at offset ${offset}\n`);
+  core.stdout.push(`${cvtstr(length)}, 1 ops; 00.00 sec (0 bytes/sec and 0.0000 ops/sec)\n`);
+}
+
 function runQemuIo(core: SimCore, blk: BlockBackend, cmd: string, temporary: boolean): string {
   const argv = cmd.trim().split(/\s+/);
   const name = argv.shift() ?? '';
@@ -143,13 +149,8 @@ function runQemuIo(core: SimCore, blk: BlockBackend, cmd: string, temporary: boo
     else if (argv[i] === '-q') continue;
     else rest.push(argv[i]);
   }
-  const out = (line: string) => core.stdout.push(line);
   const node = blk.bs as BlockNode;
   const [offset, length] = [parseNum(rest[0] ?? ''), parseNum(rest[1] ?? '')];
-  const stats = (verb: string) => {
-    out(`${verb} ${length}/${length} bytes at offset ${offset}\n`);
-    out(`${cvtstr(length)}, 1 ops; 00.00 sec (0 bytes/sec and 0.0000 ops/sec)\n`);
-  };
   switch (name) {
     case 'read': {
       if (Number.isNaN(offset) || Number.isNaN(length)) return '';
@@ -158,13 +159,14 @@ function runQemuIo(core: SimCore, blk: BlockBackend, cmd: string, temporary: boo
         const data = node.read(offset, length);
         if (pattern !== undefined) {
           const bad = data.findIndex((b) => b !== (pattern! & 0xff));
-          if (bad >= 0) out(`Pattern verification failed at offset ${offset}, ${length} bytes\n`);
+          if (bad >= 0)
+            core.stdout.push(`Pattern verification failed at offset ${offset}, ${length} bytes\n`);
         }
-        if (dump) out(hexdump(data, offset));
-        stats('read');
+        if (dump) core.stdout.push(hexdump(data, offset));
+        ioStats(core, 'read', offset, length);
       } catch (e) {
         if (!(e instanceof IoError)) throw e;
-        out(`read failed: ${e.message}\n`);
+        core.stdout.push(`read failed: ${e.message}\n`);
       }
       return '';
     }
@@ -187,10 +189,10 @@ function runQemuIo(core: SimCore, blk: BlockBackend, cmd: string, temporary: boo
         if (name === 'discard') node.discard(offset, length);
         else if (zero) node.writeZeroes(offset, length);
         else node.write(offset, new Uint8Array(length).fill((pattern ?? 0xcd) & 0xff));
-        stats(name === 'discard' ? 'discard' : 'wrote');
+        ioStats(core, name === 'discard' ? 'discard' : 'wrote', offset, length);
       } catch (e) {
         if (!(e instanceof IoError)) throw e;
-        out(`${name} failed: ${e.message}\n`);
+        core.stdout.push(`${name} failed: ${e.message}\n`);
       } finally {
         blk.perm = saved;
         // a temporary BlockBackend goes away next, and that refresh covers this one

@@ -94,9 +94,29 @@ function exactFilename(node: BlockNode): string {
   return f ? nodeFilename(f) : '';
 }
 
+/**
+ * Filenames worked out during one query: a node's name is asked for again by its parents (backing_file,
+ * full-backing-filename, the image chain), and the graph does not change while a query runs.
+ */
+let filenames: Map<BlockNode, string> | undefined;
+
+function duringOneQuery<T>(fn: () => T): T {
+  if (filenames) return fn();
+  filenames = new Map();
+  try {
+    return fn();
+  } finally {
+    filenames = undefined;
+  }
+}
+
 /** bs->filename after bdrv_refresh_filename */
 export function nodeFilename(node: BlockNode): string {
-  return exactFilename(node) || `json:${toQemuJson(fullOptions(node))}`;
+  const known = filenames?.get(node);
+  if (known !== undefined) return known;
+  const name = exactFilename(node) || `json:${toQemuJson(fullOptions(node))}`;
+  filenames?.set(node, name);
+  return name;
 }
 
 /** The child a filter passes I/O to (bdrv_filter_bs): 5.2's backup-top and mirror_top call it 'backing'. */
@@ -265,10 +285,36 @@ function limits(node: BlockNode, depth = 0): Limits {
   return l;
 }
 
-export function blockDeviceInfo(core: SimCore, node: BlockNode, flat: boolean): Record<string, unknown> {
+/**
+ * bs->implicit: a job's filter that the user did not name (mirror_top without filter-node-name). query-block
+ * skips such nodes (bdrv_skip_implicit_filters), query-named-block-nodes lists them. A backup's
+ * copy-before-write filter is not implicit: real 7.2 shows it in query-block.
+ */
+function isImplicit(node: BlockNode): boolean {
+  return node.autoNamed && node.driver instanceof MirrorTopDriver;
+}
+
+function skipImplicit(node: BlockNode | undefined): BlockNode | undefined {
+  let n = node;
+  for (let i = 0; n && isImplicit(n) && i < 1000; i++) n = filtered(n);
+  return n;
+}
+
+/** blk: for query-block, where implicit filters in the chain are skipped too */
+export function blockDeviceInfo(
+  core: SimCore,
+  node: BlockNode,
+  flat: boolean,
+  blk = false,
+): Record<string, unknown> {
   // counted while the image chain is gathered, so a flat query says 0
   let depth = 0;
-  if (!flat) for (let b = chainNext(core, node); b && depth < 1000; b = chainNext(core, b)) depth++;
+  if (!flat)
+    for (let b = chainNext(core, node); b && depth < 1000; b = chainNext(core, b)) {
+      depth++;
+      if (blk) b = skipImplicit(b);
+      if (!b) break;
+    }
   const o: Record<string, unknown> = {
     file: nodeFilename(node),
     'node-name': node.nodeName,
@@ -316,11 +362,17 @@ function newestFirst(bms: Bitmap[]): Bitmap[] {
 
 /** query-named-block-nodes: newest node first, as QEMU keeps its graph list */
 export function queryNamedBlockNodes(core: SimCore, flat: boolean): unknown[] {
-  return [...core.graph.nodes.values()].reverse().map((n) => blockDeviceInfo(core, n, flat));
+  return duringOneQuery(() =>
+    [...core.graph.nodes.values()].reverse().map((n) => blockDeviceInfo(core, n, flat)),
+  );
 }
 
 /** query-block: qemu-system's BlockBackends of devices; qemu-storage-daemon has none */
 export function queryBlock(core: SimCore): unknown[] {
+  return duringOneQuery(() => queryDevices(core));
+}
+
+function queryDevices(core: SimCore): unknown[] {
   return [...core.devices.values()].map((d) => {
     const o: Record<string, unknown> = {
       device: '',
@@ -329,14 +381,15 @@ export function queryBlock(core: SimCore): unknown[] {
       removable: false,
       locked: false,
     };
-    if (d.blk.bs) {
-      const inserted = blockDeviceInfo(core, d.blk.bs, false);
+    const bs = skipImplicit(d.blk.bs);
+    if (bs) {
+      const inserted = blockDeviceInfo(core, bs, false, true);
       // the BlockBackend's own write cache, not the node's
       (inserted.cache as Record<string, unknown>).writeback = d.writeCache ?? true;
       o.inserted = inserted;
     }
     // 5.2 still lists the device's bitmaps on BlockInfo itself (deprecated there)
-    const bms = d.blk.bs ? newestFirst([...d.blk.bs.bitmaps.values(), ...d.blk.bs.anonymousBitmaps]) : [];
+    const bms = bs ? newestFirst([...bs.bitmaps.values(), ...bs.anonymousBitmaps]) : [];
     if (core.version.features.has('query-legacy-fields') && bms.length > 0)
       o['dirty-bitmaps'] = bms.map((b) => bitmapInfo(core, b));
     o['io-status'] = 'ok';

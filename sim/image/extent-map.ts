@@ -82,25 +82,17 @@ export class ExtentMap {
     if (length <= 0) return result;
     const end = offset + length;
     let cursor = offset;
-    const push = (s: number, e: number, status: AllocStatus): void => {
-      const last = result[result.length - 1];
-      if (last !== undefined && last.status === status && last.offset + last.length === s) {
-        last.length += e - s;
-      } else {
-        result.push({ offset: s, length: e - s, status });
-      }
-    };
     for (let p: Pos | undefined = this.firstEndingAfter(offset); p !== undefined; p = this.next(p)) {
       const ch = this.chunk(p);
       const s = ch.starts[p.i];
       if (s >= end) break;
       const clippedStart = Math.max(s, offset);
-      if (clippedStart > cursor) push(cursor, clippedStart, 'unallocated');
+      if (clippedStart > cursor) pushExtent(result, cursor, clippedStart, 'unallocated');
       const clippedEnd = Math.min(ch.ends[p.i], end);
-      push(clippedStart, clippedEnd, ch.kinds[p.i]);
+      pushExtent(result, clippedStart, clippedEnd, ch.kinds[p.i]);
       cursor = clippedEnd;
     }
-    if (cursor < end) push(cursor, end, 'unallocated');
+    if (cursor < end) pushExtent(result, cursor, end, 'unallocated');
     return result;
   }
 
@@ -241,5 +233,15 @@ export class ExtentMap {
       ch.kinds.push(...nxt.kinds);
       this.chunks.splice(c + 1, 1);
     }
+  }
+}
+
+/** [s, e) of `status` at the end of `result`, joined to the last extent when it continues it */
+function pushExtent(result: Extent[], s: number, e: number, status: AllocStatus): void {
+  const last = result[result.length - 1];
+  if (last !== undefined && last.status === status && last.offset + last.length === s) {
+    last.length += e - s;
+  } else {
+    result.push({ offset: s, length: e - s, status });
   }
 }

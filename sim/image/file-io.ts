@@ -1,19 +1,31 @@
 import { readSync, writeSync } from 'node:fs';
 
-/** readSync may return short counts; loop so callers get all bytes, zero-filled past EOF. */
+/**
+ * readSync may return short counts; loop so callers get all bytes, zero-filled past EOF. The buffer is
+ * not zeroed first (the NBD server reads whole exports through here): the file fills it, and only a tail
+ * past EOF is zeroed.
+ */
 export function preadFull(fd: number, length: number, position: number): Uint8Array {
-  const out = new Uint8Array(length);
-  preadInto(fd, out, position);
+  // its own ArrayBuffer (never the shared pool), returned as the plain Uint8Array callers always had
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+  const done = preadSome(fd, out, position);
+  if (done < length) out.fill(0, done);
   return out;
 }
 
 export function preadInto(fd: number, out: Uint8Array, position: number): void {
+  preadSome(fd, out, position); // EOF: the rest stays as it was (zero in a fresh buffer), like a sparse tail
+}
+
+/** Reads until `out` is full or EOF; returns how many bytes came. */
+function preadSome(fd: number, out: Uint8Array, position: number): number {
   let done = 0;
   while (done < out.length) {
     const n = readSync(fd, out, done, out.length - done, position + done);
-    if (n === 0) break; // EOF: the rest stays zero, like a sparse tail
+    if (n === 0) break;
     done += n;
   }
+  return done;
 }
 
 export function pwriteFull(fd: number, data: Uint8Array, position: number): void {

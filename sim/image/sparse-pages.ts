@@ -10,6 +10,8 @@
  *   therefore cost almost nothing.
  */
 const SLAB_BYTES = 1 << 20;
+/** the first slab starts this small and doubles up to SLAB_BYTES: a small disk does not pay for 1 MiB */
+const FIRST_SLAB_BYTES = 64 << 10;
 
 export class SparsePages {
   /** value >= 0: slot number; value < 0: page filled with byte (-value - 1). Absent: zeroes. */
@@ -26,7 +28,10 @@ export class SparsePages {
     this.slotsPerSlab = SLAB_BYTES / pageSize;
   }
 
-  /** bytes reserved for page data (slabs), whether or not every slot is in use */
+  /**
+   * bytes reserved for page data (slabs), whether or not every slot is in use; the first slab counts as
+   * a whole one from its first page on, however far it has grown
+   */
   get memoryBytes(): number {
     return this.slabs.length * SLAB_BYTES;
   }
@@ -150,8 +155,15 @@ export class SparsePages {
     const reused = this.freeSlots.pop();
     if (reused !== undefined) return reused;
     const slot = this.nextSlot++;
-    if (Math.floor(slot / this.slotsPerSlab) >= this.slabs.length)
-      this.slabs.push(new Uint8Array(SLAB_BYTES));
+    const slab = Math.floor(slot / this.slotsPerSlab);
+    if (slab >= this.slabs.length)
+      this.slabs.push(new Uint8Array(slab === 0 ? Math.max(this.pageSize, FIRST_SLAB_BYTES) : SLAB_BYTES));
+    else if (slab === 0 && (slot + 1) * this.pageSize > this.slabs[0].length) {
+      // no view of a slot outlives the call that took it, so the first slab can move to a bigger one
+      const grown = new Uint8Array(Math.min(SLAB_BYTES, this.slabs[0].length * 2));
+      grown.set(this.slabs[0]);
+      this.slabs[0] = grown;
+    }
     return slot;
   }
 

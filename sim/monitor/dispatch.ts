@@ -39,6 +39,21 @@ function registeredOf(core: SimCore): ReadonlySet<string> {
   return r;
 }
 
+/** the reply, with the request's id echoed when it had one */
+function withId(
+  r: Record<string, unknown>,
+  x: { return: unknown } | { error: { class: string; desc: string } },
+): QmpReply {
+  return Object.hasOwn(r, 'id') ? ({ ...x, id: r.id } as QmpReply) : x;
+}
+
+function failure(m: Monitor, r: Record<string, unknown>, e: QmpError): QmpReply {
+  // monitor_qmp_dispatch: before negotiation, a missing command is reported as "negotiate first"
+  if (!m.negotiated && e.errorClass === 'CommandNotFound')
+    return withId(r, { error: { class: e.errorClass, desc: text(m.core.version, 'qmp.notNegotiated') } });
+  return withId(r, { error: { class: e.errorClass, desc: e.desc } });
+}
+
 /** One monitor connection's state: capabilities negotiation is per monitor. */
 export class Monitor {
   negotiated = false;
@@ -61,62 +76,63 @@ export class Monitor {
       return { error: { class: 'GenericError', desc: 'QMP input must be a JSON object' } };
     }
     const r = req as Record<string, unknown>;
-    const hasId = Object.hasOwn(r, 'id');
-    const reply = (x: { return: unknown } | { error: { class: string; desc: string } }): QmpReply =>
-      hasId ? ({ ...x, id: r.id } as QmpReply) : x;
-    const fail = (e: QmpError) => {
-      // monitor_qmp_dispatch: before negotiation, a missing command is reported as "negotiate first"
-      if (!this.negotiated && e.errorClass === 'CommandNotFound')
-        return reply({ error: { class: e.errorClass, desc: text(core.version, 'qmp.notNegotiated') } });
-      return reply({ error: { class: e.errorClass, desc: e.desc } });
-    };
     let execKey: string | undefined;
     for (const key of Object.keys(r)) {
       if (key === 'execute' || (key === 'exec-oob' && this.oob)) {
-        if (typeof r[key] !== 'string') return fail(generic(`QMP input member '${key}' must be a string`));
-        if (execKey) return fail(generic(`QMP input member '${key}' clashes with '${execKey}'`));
+        if (typeof r[key] !== 'string')
+          return failure(this, r, generic(`QMP input member '${key}' must be a string`));
+        if (execKey) return failure(this, r, generic(`QMP input member '${key}' clashes with '${execKey}'`));
         execKey = key;
       } else if (key === 'arguments') {
         const a = r.arguments;
         if (a === null || typeof a !== 'object' || Array.isArray(a) || a instanceof QDouble)
-          return fail(generic("QMP input member 'arguments' must be an object"));
+          return failure(this, r, generic("QMP input member 'arguments' must be an object"));
       } else if (key !== 'id') {
-        return fail(generic(`QMP input member '${key}' is unexpected`));
+        return failure(this, r, generic(`QMP input member '${key}' is unexpected`));
       }
     }
-    if (!execKey) return fail(generic("QMP input lacks member 'execute'"));
+    if (!execKey) return failure(this, r, generic("QMP input lacks member 'execute'"));
     const name = r[execKey] as string;
     // the negotiation command list holds qmp_capabilities only; the full list holds it too
     // registered is what query-commands lists; the schema can know more (5.2's qsd has no object-add)
     const known = (this.negotiated || name === 'qmp_capabilities') && registeredOf(core).has(name);
     const cmd = known ? core.intro.commands.get(name) : undefined;
-    if (!cmd) return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.commandNotFound', name)));
+    if (!cmd)
+      return failure(
+        this,
+        r,
+        new QmpError('CommandNotFound', text(core.version, 'qmp.commandNotFound', name)),
+      );
     if (execKey === 'exec-oob' && !cmd['allow-oob'])
-      return fail(generic(`The command ${name} does not support OOB`));
+      return failure(this, r, generic(`The command ${name} does not support OOB`));
     const argError = visitorOf(core).checkCommand(name, (r.arguments ?? {}) as Record<string, unknown>);
-    if (argError) return fail(generic(argError));
+    if (argError) return failure(this, r, generic(argError));
     const args = unboxDoubles(r.arguments ?? {}) as Record<string, unknown>;
     if (name === 'qmp_capabilities') {
       if (this.negotiated)
-        return fail(new QmpError('CommandNotFound', text(core.version, 'qmp.alreadyNegotiated')));
+        return failure(this, r, new QmpError('CommandNotFound', text(core.version, 'qmp.alreadyNegotiated')));
       const enable = checkedArgs('qmp_capabilities', args).enable ?? [];
       const offered = new Set<string>(core.snapshot.greeting.QMP.capabilities);
       const unavailable = enable.filter((c) => !offered.has(c));
-      if (unavailable.length > 0) return fail(generic(`Capability ${unavailable.join(', ')} not available`));
+      if (unavailable.length > 0)
+        return failure(this, r, generic(`Capability ${unavailable.join(', ')} not available`));
       this.oob = enable.includes('oob');
       this.negotiated = true;
-      return reply({ return: {} });
+      return withId(r, { return: {} });
     }
     // qemu-system's machine queries, when serve --flavour system made a machine
     const machine = isHandled(name) ? undefined : machineHandler(core, name);
-    if (!isHandled(name) && !machine) return fail(generic(`fleece-lab: command '${name}' is not simulated`));
+    if (!isHandled(name) && !machine)
+      return failure(this, r, generic(`fleece-lab: command '${name}' is not simulated`));
     try {
       const ret = isHandled(name) ? runHandler(core, name, args) : machine!(core, args);
-      return reply({ return: ret ?? {} });
+      return withId(r, { return: ret ?? {} });
     } catch (e) {
-      if (e instanceof QmpError) return fail(e);
+      if (e instanceof QmpError) return failure(this, r, e);
       // A simulator bug must not take the monitor down: report it like QEMU reports errors.
-      return fail(
+      return failure(
+        this,
+        r,
         generic(`fleece-lab internal error in ${name}: ${e instanceof Error ? e.message : String(e)}`),
       );
     } finally {

@@ -107,6 +107,21 @@ export const step = z.union([
 ]);
 export type Step = z.infer<typeof step>;
 
+export const knownDifference = z
+  .object({
+    profile: z.enum(PROFILES),
+    reason: z.string(),
+    /** the runbook step where the simulator first differs (the recording's `step` number) */
+    step: z.number().int().nonnegative(),
+    /**
+     * the places in the transcript it excuses, as conform reports a difference (`.steps.9.reply`,
+     * `.events.22`); the first is in the named step, the rest are what follows from it
+     */
+    paths: z.array(z.string().regex(/^\.(steps|events)\.\d+(\.[^.]+)*$/)).min(1),
+  })
+  .strict();
+export type KnownDifference = z.infer<typeof knownDifference>;
+
 export const runbookSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9./-]*$/),
   title: z.string(),
@@ -118,10 +133,11 @@ export const runbookSchema = z.object({
   devices: z.array(z.object({ id: z.string(), blockdev: json })).default([]),
   steps: z.array(step),
   /**
-   * Differences from real QEMU the simulator does not (yet) reproduce: the recorded comparison for each
-   * listed profile is skipped with the reason. The runbook still runs and is still recorded.
+   * Differences from real QEMU the simulator does not (yet) reproduce, one per profile: the simulator's
+   * check is xfail when it differs from the recording only in the step and paths named here, and fails on
+   * any other difference (checks/conformance/known-difference.ts). The runbook still runs and is recorded.
    */
-  known: z.array(z.object({ profile: z.enum(PROFILES), reason: z.string() })).default([]),
+  known: z.array(knownDifference).default([]),
 });
 export type Runbook = z.input<typeof runbookSchema>;
 export type ParsedRunbook = z.infer<typeof runbookSchema>;

@@ -397,6 +397,18 @@ export const JOBS = [
         profile: '5.2',
         reason:
           'QEMU 5.2 leaves a drive-backup into a new raw image without format paused before its first step (total-progress 0) until cancelled; cause not understood, not simulated',
+        // query-jobs shows the paused job; then job-cancel, and the job's events from its first pause on
+        step: 14,
+        paths: [
+          '.steps.9.reply',
+          '.steps.10.reply',
+          '.events.22',
+          '.events.23',
+          '.events.24',
+          '.events.25',
+          '.events.26',
+          '.events.27',
+        ],
       },
     ],
     files: [rawFile('src.raw', MiB, [pattern(0x11, 0, MiB)]), qcow2File('exist.qcow2', MiB)],
