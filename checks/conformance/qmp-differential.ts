@@ -65,7 +65,8 @@ export interface DiffResult {
   seed: number;
   /** sequences that crashed the real QEMU (skipped) */
   crashes: { sequence: Cmd[]; detail: string }[];
-  failure?: { sequence: Cmd[]; divergence: Divergence; shrinks: number };
+  /** a divergence, or (when a run threw: a timeout, a QEMU that did not start) the error instead */
+  failure?: { sequence: Cmd[]; divergence?: Divergence; error?: string; shrinks: number };
 }
 
 /** Runs `runs` sequences on `version` (real and simulated); a divergence is shrunk and returned. */
@@ -107,7 +108,10 @@ export async function runDifferential(opts: {
         items: seq,
         reproduce: async (x: Cmd[]) => (await runPair(d, pair, x))?.differences[0],
       });
-      out.failure = { sequence: seq, divergence: (s.again ?? found)!, shrinks: res.numShrinks };
+      const divergence = s.again ?? found;
+      out.failure = divergence
+        ? { sequence: seq, divergence, shrinks: res.numShrinks }
+        : { sequence: seq, error: firstLine(res.errorInstance), shrinks: res.numShrinks };
     }
     return out;
   });
@@ -136,6 +140,8 @@ export function formatCrashes(r: DiffResult): string {
 export function formatFailure(r: DiffResult): string {
   if (!r.failure) return `${r.version}: ${r.runs} sequences, no divergence (seed ${r.seed})`;
   const { sequence: seq, divergence: d, shrinks } = r.failure;
+  if (!d)
+    return `${r.version}: a run broke (seed ${r.seed}), no divergence to show: ${r.failure.error ?? 'no error given'}\n${seq.map((c) => `    ${cmdLine(c)}`).join('\n')}`;
   const lines = [`${r.version}: divergence (seed ${r.seed}, ${shrinks} shrinks) at step ${d.step}:`];
   for (const [i, c] of seq.entries()) lines.push(`  ${i === d.step ? '>' : ' '} ${cmdLine(c)}`);
   for (const x of replyDiff(d.a.reply, d.b.reply)) lines.push(`  differs: ${x}`);
@@ -182,4 +188,8 @@ export async function replaySequence(version: QemuVersion, seq: Cmd[]): Promise<
     }
     return lines.join('\n');
   });
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
 }
