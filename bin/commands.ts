@@ -28,17 +28,31 @@ export const MAIN_JOB = defineCommand({
 
 const serve = defineCommand({
   name: 'serve',
-  summary: 'the simulator as a drop-in qemu-storage-daemon',
-  usage: ['serve [--profile 5.2|7.2|10.0|11.1] [--seed N] [qemu-storage-daemon options]'],
+  summary: 'the simulator as a drop-in qemu-storage-daemon or qemu-system-x86_64',
+  usage: [
+    'serve [--profile 5.2|7.2|10.0|11.1] [--seed N] [qemu-storage-daemon options]',
+    'serve --flavour system [--profile V] [--seed N] [qemu-system-x86_64 options]',
+  ],
   raw: true,
   description: `Runs the simulated QEMU block layer as a process that takes qemu-storage-daemon's own options:
   --chardev socket,path=P,server=on,wait=off,id=ID  --monitor chardev=ID
   --blockdev JSON|key=value   --nbd-server addr.type=unix,addr.path=P   --export type=nbd,...
   --pidfile FILE
 It exits on QMP 'quit' and on SIGTERM/SIGINT, removing the sockets it created.
-'fleece-lab serve --help' is qemu-storage-daemon's own help.`,
+'fleece-lab serve --help' is qemu-storage-daemon's own help.
+With --flavour system it takes qemu-system-x86_64's options instead (-M q35|pc|none, -accel, -S,
+-display none, -nodefaults, -qmp, -chardev socket,...[,fd=N] with -mon, -blockdev, -device virtio-blk-pci
+and pcie-root-port, -object, -pidfile, -daemonize, -name, -uuid, -m, -smp, -cpu, -rtc, -no-shutdown, -boot,
+-msg, -sandbox, -overcommit, -global, ...), enough for real libvirt to run a domain on it;
+'fleece-lab serve --flavour system -h' is qemu-system-x86_64's own help.`,
   options: {
-    // read by serve itself (sim/serve/qsd-options.ts), with these defaults
+    // read by serve itself (sim/serve/serve.ts, qsd-options.ts, system-options.ts), with these defaults
+    flavour: {
+      type: 'string',
+      arg: 'qsd|system',
+      default: 'qsd',
+      help: 'which program to be: qemu-storage-daemon or qemu-system-x86_64',
+    },
     profile: {
       type: 'string',
       arg: 'V',
@@ -389,11 +403,22 @@ versions side by side (differential replay: --traces DIR --versions V,...)`,
   args: 'TRACE',
   usage: [
     'replay TRACE [--target T]',
+    'replay CONVERSATION_TRACE --target T[,T...] [--md F]',
     'replay --traces DIR|FILE --versions V,... [--jobs N] [--limit N] [--budget SECONDS]\n' +
       '                         [--shrink N] [--shrink-replays N] [--out DIR] [--fail-on CLASSES] [--no-install]',
   ],
   description: `With --target: replays one trace saved by 'fleece-lab check' on a target and says whether it has the outcome
 the trace recorded (exit 1 if not).
+
+A recorded conversation ('fleece-lab record') replays on each target of a comma-separated list: sim:V (the
+simulator as qemu-system-x86_64, 'serve --flavour system --profile V') or qemu[:V] (real qemu-system-x86_64).
+Each connection starts a fresh QEMU with the recorded command line (its monitor, images, pid file, machine
+version and, on 5.2, JSON options adapted; see checks/conversation/replay-argv.ts), and the client's
+messages are sent again with its ids, in its order, waiting as it waited for events and replies (bounded).
+Each step (a message, its reply, the events until the next) is compared with the recording, noise filtered,
+and each one that differs is classed as the differential replay classes them, from the other targets of
+the same run: simulator wrong, versions differ, both, unexplained. --md writes the report.
+Exit 0 when every target answers as recorded, 1 when a step differs, 3 when a target could not replay.
 
 With --versions: differential replay. Every saved run in DIR (the *.runs.jsonl files of
 'fleece-lab check --save-runs --traces DIR', one run per line, and counterexample *.json files; FILE: one of
@@ -416,7 +441,13 @@ Writes into --out: summary.json, summary.md, and minimal/<id>.json (each diverge
 'fleece-lab replay minimal/<id>.json --versions V1,V2' replays it). Exit 1 when a divergence is of a class
 in --fail-on or a real run broke (QEMU did not start, twice), 0 otherwise.`,
   options: {
-    target: { type: 'string', arg: 'T', default: 'sim:7.2', help: 'the target of a one-trace replay' },
+    target: {
+      type: 'string',
+      arg: 'T',
+      default: 'sim:7.2',
+      help: 'the target of a one-trace replay (a conversation: T,T,... of sim:V and qemu[:V])',
+    },
+    md: { type: 'string', arg: 'F', help: 'a conversation replay: the report as Markdown' },
     traces: { type: 'string', arg: 'DIR|FILE', help: 'the saved runs (or TRACE)' },
     versions: { type: 'string', arg: 'V,...', help: 'the versions, each on the simulator and on real QEMU' },
     jobs: { type: 'string', arg: 'N', default: '2', help: 'runs at once' },
@@ -454,6 +485,40 @@ in --fail-on or a real run broke (QEMU did not start, twice), 0 otherwise.`,
   },
 });
 
+const record = defineCommand({
+  name: 'record',
+  summary: "record a client's QMP conversation (libvirt's log, or a proxy) for 'fleece-lab replay'",
+  usage: [
+    'record --libvirt-log FILE [--qemu-log FILE] --out TRACE',
+    'record --listen SOCK --upstream SOCK [--qemu-pid PID] [--wait-client SECONDS] --out TRACE',
+  ],
+  description: `Writes a conversation trace (contract/formats/conversation-trace.ts): every QMP connection, every message in
+wire order, with the QEMU command line it ran with where known; 'fleece-lab replay TRACE --target ...' sends
+it again to the simulator or a real QEMU.
+--libvirt-log: libvirtd's log written with log_filters "1:qemu.qemu_monitor 1:qemu.qemu_process" (or a
+conversation the libvirt test recorded, harness/libvirt/fixtures/*.json). The monitor log does not show
+QEMU's command line: --qemu-log names the domain's /var/log/libvirt/qemu/NAME.log, where libvirt writes it.
+--listen/--upstream: a transparent proxy. A client connecting to SOCK is connected to QEMU's monitor at
+--upstream and every byte passes unchanged both ways (ids, order and pace are the client's); the trace is
+written when either side closes. --qemu-pid keeps that QEMU's command line (/proc/PID/cmdline) so that a
+replay can start the same VM. Waits are bounded: a client (--wait-client, default 60 s), the upstream's
+accept (5 s). Errors are one line; exit 2.`,
+  options: {
+    'libvirt-log': {
+      type: 'string',
+      arg: 'FILE',
+      help: "libvirtd's log, or a recorded libvirt conversation",
+    },
+    'qemu-log': { type: 'string', arg: 'FILE', help: "the domain's QEMU log (its command line)" },
+    listen: { type: 'string', arg: 'SOCK', help: 'the unix socket the client connects to' },
+    upstream: { type: 'string', arg: 'SOCK', help: "QEMU's QMP socket" },
+    'qemu-pid': { type: 'string', arg: 'PID', help: "the upstream QEMU's pid: keep its command line" },
+    'wait-client': { type: 'string', arg: 'SECONDS', default: '60', help: 'how long to wait for a client' },
+    out: { type: 'string', arg: 'TRACE', required: true, help: 'the trace file' },
+  },
+  run: async ({ values }) => (await import('./record-cmd.ts')).cmdRecord(values),
+});
+
 /** every command, in the order the help lists them */
 export const COMMANDS: readonly AnyCommand[] = [
   serve,
@@ -468,6 +533,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   diff,
   coverage,
   merge,
+  record,
   replay,
   ...DEV_COMMANDS,
 ];

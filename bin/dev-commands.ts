@@ -263,6 +263,24 @@ contract/qapi/generated.test.ts checks that both are what this writes.`,
   },
 });
 
+const captureSystem = defineCommand({
+  name: 'qemu capture-system',
+  summary:
+    "what a real qemu-system-x86_64 says beyond its schema (machines, types, libvirt's probe), as contract/qemu-system/ keeps it",
+  args: '[VERSION|ROOT|BINARY ...]',
+  dev: true,
+  description: `For each QEMU (default: every known version): its -h, -machine help and -accel help; its machines, QOM
+types, CPU models and the properties of the machine and device types the simulator creates; and its replies
+to the requests libvirt 9.0 sends when it probes an emulator and starts a q35 domain
+(harness/qemu/libvirt-requests.json), each under libvirt's own command line. Writes <version>.json into
+--out, one line per file. Exit 1 when any capture failed.`,
+  options: {
+    out: { type: 'string', arg: 'DIR', default: 'contract/qemu-system', help: 'where the captures go' },
+  },
+  run: async ({ values, positionals }) =>
+    (await import('./dev/capture-system.ts')).cmdCaptureSystem(positionals, values.out),
+});
+
 const recordGolden = defineCommand({
   name: 'record-golden',
   summary: "record every runbook's transcript from real QEMU into checks/conformance/golden/",
@@ -350,6 +368,7 @@ export const DEV_COMMANDS = [
   soakMaxConnections,
   fuzz,
   captureSchema,
+  captureSystem,
   genQapi,
   recordGolden,
   qmpDifferential,

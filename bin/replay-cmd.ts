@@ -3,14 +3,21 @@ import path from 'node:path';
 import { loadProposal } from '../checks/model/load-proposal.ts';
 import { replayOps } from '../checks/model/replay.ts';
 import { World } from '../checks/model/world.ts';
+import { isConversationTrace, parseConversationTrace } from '../contract/formats/conversation-trace.ts';
 import { parseSavedTrace } from '../contract/formats/saved-runs.ts';
 import { isScenario, parseScenario } from '../contract/formats/scenarios.ts';
 import { parseJsonText } from '../contract/json-text.ts';
 import { startPort } from '../harness/start-port.ts';
 import { resolveTarget } from '../harness/targets/target-spec.ts';
 
-/** `fleece-lab replay TRACE --target T`: does the target give the outcome the trace recorded? */
-export async function cmdReplay(values: { target: string }, positionals: string[]): Promise<number> {
+/**
+ * `fleece-lab replay TRACE --target T`: does the target give the outcome the trace recorded? A recorded
+ * conversation (fleece-lab record) goes to replay-conversation-cmd.ts.
+ */
+export async function cmdReplay(
+  values: { target: string; md?: string },
+  positionals: string[],
+): Promise<number> {
   const file = positionals[0];
   if (!file) throw new Error('replay: which trace? (a file written by fleece-lab check)');
   let text: string;
@@ -19,7 +26,14 @@ export async function cmdReplay(values: { target: string }, positionals: string[
   } catch (e) {
     throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (isScenario(parseJsonText(text, file))) return replayScenario(values, text, file);
+  const raw = parseJsonText(text, file);
+  if (isConversationTrace(raw))
+    return (await import('./replay-conversation-cmd.ts')).cmdReplayConversation(
+      parseConversationTrace(text, file),
+      file,
+      values,
+    );
+  if (isScenario(raw)) return replayScenario(values, text, file);
   const t = { data: parseSavedTrace(text, file) };
   const proposal = await loadProposal(
     t.data.file ? path.join(path.dirname(file), t.data.file) : t.data.proposal,

@@ -37,6 +37,12 @@ export const FEATURES = [
   // job behaviour (not visible in the schema), read from each version's recordings:
   /** job_pause() enters a sleeping job, so it reaches its pause point at once (not in 5.2) */
   'job-pause-enters',
+  /**
+   * a graph change takes the graph lock with every node drained: every other block job pauses and
+   * resumes when an export attaches and three times while a backup drops its filter (seen in real
+   * libvirt's conversations on 10.0 and 11.1; 7.2 drains only the nodes it changes)
+   */
+  'graph-change-drains-all',
   /** backup copies through block-copy, which rate-limits itself and re-checks the limit when woken */
   'backup-block-copy-ratelimit',
   /**
@@ -334,6 +340,7 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'reopen-twice-drain-leak',
       'nbd-server-stop-closes-clients',
       'nbd-handshake-limit',
+      'graph-change-drains-all',
     ],
     { 'qdev.notADevice': '%s is not a device' },
   ),
@@ -362,6 +369,7 @@ export const VERSIONS: Record<Profile, VersionInfo> = {
       'reopen-file-child',
       'nbd-server-stop-closes-clients',
       'nbd-handshake-limit',
+      'graph-change-drains-all',
     ],
     {
       'object.throttleGroupInUse': "Cannot delete throttle group '%s' with active references",

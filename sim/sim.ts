@@ -126,19 +126,35 @@ export class Sim {
   /** qemu-system's -blockdev + -device virtio-blk-pci,drive=...,id=ID, as the command line makes them */
   coldplug(id: string, blockdev: Record<string, unknown>): void {
     blockdevAdd(this.core, blockdev);
-    const node = this.core.graph.find(blockdev['node-name'] as string)!;
+    this.attachGuestDisk(id, blockdev['node-name'] as string);
+  }
+
+  /**
+   * A virtio-blk-pci's BlockBackend on an existing node (the device realized): its permissions are
+   * checked as the device's realize checks them; on a conflict nothing stays attached and QEMU's error
+   * is thrown (a QmpError).
+   */
+  attachGuestDisk(id: string, nodeName: string, o: { shareRw?: boolean } = {}): void {
+    const node = this.core.graph.find(nodeName);
+    if (!node) throw new Error(`no node '${nodeName}'`);
     const qomPath = `/machine/peripheral/${id}`;
     const blk = new BlockBackend(
       undefined,
       `block device '${qomPath}/virtio-backend'`,
       PERM.CONSISTENT_READ | PERM.WRITE,
       // blkconf_apply_backend_options: a resizable device without share-rw unshares write
-      PERM.CONSISTENT_READ | PERM.WRITE_UNCHANGED | PERM.RESIZE,
+      PERM.CONSISTENT_READ | PERM.WRITE_UNCHANGED | PERM.RESIZE | (o.shareRw ? PERM.WRITE : 0),
     );
     this.core.graph.attach({ kind: 'blk', blk }, node, 'root', 'other');
     this.core.addBlk(blk);
+    try {
+      this.core.refreshPerms();
+    } catch (e) {
+      this.core.removeBlk(blk);
+      this.core.refreshPerms();
+      throw e;
+    }
     this.core.devices.set(id, { id, qomPath, blk });
-    this.core.refreshPerms();
   }
 }
 

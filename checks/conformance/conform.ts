@@ -90,7 +90,7 @@ async function runOne(
     };
   if (
     target.kind === 'qemu' &&
-    (target.label.startsWith('qsd') || target.label.startsWith('serve:')) &&
+    target.label.startsWith('qsd') &&
     rb.flavour === 'system' &&
     !opts.allowSystem
   )

@@ -136,6 +136,23 @@ class GHashSet {
     for (let i = 0; i < this.size; i++) if (this.hashes[i] >= 2) return this.keys[i];
     return undefined;
   }
+
+  /** g_hash_table_iter order: slot by slot */
+  all(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.size; i++) if (this.hashes[i] >= 2) out.push(this.keys[i]!);
+    return out;
+  }
+}
+
+/**
+ * The order a GLib string hash table iterates keys inserted in the given order (QOM's property table:
+ * what qom-list walks, before it reverses it).
+ */
+export function ghashOrder(keysInInsertionOrder: readonly string[]): string[] {
+  const g = new GHashSet();
+  for (const k of keysInInsertionOrder) g.insert(k);
+  return g.all();
 }
 
 /**

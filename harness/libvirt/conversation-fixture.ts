@@ -4,6 +4,7 @@
  * with the scenario step it happened in, and what each virsh call answered. Written one message per line
  * so a difference between two recordings reads as a line diff.
  */
+import { messagePerLineJson } from '../../contract/formats/conversation-trace.ts';
 import type { Direction, MonitorConversation } from './monitor-log.js';
 
 /** A scenario step begins at this offset of the monitor log (PrivateLibvirtd.logOffset before the call). */
@@ -87,12 +88,5 @@ export function greetingVersion(convs: readonly { messages: readonly FixtureMess
 /** Stable JSON with one connection message per line. */
 export function fixtureText(f: ConversationFixture): string {
   const { connections, ...head } = f;
-  const headText = JSON.stringify(head, null, 2).replace(/\n}$/, '');
-  const conns = connections.map((c) => {
-    const { messages, ...meta } = c;
-    const metaText = JSON.stringify(meta).replace(/}$/, '');
-    const lines = messages.map((m) => `        ${JSON.stringify(m)}`).join(',\n');
-    return `    ${metaText}${Object.keys(meta).length > 0 ? ',' : ''}"messages": [\n${lines}\n      ]}`;
-  });
-  return `${headText},\n  "connections": [\n${conns.join(',\n')}\n  ]\n}\n`;
+  return messagePerLineJson(head, connections);
 }

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BINARIES, rootInvocation, rootLoader } from '../qemu/install.js';
 
 function shellQuote(s: string): string {
@@ -60,7 +61,9 @@ export const HOST_MODULE_DIR = '/usr/lib/x86_64-linux-gnu/qemu';
 export function rootEmulator(root: string, file: string): string {
   const inv = rootInvocation(root, rootLoader(root));
   const mods = inv.env.QEMU_MODULE_DIR;
-  if (!mods || !fs.existsSync(HOST_MODULE_DIR)) return writeWrapper(file, inv.system, inv.env);
+  // a root without modules (5.2's) has nothing to mount
+  if (!mods || !fs.existsSync(mods) || !fs.existsSync(HOST_MODULE_DIR))
+    return writeWrapper(file, inv.system, inv.env);
   const argv = [
     'unshare',
     '--mount',
@@ -73,4 +76,14 @@ export function rootEmulator(root: string, file: string): string {
     ...inv.system,
   ];
   return writeWrapper(file, argv, inv.env);
+}
+
+/**
+ * The simulator as a domain's <emulator>: `fleece-lab serve --flavour system --profile V` behind a wrapper
+ * (libvirt passes the script its qemu-system-x86_64 options; node is named by its full path, as libvirt's
+ * PATH may not have it).
+ */
+export function simulatorEmulator(version: string, file: string): string {
+  const cli = fileURLToPath(new URL('../../bin/fleece-lab.js', import.meta.url));
+  return writeWrapper(file, [process.execPath, cli, 'serve', '--flavour', 'system', '--profile', version]);
 }

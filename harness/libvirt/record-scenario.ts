@@ -10,7 +10,7 @@ import path from 'node:path';
 import { type QemuVersion, qemuRoot, versionKey } from '../qemu/install.js';
 import type { ConversationFixture } from './conversation-fixture.js';
 import { scrubPaths } from './conversation-noise.js';
-import { hostEmulator, rootEmulator } from './emulator.js';
+import { hostEmulator, rootEmulator, simulatorEmulator } from './emulator.js';
 import { LIBVIRTD, PrivateLibvirtd } from './libvirtd.js';
 import { runBounded, StepError } from './run-bounded.js';
 import { runBackupPull } from './scenario-backup-pull.js';
@@ -72,12 +72,23 @@ export function splitRecording(whole: ConversationFixture, emulator: string): Re
   };
 }
 
-export async function recordScenario(name: ScenarioName, version: QemuVersion): Promise<Recording> {
+/**
+ * `on`: the real QEMU of `version` (default), or the simulator behaving as it (serve --flavour system
+ * --profile version) as the domain's emulator.
+ */
+export async function recordScenario(
+  name: ScenarioName,
+  version: QemuVersion,
+  on: 'qemu' | 'simulator' = 'qemu',
+): Promise<Recording> {
   const lv = await PrivateLibvirtd.start();
   let recording: Recording | undefined;
   let failure: unknown;
   try {
-    const emulator = await emulatorFor(version, lv.dir);
+    const emulator =
+      on === 'simulator'
+        ? simulatorEmulator(version, path.join(lv.dir, `fleece-lab-system-${version}`))
+        : await emulatorFor(version, lv.dir);
     const rec = new ScenarioRecorder(lv, name);
     await SCENARIOS[name](rec, emulator);
     const whole = rec.fixture({ libvirt: await libvirtVersion(), emulator });

@@ -18,6 +18,7 @@ import { normaliseConnections, normaliseOutput, normaliseVirsh, scrubPaths } fro
 import { diskDevice } from './domain-xml.js';
 import { type PatternWrite, qemuIoWrite } from './image-tools.js';
 import type { PrivateLibvirtd, VirshOptions } from './libvirtd.js';
+import { commandLineOfQemuLog } from './log-trace.ts';
 import { parseMonitorLog } from './monitor-log.js';
 import type { RunResult } from './run-bounded.js';
 import { StepError } from './run-bounded.js';
@@ -118,13 +119,7 @@ export class ScenarioRecorder {
    */
   observeCommandLine(step: string, domain: string): void {
     const log = fs.readFileSync(`/var/log/libvirt/qemu/${domain}.log`, 'utf8');
-    const lines = log.slice(log.lastIndexOf('starting up')).split('\n').slice(1);
-    const words: string[] = [];
-    for (const l of lines) {
-      words.push(l.replace(/ \\$/, ''));
-      if (!l.endsWith(' \\')) break;
-    }
-    this.observe(`qemu command line at ${step}`, words.slice(words.findIndex((w) => !/^[A-Z_]+=/.test(w))));
+    this.observe(`qemu command line at ${step}`, commandLineOfQemuLog(log));
   }
 
   /** Polls `virsh domstate` until it starts with `state` ("shut off", "running"), bounded. */

@@ -56,7 +56,7 @@ export function isMissingQtest(e: unknown): boolean {
 type Json = Record<string, unknown>;
 
 /** One JSON object per CRLF-terminated line; events can come between any two replies. */
-class QmpConnection {
+export class QmpConnection {
   private buf = '';
   private queue: Json[] = [];
   private waiter: ((m: Json) => void) | undefined;
@@ -100,17 +100,26 @@ class QmpConnection {
   }
 
   async execute(command: string, id: number): Promise<unknown> {
-    this.sock.write(`${JSON.stringify({ execute: command, id })}\n`);
+    const m = await this.executeRaw(command, undefined, id);
+    if ('error' in m) throw new Error(`${command}: ${JSON.stringify(m.error)}`);
+    return m.return;
+  }
+
+  /** the reply as QEMU sent it, without its id: {return} or {error} */
+  async executeRaw(command: string, args: Json | undefined, id: number): Promise<Json> {
+    const req: Json = { execute: command, id };
+    if (args !== undefined) req.arguments = args;
+    this.sock.write(`${JSON.stringify(req)}\n`);
     for (;;) {
       const m = await this.next();
       if (m.id !== id) continue; // an event
-      if ('error' in m) throw new Error(`${command}: ${JSON.stringify(m.error)}`);
-      return m.return;
+      const { id: _, ...rest } = m;
+      return rest;
     }
   }
 }
 
-function connectWhenReady(path: string, child: ChildProcess, deadline: number): Promise<Socket> {
+export function connectWhenReady(path: string, child: ChildProcess, deadline: number): Promise<Socket> {
   return new Promise((ok, ko) => {
     const attempt = (): void => {
       if (child.exitCode !== null || child.signalCode !== null) {
@@ -129,7 +138,7 @@ function connectWhenReady(path: string, child: ChildProcess, deadline: number): 
   });
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, ko) => {
     timer = setTimeout(() => ko(new Error(`${what} timed out after ${ms} ms`)), ms);

@@ -56,7 +56,7 @@ export function resolveTarget(t: string): ResolvedTarget {
     };
   }
   if (kind === 'serve') {
-    // the simulator as a process, started exactly like qemu-storage-daemon
+    // the simulator as a process, started exactly like qemu-storage-daemon or qemu-system-x86_64
     const p = profileSchema.safeParse(arg ?? '7.2');
     if (!p.success) throw new Error(`--target serve:${arg}: unknown profile (known: 5.2, 7.2, 10.0, 11.1)`);
     const cli = fileURLToPath(new URL('../../bin/fleece-lab.js', import.meta.url));
@@ -66,7 +66,17 @@ export function resolveTarget(t: string): ResolvedTarget {
       simulator: true,
       profile: p.data,
       qemu: { version: p.data, package: 'fleece-lab serve' },
-      spec: () => ({ kind: 'qemu', argvPrefix: [process.execPath, cli, 'serve', '--profile', p.data] }),
+      spec: (flavour) => ({
+        kind: 'qemu',
+        argvPrefix: [
+          process.execPath,
+          cli,
+          'serve',
+          ...(flavour === 'system' ? ['--flavour', 'system'] : []),
+          '--profile',
+          p.data,
+        ],
+      }),
     };
   }
   if (kind === 'qsd' || kind === 'system' || kind === 'qemu') {

@@ -5,4 +5,9 @@ export interface Device {
   id: string;
   qomPath: string;
   blk: BlockBackend;
+  /**
+   * the BlockBackend's write cache (blk_enable_write_cache): on until a guest driver that does not
+   * negotiate flushes sets the device up (qemu-system's firmware does so for the disks it boots from)
+   */
+  writeCache?: boolean;
 }

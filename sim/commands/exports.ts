@@ -1,12 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { text } from '../../contract/versions.ts';
+import { hasFeature, text } from '../../contract/versions.ts';
 import type { Bitmap } from '../block/bitmaps.ts';
 import { BlockBackend, type BlockNode } from '../block/graph.ts';
 import type { BlockExport } from '../block/nbd-state.ts';
 import { PERM, PERM_ALL } from '../block/perm.ts';
 import type { SimCore } from '../core/core.ts';
 import { findIoThread } from '../core/objects.ts';
+import { drainAllBlockJobs } from '../jobs/drain.ts';
 import { generic } from '../util/qmp-error.ts';
 import { lookupBitmap } from './bitmaps.ts';
 import { idWellformed, lookupBs } from './common.ts';
@@ -119,6 +120,8 @@ export function blockExportAdd(core: SimCore, a: ExportArgs): void {
     perm,
     legacyOrder ? PERM_ALL & ~PERM.RESIZE : PERM_ALL,
   );
+  // 10.0+: attaching the export's BlockBackend takes the graph lock with every node drained
+  if (hasFeature(core.version, 'graph-change-drains-all')) drainAllBlockJobs(core);
   core.graph.attach({ kind: 'blk', blk }, bs, 'root', 'other');
   core.addBlk(blk);
   const undo = () => core.removeBlk(blk);

@@ -1,16 +1,25 @@
 import { text } from '../../contract/versions.ts';
 import type { SimCore } from '../core/core.ts';
-import { IoThread, objectsOf, ThrottleGroup } from '../core/objects.ts';
+import { IoThread, objectsOf, PlainObject, ThrottleGroup } from '../core/objects.ts';
 import { generic } from '../util/qmp-error.ts';
+
+/** qemu-system's objects that are remembered, not simulated: libvirt's master key and the guest's RAM */
+const PLAIN_TYPES = new Set(['secret', 'memory-backend-ram']);
 
 /** qmp_object_add (6.0+: the properties flat beside qom-type and id) */
 export function objectAdd(core: SimCore, a: Record<string, unknown>): void {
   const type = a['qom-type'] as string;
   const id = a.id as string;
-  if (type !== 'throttle-group' && type !== 'iothread')
+  const plain = core.flavour === 'system' && PLAIN_TYPES.has(type);
+  if (type !== 'throttle-group' && type !== 'iothread' && !plain)
     throw generic(`fleece-lab: object type '${type}' is not simulated`);
   const m = objectsOf(core);
   if (m.has(id)) throw generic(`attempt to add duplicate property '${id}' to object (type 'container')`);
+  if (plain) {
+    const { 'qom-type': _, id: __, ...props } = a;
+    m.set(id, new PlainObject(id, type, props));
+    return;
+  }
   if (type === 'iothread') {
     m.set(id, new IoThread(id));
     return;

@@ -202,12 +202,15 @@ function imageInfo(core: SimCore, node: BlockNode, withBacking: boolean): Record
     }
     if (withBacking && chainNext(core, node))
       info['backing-image'] = imageInfo(core, chainNext(core, node)!, true);
+    // qcow2_get_bitmap_info_list: the image's bitmap directory, when it has one
+    const bitmaps = node.driver.layer.bitmapDirectory?.() ?? [];
     info['format-specific'] = {
       type: 'qcow2',
       data: {
         compat: '1.1',
         'compression-type': 'zlib',
         'lazy-refcounts': false,
+        ...(bitmaps.length > 0 ? { bitmaps } : {}),
         'refcount-bits': 16,
         corrupt: false,
         'extended-l2': false,
@@ -379,7 +382,12 @@ function queryDevices(core: SimCore): unknown[] {
       locked: false,
     };
     const bs = skipImplicit(d.blk.bs);
-    if (bs) o.inserted = blockDeviceInfo(core, bs, false, true);
+    if (bs) {
+      const inserted = blockDeviceInfo(core, bs, false, true);
+      // the BlockBackend's own write cache, not the node's
+      (inserted.cache as Record<string, unknown>).writeback = d.writeCache ?? true;
+      o.inserted = inserted;
+    }
     // 5.2 still lists the device's bitmaps on BlockInfo itself (deprecated there)
     const bms = bs ? newestFirst([...bs.bitmaps.values(), ...bs.anonymousBitmaps]) : [];
     if (core.version.features.has('query-legacy-fields') && bms.length > 0)

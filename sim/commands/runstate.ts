@@ -28,6 +28,8 @@ export function cont(core: SimCore): void {
   if (core.runState === 'running') return;
   core.runState = 'running';
   core.events.emit('RESUME');
+  // serve --flavour system: the guest's firmware runs from here
+  core.machineState?.onRunning?.();
 }
 
 const singlestep = new WeakMap<object, boolean>();

@@ -1,6 +1,7 @@
 import type { CommandArgs } from '../../contract/qapi/generated/commands.ts';
 import { hasFeature, text } from '../../contract/versions.ts';
 import type { SimCore } from '../core/core.ts';
+import { drainAllBlockJobs } from '../jobs/drain.ts';
 import { JobTxn } from '../jobs/job.ts';
 import { generic } from '../util/qmp-error.ts';
 import { prepareBackup } from './backup.ts';
@@ -31,6 +32,9 @@ export function transaction(core: SimCore, args: CommandArgs<'transaction'>): vo
     const bad = args.actions.find((a) => !backupAction(a.type));
     if (bad) throw generic(text(core.version, 'transaction.groupedUnsupported', bad.type));
   }
+  // bdrv_drain_all() before any action (a ready mirror goes to standby and back, seen on 7.2 as libvirt's
+  // blockcopy adds its bitmap before the pivot)
+  drainAllBlockJobs(core);
   try {
     for (const action of args.actions) {
       // before 8.1 each action's prepare checked the mode itself; abort and the backups did not

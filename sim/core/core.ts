@@ -58,6 +58,8 @@ export class SimCore {
   nbd: NbdServerState | undefined;
   readonly exports = new Map<string, import('../block/nbd-state.ts').BlockExport>();
   readonly devices = new Map<string, Device>();
+  /** qemu-system: the machine the command line made (serve --flavour system); absent in process */
+  machineState: import('./machine.ts').MachineState | undefined;
   quitRequested = false;
   /** qemu-system's machine: q35 carries the guest disks, none has no devices */
   machine: 'q35' | 'pc' | 'none' = 'none';

@@ -48,7 +48,16 @@ export class IoThread {
   constructor(readonly id: string) {}
 }
 
-type SimObject = ThrottleGroup | IoThread;
+/** an object the block layer does not use, kept for its id and properties (qemu-system's secret, RAM) */
+export class PlainObject {
+  constructor(
+    readonly id: string,
+    readonly qomType: string,
+    readonly props: Record<string, unknown>,
+  ) {}
+}
+
+type SimObject = ThrottleGroup | IoThread | PlainObject;
 
 const objects = new WeakMap<SimCore, Map<string, SimObject>>();
 

@@ -21,6 +21,8 @@ function components(path: string): string[] {
 
 /** the QOM type of /machine: 'pc-q35-7.2-machine' for the versioned q35 of a profile */
 function machineType(core: SimCore): string {
+  // serve --flavour system knows the machine type the command line chose
+  if (core.machineState) return `${core.machineState.type}-machine`;
   const q = core.version.qemu;
   return core.machine === 'q35' ? `pc-q35-${q.major}.${q.minor}-machine` : 'none-machine';
 }

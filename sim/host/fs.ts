@@ -20,6 +20,8 @@ export interface Qcow2Layer {
   loadBitmaps?: () => StoredBitmap[];
   storeBitmaps?: (bitmaps: BitmapToStore[], passDiscard?: boolean) => void;
   removeBitmap?: (name: string, passDiscard?: boolean) => void;
+  /** the bitmap directory as the image holds it now */
+  bitmapDirectory?: () => { name: string; granularity: number; flags: string[] }[];
 }
 
 /** How the simulator reaches files: the host's (serve, conformance) or a private in-memory one (property runs). */

@@ -31,6 +31,7 @@ registerQcow2Backend({
       loadBitmaps: () => img.loadBitmaps(),
       storeBitmaps: (list, passDiscard) => img.storeBitmaps(list, passDiscard),
       removeBitmap: (name, passDiscard) => img.removeBitmap(name, passDiscard),
+      bitmapDirectory: () => img.bitmapDirectory(),
     };
   },
   create(file, opts) {

@@ -275,6 +275,20 @@ export function loadBitmaps(img: BitmapImage): StoredBitmap[] {
   return out;
 }
 
+/**
+ * qcow2_get_bitmap_info_list: the bitmap directory as it is in the image (what query-block's qcow2
+ * format-specific info lists): names, granularity and flags, read without changing anything.
+ */
+export function bitmapDirectory(img: BitmapImage): { name: string; granularity: number; flags: string[] }[] {
+  const ext = readExt(img.header());
+  if (ext === undefined || ext.nb === 0) return [];
+  return loadDir(img, ext).map((e) => ({
+    name: e.name,
+    granularity: 2 ** e.granularityBits,
+    flags: [...(e.flags & FLAG_IN_USE ? ['in-use'] : []), ...(e.flags & FLAG_AUTO ? ['auto'] : [])],
+  }));
+}
+
 /** qcow2_co_remove_persistent_dirty_bitmap */
 export function removeBitmap(img: BitmapImage, name: string): void {
   const ext = readExt(img.header());

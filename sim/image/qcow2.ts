@@ -4,6 +4,7 @@ import { checkRange, checkWritable } from './bounds.js';
 import { preadFull, preadInto, pwriteFull } from './file-io.js';
 import {
   type BitmapToStore,
+  bitmapDirectory,
   loadBitmaps,
   removeBitmap,
   type StoredBitmap,
@@ -66,6 +67,8 @@ export interface Qcow2Image extends ImageStore {
   storeBitmaps(bitmaps: BitmapToStore[], passDiscard?: boolean): void;
   /** qcow2_co_remove_persistent_dirty_bitmap: drops a bitmap from the image (absent: nothing to do) */
   removeBitmap(name: string, passDiscard?: boolean): void;
+  /** the bitmap directory as it is in the image (query-block's format-specific bitmaps) */
+  bitmapDirectory(): { name: string; granularity: number; flags: string[] }[];
 }
 
 /**
@@ -165,6 +168,10 @@ class Qcow2Store implements Qcow2Image {
 
   setBackingRead(read: BackingRead | undefined): void {
     this.backingRead = read;
+  }
+
+  bitmapDirectory(): { name: string; granularity: number; flags: string[] }[] {
+    return bitmapDirectory(this.bitmapImage());
   }
 
   loadBitmaps(): StoredBitmap[] {

@@ -10,6 +10,7 @@ import { checkNewNodeName } from '../drivers/open-node.ts';
 import { ERRNO, IoError, strerror } from '../util/io-error.ts';
 import { generic, QmpError } from '../util/qmp-error.ts';
 import { BlockJob } from './block-job.ts';
+import { drainAllBlockJobs } from './drain.ts';
 import type { JobOptions, JobRunResult, JobTxn } from './job.ts';
 
 export type SyncMode = 'top' | 'full' | 'none' | 'incremental' | 'bitmap';
@@ -366,6 +367,9 @@ export class BackupJob extends BlockJob {
   private dropFilter(): void {
     const f = this.filter;
     if (!f || !this.sim.graph.nodes.has(f.nodeName)) return;
+    // 10.0+: the filter leaves the graph in three changes, each with every node drained
+    if (hasFeature(this.sim.version, 'graph-change-drains-all'))
+      for (let i = 0; i < 3; i++) drainAllBlockJobs(this.sim, this);
     // a job that never got to commit or abort gives its bitmap back untouched
     this.settleSyncBitmap(-125);
     this.copyBitmap?.detach();

@@ -1,6 +1,7 @@
 import { QDouble, unboxDoubles } from '../../contract/qapi/qdouble.ts';
 import { QapiVisitor, visitorTexts } from '../../contract/qapi/visitor.ts';
 import { text } from '../../contract/versions.ts';
+import { machineHandler } from '../commands/machine.ts';
 import type { SimCore } from '../core/core.ts';
 import { generic, QmpError } from '../util/qmp-error.ts';
 import { checkedArgs, isHandled, runHandler } from './handlers.ts';
@@ -119,9 +120,12 @@ export class Monitor {
       this.negotiated = true;
       return withId(r, { return: {} });
     }
-    if (!isHandled(name)) return failure(this, r, generic(`fleece-lab: command '${name}' is not simulated`));
+    // qemu-system's machine queries, when serve --flavour system made a machine
+    const machine = isHandled(name) ? undefined : machineHandler(core, name);
+    if (!isHandled(name) && !machine)
+      return failure(this, r, generic(`fleece-lab: command '${name}' is not simulated`));
     try {
-      const ret = runHandler(core, name, args);
+      const ret = isHandled(name) ? runHandler(core, name, args) : machine!(core, args);
       return withId(r, { return: ret ?? {} });
     } catch (e) {
       if (e instanceof QmpError) return failure(this, r, e);

@@ -55,7 +55,9 @@ export const HANDLERS: Handlers = {
   // in QEMU's own order, as captured from each version (registration order, reversed)
   'query-commands': (core) => core.snapshot.commands.map((name) => ({ name })),
   quit: (core) => {
-    if (core.flavour === 'system') core.events.emit('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
+    // 5.2 sends SHUTDOWN from its main loop after quit's reply (serve --flavour system does so too)
+    if (core.flavour === 'system' && core.profile !== '5.2')
+      core.events.emit('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
     core.quitRequested = true;
     return {};
   },

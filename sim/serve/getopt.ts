@@ -1,7 +1,7 @@
 /**
  * glibc's getopt_long as qemu-storage-daemon calls it: abbreviations (`--hel`), `--opt=value`, clustered
  * short options, its own error texts, and 5.2's permuting of non-options against 7.2+'s in-order mode.
- * Our own options, `--profile` and `--seed`, are matched exactly (never as abbreviations).
+ * Our own options, `--profile`, `--seed` and `--flavour`, are matched exactly (never as abbreviations).
  */
 
 interface LongOpt {
@@ -32,6 +32,7 @@ export const LONG_72: LongOpt[] = [
 const FLEECE: LongOpt[] = [
   { name: 'profile', hasArg: true, code: 'profile' },
   { name: 'seed', hasArg: true, code: 'seed' },
+  { name: 'flavour', hasArg: true, code: 'flavour' },
 ];
 const SHORT: Record<string, boolean> = { h: false, T: true, V: false };
 

@@ -86,6 +86,31 @@ export function keyvalParse(params: string, impliedKey: string | undefined): KvD
   return root;
 }
 
+/**
+ * keyval_parse_into (6.0+'s -machine): parse into an existing dictionary, later keys replacing earlier
+ * ones; no listify; `help` is reported, not refused.
+ */
+export function keyvalParseInto(root: KvDict, params: string, impliedKey: string | undefined): boolean {
+  let s = 0;
+  let help = false;
+  let implied = impliedKey;
+  while (s < params.length) {
+    s = parseOne(root, params, s, implied, () => {
+      help = true;
+    });
+    implied = undefined;
+  }
+  return help;
+}
+
+/** keyval_parse with help permitted: the dictionary, or 'help' */
+export function keyvalParseHelp(params: string, impliedKey: string | undefined): KvDict | 'help' {
+  const root: KvDict = new Map();
+  if (keyvalParseInto(root, params, impliedKey)) return 'help';
+  listify(root, []);
+  return root;
+}
+
 function parseOne(
   qdict: KvDict,
   params: string,

@@ -17,7 +17,7 @@ function idWellformed(id: string): boolean {
 }
 
 /** get_opt_value: up to a single ',' with ",," as an escaped comma */
-function optValue(s: string, p: number): { value: string; end: number } {
+export function optValue(s: string, p: number): { value: string; end: number } {
   let v = '';
   while (p < s.length) {
     if (s[p] === ',') {
@@ -33,7 +33,7 @@ function optValue(s: string, p: number): { value: string; end: number } {
   return { value: v, end: p };
 }
 
-function nameValue(
+export function nameValue(
   s: string,
   p: number,
   firstname: string | undefined,
@@ -129,13 +129,13 @@ export function qemuOptsParse(
   return { id, opts, warnings, help: false };
 }
 
-export function optGet(r: QemuOptsResult, name: string): string | undefined {
+export function optGet(r: Pick<QemuOptsResult, 'opts'>, name: string): string | undefined {
   let v: string | undefined;
   for (const [k, x] of r.opts) if (k === name) v = x;
   return v;
 }
 
-export function optBool(r: QemuOptsResult, name: string, dflt: boolean): boolean {
+export function optBool(r: Pick<QemuOptsResult, 'opts'>, name: string, dflt: boolean): boolean {
   const v = optGet(r, name);
   if (v === undefined) return dflt;
   return ['on', 'yes', 'true', 'y'].includes(v);

@@ -45,6 +45,8 @@ export interface QmpHubOptions {
   format: QmpFormat;
   /** runs before each command (serve: bring the simulated clock up to the wall clock) */
   beforeCommand?: () => void;
+  /** runs after each command, before its reply is written (qemu-system: what qemu-io printed goes out) */
+  afterCommand?: () => void;
   /** the timestamp an event is sent with (default: the simulator's own) */
   timestamp?: (e: SimEvent) => { seconds: number; microseconds: number };
   /** `quit` was executed, its reply not yet sent (qsd's exit path runs before the reply goes out) */
@@ -162,6 +164,13 @@ export class QmpHub {
     this.quitting = true;
   }
 
+  /** until every connection has written what it was given (at most `ms`) */
+  async flush(ms = 500): Promise<void> {
+    const end = Date.now() + ms;
+    while ([...this.sessions].some((s) => s.pending > 0) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 5));
+  }
+
   /** Stop: no more events; drop every connection. */
   close(): void {
     this.unsubscribe();
@@ -222,6 +231,11 @@ export class QmpSession {
 
   get negotiated(): boolean {
     return this.monitor.negotiated && !this.closed;
+  }
+
+  /** bytes given to the connection and not yet written */
+  get pending(): number {
+    return this.closed ? 0 : this.conn.writableLength;
   }
 
   send(text: string, cb?: () => void): void {
@@ -310,6 +324,7 @@ export class QmpSession {
     }
     hub.opts.beforeCommand?.();
     const reply: QmpReply = this.monitor.dispatch(request);
+    hub.opts.afterCommand?.();
     if (hub.sim.core.stuck) return;
     const out = new Map<string, unknown>();
     if ('error' in reply) {

@@ -7,7 +7,7 @@ import type { SocketAddr } from './chardev/char-socket.ts';
 import { QemuOptError } from './keyval.ts';
 import { type OptType, optBool, optGet, qemuOptsParse } from './qemu-option.ts';
 
-const CHARDEV_BACKENDS: Record<Profile, string[]> = {
+export const CHARDEV_BACKENDS: Record<Profile, string[]> = {
   '5.2': [
     'pty',
     'udp',
@@ -106,7 +106,7 @@ const CHARDEV_OPTS_COMMON: Record<string, OptType> = {
   width: 'num',
 };
 
-function chardevOpts(p: Profile): Record<string, OptType> {
+export function chardevOpts(p: Profile): Record<string, OptType> {
   const o: Record<string, OptType> = { ...CHARDEV_OPTS_COMMON };
   if (p !== '5.2') Object.assign(o, { clipboard: 'bool', mouse: 'bool', nodelay: 'bool' });
   if (p === '5.2' || p === '7.2' || p === '10.0') o.reconnect = 'num';
@@ -126,6 +126,8 @@ function chardevOpts(p: Profile): Record<string, OptType> {
 
 export type ChardevSpec =
   | { id: string; backend: 'socket'; server: boolean; wait: boolean; addr: SocketAddr }
+  /** fd=N: a socket the caller passed in (qemu-system; qsd refuses it as not simulated) */
+  | { id: string; backend: 'socket'; server: boolean; wait: boolean; fd: number }
   | { id: string; backend: 'stdio' | 'null' };
 
 export type ChardevResolution = {
@@ -174,19 +176,37 @@ export function resolveChardev(profile: Profile, arg: string): ChardevResolution
       exitOnly: true,
     };
   }
+  const res = chardevFromOpts(profile, r, { backends: CHARDEV_BACKENDS[profile] });
+  return { ...res, warnings: [...warnings, ...(res.warnings ?? [])] };
+}
+
+/**
+ * qemu_chr_new_from_opts' checks (and char-socket.c's qemu_chr_parse_socket) in their order, over options
+ * QemuOpts has parsed. Sockets (unix or TCP, server or client; fd=N when `fd` allows it), stdio and null
+ * are simulated; other backends of `backends` are refused as not simulated.
+ */
+export function chardevFromOpts(
+  profile: Profile,
+  r: { id: string | undefined; opts: [string, string][] },
+  o: { backends: readonly string[]; fd?: boolean },
+): { ok: ChardevSpec; warnings?: string[] } | { error: string; warnings?: string[] } {
+  const warnings: string[] = [];
+  const get = (n: string) => optGet(r, n);
+  const bool = (n: string, d: boolean) => optBool(r, n, d);
+  const backend = get('backend');
   const id = r.id;
   if (id === undefined) return { warnings, error: 'chardev: no id specified' };
   if (backend === undefined) return { warnings, error: `chardev: "${id}" missing backend` };
-  if (!CHARDEV_BACKENDS[profile].includes(backend))
+  if (!o.backends.includes(backend))
     return { warnings, error: `'${backend}' is not a valid char driver name` };
   if (backend === 'stdio' || backend === 'null') return { warnings, ok: { id, backend } };
   if (backend !== 'socket')
     return { warnings, error: `fleece-lab: chardev backend '${backend}' is not simulated` };
 
-  const path = optGet(r, 'path');
-  const host = optGet(r, 'host');
-  const port = optGet(r, 'port');
-  const fd = optGet(r, 'fd');
+  const path = get('path');
+  const host = get('host');
+  const port = get('port');
+  const fd = get('fd');
   const given = Number(path !== undefined) + Number(host !== undefined) + Number(fd !== undefined);
   if (profile === '5.2') {
     if (given !== 1) return { warnings, error: "Exactly one of 'path', 'fd' or 'host' required" };
@@ -194,33 +214,34 @@ export function resolveChardev(profile: Profile, arg: string): ChardevResolution
     return { warnings, error: "None or one of 'path', 'fd' or 'host' option required." };
   }
   if (host !== undefined && port === undefined) return { warnings, error: 'chardev: socket: no port given' };
-  if (optGet(r, 'delay') !== undefined && optGet(r, 'nodelay') !== undefined)
+  if (get('delay') !== undefined && get('nodelay') !== undefined)
     return { warnings, error: "'delay' and 'nodelay' are mutually exclusive" };
-  const server = optBool(r, 'server', false);
-  const hasWait = optGet(r, 'wait') !== undefined || server;
-  const wait = optBool(r, 'wait', true);
-  const reconnect = optGet(r, 'reconnect') !== undefined || optGet(r, 'reconnect-ms') !== undefined;
+  const server = bool('server', false);
+  const hasWait = get('wait') !== undefined || server;
+  const wait = bool('wait', true);
+  const reconnect = get('reconnect') !== undefined || get('reconnect-ms') !== undefined;
   if (server) {
     if (reconnect)
       return { warnings, error: "'reconnect' option is incompatible with socket in server listen mode" };
   } else {
-    if (optBool(r, 'websocket', false)) return { warnings, error: 'Websocket client is not implemented' };
+    if (bool('websocket', false)) return { warnings, error: 'Websocket client is not implemented' };
     if (hasWait) {
       if (profile === '5.2') warnings.push("'wait' option is deprecated with socket in client connect mode");
       else return { warnings, error: "'wait' option is incompatible with socket in client connect mode" };
     }
   }
-  for (const o of ['telnet', 'tn3270', 'websocket'])
-    if (optBool(r, o, false))
-      return { warnings, error: `fleece-lab: chardev socket ${o}=on is not simulated` };
-  if (optGet(r, 'tls-creds') !== undefined)
+  for (const flag of ['telnet', 'tn3270', 'websocket'])
+    if (bool(flag, false))
+      return { warnings, error: `fleece-lab: chardev socket ${flag}=on is not simulated` };
+  if (get('tls-creds') !== undefined)
     return { warnings, error: 'fleece-lab: chardev socket tls-creds is not simulated' };
-  if (optBool(r, 'abstract', false))
+  if (bool('abstract', false))
     return { warnings, error: 'fleece-lab: abstract unix sockets are not simulated' };
   if (path === undefined && host === undefined) {
     const f = fd ?? '';
     if (!/^\d+$/.test(f)) return { warnings, error: `Unable to parse FD number ${f}` };
-    return { warnings, error: `fleece-lab: chardev socket fd= is not simulated` };
+    if (!o.fd) return { warnings, error: `fleece-lab: chardev socket fd= is not simulated` };
+    return { warnings, ok: { id, backend: 'socket', server, wait: server && wait, fd: Number(f) } };
   }
   const addr: SocketAddr =
     path !== undefined ? { type: 'unix', path } : { type: 'inet', host: host!, port: port! };

@@ -11,8 +11,8 @@
  * - `--blockdev`, `--export`, `--nbd-server`, `--monitor`, `--object` through keyval or JSON and QEMU's
  *   input visitor (qsd-resolve.ts); `--chardev` through QemuOpts (qsd-chardev.ts).
  *
- * This file parses argv into those steps. Our own options, `--profile P` and `--seed N`, are matched
- * exactly (never as abbreviations), so they change nothing qsd would accept.
+ * This file parses argv into those steps. Our own options, `--profile P`, `--seed N` and `--flavour qsd`,
+ * are matched exactly (never as abbreviations), so they change nothing qsd would accept.
  */
 import { PROFILES, type Profile } from '../../contract/versions.ts';
 import { getopt, LONG_52, LONG_72 } from './getopt.ts';
@@ -59,10 +59,13 @@ export function parseQsdArgs(
   let seed = defaults.seed ?? 1;
   const drop = new Set<number>();
   for (const e of getopt([...argv], LONG_72, true, PROG)) {
-    if (e.kind !== 'opt' || (e.code !== 'profile' && e.code !== 'seed')) continue;
+    if (e.kind !== 'opt' || (e.code !== 'profile' && e.code !== 'seed' && e.code !== 'flavour')) continue;
     for (const k of e.at ?? []) drop.add(k);
     const value = e.optarg ?? '';
-    if (e.code === 'profile') {
+    if (e.code === 'flavour') {
+      if (value !== 'qsd')
+        return exit(1, '', `fleece-lab serve: --flavour: unknown flavour '${value}' (qsd or system)\n`);
+    } else if (e.code === 'profile') {
       if (!(PROFILES as readonly string[]).includes(value))
         return exit(
           1,

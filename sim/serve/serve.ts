@@ -1,29 +1,15 @@
 /**
- * `fleece-lab serve`: the simulator as a process that takes qemu-storage-daemon's command line and
- * behaves like it on the outside — same output and exit status for bad options, the same startup order
+ * `fleece-lab serve`: the simulator as a process that takes qemu-storage-daemon's command line (the
+ * default, `--flavour qsd`) or qemu-system-x86_64's (`--flavour system`, system-serve.ts) and behaves
+ * like it on the outside — same output and exit status for bad options, the same startup order
  * (options in command-line order, through the same code as the QMP commands they stand for), QMP on
  * the chardevs, NBD on the server it is told to start, the pid file written once startup is done, and
  * an orderly exit on `quit` or SIGTERM/SIGINT/SIGHUP (status 0; chardev sockets and the pid file go,
  * the NBD socket stays, as qsd leaves it).
- *
- * Time follows the wall clock: the simulated clock is brought up to real elapsed time before every QMP
- * command and on a timer (every 2 ms while timers are due, 20 ms when idle), so jobs run in real time;
- * the seed still decides every choice the simulator makes.
  */
-import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Profile } from '../../contract/versions.ts';
 import { closeAllExports } from '../commands/exports.ts';
 import { objectAdd } from '../commands/objects.ts';
-import { createSim, type Sim } from '../sim.ts';
-import { type Chardev, CharError } from './chardev/char.ts';
-import { NullChardev } from './chardev/char-null.ts';
-import { SocketClientChardev, SocketServerChardev } from './chardev/char-socket.ts';
-import { StdioChardev } from './chardev/char-stdio.ts';
-// The NBD socket server (written alongside; see sim/serve/nbd/server.ts).
-import { attachNbdServer, type NbdServerHandle } from './nbd/server.ts';
-import { QmpHub, qmpFormat } from './qmp-server.ts';
 import { resolveChardev } from './qsd-chardev.ts';
 import { parseQsdArgs, type QsdInvocation } from './qsd-options.ts';
 import {
@@ -35,119 +21,49 @@ import {
   schemaContext,
 } from './qsd-resolve.ts';
 import { chardevInUseText, duplicateChardevText, report, unexpectedArgumentText } from './qsd-texts.ts';
+import {
+  daemonize,
+  defaultIo,
+  errText,
+  HaltSignal,
+  isDaemonChild,
+  notifyDaemonParent,
+  ServeBase,
+  type ServeIo,
+} from './serve-base.ts';
+import { runSystemServe } from './system-serve.ts';
 
-export interface ServeIo {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-  cwd: string;
-  pid: number;
-  exit: (code: number) => void;
-  /** install the signal handlers (default: SIGTERM, SIGINT, SIGHUP) */
-  onSignal?: (handler: () => void) => void;
-  /** told about the process as soon as it exists (tests dispose of it) */
-  onProcess?: (p: ServeProcess) => void;
-}
+export { HaltSignal, type ServeIo } from './serve-base.ts';
 
-function defaultIo(): ServeIo {
-  return {
-    stdout: (s) => process.stdout.write(s),
-    stderr: (s) => process.stderr.write(s),
-    cwd: process.cwd(),
-    pid: process.pid,
-    exit: (code) => process.exit(code),
-    onSignal: (h) => {
-      for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, h);
-    },
-  };
-}
-
-const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'No such file or directory',
-  EACCES: 'Permission denied',
-  EADDRINUSE: 'Address already in use',
-  ENOTDIR: 'Not a directory',
-  EISDIR: 'Is a directory',
-  EROFS: 'Read-only file system',
-  EEXIST: 'File exists',
+const PIDFILE_TEXTS = {
+  create: (file: string, why: string) => `cannot create PID file: Could not create '${file}': ${why}`,
+  write: (why: string) => `cannot create PID file: Failed to write PID file: ${why}`,
+  resolve: (file: string, why: string) =>
+    `qemu-storage-daemon: cannot resolve PID file path: ${file}: ${why}\n`,
 };
 
-function errText(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  return (err?.code && ERRNO_TEXT[err.code]) || (err instanceof Error ? err.message : String(e));
-}
-
 /** A running simulated qemu-storage-daemon. */
-export class ServeProcess {
-  readonly sim: Sim;
-  readonly hub: QmpHub;
-  readonly chardevs = new Map<string, Chardev>();
-  readonly nbd: NbdServerHandle;
-  private pidfileReal: string | undefined;
-  private ticker: NodeJS.Timeout | undefined;
-  private readonly t0 = process.hrtime.bigint();
-  private readonly wallStartUs = Date.now() * 1000;
-  private down = false;
+export class ServeProcess extends ServeBase {
   private exportsClosed = false;
 
   constructor(
     readonly inv: QsdInvocation,
-    private readonly io: ServeIo,
+    io: ServeIo,
   ) {
     const profile = inv.profile;
-    this.sim = createSim({ profile, seed: inv.seed, flavour: 'qsd', fs: 'real', cwd: io.cwd });
-    // the NBD server's messages are error_report()s: prefixed with the program's name
-    this.nbd = attachNbdServer(this.sim.core, { log: (line) => io.stderr(report(profile, undefined, line)) });
-    const epoch = this.sim.core.clock.epochSeconds;
-    this.hub = new QmpHub(this.sim, {
-      format: qmpFormat(profile),
-      beforeCommand: () => this.syncClock(),
-      timestamp: (e) => {
-        const us = (e.timestamp.seconds - epoch) * 1_000_000 + e.timestamp.microseconds + this.wallStartUs;
-        return { seconds: Math.floor(us / 1_000_000), microseconds: us % 1_000_000 };
-      },
+    super(profile, inv.seed, 'qsd', io, {
+      // the NBD server's messages are error_report()s: prefixed with the program's name
+      nbdLog: (line) => io.stderr(report(profile, undefined, line)),
       onQuitRequested: () => this.closeExports(),
       onQuit: () => this.shutdown(0),
     });
     // qsd handles SIGTERM/SIGINT/SIGHUP from the start: during startup too, it exits 0 and cleans up
     io.onSignal?.(() => this.shutdown(0));
-    this.tick();
   }
 
-  get profile(): Profile {
-    return this.inv.profile;
-  }
-
-  /** bring the simulated clock up to the wall clock, running what fell due */
-  syncClock(): void {
-    const clock = this.sim.core.clock;
-    const target = Number(process.hrtime.bigint() - this.t0);
-    if (target > clock.now) {
-      try {
-        clock.advance(target - clock.now);
-      } catch (e) {
-        this.io.stderr(`fleece-lab serve: ${e instanceof Error ? e.message : String(e)}\n`);
-      }
-    }
-  }
-
-  private tick(): void {
-    if (this.down) return;
-    this.syncClock();
-    const busy = this.sim.core.clock.pending > 0;
-    this.ticker = setTimeout(() => this.tick(), busy ? 2 : 20);
-  }
-
-  private fail(loc: string | undefined, msg: string): never {
+  protected fail(loc: string | undefined, msg: string): never {
     this.io.stderr(report(this.profile, loc, msg));
     this.halt(1);
-  }
-
-  /** exit without cleaning up, as qsd's exit(1) during startup leaves its sockets behind */
-  private halt(code: number): never {
-    this.down = true;
-    if (this.ticker) clearTimeout(this.ticker);
-    this.io.exit(code);
-    throw new HaltSignal(code);
   }
 
   /** Process the options in order; resolves once startup is over (the pid file written). */
@@ -221,7 +137,7 @@ export class ServeProcess {
       }
     }
     if (this.down) return;
-    if (this.inv.pidfile !== undefined) this.writePidfile(this.inv.pidfile);
+    if (this.inv.pidfile !== undefined) this.writePidfile(this.inv.pidfile, PIDFILE_TEXTS);
     this.hub.start();
   }
 
@@ -243,76 +159,15 @@ export class ServeProcess {
     const spec = r.ok;
     const dup = this.chardevs.has(spec.id);
     if (dup && this.profile !== '5.2') this.fail(loc, duplicateChardevText(this.profile, spec.id));
-    let c: Chardev;
-    try {
-      if (spec.backend === 'socket') {
-        if (spec.server) {
-          const s = await SocketServerChardev.listen(spec.id, spec.addr, this.io.cwd);
-          c = s;
-          if (spec.wait) {
-            this.io.stderr(
-              report(
-                this.profile,
-                loc,
-                `QEMU waiting for connection on: ${s.label(this.profile === '5.2')}`,
-                'info',
-              ),
-            );
-            await s.waitForClient();
-          }
-        } else {
-          c = await SocketClientChardev.connect(spec.id, spec.addr, this.io.cwd);
-        }
-      } else if (spec.backend === 'stdio') {
-        c = StdioChardev.open(spec.id);
-      } else {
-        c = new NullChardev(spec.id);
-      }
-    } catch (e) {
-      if (e instanceof CharError) this.fail(loc, e.message);
-      throw e;
-    }
+    if (spec.backend === 'socket' && 'fd' in spec)
+      this.fail(loc, 'fleece-lab: chardev socket fd= is not simulated');
+    const c = await this.openChardev(spec, loc, (label) =>
+      this.io.stderr(
+        report(this.profile, loc, `QEMU waiting for connection on: ${label(this.profile === '5.2')}`, 'info'),
+      ),
+    );
     if (dup) this.fail(loc, duplicateChardevText(this.profile, spec.id));
     this.chardevs.set(spec.id, c);
-  }
-
-  /** qemu_write_pidfile + pid_file_init */
-  private writePidfile(file: string): void {
-    const p = path.resolve(this.io.cwd, file);
-    let fd: number;
-    try {
-      fd = fs.openSync(p, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
-    } catch (e) {
-      this.fail(undefined, `cannot create PID file: Could not create '${file}': ${errText(e)}`);
-    }
-    try {
-      fs.ftruncateSync(fd, 0);
-      fs.writeSync(fd, `${this.io.pid}\n`);
-    } catch (e) {
-      this.fail(undefined, `cannot create PID file: Failed to write PID file: ${errText(e)}`);
-    } finally {
-      fs.closeSync(fd);
-    }
-    try {
-      this.pidfileReal = fs.realpathSync(p);
-    } catch (e) {
-      this.io.stderr(report(this.profile, undefined, `cannot resolve PID file path: ${file}: ${errText(e)}`));
-      try {
-        fs.unlinkSync(p);
-      } catch {
-        // gone
-      }
-      this.halt(1);
-    }
-  }
-
-  /** Tests: stop everything this process opened (the NBD socket too), without exiting. */
-  async dispose(): Promise<void> {
-    this.down = true;
-    if (this.ticker) clearTimeout(this.ticker);
-    this.hub.close();
-    for (const c of this.chardevs.values()) c.close();
-    await this.nbd.close();
   }
 
   /**
@@ -342,25 +197,20 @@ export class ServeProcess {
         this.io.stderr(`fleece-lab serve: ${e instanceof Error ? e.message : String(e)}\n`);
       }
     }
-    this.down = true;
-    if (this.ticker) clearTimeout(this.ticker);
-    this.hub.close();
-    for (const c of this.chardevs.values()) c.close();
-    if (this.pidfileReal) {
-      try {
-        fs.unlinkSync(this.pidfileReal);
-      } catch {
-        // already gone
-      }
-    }
-    this.io.exit(code);
+    this.closeAndExit(code);
   }
 }
 
-export class HaltSignal extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
+/**
+ * `--flavour qsd|system` wherever it is (exactly, with two dashes): which program to be. The qsd parser
+ * drops it again; the system parser takes it as its own.
+ */
+export function serveFlavour(argv: readonly string[]): 'qsd' | 'system' {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--flavour') return argv[i + 1] === 'system' ? 'system' : 'qsd';
+    if (argv[i].startsWith('--flavour=')) return argv[i].slice(10) === 'system' ? 'system' : 'qsd';
   }
+  return 'qsd';
 }
 
 /** Entry point: parse, start, serve until quit or a signal. */
@@ -374,7 +224,8 @@ export async function runServe(
      * the script, its arguments): --daemonize runs it as the detached daemon */
     relaunch?: readonly string[];
   } = {},
-): Promise<ServeProcess | undefined> {
+): Promise<ServeBase | undefined> {
+  if (serveFlavour(argv) === 'system') return runSystemServe(argv, io, opts);
   const out = parseQsdArgs(argv, { argv0: opts.argv0, profile: opts.profile });
   if (out.kind === 'exit') {
     if (out.stdout) io.stdout(out.stdout);
@@ -382,7 +233,7 @@ export async function runServe(
     io.exit(out.status);
     return undefined;
   }
-  const daemon = out.inv.daemonize && process.env[DAEMON_ENV] === '1';
+  const daemon = out.inv.daemonize && isDaemonChild();
   if (out.inv.daemonize && !daemon) {
     if (!opts.relaunch) throw new Error('--daemonize: no command line to start the daemon with (relaunch)');
     daemonize(io, opts.relaunch);
@@ -409,43 +260,8 @@ export async function runServe(
   if (daemon) {
     // os_setup_post: tell the waiting parent that startup is complete, then stdio goes to /dev/null
     // (qsd also does chdir("/") here; the simulator keeps resolving relative paths from the old cwd)
-    try {
-      fs.writeSync(3, Buffer.from([0]));
-      fs.closeSync(3);
-    } catch {
-      // the parent is gone
-    }
+    notifyDaemonParent();
     muted = true;
   }
   return p;
-}
-
-const DAEMON_ENV = 'FLEECE_LAB_SERVE_DAEMON';
-
-/**
- * os_daemonize's parent: run the same command line again as a detached child (a new session), pass on
- * what it prints during startup, and exit 0 once it reports startup complete on fd 3 (1 when it exits
- * first, as qsd's parent does when its pipe closes without the status byte).
- */
-function daemonize(io: ServeIo, relaunch: readonly string[]): void {
-  const child = spawn(process.execPath, [...relaunch], {
-    cwd: io.cwd,
-    detached: true,
-    env: { ...process.env, [DAEMON_ENV]: '1' },
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (b: Buffer) => io.stdout(b.toString('latin1')));
-  child.stderr?.on('data', (b: Buffer) => io.stderr(b.toString('latin1')));
-  let done = false;
-  const finish = (code: number) => {
-    if (done) return;
-    done = true;
-    child.unref();
-    for (const s of child.stdio) s?.destroy();
-    io.exit(code);
-  };
-  const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
-  pipe?.on('data', (b: Buffer) => finish(b[0] === 0 ? 0 : 1));
-  child.once('close', () => finish(1));
-  child.once('error', () => finish(1));
 }

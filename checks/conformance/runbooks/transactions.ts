@@ -12,6 +12,7 @@ import {
   GiB,
   GROUPED,
   MiB,
+  mirror,
   nullNode,
   pattern,
   rawFile,
@@ -36,6 +37,25 @@ const BIG4 = [
 const SMALL4 = [nullNode('m1', MiB), nullNode('mt1', MiB), nullNode('m2', MiB), nullNode('mt2', MiB)];
 
 export const TRANSACTIONS = [
+  defineRunbook({
+    id: 'transactions/drain-pauses-jobs',
+    title:
+      'a transaction while a mirror is ready and a backup runs: its drain leaves both as they were (the standby/ready and paused/running pairs it sends are compared in serve/system-clients.test.ts)',
+    steps: [
+      ...SMALL4,
+      nullNode('s1', 10 * GiB),
+      nullNode('t1', 10 * GiB),
+      mirror('mj', 'm1', 'mt1', 'full'),
+      waitJob('mj', 'ready'),
+      backup('bj', 's1', 't1', 'full', { speed: SLOW }),
+      waitJob('bj', 'running'),
+      transaction([bitmapAdd('m2', 'b0')]),
+      { qmp: 'query-block-jobs' },
+      transaction([]),
+      ...cancelAndWait('bj'),
+      ...cancelAndWait('mj'),
+    ],
+  }),
   defineRunbook({
     id: 'transactions/abort',
     title: 'the abort action fails the transaction and rolls back a bitmap-add',

@@ -13,7 +13,8 @@ import type { Profile } from '../../../contract/versions.ts';
 import { resolveQemu } from '../../../harness/qemu/install.ts';
 import { keyvalParse, QemuOptError } from '../../../sim/serve/keyval.ts';
 import { parseQsdArgs } from '../../../sim/serve/qsd-options.ts';
-import { runServe, type ServeProcess } from '../../../sim/serve/serve.ts';
+import { runServe } from '../../../sim/serve/serve.ts';
+import type { ServeBase } from '../../../sim/serve/serve-base.ts';
 import { BY_PROFILE, type Case, P } from './qsd-options.cases.ts';
 
 const scratches: string[] = [];
@@ -37,7 +38,7 @@ async function runSim(
   let stdout = '';
   let stderr = '';
   let status: number | 'running' = 'running';
-  let proc: ServeProcess | undefined;
+  let proc: ServeBase | undefined;
   await runServe(
     argv,
     {

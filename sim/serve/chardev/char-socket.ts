@@ -28,6 +28,21 @@ function errnoText(e: NodeJS.ErrnoException): string {
 
 export type SocketAddr = { type: 'unix'; path: string } | { type: 'inet'; host: string; port: string };
 
+/** the path a unix socket descriptor is bound to (/proc/net/unix by its inode), if any */
+export function unixSocketPath(fd: number): string | undefined {
+  try {
+    const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`));
+    if (!m) return undefined;
+    for (const line of fs.readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[6] === m[1]) return f[7];
+    }
+  } catch {
+    // not on Linux, or the descriptor is gone
+  }
+  return undefined;
+}
+
 /** `--chardev socket,...,server=on`: listens; one client at a time, the others wait their turn. */
 export class SocketServerChardev extends Chardev {
   private server: net.Server | undefined;
@@ -38,17 +53,54 @@ export class SocketServerChardev extends Chardev {
 
   private constructor(
     id: string,
-    readonly addr: SocketAddr,
+    readonly addr: SocketAddr | { type: 'fd'; fd: number; path: string | undefined },
   ) {
     super(id);
   }
 
   /** The chardev's "filename", as in "QEMU waiting for connection on: disconnected:unix:P,server=on". */
   label(legacy = false): string {
+    return `disconnected:${this.filename(legacy)}`;
+  }
+
+  /** qemu_chr_compute_filename of the listening socket: "unix:P,server=on" (tcp: "tcp:H:P,server=on") */
+  filename(legacy = false): string {
     const server = legacy ? 'server' : 'server=on';
+    if (this.addr.type === 'fd') return `unix:${this.addr.path ?? ''},${server}`;
     return this.addr.type === 'unix'
-      ? `disconnected:unix:${this.addr.path},${server}`
-      : `disconnected:tcp:${this.addr.host}:${this.addr.port},${server}`;
+      ? `unix:${this.addr.path},${server}`
+      : `tcp:${this.addr.host}:${this.addr.port},${server}`;
+  }
+
+  /** query-chardev's frontend-open: a client is being served */
+  get connected(): boolean {
+    return this.active !== undefined;
+  }
+
+  /**
+   * `-chardev socket,fd=N,server=on`: a listening socket the caller passed in (libvirt hands over its
+   * monitor socket this way). It must be a socket; listen(2) is called on it again, as QEMU does.
+   */
+  static async fromFd(id: string, fd: number, server: boolean): Promise<SocketServerChardev> {
+    if (!server) throw new CharError('fleece-lab: chardev socket fd= without server=on is not simulated');
+    let isSocket = false;
+    try {
+      isSocket = fs.fstatSync(fd).isSocket();
+    } catch {
+      // not open: not a socket either
+    }
+    if (!isSocket) throw new CharError(`File descriptor '${fd}' is not a socket`);
+    const c = new SocketServerChardev(id, { type: 'fd', fd, path: unixSocketPath(fd) });
+    const srv = net.createServer({ pauseOnConnect: true }, (s) => c.accept(s));
+    c.server = srv;
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', (e: NodeJS.ErrnoException) =>
+        reject(new CharError(`Failed to listen on fd socket: ${errnoText(e)}`)),
+      );
+      srv.listen({ fd }, () => resolve());
+    });
+    srv.on('error', () => {});
+    return c;
   }
 
   /** socket_listen + qio_net_listener: unlinks what is at a unix path, binds, listens (mode 0600). */
