@@ -70,7 +70,7 @@ describe('replay --traces: the program a domain runs on', () => {
       fs.copyFileSync(src, path.join(dir, 'one.json'));
       const r = await run({ traces: path.join(dir, 'one.json'), versions: '7.2' });
       expect(r.out).toMatch(/7\.2\s+replayed 1 on real 7\.2/);
-      // TODO(lead): exit 0 once the simulator's write cache follows the firmware (query-block writeback)
+      expect(r.code, r.out).toBe(0);
     },
     120_000,
   );

@@ -65,7 +65,9 @@ export class QemuPort implements Port {
           '-blockdev',
           JSON.stringify(blockdev),
           '-device',
-          `virtio-blk-pci,drive=${d.node},id=${d.device}`,
+          // SeaBIOS turns a virtio disk's write cache off when it sets the disk up, at a moment that
+          // depends on the host's speed: off from the start, every query-block says the same
+          `virtio-blk-pci,drive=${d.node},id=${d.device},write-cache=off`,
         );
       }
       const q = await startSystem({

@@ -45,15 +45,21 @@ export class SimPort implements Port {
     });
     this.features = this.sim.core.version.features;
     if (vm) {
-      // the command line: -blockdev raw over a file per disk, -device virtio-blk-pci on each
+      // the command line: -blockdev raw over a file per disk, -device virtio-blk-pci,write-cache=off on each
+      // (the firmware turns a virtio disk's write cache off at a moment that depends on the host's speed:
+      // off from the start, query-block says the same at every step, as on real QEMU)
       for (const d of domain.disks) {
         const file = this.imagePath(d.node, 'raw');
         this.sim.core.fs.createRaw(file, d.size);
-        this.sim.coldplug(d.device!, {
-          driver: 'raw',
-          'node-name': d.node,
-          file: { driver: 'file', 'node-name': `${d.node}-file`, filename: file },
-        });
+        this.sim.coldplug(
+          d.device!,
+          {
+            driver: 'raw',
+            'node-name': d.node,
+            file: { driver: 'file', 'node-name': `${d.node}-file`, filename: file },
+          },
+          { writeCache: false },
+        );
       }
     }
     this.sim.onEvent((e) => {

@@ -124,9 +124,9 @@ export class Sim {
   }
 
   /** qemu-system's -blockdev + -device virtio-blk-pci,drive=...,id=ID, as the command line makes them */
-  coldplug(id: string, blockdev: Record<string, unknown>): void {
+  coldplug(id: string, blockdev: Record<string, unknown>, o: { writeCache?: boolean } = {}): void {
     blockdevAdd(this.core, blockdev);
-    this.attachGuestDisk(id, blockdev['node-name'] as string);
+    this.attachGuestDisk(id, blockdev['node-name'] as string, o);
   }
 
   /**
@@ -134,7 +134,7 @@ export class Sim {
    * checked as the device's realize checks them; on a conflict nothing stays attached and QEMU's error
    * is thrown (a QmpError).
    */
-  attachGuestDisk(id: string, nodeName: string, o: { shareRw?: boolean } = {}): void {
+  attachGuestDisk(id: string, nodeName: string, o: { shareRw?: boolean; writeCache?: boolean } = {}): void {
     const node = this.core.graph.find(nodeName);
     if (!node) throw new Error(`no node '${nodeName}'`);
     const qomPath = `/machine/peripheral/${id}`;
@@ -154,7 +154,13 @@ export class Sim {
       this.core.refreshPerms();
       throw e;
     }
-    this.core.devices.set(id, { id, qomPath, blk });
+    // blkconf_apply_backend_options: write-cache=on/off sets the BlockBackend's cache; auto keeps the cache mode's
+    this.core.devices.set(id, {
+      id,
+      qomPath,
+      blk,
+      ...(o.writeCache !== undefined ? { writeCache: o.writeCache } : {}),
+    });
   }
 }
 

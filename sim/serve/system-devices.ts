@@ -48,7 +48,12 @@ export type DeviceOptions =
   | { kind: 'json'; values: Map<string, QValue> };
 
 /** what realizing a guest disk needs from the simulator: attach it, or throw QEMU's error text */
-export type AttachDisk = (id: string, node: string, shareRw: boolean) => void;
+export type AttachDisk = (
+  id: string,
+  node: string,
+  shareRw: boolean,
+  writeCache: boolean | undefined,
+) => void;
 
 export class DeviceBuilder {
   private readonly buses = new Map<string, Bus>();
@@ -122,7 +127,13 @@ export class DeviceBuilder {
       if (id === undefined)
         throw new StartupError(loc, 'fleece-lab: a virtio-blk-pci without an id is not simulated');
       try {
-        this.attachDisk(id, set.drive as string, set['share-rw'] === true);
+        const wce = set['write-cache'];
+        this.attachDisk(
+          id,
+          set.drive as string,
+          set['share-rw'] === true,
+          wce === 'on' ? true : wce === 'off' ? false : undefined,
+        );
       } catch (e) {
         throw new StartupError(loc, e instanceof Error ? e.message : String(e));
       }

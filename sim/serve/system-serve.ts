@@ -384,7 +384,7 @@ export class SystemProcess extends ServeBase {
       this.data,
       ms,
       (n) => this.sim.core.graph.find(n) !== undefined,
-      (id, node, shareRw) => this.sim.attachGuestDisk(id, node, { shareRw }),
+      (id, node, shareRw, writeCache) => this.sim.attachGuestDisk(id, node, { shareRw, writeCache }),
     );
     const run = (f: () => void) => this.guard(f);
     for (const o of this.config.lists.device.all) {
