@@ -111,5 +111,7 @@ export function simDiffersAt(real: Observed, sim: Observed, d: StepDifference): 
   }
   if (d.path === '' || differentSequence) return differentSequence;
   const name = d.signature.slice(0, d.signature.indexOf(': '));
-  return ri.some((x, k) => itemName(x) === name && !isDeepStrictEqual(valueAt(x, d.path), valueAt(si[k], d.path)));
+  return ri.some(
+    (x, k) => itemName(x) === name && !isDeepStrictEqual(valueAt(x, d.path), valueAt(si[k], d.path)),
+  );
 }
