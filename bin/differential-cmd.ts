@@ -199,7 +199,14 @@ export async function cmdDifferential(values: DifferentialOptions, positionals: 
     }),
     outcome:
       'per step (setup, each operation, teardown check): QMP commands with arguments and replies, API results, guest writes (done or failed), NBD reads with the bytes read, property findings, an error that ended the run; and the events each side got up to the step, as a set (a difference counts when it is still there one step later; drain pause/resume pairs dropped)',
-    noiseKeys: [...NOISE_KEYS, 'actual-size', 'scratch paths', '#blockN node names'],
+    noiseKeys: [
+      ...NOISE_KEYS,
+      'actual-size',
+      'scratch paths',
+      '#blockN node names',
+      "a background job target's file length",
+      "a mirror's own bitmap count",
+    ],
     divergences: r.divergences.map((d) => {
       const file = path.join(rel, 'minimal', `${d.id}.json`);
       const vs = [

@@ -97,6 +97,12 @@ export const FEATURES = [
    */
   'attach-cycle-check',
   /**
+   * a parent's children list is kept by the child's attach/detach callbacks (6.2, "block: Manipulate children
+   * list in .attach/.detach"), so an edge pointed at another node (bdrv_replace_child_noperm) moves to the head
+   * of its parent's children; 5.2 left it where it was (seen in 11.1's query-named-block-nodes children)
+   */
+  'children-list-on-attach',
+  /**
    * qom-set of a realized virtio-blk device's 'drive' moves its BlockBackend to another node (6.0,
    * realized_set_allowed); 5.2 refuses: "Attempt to set property 'drive' on anonymous device ... after it was
    * realized"
@@ -276,6 +282,7 @@ const CBW_FEATURES: Feature[] = [
   'cbw-timeout',
   'nbd-hole-without-data',
   'attach-cycle-check',
+  'children-list-on-attach',
 ];
 
 export const VERSIONS: Record<Profile, VersionInfo> = {

@@ -1,4 +1,5 @@
-import { firstDifference, pathShape } from '../../contract/formats/json-diff.ts';
+import { isDeepStrictEqual } from 'node:util';
+import { firstDifference, pathShape, valueAt } from '../../contract/formats/json-diff.ts';
 import { multisetGap, type StepDifference } from '../differential/compare.ts';
 import type { Item, Observed } from './observe.ts';
 
@@ -85,4 +86,32 @@ export function compareObserved(a: Observed, b: Observed): StepDifference[] {
     });
   }
   return out;
+}
+
+/**
+ * Does `sim` differ from `real` where a divergence between two real versions is (`d`, found on `real`'s side)?
+ * Not any difference in that step: a field the simulator gets wrong in every reply would mark every
+ * real-vs-real divergence of that step, and compareObserved shows only an item's first differing field, so
+ * that field would also hide the one in question. Asked of the same thing: a value at `d.path` in the items of
+ * that kind, the events up to the step, or what was done in the step.
+ */
+export function simDiffersAt(real: Observed, sim: Observed, d: StepDifference): boolean {
+  const ri = real.steps[d.step]?.items ?? [];
+  const si = sim.steps[d.step]?.items ?? [];
+  const sequence = (k: number) => itemName(ri[k]) !== itemName(si[k]) || ri[k]?.kind !== si[k]?.kind;
+  const differentSequence = ri.length !== si.length || ri.some((_, k) => sequence(k));
+  if (d.path === '(events)') {
+    // as compareObserved: an event may come one step later on real QEMU
+    const n = Math.max(real.steps.length, sim.steps.length);
+    const differ = (s: number) => {
+      const gap = eventGap(real, sim, s);
+      return gap.a.length > 0 || gap.b.length > 0;
+    };
+    return differ(d.step) && (d.step + 1 >= n || differ(d.step + 1));
+  }
+  if (d.path === '' || differentSequence) return differentSequence;
+  const name = d.signature.slice(0, d.signature.indexOf(': '));
+  return ri.some(
+    (x, k) => itemName(x) === name && !isDeepStrictEqual(valueAt(x, d.path), valueAt(si[k], d.path)),
+  );
 }

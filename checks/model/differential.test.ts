@@ -108,6 +108,18 @@ describe('differential replay: classification', () => {
     expect(failingDivergences(r.divergences)).toHaveLength(2);
   });
 
+  it('a simulator profile wrong about another field of the same reply does not make it both', async () => {
+    // real 5.2 and 7.2 differ in .jobs; sim:5.2 gets .cache wrong in that very reply (first in key order)
+    const b: Behaviour = (side, version) =>
+      reply('query-block', { cache: side === 'sim:5.2', jobs: version === '5.2' ? ['old'] : ['new'] });
+    const r = await diff([run([STATS])], b);
+    const classes = r.divergences.map((d) => `${d.class} ${d.pair.join(' ')} ${d.signature}`).sort();
+    expect(classes).toEqual([
+      'simulator-wrong real:5.2 sim:5.2 qmp query-block: .reply.return.cache',
+      'versions-differ real:5.2 real:7.2 qmp query-block: .reply.return.jobs[]',
+    ]);
+  });
+
   it('the same simulator error on two versions is one divergence that names both pairs', async () => {
     const b: Behaviour = (side, version, op, before) =>
       op.op === 'read' && side.startsWith('sim:')

@@ -9,7 +9,7 @@ import { pool } from '../differential/pool.ts';
 import { type Differential, runPair } from '../differential/run-pair.ts';
 import { settle } from '../differential/settle.ts';
 import { type Pair, pairsOf, type Side, side } from '../differential/side.ts';
-import { compareObserved } from './compare-observed.ts';
+import { compareObserved, simDiffersAt } from './compare-observed.ts';
 import { type Observed, STEP_NOTE } from './observe.ts';
 import { formatTrace } from './report.ts';
 
@@ -262,12 +262,11 @@ async function settleGroup(g: Group, o: DifferentialOptions, doShrink: boolean):
   } else if (A.kind !== B.kind) {
     evidence = { established: true, pair: 'sim-vs-real' };
   } else {
-    // real V1 vs real V2: does each simulator profile agree with its real QEMU at that step?
+    // real V1 vs real V2: does each simulator profile agree with its real QEMU there (same step, same thing)?
     for (const x of [A, B]) {
       const sim = await o.runner(side('sim', x.version), proposal, ops, pick.run.domain);
       const real = x === A ? final.a : final.b;
-      if (compareObserved(real, sim).some((y) => y.step === final.d.step))
-        simWrongAt.push(`sim:${x.version}`);
+      if (simDiffersAt(real, sim, final.d)) simWrongAt.push(`sim:${x.version}`);
     }
     evidence = { established: true, pair: 'real-vs-real', simWrongAt };
   }

@@ -3,8 +3,10 @@ import type { OpSpec } from '../../contract/formats/saved-runs.ts';
 import {
   backgroundTargets,
   dropDrainPairs,
+  maskMirrorBitmapCounts,
   maskProgress,
   maskTargetLengths,
+  mirrorSources,
   normalizeValue,
   type RecordedEvent,
 } from '../../contract/noise.ts';
@@ -131,7 +133,9 @@ export async function observe(
   let cur: StepOutcome | undefined;
   const events: RecordedEvent[] = [];
   const norm = (v: unknown) => maskProgress(normalizeValue(v, scratch));
-  const targets = backgroundTargets(port.trace.flatMap((t) => (t.kind === 'qmp' ? [t] : [])));
+  const qmp = port.trace.flatMap((t) => (t.kind === 'qmp' ? [t] : []));
+  const targets = backgroundTargets(qmp);
+  const mirrored = mirrorSources(qmp);
   for (const t of port.trace) {
     if (t.kind === 'note' && t.text.startsWith(STEP_NOTE)) {
       const i = Number(t.text.slice(STEP_NOTE.length));
@@ -147,7 +151,11 @@ export async function observe(
           command: t.command,
           args: norm(t.args),
           reply: norm(
-            t.command === 'query-named-block-nodes' ? maskTargetLengths(t.reply, targets) : t.reply,
+            maskMirrorBitmapCounts(
+              t.command,
+              t.command === 'query-named-block-nodes' ? maskTargetLengths(t.reply, targets) : t.reply,
+              mirrored,
+            ),
           ),
         });
         break;

@@ -261,7 +261,11 @@ export class Graph {
     if (c.parent.kind === 'blk' && c.parent.blk.root === c) c.parent.blk.root = undefined;
   }
 
-  /** Point an edge at another node (bdrv_replace_child_noperm): it joins the head of the new node's parents. */
+  /**
+   * Point an edge at another node (bdrv_replace_child_noperm): it joins the head of the new node's parents and,
+   * where detach/attach keep the parent's children list, the head of that list too (children are kept oldest
+   * first here, so that is the end).
+   */
   retarget(c: BdrvChild, to: BlockNode): void {
     if (c.parent.kind === 'node') this.generation++;
     this.backingDetached(c);
@@ -269,6 +273,11 @@ export class Graph {
     if (i >= 0) c.bs.parents.splice(i, 1);
     c.bs = to;
     to.parents.unshift(c);
+    if (c.parent.kind === 'node' && this.version.features.has('children-list-on-attach')) {
+      const kids = c.parent.node.children;
+      const j = kids.indexOf(c);
+      if (j >= 0) kids.push(...kids.splice(j, 1));
+    }
     this.backingAttached(c);
   }
 

@@ -16,6 +16,7 @@ import {
   snapshotAccess,
   waitEvent,
 } from './steps.ts';
+import { VM_CHILDREN } from './vm-children.ts';
 import { qomSet, VD0, VM_MACHINE } from './vm-machine.ts';
 import { VM_REOPEN } from './vm-reopen.ts';
 
@@ -253,4 +254,5 @@ export const VM = [
   stackedCbwRefusals,
   legacyTwoBackups,
   mirrorPivot,
+  ...VM_CHILDREN,
 ];
