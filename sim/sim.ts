@@ -10,6 +10,7 @@ import type { SimEvent } from './util/events.ts';
 import { type Faults, faultsSchema } from './util/faults.ts';
 import './host/qcow2-backend.ts';
 import { chainStatus } from './block/block-status.ts';
+import { closeAllExports } from './commands/exports.ts';
 
 export const simOptionsSchema = z
   .object({
@@ -41,9 +42,10 @@ export class Sim {
   readonly core: SimCore;
   private readonly monitor: Monitor;
 
-  constructor(opts: SimOptions = {}) {
+  /** `fs`: the files of a QEMU that ran before (a restart, or a start after a crash, on the same images) */
+  constructor(opts: SimOptions = {}, fs?: SimFs) {
     const o = simOptionsSchema.parse(opts);
-    const fs: SimFs = o.fs === 'real' ? new RealFs(o.cwd) : new MemoryFs();
+    fs ??= o.fs === 'real' ? new RealFs(o.cwd) : new MemoryFs();
     const faults: Faults = faultsSchema.parse(o.faults);
     this.core = new SimCore(
       o.profile as Profile,
@@ -91,6 +93,12 @@ export class Sim {
   /** Move simulated time forward by `ms`, running what falls due. */
   advance(ms: number): void {
     this.core.clock.advance(Math.round(ms * 1e6));
+  }
+
+  /** `quit`: every node closes (qcow2 stores its persistent bitmaps), as QEMU does on its way out. */
+  quit(): void {
+    closeAllExports(this.core);
+    this.core.graph.closeAll();
   }
 
   runUntilIdle(maxMs = 3_600_000): void {
@@ -158,6 +166,6 @@ export class Sim {
   }
 }
 
-export function createSim(opts: SimOptions = {}): Sim {
-  return new Sim(opts);
+export function createSim(opts: SimOptions = {}, fs?: SimFs): Sim {
+  return new Sim(opts, fs);
 }
