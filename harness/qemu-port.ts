@@ -329,7 +329,12 @@ async function startVm(o: QemuPortOptions, dir: string): Promise<QemuProcess> {
       'node-name': d.node,
       file: { driver: 'file', 'node-name': `${d.node}-file`, filename: diskFile(dir, d) },
     };
-    args.push('-blockdev', JSON.stringify(blockdev), '-device', `virtio-blk-pci,drive=${d.node},id=${d.device}`);
+    args.push(
+      '-blockdev',
+      JSON.stringify(blockdev),
+      '-device',
+      `virtio-blk-pci,drive=${d.node},id=${d.device}`,
+    );
   }
   return startSystem({ argvPrefix: o.argvPrefix, env: o.env, machine: 'q35', paused: true, extraArgs: args });
 }

@@ -98,6 +98,15 @@ export interface ProposalReport {
   };
 }
 
+const CHECKPOINT_PROPERTIES: PropertyId[] = [
+  'incremental-complete',
+  'incremental-tight',
+  'checkpoint-survives-restart',
+  'crash-detected',
+  'checkpoint-delete-merges',
+  'independent-chains',
+];
+
 const DISKS = 2;
 const DISK_SIZE = 256 * 1024;
 
@@ -118,6 +127,12 @@ function expressible(
     return p.limits[prop] ?? 'one disk per call: a job is one disk';
   if (prop === 'isolation' && !p.capabilities.concurrentJobs)
     return 'only one job at a time: nothing to isolate from';
+  if (CHECKPOINT_PROPERTIES.includes(prop)) {
+    if (!p.checkpoints) return 'the API has no checkpoints';
+    if (domain === 'qsd') return 'checkpoints need a VM domain (qcow2 disks, restarts)';
+    if (prop === 'independent-chains' && p.checkpoints.chains !== 'ids')
+      return p.limits[prop] ?? 'the API has no chains';
+  }
   if (prop === 'pivot-identical') {
     if (!p.shape.states.some((s) => s.tags.includes('pivoted'))) return 'the API has no pivot';
     if (domain === 'qsd') return 'the qsd domain has no guest device to pivot';
@@ -158,7 +173,7 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
   const domainKind = o.domain ?? 'vm';
   const disks = o.disks ?? DISKS;
   const size = o.diskSize ?? DISK_SIZE;
-  const domain = { kind: domainKind, disks: World.domainDisks(domainKind, disks, size) };
+  const domain = World.domainFor(proposal, domainKind, disks, size);
   const factory = o.port ?? (await simPortFactory(o.profile));
   const makePort = (seed: number) => factory(seed, domain);
   const verdicts = new Map<PropertyId, Verdict>();
