@@ -123,6 +123,8 @@ function expressible(
   if (prop === 'concurrent-points-in-time' && !p.capabilities.concurrentJobs)
     return p.limits[prop] ?? 'one job at a time';
   if (prop === 'job-identity' && !p.capabilities.jobIds) return p.limits[prop] ?? 'the API has no job ids';
+  if (prop === 'job-identity' && !p.capabilities.concurrentJobs)
+    return p.limits[prop] ?? 'one job at a time: an id never meets another live job';
   if (prop === 'common-point-in-time' && p.capabilities.disksPerCall === 'one')
     return p.limits[prop] ?? 'one disk per call: a job is one disk';
   if (prop === 'isolation' && !p.capabilities.concurrentJobs)
@@ -184,6 +186,8 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
   let qmpCommands = 0;
   let totalRuns = 0;
   const cost: Cost = { sessions: 0, apiQmpCommands: 0, scratchSessions: 0, scratchBytes: 0, scratchMax: 0 };
+  /** clusters incremental backups marked, and of them those the guest had not written since the checkpoint */
+  const tight = { marked: 0, unwritten: 0 };
   const verdict = (p: PropertyId, v: Omit<Verdict, 'property' | 'description' | 'claimed'>): Verdict => ({
     property: p,
     description: PROPERTIES[p],
@@ -227,6 +231,8 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
           for (const t of w.transitionsTaken) taken.add(t);
           addCost(cost, w, port.trace);
           o.onProgress?.({ round, runs: runsThisRound, of: o.runs, failed: findingsFailed(verdicts) });
+          tight.marked += w.checkpoints?.tight.marked ?? 0;
+          tight.unwritten += w.checkpoints?.tight.unwritten ?? 0;
         }
         qmpCommands += port.trace.filter((t) => t.kind === 'qmp').length;
         await port.close();
@@ -244,7 +250,9 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
             exercised: n,
             ...(n === 0
               ? { reason: `no run of ${watchedRuns.get(p)} reached it (${PROPERTY_INFO[p].exercised})` }
-              : {}),
+              : p === 'incremental-tight'
+                ? { reason: tightness(tight) }
+                : {}),
           }),
         );
       }
@@ -351,6 +359,12 @@ async function probeSecondClient(
   } finally {
     await port.close();
   }
+}
+
+/** incremental-tight's measure: how much of what the incrementals marked the guest had not written */
+function tightness(t: { marked: number; unwritten: number }): string {
+  const pct = t.marked > 0 ? ((100 * t.unwritten) / t.marked).toFixed(1) : '0';
+  return `${t.unwritten} of ${t.marked} marked clusters were not written since the checkpoint (${pct}%)`;
 }
 
 function coverageOf(p: Proposal, taken: Set<string>): Coverage {
