@@ -78,9 +78,13 @@ export class QemuPort implements Port {
     this.guests.clear();
     this.flushEvents();
     this.listener.close();
-    // quit: QEMU closes every image (qcow2 stores its bitmaps); crash: SIGKILL, nothing is written back
-    if (opts.crash) await this.q.crash();
-    else await this.q.stop();
+    // quit: QEMU closes every image (qcow2 stores its bitmaps); crash: SIGKILL, nothing is written back.
+    // The guest flushed its disks first: what a guest did not flush may be lost, which is not the question
+    if (opts.crash) {
+      for (const d of this.o.domain.disks)
+        if (d.device) await hmpQemuIo(this.q, { qdev: `${d.device}/virtio-backend` }, 'flush');
+      await this.q.crash();
+    } else await this.q.stop();
     this.trace.push({ kind: 'note', text: opts.crash ? 'QEMU killed (SIGKILL)' : 'QEMU quit' });
     this.images.clear();
     this.seen.length = 0;

@@ -101,6 +101,15 @@ export class Sim {
     this.core.graph.closeAll();
   }
 
+  /** kill -9: nothing is closed properly; files are let go of as they are (qcow2 bitmaps stay IN_USE). */
+  crash(): void {
+    for (const n of this.core.graph.nodes.values()) {
+      const d = n.driver as { abandon?: () => void; close(node: typeof n): void };
+      if (d.abandon) d.abandon();
+      else d.close(n);
+    }
+  }
+
   runUntilIdle(maxMs = 3_600_000): void {
     this.core.clock.runUntilIdle(maxMs * 1e6);
   }

@@ -122,6 +122,14 @@ type MemFile =
   | { kind: 'raw'; store: ImageStore }
   | { kind: 'qcow2'; layer: Qcow2Layer; bitmaps: StoredBitmap[] };
 
+function listedBitmaps(list: StoredBitmap[]): { name: string; granularity: number; flags: string[] }[] {
+  return list.map((b) => ({
+    flags: [...(b.inUse ? ['in-use'] : []), ...(b.auto ? ['auto'] : [])],
+    name: b.name,
+    granularity: b.granularity,
+  }));
+}
+
 function memoryBitmaps(f: { bitmaps: StoredBitmap[] }, readOnly: boolean): Partial<Qcow2Layer> {
   const copy = (b: StoredBitmap): StoredBitmap => ({ ...b, dirty: new Set(b.inUse ? [] : b.dirty) });
   return {
@@ -148,6 +156,7 @@ function memoryBitmaps(f: { bitmaps: StoredBitmap[] }, readOnly: boolean): Parti
       const i = f.bitmaps.findIndex((x) => x.name === name);
       if (i >= 0) f.bitmaps.splice(i, 1);
     },
+    bitmapDirectory: () => listedBitmaps(f.bitmaps),
   };
 }
 
@@ -191,12 +200,7 @@ export class MemoryFs implements SimFs {
   /** the persistent bitmaps a qcow2 image holds now, as `qemu-img info` lists them */
   imageBitmaps(file: string): { name: string; granularity: number; flags: string[] }[] {
     const f = this.files.get(file);
-    if (f?.kind !== 'qcow2') return [];
-    return f.bitmaps.map((b) => ({
-      name: b.name,
-      granularity: b.granularity,
-      flags: [...(b.inUse ? ['in-use'] : []), ...(b.auto ? ['auto'] : [])],
-    }));
+    return f?.kind === 'qcow2' ? listedBitmaps(f.bitmaps) : [];
   }
   actualSize(file: string): number {
     const f = this.files.get(file);

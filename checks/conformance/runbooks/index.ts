@@ -1,4 +1,5 @@
 import { BITMAPS } from './bitmaps.ts';
+import { CHECKPOINTS } from './checkpoints.ts';
 import type { ParsedRunbook } from './define.ts';
 import { ERRORS } from './errors.ts';
 import { EXPORTS } from './exports.ts';
@@ -25,6 +26,7 @@ export const RUNBOOKS: ParsedRunbook[] = [
   ...FAULTS,
   ...REGRESSIONS,
   ...VM,
+  ...CHECKPOINTS,
   ...PROBE_RUNBOOKS,
 ];
 
