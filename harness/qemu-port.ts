@@ -13,6 +13,7 @@ import {
   type TraceEntry,
 } from '../contract/port.ts';
 import { type Feature, type Profile, versionInfo } from '../contract/versions.ts';
+import { dirtyRanges } from './clients/dirty-map.ts';
 import { NbdClient } from './clients/nbd-client.ts';
 import type { QmpClient } from './clients/qmp-client.ts';
 import { registerCleanup } from './targets/cleanup-registry.ts';
@@ -119,21 +120,7 @@ export class QemuPort implements Port {
     try {
       c = await NbdClient.connect({ path: this.sock() }, { exportName: name, metaContexts: [context] });
       entry.length = c.size;
-      const out: DirtyRange[] = [];
-      let pos = 0;
-      while (pos < c.size) {
-        const ext = (await c.blockStatus(pos, c.size - pos)).get(context) ?? [];
-        if (ext.length === 0) throw new Error(`no extents of ${context} at ${pos}`);
-        for (const e of ext) {
-          const last = out.at(-1);
-          if (e.flags & 1) {
-            if (last && last.offset + last.length === e.offset) last.length += e.length;
-            else out.push({ offset: e.offset, length: e.length });
-          }
-          pos = e.offset + e.length;
-        }
-      }
-      return out;
+      return await dirtyRanges(c, context);
     } catch (e) {
       entry.error = e instanceof Error ? e.message : String(e);
       throw e;

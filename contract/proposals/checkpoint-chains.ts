@@ -1,7 +1,15 @@
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { defineProposal, type LowerCtx } from './define.ts';
-import { addOverlay, cancelJob, diskNode, diskOf, exportNode, removeNode, unexport } from './lowering-kit.ts';
+import {
+  addBackupOverlays,
+  cancelJob,
+  diskNode,
+  diskOf,
+  exportNode,
+  removeNode,
+  unexport,
+} from './lowering-kit.ts';
 
 /**
  * The team's checkpoint API: backup chains by id (one per destination), and an incremental that answers
@@ -205,53 +213,17 @@ export default defineProposal({
       const n = ((ctx.state.jobs as number | undefined) ?? 0) + 1;
       ctx.state.jobs = n;
       const id = `backup${n}`;
-      const files: Record<string, string> = {};
-      for (const d of disks) files[d] = await addOverlay(ctx, d, `${id}-${d}`);
-      const actions: { type: string; data: Record<string, unknown> }[] = [];
-      for (const d of disks) {
-        if (from.length > 0)
-          actions.push(
-            {
-              type: 'block-dirty-bitmap-add',
-              data: {
-                node: `${id}-${d}`,
-                name: `${id}-${d}`,
-                persistent: false,
-                disabled: true,
-                granularity: 65536,
-              },
-            },
-            {
-              type: 'block-dirty-bitmap-merge',
-              data: {
-                node: `${id}-${d}`,
-                target: `${id}-${d}`,
-                bitmaps: from.map((c) => ({ node: diskNode(ctx, d), name: c.id })),
-              },
-            },
-          );
-        actions.push({
-          type: 'blockdev-backup',
-          data: { device: diskNode(ctx, d), 'job-id': `${id}-${d}`, target: `${id}-${d}`, sync: 'none' },
-        });
-      }
-      try {
-        await ctx.port.qmp('transaction', { actions });
-      } catch (e) {
-        for (const d of disks) await removeNode(ctx, `${id}-${d}`, files[d]);
-        throw e;
-      }
+      // an incremental exports the merge of the checkpoint's bitmap and every newer one of its chain
+      const ids = from.map((c) => c.id);
+      const files = await addBackupOverlays(ctx, disks, id, ids.length > 0 ? () => ids : undefined);
       for (const d of disks)
-        if (from.length > 0)
-          await ctx.port.qmp('block-export-add', {
-            type: 'nbd',
-            id: `${id}-${d}`,
-            'node-name': `${id}-${d}`,
-            name: `${id}-${d}`,
-            writable: false,
-            bitmaps: [`${id}-${d}`],
-          });
-        else await exportNode(ctx, `${id}-${d}`, `${id}-${d}`, `${id}-${d}`);
+        await exportNode(
+          ctx,
+          `${id}-${d}`,
+          `${id}-${d}`,
+          `${id}-${d}`,
+          ids.length > 0 ? `${id}-${d}` : undefined,
+        );
       const mode = from.length > 0 ? 'incremental' : 'full';
       ctx.state.job = { id, disks, files, mode } satisfies Job;
       return { id, mode, ...(reason ? { reason } : {}) };

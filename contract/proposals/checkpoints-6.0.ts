@@ -1,7 +1,15 @@
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { defineProposal } from './define.ts';
-import { addOverlay, cancelJob, diskNode, diskOf, exportNode, removeNode, unexport } from './lowering-kit.ts';
+import {
+  addBackupOverlays,
+  cancelJob,
+  diskNode,
+  diskOf,
+  exportNode,
+  removeNode,
+  unexport,
+} from './lowering-kit.ts';
 
 /**
  * libvirt's checkpoints (6.0 API) as libvirt 9.0 lowers them, read off the wire (harness/libvirt/fixtures,
@@ -171,53 +179,21 @@ export default defineProposal({
             throw new Error(`checkpoint inconsistent: missing or broken bitmap '${since}' for disk '${d}'`);
         }
       }
-      const files: Record<string, string> = {};
-      for (const d of disks) files[d] = await addOverlay(ctx, d, `backup-${d}`);
-      const actions: { type: string; data: Record<string, unknown> }[] = [];
-      for (const d of disks) {
-        if (since !== undefined)
-          actions.push(
-            {
-              type: 'block-dirty-bitmap-add',
-              data: {
-                node: `backup-${d}`,
-                name: `backup-${d}`,
-                persistent: false,
-                disabled: true,
-                granularity: 65536,
-              },
-            },
-            {
-              type: 'block-dirty-bitmap-merge',
-              data: {
-                node: `backup-${d}`,
-                target: `backup-${d}`,
-                bitmaps: [{ node: diskNode(ctx, d), name: since }],
-              },
-            },
-          );
-        actions.push({
-          type: 'blockdev-backup',
-          data: { device: diskNode(ctx, d), 'job-id': `backup-${d}`, target: `backup-${d}`, sync: 'none' },
-        });
-      }
-      try {
-        await ctx.port.qmp('transaction', { actions });
-      } catch (e) {
-        for (const d of disks) await removeNode(ctx, `backup-${d}`, files[d]);
-        throw e;
-      }
+      // the temporary bitmap is merged from the checkpoint's own: it recorded everything since
+      const files = await addBackupOverlays(
+        ctx,
+        disks,
+        'backup',
+        since === undefined ? undefined : () => [since],
+      );
       for (const d of disks)
-        if (since !== undefined)
-          await ctx.port.qmp('block-export-add', {
-            type: 'nbd',
-            id: `backup-${d}`,
-            'node-name': `backup-${d}`,
-            name: `backup-${d}`,
-            writable: false,
-            bitmaps: [`backup-${d}`],
-          });
-        else await exportNode(ctx, `backup-${d}`, `backup-${d}`, `backup-${d}`);
+        await exportNode(
+          ctx,
+          `backup-${d}`,
+          `backup-${d}`,
+          `backup-${d}`,
+          since === undefined ? undefined : `backup-${d}`,
+        );
       ctx.state.job = { disks, files } satisfies Job;
       return 0;
     },
