@@ -72,9 +72,9 @@ export function opsArbitrary(
     { weight: 10, arbitrary: op },
     {
       weight: 4,
-      arbitrary: fc.record({ op: fc.constant('checkpoint' as const), chain: fc.integer({ min: 0, max: 1 }) }),
+      arbitrary: fc.record({ op: fc.constant('checkpoint' as const), chain: fc.constantFrom(0, 0, 1) }),
     },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('delete-checkpoint' as const), checkpoint: n }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant('delete-checkpoint' as const), checkpoint: n }) },
     {
       weight: 4,
       arbitrary: fc.record({
