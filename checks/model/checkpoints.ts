@@ -3,6 +3,7 @@ import type { PropertyId } from '../../contract/properties.ts';
 import type { CheckpointPlan } from '../../contract/proposals/define.ts';
 import type { OpSpec } from '../../contract/proposals/ops.ts';
 import { firstDiff } from './disk-model.ts';
+import { errorText, hex } from './error-text.ts';
 import type { World } from './world.ts';
 
 /**
@@ -246,14 +247,4 @@ export class CheckpointRun {
         );
     }
   }
-}
-
-function hex(n: number | undefined): string {
-  return (n ?? 0).toString(16).padStart(2, '0');
-}
-
-function errorText(e: unknown): string {
-  if (e instanceof Error && /^(TypeError|RangeError|ReferenceError|SyntaxError)$/.test(e.name))
-    return `${e.name}: ${e.message}`;
-  return e instanceof Error ? e.message : String(e);
 }

@@ -8,6 +8,7 @@ export type { OpSpec };
 
 import { CheckpointRun } from './checkpoints.ts';
 import { DiskHistory, firstDiff, type PatternWrite } from './disk-model.ts';
+import { errorText, hex, msg } from './error-text.ts';
 import { type QemuState, readQemuState, stateChanges } from './qemu-state.ts';
 
 /**
@@ -852,19 +853,4 @@ function range(a: number, b: number): Set<number> {
 
 function intersect(a: Set<number>, b: Set<number>): Set<number> {
   return new Set([...a].filter((x) => b.has(x)));
-}
-
-function hex(n: number | undefined): string {
-  return (n ?? 0).toString(16).padStart(2, '0');
-}
-
-function msg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-/** "TypeError: x is undefined" for a lowering's own bug, the message alone for a refusal */
-function errorText(e: unknown): string {
-  if (e instanceof Error && /^(TypeError|RangeError|ReferenceError|SyntaxError)$/.test(e.name))
-    return `${e.name}: ${e.message}`;
-  return msg(e);
 }
