@@ -66,7 +66,7 @@ export function missingCommand(side: Side, sim: Observed, domain: DomainKind): s
 function realRunner(targets: Map<string, ResolvedTarget>): Runner {
   return async (side, proposal, ops, kind) => {
     const profile = side.version as Profile;
-    const domain = { kind, disks: World.domainDisks(kind, 2, 256 * 1024) };
+    const domain = World.domainFor(proposal, kind, 2, 256 * 1024);
     if (side.kind === 'sim')
       return observe(proposal, new SimPort(profile, 1, domain), ops, side.key, profile);
     const t = targets.get(side.version)!;

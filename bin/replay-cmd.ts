@@ -39,7 +39,7 @@ export async function cmdReplay(
     t.data.file ? path.join(path.dirname(file), t.data.file) : t.data.proposal,
   );
   const target = resolveTarget(values.target);
-  const domain = { kind: t.data.domain, disks: World.domainDisks(t.data.domain, 2, 256 * 1024) };
+  const domain = World.domainFor(proposal, t.data.domain, 2, 256 * 1024);
   const where = `${target.label} (${t.data.domain} domain)`;
   const r = await replayOps(proposal, () => startPort(target, domain), t.data.ops);
   if (r.unknown) {
@@ -62,7 +62,7 @@ async function replayScenario(values: { target: string }, text: string, file: st
   const s = parseScenario(text, file);
   const proposal = await loadProposal(s.proposal);
   const target = resolveTarget(values.target);
-  const domain = { kind: s.domain, disks: World.domainDisks(s.domain, 2, 256 * 1024) };
+  const domain = World.domainFor(proposal, s.domain, 2, 256 * 1024);
   const where = `${target.label} (${s.domain} domain)`;
   console.log(`${s.scenario}`);
   if (target.profile && !s.versions.includes(target.profile))

@@ -33,6 +33,21 @@ export interface DomainDisk {
   node: string;
   size: number;
   device?: string;
+  /** the image format the domain starts the disk on (raw unless said): persistent bitmaps need qcow2 */
+  format?: 'raw' | 'qcow2';
+}
+
+/** A dirty range a `qemu:dirty-bitmap:NAME` context reports (merged, absolute offsets). */
+export interface DirtyRange {
+  offset: number;
+  length: number;
+}
+
+/** A persistent bitmap of a qcow2 image, as `qemu-img info` lists it (flags 'in-use', 'auto'). */
+export interface ImageBitmap {
+  name: string;
+  granularity: number;
+  flags: string[];
 }
 
 /**
@@ -65,6 +80,15 @@ export interface Port {
   guestRead(disk: string, offset: number, length: number): Promise<Uint8Array>;
   /** an NBD client reads an export */
   readExport(name: string, offset: number, length: number): Promise<Uint8Array>;
+  /** an NBD client reads the dirty ranges of an export's meta context (`qemu:dirty-bitmap:NAME`) */
+  readDirtyMap(name: string, context: string): Promise<DirtyRange[]>;
+  /**
+   * vm: QEMU quits (`quit`: every image closes, qcow2 stores its persistent bitmaps) and starts again, paused,
+   * on the same images; `crash: true` kills it with SIGKILL instead (nothing is stored). Scratch images go.
+   */
+  restart(opts: { crash: boolean }): Promise<void>;
+  /** the persistent bitmaps in a disk's image, read from the image itself (qemu-img info -U) */
+  imageBitmaps(disk: string): Promise<ImageBitmap[]>;
   /** let time pass with nobody calling (simulated time on the simulator) */
   pass(ms: number): Promise<void>;
   /** a fresh scratch image the tool owns (qcow2 or raw); returns its path */

@@ -53,6 +53,30 @@ export const PROPERTY_INFO = {
     text: 'ending a job releases it: its filter leaves the guest’s write path and its scratch stops growing',
     exercised: 'runs that ended a job',
   },
+  'incremental-complete': {
+    text: 'every cluster the guest wrote since checkpoint N is marked in the dirty bitmap the incremental backup from N exports (a missing one is data loss)',
+    exercised: 'runs that read the dirty map of an incremental backup',
+  },
+  'incremental-tight': {
+    text: 'the share of clusters an incremental backup marks that the guest did not write since its checkpoint (reported)',
+    exercised: 'runs that read the dirty map of an incremental backup',
+  },
+  'checkpoint-survives-restart': {
+    text: 'after a clean QEMU quit and a start on the same images, an incremental from an older checkpoint still covers every write',
+    exercised: 'runs that took an incremental from a checkpoint older than a clean restart',
+  },
+  'crash-detected': {
+    text: 'after kill -9 of QEMU, an incremental from an older checkpoint covers every write or says a full backup is needed; it never exports an incomplete map as whole',
+    exercised: 'runs that asked for an incremental from a checkpoint older than a crash',
+  },
+  'checkpoint-delete-merges': {
+    text: 'deleting a checkpoint (a middle one too) leaves the next incremental from an older one complete',
+    exercised: 'runs that took an incremental from a checkpoint after a newer one was deleted',
+  },
+  'independent-chains': {
+    text: 'two backup chains (two destinations) do not disturb each other: creating, deleting or backing up in one leaves the other’s incrementals complete',
+    exercised: 'runs that took an incremental in one chain after the other chain changed',
+  },
 } as const;
 
 export type PropertyId = keyof typeof PROPERTY_INFO;

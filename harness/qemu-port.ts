@@ -3,8 +3,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type DomainSpec, type Port, QmpCallError, type TraceEntry } from '../contract/port.ts';
+import {
+  type DirtyRange,
+  type DomainDisk,
+  type DomainSpec,
+  type ImageBitmap,
+  type Port,
+  QmpCallError,
+  type TraceEntry,
+} from '../contract/port.ts';
 import { type Feature, type Profile, versionInfo } from '../contract/versions.ts';
+import { dirtyRanges } from './clients/dirty-map.ts';
 import { NbdClient } from './clients/nbd-client.ts';
 import type { QmpClient } from './clients/qmp-client.ts';
 import { registerCleanup } from './targets/cleanup-registry.ts';
@@ -34,10 +43,10 @@ export class QemuPort implements Port {
   readonly features: ReadonlySet<Feature>;
   private readonly guests = new Map<string, NbdClient>();
   private readonly images = new Set<string>();
-  private readonly listener: ReturnType<QmpClient['events']['listen']>;
+  private listener: ReturnType<QmpClient['events']['listen']>;
 
   private constructor(
-    private readonly q: QemuProcess,
+    private q: QemuProcess,
     private readonly o: QemuPortOptions,
     /** the VM's own disk images (made before it started), removed with it */
     private readonly diskDir?: { dir: string; unregister: () => void },
@@ -52,36 +61,71 @@ export class QemuPort implements Port {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-vm-'));
     const unregister = registerCleanup({ pids: () => [], scratch: dir });
     try {
-      const args: string[] = [];
       for (const d of o.domain.disks) {
-        const file = path.join(dir, `${d.node}.raw`);
-        qemuImg(o, ['create', '-q', '-f', 'raw', file, String(d.size)]);
-        const blockdev = {
-          driver: 'raw',
-          'node-name': d.node,
-          file: { driver: 'file', 'node-name': `${d.node}-file`, filename: file },
-        };
-        args.push(
-          '-blockdev',
-          JSON.stringify(blockdev),
-          '-device',
-          // SeaBIOS turns a virtio disk's write cache off when it sets the disk up, at a moment that
-          // depends on the host's speed: off from the start, every query-block says the same
-          `virtio-blk-pci,drive=${d.node},id=${d.device},write-cache=off`,
-        );
+        const format = d.format ?? 'raw';
+        qemuImg(o, ['create', '-q', '-f', format, diskFile(dir, d), String(d.size)]);
       }
-      const q = await startSystem({
-        argvPrefix: o.argvPrefix,
-        env: o.env,
-        machine: 'q35',
-        paused: true,
-        extraArgs: args,
-      });
-      return new QemuPort(q, o, { dir, unregister });
+      return new QemuPort(await startVm(o, dir), o, { dir, unregister });
     } catch (e) {
       fs.rmSync(dir, { recursive: true, force: true });
       unregister();
       throw e;
+    }
+  }
+
+  async restart(opts: { crash: boolean }): Promise<void> {
+    if (!this.diskDir) throw new Error(`${this.label}: only a VM domain restarts`);
+    for (const c of this.guests.values()) await c.disconnect().catch(() => {});
+    this.guests.clear();
+    this.flushEvents();
+    this.listener.close();
+    // quit: QEMU closes every image (qcow2 stores its bitmaps); crash: SIGKILL, nothing is written back.
+    // The guest flushed its disks first: what a guest did not flush may be lost, which is not the question
+    if (opts.crash) {
+      for (const d of this.o.domain.disks)
+        if (d.device) await hmpQemuIo(this.q, { qdev: `${d.device}/virtio-backend` }, 'flush');
+      await this.q.crash();
+    } else await this.q.stop();
+    this.trace.push({ kind: 'note', text: opts.crash ? 'QEMU killed (SIGKILL)' : 'QEMU quit' });
+    this.images.clear();
+    this.seen.length = 0;
+    this.q = await startVm(this.o, this.diskDir.dir);
+    this.listener = this.q.qmp.events.listen();
+    this.trace.push({ kind: 'note', text: 'QEMU started again on the same images' });
+  }
+
+  async imageBitmaps(disk: string): Promise<ImageBitmap[]> {
+    const d = this.o.domain.disks.find((x) => x.name === disk);
+    if (!d || !this.diskDir || d.format !== 'qcow2') return [];
+    // -U: the image is open in the running QEMU
+    const out = execFileSync(
+      (this.o.qemuImg ?? ['qemu-img'])[0],
+      [
+        ...(this.o.qemuImg ?? ['qemu-img']).slice(1),
+        'info',
+        '-U',
+        '--output=json',
+        diskFile(this.diskDir.dir, d),
+      ],
+      { env: this.o.env, stdio: 'pipe', timeout: 30_000, killSignal: 'SIGKILL' },
+    ).toString();
+    const info = JSON.parse(out) as { 'format-specific'?: { data?: { bitmaps?: ImageBitmap[] } } };
+    return info['format-specific']?.data?.bitmaps ?? [];
+  }
+
+  async readDirtyMap(name: string, context: string): Promise<DirtyRange[]> {
+    const entry: TraceEntry = { kind: 'read', export: name, offset: 0, length: 0 };
+    this.trace.push(entry);
+    let c: NbdClient | undefined;
+    try {
+      c = await NbdClient.connect({ path: this.sock() }, { exportName: name, metaContexts: [context] });
+      entry.length = c.size;
+      return await dirtyRanges(c, context);
+    } catch (e) {
+      entry.error = e instanceof Error ? e.message : String(e);
+      throw e;
+    } finally {
+      await c?.disconnect().catch(() => {});
     }
   }
 
@@ -261,6 +305,31 @@ export class QemuPort implements Port {
       this.diskDir.unregister();
     }
   }
+}
+
+function diskFile(dir: string, d: DomainDisk): string {
+  return path.join(dir, `${d.node}.${d.format ?? 'raw'}`);
+}
+
+/** qemu-system-x86_64 -M q35, paused, with a `-blockdev` (format over file) and a virtio-blk device per disk. */
+async function startVm(o: QemuPortOptions, dir: string): Promise<QemuProcess> {
+  const args: string[] = [];
+  for (const d of o.domain.disks) {
+    const blockdev = {
+      driver: d.format ?? 'raw',
+      'node-name': d.node,
+      file: { driver: 'file', 'node-name': `${d.node}-file`, filename: diskFile(dir, d) },
+    };
+    args.push(
+      '-blockdev',
+      JSON.stringify(blockdev),
+      '-device',
+      // SeaBIOS turns a virtio disk's write cache off when it sets the disk up, at a moment that depends
+      // on the host's speed: off from the start, every query-block says the same
+      `virtio-blk-pci,drive=${d.node},id=${d.device},write-cache=off`,
+    );
+  }
+  return startSystem({ argvPrefix: o.argvPrefix, env: o.env, machine: 'q35', paused: true, extraArgs: args });
 }
 
 function qemuImg(o: QemuPortOptions, args: string[]): void {

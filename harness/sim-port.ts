@@ -1,6 +1,13 @@
-import { type DomainSpec, type Port, QmpCallError, type TraceEntry } from '../contract/port.ts';
+import {
+  type DirtyRange,
+  type DomainSpec,
+  type ImageBitmap,
+  type Port,
+  QmpCallError,
+  type TraceEntry,
+} from '../contract/port.ts';
 import type { Feature, Profile } from '../contract/versions.ts';
-import { MemoryFs } from '../sim/host/fs.ts';
+import { MemoryFs, type SimFs } from '../sim/host/fs.ts';
 import { createSim, type Sim } from '../sim/sim.ts';
 import type { Faults } from '../sim/util/faults.ts';
 import { IoError } from '../sim/util/io-error.ts';
@@ -21,7 +28,7 @@ const WAIT_BOUND_MS = 600_000;
 const ROUND_TRIP_NS = 10_000;
 
 export class SimPort implements Port {
-  readonly sim: Sim;
+  sim: Sim;
   readonly trace: TraceEntry[] = [];
   readonly features: ReadonlySet<Feature>;
   private eventCursor = 0;
@@ -30,31 +37,46 @@ export class SimPort implements Port {
 
   constructor(
     readonly profile: Profile,
-    seed: number,
+    readonly seed: number,
     readonly domain: DomainSpec,
-    faults: Partial<Faults> = {},
+    private readonly faults: Partial<Faults> = {},
   ) {
-    const vm = domain.kind === 'vm';
-    this.sim = createSim({
-      profile,
-      seed,
-      flavour: vm ? 'system' : 'qsd',
-      fs: 'memory',
-      faults,
-      ...(vm ? { paused: true, machine: 'q35' as const } : {}),
-    });
+    this.sim = this.boot();
     this.features = this.sim.core.version.features;
+  }
+
+  /**
+   * A QEMU of the domain: a VM is the simulator's qemu-system flavour with the disks and devices on its
+   * command line; `fs` is the files of the QEMU that ran before (a restart on the same images).
+   */
+  private boot(fs?: SimFs): Sim {
+    const vm = this.domain.kind === 'vm';
+    const sim = createSim(
+      {
+        profile: this.profile,
+        seed: this.seed,
+        flavour: vm ? 'system' : 'qsd',
+        fs: 'memory',
+        faults: this.faults,
+        ...(vm ? { paused: true, machine: 'q35' as const } : {}),
+      },
+      fs,
+    );
     if (vm) {
-      // the command line: -blockdev raw over a file per disk, -device virtio-blk-pci,write-cache=off on each
-      // (the firmware turns a virtio disk's write cache off at a moment that depends on the host's speed:
-      // off from the start, query-block says the same at every step, as on real QEMU)
-      for (const d of domain.disks) {
-        const file = this.imagePath(d.node, 'raw');
-        this.sim.core.fs.createRaw(file, d.size);
-        this.sim.coldplug(
+      // the command line: -blockdev FORMAT over a file per disk, -device virtio-blk-pci,write-cache=off on
+      // each (the firmware turns a virtio disk's write cache off at a moment that depends on the host's
+      // speed: off from the start, query-block says the same at every step, as on real QEMU)
+      for (const d of this.domain.disks) {
+        const format = d.format ?? 'raw';
+        const file = this.imagePath(d.node, format);
+        if (!fs) {
+          if (format === 'qcow2') sim.core.fs.createQcow2(file, { size: d.size, clusterSize: 65536 });
+          else sim.core.fs.createRaw(file, d.size);
+        }
+        sim.coldplug(
           d.device!,
           {
-            driver: 'raw',
+            driver: format,
             'node-name': d.node,
             file: { driver: 'file', 'node-name': `${d.node}-file`, filename: file },
           },
@@ -62,12 +84,57 @@ export class SimPort implements Port {
         );
       }
     }
-    this.sim.onEvent((e) => {
+    sim.onEvent((e) => {
       const entry: TraceEntry = { kind: 'event', event: e.event, data: e.data };
       // events a command causes are listed after the command, as a QMP client would log them
       if (this.pendingEvents) this.pendingEvents.push(entry);
       else this.trace.push(entry);
     });
+    return sim;
+  }
+
+  async restart(opts: { crash: boolean }): Promise<void> {
+    if (this.domain.kind !== 'vm') throw new Error(`${this.label}: only a VM domain restarts`);
+    const fs = this.sim.core.fs;
+    // a clean quit closes every image (qcow2 stores its bitmaps); SIGKILL leaves the files as they are
+    if (!opts.crash) this.sim.quit();
+    this.trace.push({ kind: 'note', text: opts.crash ? 'QEMU killed (SIGKILL)' : 'QEMU quit' });
+    for (const p of this.images) if (fs instanceof MemoryFs) fs.files.delete(p);
+    this.images.clear();
+    this.eventCursor = 0;
+    this.sim = this.boot(fs);
+    this.trace.push({ kind: 'note', text: 'QEMU started again on the same images' });
+  }
+
+  async imageBitmaps(disk: string): Promise<ImageBitmap[]> {
+    const d = this.domain.disks.find((x) => x.name === disk);
+    const fs = this.sim.core.fs;
+    if (!d || !(fs instanceof MemoryFs)) return [];
+    return fs.imageBitmaps(this.imagePath(d.node, d.format ?? 'raw'));
+  }
+
+  async readDirtyMap(name: string, context: string): Promise<DirtyRange[]> {
+    this.roundTrip();
+    const exp = [...this.sim.core.exports.values()].find((e) => e.name === name);
+    const entry: TraceEntry = { kind: 'read', export: name, offset: 0, length: exp?.blk.bs?.size ?? 0 };
+    this.trace.push(entry);
+    const bitmap = context.startsWith('qemu:dirty-bitmap:')
+      ? exp?.bitmaps.find((b) => b.name === context.slice('qemu:dirty-bitmap:'.length))
+      : undefined;
+    if (!exp?.blk.bs || !bitmap) {
+      entry.error = `no meta context ${context} on export '${name}'`;
+      throw new Error(entry.error);
+    }
+    const b = this.sim.core.graph.find(bitmap.node)?.bitmaps.get(bitmap.name);
+    const out: DirtyRange[] = [];
+    for (const g of [...(b?.dirty ?? [])].sort((x, y) => x - y)) {
+      const offset = g * b!.granularity;
+      const length = Math.min(b!.granularity, exp.blk.bs.size - offset);
+      const last = out.at(-1);
+      if (last && last.offset + last.length === offset) last.length += length;
+      else out.push({ offset, length });
+    }
+    return out;
   }
 
   get label(): string {

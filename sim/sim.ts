@@ -10,6 +10,7 @@ import type { SimEvent } from './util/events.ts';
 import { type Faults, faultsSchema } from './util/faults.ts';
 import './host/qcow2-backend.ts';
 import { chainStatus } from './block/block-status.ts';
+import { closeAllExports } from './commands/exports.ts';
 
 export const simOptionsSchema = z
   .object({
@@ -41,9 +42,10 @@ export class Sim {
   readonly core: SimCore;
   private readonly monitor: Monitor;
 
-  constructor(opts: SimOptions = {}) {
+  /** `fs`: the files of a QEMU that ran before (a restart, or a start after a crash, on the same images) */
+  constructor(opts: SimOptions = {}, fs?: SimFs) {
     const o = simOptionsSchema.parse(opts);
-    const fs: SimFs = o.fs === 'real' ? new RealFs(o.cwd) : new MemoryFs();
+    fs ??= o.fs === 'real' ? new RealFs(o.cwd) : new MemoryFs();
     const faults: Faults = faultsSchema.parse(o.faults);
     this.core = new SimCore(
       o.profile as Profile,
@@ -91,6 +93,21 @@ export class Sim {
   /** Move simulated time forward by `ms`, running what falls due. */
   advance(ms: number): void {
     this.core.clock.advance(Math.round(ms * 1e6));
+  }
+
+  /** `quit`: every node closes (qcow2 stores its persistent bitmaps), as QEMU does on its way out. */
+  quit(): void {
+    closeAllExports(this.core);
+    this.core.graph.closeAll();
+  }
+
+  /** kill -9: nothing is closed properly; files are let go of as they are (qcow2 bitmaps stay IN_USE). */
+  crash(): void {
+    for (const n of this.core.graph.nodes.values()) {
+      const d = n.driver as { abandon?: () => void; close(node: typeof n): void };
+      if (d.abandon) d.abandon();
+      else d.close(n);
+    }
   }
 
   runUntilIdle(maxMs = 3_600_000): void {
@@ -164,6 +181,6 @@ export class Sim {
   }
 }
 
-export function createSim(opts: SimOptions = {}): Sim {
-  return new Sim(opts);
+export function createSim(opts: SimOptions = {}, fs?: SimFs): Sim {
+  return new Sim(opts, fs);
 }

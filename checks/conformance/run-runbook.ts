@@ -33,6 +33,7 @@ import { createQcow2 } from '../../sim/image/qcow2.ts';
 import { attachNbdServer } from '../../sim/serve/nbd/server.ts';
 import { createSim, type Sim } from '../../sim/sim.ts';
 import { eventProblem } from './event-check.ts';
+import { imageBitmaps } from './image-step.ts';
 import { runNbdStep } from './nbd-step.ts';
 import type { ParsedRunbook, Step } from './runbooks/define.ts';
 
@@ -57,6 +58,8 @@ interface Driver {
   pass(ms: number): Promise<void>;
   /** events since the last call */
   takeEvents(): { event: string; data?: Record<string, unknown> }[];
+  /** QEMU quits (or is killed) and starts again, paused, on the same files */
+  restart?(how: 'quit' | 'kill'): Promise<void>;
   stop(): Promise<void>;
   /** the target stopped answering and the run ended there (a recorded stuck step): stop without asking it */
   stuck?(): void;
@@ -143,25 +146,36 @@ async function simDriver(
   spec: Extract<TargetSpec, { kind: 'sim' }>,
   dir: string,
 ): Promise<Driver> {
-  const sim: Sim = createSim({
-    profile: spec.profile,
-    seed: spec.seed ?? 1,
-    switched: spec.switched ?? [],
-    flavour: rb.flavour,
-    fs: 'real',
-    cwd: dir,
-    // as startSystem: a q35 machine (one with devices) starts with -S
-    paused: rb.flavour === 'system' && rb.devices.length > 0,
-    devices: rb.devices.map((d) => ({
-      id: d.id,
-      blockdev: substitute(d.blockdev, dir) as Record<string, unknown>,
-    })),
-  });
+  const boot = (): Sim =>
+    createSim({
+      profile: spec.profile,
+      seed: spec.seed ?? 1,
+      switched: spec.switched ?? [],
+      flavour: rb.flavour,
+      fs: 'real',
+      cwd: dir,
+      // as startSystem: a q35 machine (one with devices) starts with -S
+      paused: rb.flavour === 'system' && rb.devices.length > 0,
+      devices: rb.devices.map((d) => ({
+        id: d.id,
+        blockdev: substitute(d.blockdev, dir) as Record<string, unknown>,
+      })),
+    });
+  let sim = boot();
   const events: { event: string; data?: Record<string, unknown> }[] = [];
   sim.onEvent((e) => events.push({ event: e.event, data: e.data }));
   // nbd-server-start listens for real, so a runbook's NBD reader talks to the simulator over a socket
-  const nbd = attachNbdServer(sim.core);
+  let nbd = attachNbdServer(sim.core);
   return {
+    async restart(how) {
+      await nbd.close();
+      if (how === 'quit') sim.quit();
+      else sim.crash();
+      events.length = 0;
+      sim = boot();
+      sim.onEvent((e) => events.push({ event: e.event, data: e.data }));
+      nbd = attachNbdServer(sim.core);
+    },
     async qmp(command, args) {
       if (sim.core.stuck) throw new QmpTimeoutError(`no reply to '${command}': ${sim.core.stuck}`);
       const r = sim.execute(command, args);
@@ -203,11 +217,12 @@ async function qemuDriver(
     `virtio-blk-pci,drive=${String(d.blockdev['node-name'])},id=${d.id}`,
   ]);
   const common = { argvPrefix: spec.argvPrefix, env: spec.env, extraArgs: devArgs };
-  const q: QemuProcess =
+  const start = (): Promise<QemuProcess> =>
     rb.flavour === 'qsd'
-      ? await startQsd(common)
-      : await startSystem({ ...common, machine: rb.devices.length > 0 ? 'q35' : 'none' });
-  const listener = q.qmp.events.listen();
+      ? startQsd(common)
+      : startSystem({ ...common, machine: rb.devices.length > 0 ? 'q35' : 'none' });
+  let q = await start();
+  let listener = q.qmp.events.listen();
   const bound = qmpBoundMs(spec.qmpTimeoutMs);
   let lastReply = Date.now();
   let failure: TargetFailure | undefined;
@@ -221,6 +236,13 @@ async function qemuDriver(
     },
     stuck() {
       stuck = true;
+    },
+    async restart(how) {
+      listener.close();
+      if (how === 'kill') await q.crash();
+      else await q.stop();
+      q = await start();
+      listener = q.qmp.events.listen();
     },
     async io(target, cmd) {
       const r = await hmpQemuIo(q, target, cmd);
@@ -541,6 +563,14 @@ async function runStep(
     t.steps.push({ step: i, request: { nbdHeld: name, withinMs }, nbd: { closed, of: cs.length } });
   } else if ('wait' in s) {
     await wait();
+  } else if ('restart' in s) {
+    if (!d.restart) throw new Error(`step ${i}: this target cannot be restarted`);
+    await d.restart(s.restart);
+    collect();
+    t.steps.push({ step: i, request: { restart: s.restart } });
+  } else if ('imageBitmaps' in s) {
+    const bitmaps = imageBitmaps(substitute(s.imageBitmaps, dir) as string);
+    t.steps.push({ step: i, request: { imageBitmaps: s.imageBitmaps }, reply: { bitmaps } });
   } else if ('sleepMs' in s) {
     await d.pass(s.sleepMs);
     collect();

@@ -95,6 +95,43 @@ describe('fleece-lab check on the bundled proposals', () => {
     expect(v.counterexample!.detail).toMatch(/internal error, not a refusal: TypeError/);
   });
 
+  const CHECKPOINT_CLAIMS = [
+    'incremental-complete',
+    'incremental-tight',
+    'checkpoint-survives-restart',
+    'crash-detected',
+    'checkpoint-delete-merges',
+  ];
+
+  it("checkpoints-6.0 (libvirt 9.0's lowering) keeps every checkpoint promise across deletes, restarts and crashes", async () => {
+    const v = await verdicts('checkpoints-6.0', 400);
+    for (const p of CHECKPOINT_CLAIMS) {
+      expect([p, v[p].status]).toEqual([p, 'holds']);
+      expect(v[p].exercised, p).toBeGreaterThan(0);
+    }
+    expect(v['incremental-tight'].reason).toMatch(/^\d+ of \d+ marked clusters were not written/);
+    expect(v['independent-chains'].status).toBe('not-expressible');
+    expect(v['independent-chains'].reason).toMatch(/by name only/);
+    // what it shares with virDomainBackupBegin: libvirt's teardown order
+    expect(v['safe-teardown'].status).toBe('fails');
+  }, 120_000);
+
+  it('checkpoint-chains (chains by id, merge on delete, full backup said after a crash) holds every claim', async () => {
+    const r = await check('checkpoint-chains', 400);
+    for (const v of r.verdicts.filter((x) => x.claimed)) {
+      expect([v.property, v.status]).toEqual([v.property, 'holds']);
+      expect(v.exercised, v.property).toBeGreaterThan(0);
+    }
+  }, 120_000);
+
+  it('an API without checkpoints: the checkpoint properties are not expressible, with the reason', async () => {
+    const v = await verdicts('job-ids', 30);
+    for (const p of [...CHECKPOINT_CLAIMS, 'independent-chains']) {
+      expect(v[p].status).toBe('not-expressible');
+      expect(v[p].reason).toBe('the API has no checkpoints');
+    }
+  });
+
   it('a proposal file with a call but no lowering is refused, naming the field', async () => {
     await expect(loadProposal(path.join(import.meta.dirname, 'fixtures/bad-proposal.ts'))).rejects.toThrow(
       /bad-proposal\.ts 'broken': lower\.begin: call 'begin' has no lowering/,

@@ -98,6 +98,15 @@ export interface ProposalReport {
   };
 }
 
+const CHECKPOINT_PROPERTIES: PropertyId[] = [
+  'incremental-complete',
+  'incremental-tight',
+  'checkpoint-survives-restart',
+  'crash-detected',
+  'checkpoint-delete-merges',
+  'independent-chains',
+];
+
 const DISKS = 2;
 const DISK_SIZE = 256 * 1024;
 
@@ -114,10 +123,18 @@ function expressible(
   if (prop === 'concurrent-points-in-time' && !p.capabilities.concurrentJobs)
     return p.limits[prop] ?? 'one job at a time';
   if (prop === 'job-identity' && !p.capabilities.jobIds) return p.limits[prop] ?? 'the API has no job ids';
+  if (prop === 'job-identity' && !p.capabilities.concurrentJobs)
+    return p.limits[prop] ?? 'one job at a time: an id never meets another live job';
   if (prop === 'common-point-in-time' && p.capabilities.disksPerCall === 'one')
     return p.limits[prop] ?? 'one disk per call: a job is one disk';
   if (prop === 'isolation' && !p.capabilities.concurrentJobs)
     return 'only one job at a time: nothing to isolate from';
+  if (CHECKPOINT_PROPERTIES.includes(prop)) {
+    if (!p.checkpoints) return 'the API has no checkpoints';
+    if (domain === 'qsd') return 'checkpoints need a VM domain (qcow2 disks, restarts)';
+    if (prop === 'independent-chains' && p.checkpoints.chains !== 'ids')
+      return p.limits[prop] ?? 'the API has no chains';
+  }
   if (prop === 'pivot-identical') {
     if (!p.shape.states.some((s) => s.tags.includes('pivoted'))) return 'the API has no pivot';
     if (domain === 'qsd') return 'the qsd domain has no guest device to pivot';
@@ -158,7 +175,7 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
   const domainKind = o.domain ?? 'vm';
   const disks = o.disks ?? DISKS;
   const size = o.diskSize ?? DISK_SIZE;
-  const domain = { kind: domainKind, disks: World.domainDisks(domainKind, disks, size) };
+  const domain = World.domainFor(proposal, domainKind, disks, size);
   const factory = o.port ?? (await simPortFactory(o.profile));
   const makePort = (seed: number) => factory(seed, domain);
   const verdicts = new Map<PropertyId, Verdict>();
@@ -169,6 +186,8 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
   let qmpCommands = 0;
   let totalRuns = 0;
   const cost: Cost = { sessions: 0, apiQmpCommands: 0, scratchSessions: 0, scratchBytes: 0, scratchMax: 0 };
+  /** clusters incremental backups marked, and of them those the guest had not written since the checkpoint */
+  const tight = { marked: 0, unwritten: 0 };
   const verdict = (p: PropertyId, v: Omit<Verdict, 'property' | 'description' | 'claimed'>): Verdict => ({
     property: p,
     description: PROPERTIES[p],
@@ -212,6 +231,8 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
           for (const t of w.transitionsTaken) taken.add(t);
           addCost(cost, w, port.trace);
           o.onProgress?.({ round, runs: runsThisRound, of: o.runs, failed: findingsFailed(verdicts) });
+          tight.marked += w.checkpoints?.tight.marked ?? 0;
+          tight.unwritten += w.checkpoints?.tight.unwritten ?? 0;
         }
         qmpCommands += port.trace.filter((t) => t.kind === 'qmp').length;
         await port.close();
@@ -229,7 +250,9 @@ export async function checkProposal(proposal: Proposal, o: CheckOptions): Promis
             exercised: n,
             ...(n === 0
               ? { reason: `no run of ${watchedRuns.get(p)} reached it (${PROPERTY_INFO[p].exercised})` }
-              : {}),
+              : p === 'incremental-tight'
+                ? { reason: tightness(tight) }
+                : {}),
           }),
         );
       }
@@ -336,6 +359,12 @@ async function probeSecondClient(
   } finally {
     await port.close();
   }
+}
+
+/** incremental-tight's measure: how much of what the incrementals marked the guest had not written */
+function tightness(t: { marked: number; unwritten: number }): string {
+  const pct = t.marked > 0 ? ((100 * t.unwritten) / t.marked).toFixed(1) : '0';
+  return `${t.unwritten} of ${t.marked} marked clusters were not written since the checkpoint (${pct}%)`;
 }
 
 function coverageOf(p: Proposal, taken: Set<string>): Coverage {

@@ -65,7 +65,27 @@ export function opsArbitrary(
     },
   );
   // 'medium': runs long enough to reach deep states (fast-check's default favours short arrays)
-  return fc.array(op, { minLength: 1, maxLength: maxCommands, size: 'medium' });
+  if (!p.checkpoints) return fc.array(op, { minLength: 1, maxLength: maxCommands, size: 'medium' });
+  // an API with checkpoints: they, their deletion, incrementals from them, restarts and crashes too
+  const n = fc.integer({ min: 0, max: 5 });
+  const withCheckpoints: fc.Arbitrary<OpSpec> = fc.oneof(
+    { weight: 10, arbitrary: op },
+    {
+      weight: 4,
+      arbitrary: fc.record({ op: fc.constant('checkpoint' as const), chain: fc.constantFrom(0, 0, 1) }),
+    },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant('delete-checkpoint' as const), checkpoint: n }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        op: fc.constant('incremental' as const),
+        checkpoint: n,
+        disks: fc.uniqueArray(disk, { minLength: 1, maxLength: disks }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('restart' as const), crash: fc.boolean() }) },
+  );
+  return fc.array(withCheckpoints, { minLength: 1, maxLength: maxCommands + 8, size: 'medium' });
 }
 
 /** How many transitions a session takes, at the least, from its machine's initial state to a readable one. */

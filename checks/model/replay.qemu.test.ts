@@ -35,7 +35,7 @@ function realTarget(v: string): ResolvedTarget | string {
 describe('check runs replayed on the simulator and on real qemu-system', () => {
   it('finds the scenarios', () => expect(SCENARIOS.length).toBeGreaterThanOrEqual(6));
   for (const c of SCENARIOS) {
-    const domain = { kind: c.domain, disks: World.domainDisks(c.domain, 2, FULL) };
+    const domain = World.domainFor(bundled(c.proposal)!, c.domain, 2, FULL);
     for (const v of c.versions) {
       it(`${c.scenario} (sim:${v})`, async () => {
         const r = await replayOps(

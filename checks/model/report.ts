@@ -61,7 +61,7 @@ function verdictLine(v: Verdict): string {
   const what = PROPERTY_INFO[v.property].exercised;
   const tail =
     v.status === 'holds'
-      ? `in all ${v.exercised} of ${v.runs} ${what}`
+      ? `in all ${v.exercised} of ${v.runs} ${what}${v.reason ? `; ${v.reason}` : ''}`
       : v.status === 'fails'
         ? v.counterexample!.detail
         : (v.reason ?? '');

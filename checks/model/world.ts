@@ -6,7 +6,9 @@ import type { Inject, OpSpec } from '../../contract/proposals/ops.ts';
 
 export type { OpSpec };
 
+import { CheckpointRun } from './checkpoints.ts';
 import { DiskHistory, firstDiff, type PatternWrite } from './disk-model.ts';
+import { errorText, hex, msg } from './error-text.ts';
 import { type QemuState, readQemuState, stateChanges } from './qemu-state.ts';
 
 /**
@@ -75,6 +77,8 @@ export class World {
     return this.sessions.filter((s) => s.owned.files.length > 0).map((s) => s.scratchPeak);
   }
   private baseline!: QemuState;
+  /** checkpoints, restarts and incremental backups, where the API has checkpoints */
+  readonly checkpoints: CheckpointRun | undefined;
   /**
    * the API accepted a call its machine forbids: what it did is not modelled, so the run ends there (the
    * misuse is the finding; what would follow from it is not blamed on other properties)
@@ -102,19 +106,26 @@ export class World {
       state: {},
       nbdServerRunning: true,
     };
+    this.checkpoints = proposal.checkpoints ? new CheckpointRun(this, proposal.checkpoints) : undefined;
   }
 
   /** The disks of a domain with `n` disks of `size` bytes. */
-  static domainDisks(kind: 'vm' | 'qsd', n: number, size: number) {
+  static domainDisks(kind: 'vm' | 'qsd', n: number, size: number, format: 'raw' | 'qcow2' = 'raw') {
     return DISK_NAMES.slice(0, n).map((name) => ({
       name,
       node: `disk-${name}`,
       size,
       ...(kind === 'vm' ? { device: name } : {}),
+      ...(format === 'qcow2' ? { format } : {}),
     }));
   }
 
-  private violate(property: PropertyId, detail: string): void {
+  /** The domain a proposal runs in: its disks are qcow2 where it has checkpoints (persistent bitmaps). */
+  static domainFor(p: Proposal, kind: 'vm' | 'qsd', n: number, size: number) {
+    return { kind, disks: World.domainDisks(kind, n, size, p.checkpoints ? 'qcow2' : 'raw') };
+  }
+
+  violate(property: PropertyId, detail: string): void {
     if (this.opts.focus.has(property)) throw new Violation(property, detail);
     this.findings.push({ property, detail });
   }
@@ -173,7 +184,37 @@ export class World {
         return this.port.pass(op.ms);
       case 'misuse':
         return this.misuse(op);
+      case 'checkpoint':
+      case 'delete-checkpoint':
+      case 'incremental':
+      case 'restart':
+        return this.checkpoints?.run(op);
     }
+  }
+
+  liveSessions(): number {
+    return this.alive().length;
+  }
+
+  /** Checkpoints are the domain's own: their bitmaps belong to what a teardown comes back to. */
+  async adoptBitmaps(): Promise<void> {
+    const now = await readQemuState(this.port);
+    // named bitmaps of the disks' own nodes (a live backup job's anonymous ones are not the domain's)
+    const own = (b: string) =>
+      !b.endsWith('/undefined') && this.port.domain.disks.some((d) => b.startsWith(`${d.node}/`));
+    this.baseline = {
+      ...this.baseline,
+      bitmaps: [...this.baseline.bitmaps.filter((b) => !own(b)), ...now.bitmaps.filter(own)].sort(),
+    };
+  }
+
+  /** QEMU started again on the same images (paused): the guest runs, readers get their NBD server back. */
+  async booted(): Promise<void> {
+    await this.port.qmp('cont');
+    await this.port.qmp('nbd-server-start', {
+      addr: { type: 'unix', data: { path: this.port.scratchPath('nbd.sock') } },
+    });
+    await this.adoptBitmaps();
   }
 
   private disk(i: number): string {
@@ -211,7 +252,7 @@ export class World {
     await this.checkUnreleased();
   }
 
-  private async apiCall(c: ApiCall): Promise<unknown> {
+  async apiCall(c: ApiCall): Promise<unknown> {
     const spec = this.proposal.calls[c.call];
     const params = spec.params.parse(c.params) as Record<string, unknown>;
     const entry = {
@@ -812,19 +853,4 @@ function range(a: number, b: number): Set<number> {
 
 function intersect(a: Set<number>, b: Set<number>): Set<number> {
   return new Set([...a].filter((x) => b.has(x)));
-}
-
-function hex(n: number | undefined): string {
-  return (n ?? 0).toString(16).padStart(2, '0');
-}
-
-function msg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-/** "TypeError: x is undefined" for a lowering's own bug, the message alone for a refusal */
-function errorText(e: unknown): string {
-  if (e instanceof Error && /^(TypeError|RangeError|ReferenceError|SyntaxError)$/.test(e.name))
-    return `${e.name}: ${e.message}`;
-  return msg(e);
 }

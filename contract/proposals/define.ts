@@ -58,6 +58,31 @@ export interface SessionPlan {
   request: Record<string, (handle: string, disks: string[]) => ApiCall>;
 }
 
+/**
+ * An API's checkpoints (incremental backup): the checker makes checkpoints in one of two chains (two backup
+ * destinations), deletes them, and takes incremental pull backups from them, reading the exported
+ * `qemu:dirty-bitmap` context. A checkpoint is named by what `handle` makes of its create call's result.
+ */
+export interface CheckpointPlan {
+  /** 'ids': the API tells chains apart; 'names': one set of checkpoints per domain, told apart by name only */
+  chains: 'ids' | 'names';
+  create(chain: number, disks: string[], ctx: { no: number }): ApiCall;
+  handle(result: unknown, chain: number, ctx: { no: number }): string;
+  remove(checkpoint: string, chain: number): ApiCall;
+  /** an incremental pull backup of `disks` from `since` (the changes since it) */
+  begin(since: string, chain: number, disks: string[]): ApiCall;
+  /** the backup's handle from its begin result */
+  backup(result: unknown): string;
+  /** the export of a disk and the meta context its changed clusters are read from */
+  exported(backup: string, disk: string): { name: string; context: string };
+  end(backup: string): ApiCall;
+  /**
+   * whether a begin's refusal text or result says that a full backup is needed (the checkpoint cannot give
+   * an incremental): `full` true for a result means the backup it started is a full one, with no map to read
+   */
+  fullNeeded(outcome: { error?: string; result?: unknown }): { full: boolean; started: boolean };
+}
+
 const capabilities = z
   .object({
     /** 'many': one call takes a list of disks; 'one': one disk per call (a session is one disk) */
@@ -111,6 +136,20 @@ export const proposalSchema = z
       })
       .strict(),
     lower: z.record(fn),
+    checkpoints: z
+      .object({
+        chains: z.enum(['ids', 'names']),
+        create: fn,
+        handle: fn,
+        remove: fn,
+        begin: fn,
+        backup: fn,
+        exported: fn,
+        end: fn,
+        fullNeeded: fn,
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -171,6 +210,8 @@ export interface Proposal {
   lower: Record<string, (ctx: LowerCtx, params: Record<string, unknown>) => Promise<unknown>>;
   /** the file it was loaded from (a proposal of the user's; bundled ones have none) */
   file?: string;
+  /** checkpoints and incremental backups, where the API has them (its domain's disks are then qcow2) */
+  checkpoints?: CheckpointPlan;
 }
 
 export type ProposalInput = Omit<Proposal, 'limits' | 'shape' | 'file'> & {

@@ -37,26 +37,47 @@ export async function addOverlay(ctx: LowerCtx, disk: string, node: string): Pro
  * The legacy recipe for several disks at one point in time: an overlay per disk and one transaction of
  * backup jobs sync=none into them (jobs and overlays named `${prefix}-${disk}`). A refused transaction takes
  * the overlays back before it says why. Returns each overlay's image.
+ *
+ * `since`: an incremental pull backup as libvirt 9.0 sends it: in the same transaction, before each job, a
+ * disabled temporary bitmap `${prefix}-${disk}` on the overlay, merged from the disk's checkpoint bitmaps
+ * (export it with exportNode's `bitmap`).
  */
 export async function addBackupOverlays(
   ctx: LowerCtx,
   disks: string[],
   prefix: string,
+  since?: (disk: string) => string[],
 ): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   for (const d of disks) files[d] = await addOverlay(ctx, d, `${prefix}-${d}`);
-  try {
-    await ctx.port.qmp('transaction', {
-      actions: disks.map((d) => ({
+  const actions = disks.flatMap((d) => {
+    const node = `${prefix}-${d}`;
+    const bitmap = since
+      ? [
+          {
+            type: 'block-dirty-bitmap-add',
+            data: { node, name: node, persistent: false, disabled: true, granularity: 65536 },
+          },
+          {
+            type: 'block-dirty-bitmap-merge',
+            data: {
+              node,
+              target: node,
+              bitmaps: since(d).map((name) => ({ node: diskNode(ctx, d), name })),
+            },
+          },
+        ]
+      : [];
+    return [
+      ...bitmap,
+      {
         type: 'blockdev-backup',
-        data: {
-          'job-id': `${prefix}-${d}`,
-          device: diskNode(ctx, d),
-          target: `${prefix}-${d}`,
-          sync: 'none',
-        },
-      })),
-    });
+        data: { 'job-id': node, device: diskNode(ctx, d), target: node, sync: 'none' },
+      },
+    ];
+  });
+  try {
+    await ctx.port.qmp('transaction', { actions });
   } catch (e) {
     for (const d of disks) await removeNode(ctx, `${prefix}-${d}`, files[d]);
     throw e;
@@ -64,9 +85,27 @@ export async function addBackupOverlays(
   return files;
 }
 
-/** Export a node read-only over NBD, with block-export-add where the QEMU has it (5.2+). */
-export async function exportNode(ctx: LowerCtx, id: string, node: string, name: string): Promise<void> {
-  if (ctx.port.features.has('block-export')) {
+/**
+ * Export a node read-only over NBD, with block-export-add where the QEMU has it (5.2+); `bitmap`: also its
+ * dirty bitmap of that name, as the `qemu:dirty-bitmap:NAME` context (libvirt's incremental pull backup).
+ */
+export async function exportNode(
+  ctx: LowerCtx,
+  id: string,
+  node: string,
+  name: string,
+  bitmap?: string,
+): Promise<void> {
+  if (bitmap !== undefined) {
+    await ctx.port.qmp('block-export-add', {
+      type: 'nbd',
+      id,
+      'node-name': node,
+      name,
+      writable: false,
+      bitmaps: [bitmap],
+    });
+  } else if (ctx.port.features.has('block-export')) {
     await ctx.port.qmp('block-export-add', { type: 'nbd', id, 'node-name': node, name });
   } else {
     await ctx.port.qmp('nbd-server-add', { device: node, name });

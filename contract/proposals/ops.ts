@@ -43,6 +43,14 @@ export const opSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('stop'), session: n, inject: z.array(injectSchema).optional() }).strict(),
   /** time passes with nobody calling (a mirror job gets ready, say) */
   z.object({ op: z.literal('wait'), ms: z.number().int().min(1).max(60_000) }).strict(),
+  /** a checkpoint in one of two chains (two backup destinations) */
+  z.object({ op: z.literal('checkpoint'), chain: n.max(1) }).strict(),
+  /** delete the `checkpoint`-th live checkpoint */
+  z.object({ op: z.literal('delete-checkpoint'), checkpoint: n }).strict(),
+  /** an incremental pull backup from the `checkpoint`-th live checkpoint: begin, read its dirty maps, end */
+  z.object({ op: z.literal('incremental'), checkpoint: n, disks: z.array(n).min(1) }).strict(),
+  /** QEMU quits and starts again on the same images, or is killed (kill -9) and started again */
+  z.object({ op: z.literal('restart'), crash: z.boolean() }).strict(),
   z
     .object({
       op: z.literal('misuse'),

@@ -3,6 +3,8 @@
  * export read whole with nbdcopy, byte comparison with qemu-img compare, a dirty-bitmap context read with
  * our NBD client, and the bitmaps an image holds (qemu-img info). All bounded; a failure names its step.
  */
+import type { DirtyRange } from '../../contract/port.ts';
+import { dirtyRanges } from '../clients/dirty-map.ts';
 import { NbdClient } from '../clients/nbd-client.js';
 import { runBounded, StepError } from './run-bounded.js';
 
@@ -70,10 +72,7 @@ export async function compareImages(
     throw new StepError(step, `${a} and ${b} differ: ${(r.stdout + r.stderr).trim().split('\n').at(-1)}`);
 }
 
-export interface DirtyRange {
-  offset: number;
-  length: number;
-}
+export type { DirtyRange };
 
 /** The dirty ranges an export's `qemu:dirty-bitmap:NAME` context reports, merged, over the whole export. */
 export async function readDirtyMap(
@@ -88,21 +87,7 @@ export async function readDirtyMap(
       { path: socket },
       { exportName, metaContexts: [context], timeoutMs: 10_000 },
     );
-    const out: DirtyRange[] = [];
-    let pos = 0;
-    while (pos < client.size) {
-      const ext = (await client.blockStatus(pos, client.size - pos)).get(context) ?? [];
-      if (ext.length === 0) throw new StepError(step, `no extents for ${context} at ${pos}`);
-      for (const e of ext) {
-        const last = out.at(-1);
-        if (e.flags & 1) {
-          if (last && last.offset + last.length === e.offset) last.length += e.length;
-          else out.push({ offset: e.offset, length: e.length });
-        }
-        pos = e.offset + e.length;
-      }
-    }
-    return out;
+    return await dirtyRanges(client, context);
   } catch (e) {
     if (e instanceof StepError) throw e;
     throw new StepError(step, `reading ${context} of ${exportName}: ${(e as Error).message}`, { cause: e });

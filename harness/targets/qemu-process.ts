@@ -63,6 +63,8 @@ export interface QemuProcess {
    * `quit: false` skips the quit (for a QEMU already known to be stuck: it would only wait out its bound).
    */
   stop(opts?: { quit?: boolean }): Promise<void>;
+  /** kill -9 (no quit, no SIGTERM: nothing is written back), then the same cleanup as stop. Idempotent. */
+  crash(): Promise<void>;
 }
 
 const STOP_STEP_MS = 3_000;
@@ -194,6 +196,21 @@ class Launched {
     }
   }
 
+  /** kill -9: QEMU gets no chance to close its images (the real process first, then any wrapper). */
+  async killHard(): Promise<void> {
+    for (const pid of this.livePids().reverse()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // raced with its exit
+      }
+    }
+    await within(this.exited, KILL_BOUND_MS);
+    const until = Date.now() + KILL_BOUND_MS;
+    while (this.wrappedPid !== undefined && isProcessAlive(this.wrappedPid) && Date.now() < until)
+      await sleep(20);
+  }
+
   removeScratch(): void {
     fs.rmSync(this.scratch, { recursive: true, force: true });
     this.unregister();
@@ -284,6 +301,17 @@ async function launch(
     describe: () => l.describe(),
     stop: (o = {}) => {
       stopping ??= stop(o.quit !== false);
+      return stopping;
+    },
+    crash: () => {
+      stopping ??= (async () => {
+        try {
+          await l.killHard();
+          await qmp.close();
+        } finally {
+          l.removeScratch();
+        }
+      })();
       return stopping;
     },
   };

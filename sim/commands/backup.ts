@@ -2,6 +2,7 @@ import type { CommandArgs } from '../../contract/qapi/generated/commands.ts';
 import type { BlockNode } from '../block/graph.ts';
 import { checkOpBlocked } from '../block/op-blockers.ts';
 import type { SimCore } from '../core/core.ts';
+import type { OnCbwError } from '../drivers/copy-before-write.ts';
 import { FileDriver } from '../drivers/file.ts';
 import { openImplicitNode } from '../drivers/open-node.ts';
 import { FsError } from '../host/fs.ts';
@@ -89,6 +90,7 @@ export function prepareBackup(core: SimCore, action: BackupAction, txn?: JobTxn)
       filterNodeName: a['filter-node-name'],
       onTargetError: a['on-target-error'] ?? 'report',
       onSourceError: a['on-source-error'] ?? 'report',
+      onCbwError: a['on-cbw-error'] as OnCbwError | undefined,
       discardSource: a['discard-source'] === true,
       ownsTarget,
     };

@@ -73,6 +73,8 @@ export function bitmapRemove(
   if (core.version.qemu.major >= 11 && bitmap.persistent && !bitmap.busy && bs.readOnly)
     throw generic(`Cannot remove persistent bitmap '${name}': no write access to node '${bs.nodeName}'`);
   checkNotBusy(bitmap, { inconsistent: true });
+  // a persistent one leaves the image at once (also in a transaction, at prepare)
+  if (bitmap.persistent && bs.driver instanceof Qcow2Driver) bs.driver.removeStored(bs, name);
   // Hidden during the transaction, released on commit.
   bs.bitmaps.delete(name);
   return {

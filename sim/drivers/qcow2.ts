@@ -48,6 +48,16 @@ export class Qcow2Driver implements NodeDriver {
     }
   }
 
+  /**
+   * block-dirty-bitmap-remove of a persistent bitmap (bdrv_remove_persistent_dirty_bitmap): it leaves the
+   * image at once, not at close (query-named-block-nodes and qemu-img info show it gone)
+   */
+  removeStored(node: BlockNode, name: string): void {
+    if (node.readOnly || !this.loaded.has(name)) return;
+    this.layer.removeBitmap?.(name, this.passDiscard);
+    this.loaded.delete(name);
+  }
+
   /** qcow2_inactivate on close: persistent bitmaps go back to the image (qcow2_store_persistent_dirty_bitmaps). */
   private storeBitmaps(node: BlockNode): void {
     if (node.readOnly || !this.layer.storeBitmaps) return;
@@ -128,6 +138,11 @@ export class Qcow2Driver implements NodeDriver {
     } finally {
       this.layer.store.close();
     }
+  }
+
+  /** kill -9: the image is let go of as it is; its bitmaps stay IN_USE (what the guest flushed is there) */
+  abandon(): void {
+    this.layer.store.close();
   }
 
   /**

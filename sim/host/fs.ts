@@ -113,7 +113,52 @@ export class RealFs implements SimFs {
   }
 }
 
-type MemFile = { kind: 'raw'; store: ImageStore } | { kind: 'qcow2'; layer: Qcow2Layer };
+/**
+ * A qcow2 image in memory keeps its persistent bitmaps as the image's bitmap directory would: opened
+ * read-write, each consistent one is marked IN_USE until the node closes and stores it back; a QEMU that dies
+ * without closing (kill -9) leaves them IN_USE, as qcow2_load_dirty_bitmaps / qcow2_inactivate do on disk.
+ */
+type MemFile =
+  | { kind: 'raw'; store: ImageStore }
+  | { kind: 'qcow2'; layer: Qcow2Layer; bitmaps: StoredBitmap[] };
+
+function listedBitmaps(list: StoredBitmap[]): { name: string; granularity: number; flags: string[] }[] {
+  return list.map((b) => ({
+    flags: [...(b.inUse ? ['in-use'] : []), ...(b.auto ? ['auto'] : [])],
+    name: b.name,
+    granularity: b.granularity,
+  }));
+}
+
+function memoryBitmaps(f: { bitmaps: StoredBitmap[] }, readOnly: boolean): Partial<Qcow2Layer> {
+  const copy = (b: StoredBitmap): StoredBitmap => ({ ...b, dirty: new Set(b.inUse ? [] : b.dirty) });
+  return {
+    loadBitmaps: () => {
+      const out = f.bitmaps.map(copy);
+      if (!readOnly) for (const b of f.bitmaps) b.inUse = true;
+      return out;
+    },
+    storeBitmaps: (list) => {
+      for (const b of list) {
+        const stored: StoredBitmap = {
+          name: b.name,
+          granularity: b.granularity,
+          inUse: false,
+          auto: b.enabled,
+          dirty: new Set(b.dirty),
+        };
+        const i = f.bitmaps.findIndex((x) => x.name === b.name);
+        if (i >= 0) f.bitmaps[i] = stored;
+        else f.bitmaps.push(stored);
+      }
+    },
+    removeBitmap: (name) => {
+      const i = f.bitmaps.findIndex((x) => x.name === name);
+      if (i >= 0) f.bitmaps.splice(i, 1);
+    },
+    bitmapDirectory: () => listedBitmaps(f.bitmaps),
+  };
+}
 
 /** Files that live only in the simulator: fast, private, and gone with it. */
 export class MemoryFs implements SimFs {
@@ -130,10 +175,12 @@ export class MemoryFs implements SimFs {
     if (f.kind === 'qcow2') return qcow2FileView(f.layer);
     return shareStore(f.store);
   }
-  openQcow2(file: string): Qcow2Layer | null {
+  openQcow2(file: string, readOnly = false): Qcow2Layer | null {
     const f = this.files.get(file);
     if (!f) throw new FsError(2, 'No such file or directory');
-    return f.kind === 'qcow2' ? { ...f.layer, store: shareStore(f.layer.store) } : null;
+    return f.kind === 'qcow2'
+      ? { ...f.layer, store: shareStore(f.layer.store), ...memoryBitmaps(f, readOnly) }
+      : null;
   }
   createRaw(file: string, size: number): void {
     this.files.set(file, { kind: 'raw', store: createMemoryStore(size) });
@@ -147,7 +194,13 @@ export class MemoryFs implements SimFs {
         backingFile: opts.backingFile,
         backingFormat: opts.backingFormat,
       },
+      bitmaps: [],
     });
+  }
+  /** the persistent bitmaps a qcow2 image holds now, as `qemu-img info` lists them */
+  imageBitmaps(file: string): { name: string; granularity: number; flags: string[] }[] {
+    const f = this.files.get(file);
+    return f?.kind === 'qcow2' ? listedBitmaps(f.bitmaps) : [];
   }
   actualSize(file: string): number {
     const f = this.files.get(file);

@@ -4,7 +4,7 @@ import { BlockCopyState, CopyError, clusterBytes, InternalBitmap } from '../bloc
 import { BlockNode } from '../block/graph.ts';
 import { PERM_ALL } from '../block/perm.ts';
 import type { SimCore } from '../core/core.ts';
-import { CbwDriver } from '../drivers/copy-before-write.ts';
+import { CbwDriver, type OnCbwError } from '../drivers/copy-before-write.ts';
 import { nullUnallocated } from '../drivers/null.ts';
 import { checkNewNodeName } from '../drivers/open-node.ts';
 import { ERRNO, IoError, strerror } from '../util/io-error.ts';
@@ -25,6 +25,8 @@ export interface BackupSetup extends JobOptions {
   filterNodeName?: string;
   onTargetError: string;
   onSourceError: string;
+  /** the filter's on-cbw-error (backup's own option where QEMU has it): break-snapshot lets guest writes go on */
+  onCbwError?: OnCbwError;
   discardSource: boolean;
   /** a node created for this job (drive-backup): dropped with it */
   ownsTarget: boolean;
@@ -88,7 +90,7 @@ export class BackupJob extends BlockJob {
     const flavour = backupTop
       ? { name: 'backup-top', unshareWithoutParents: true }
       : { name: 'copy-before-write', unshareWithoutParents: false };
-    const cbw = new CbwDriver(bcs, 'break-guest-write', 0, () => true, flavour);
+    const cbw = new CbwDriver(bcs, setup.onCbwError ?? 'break-guest-write', 0, () => true, flavour);
     // bdrv_insert_node (cbw): what fails while the filter opens is "Could not create node: ", what fails
     // putting it above the source "Could not replace node: "
     const prefixed = (prefix: string, e: unknown) =>

@@ -51,6 +51,14 @@ export const step = z.union([
    */
   z.object({ io: z.string(), device: z.string() }).strict(),
   z.object({ io: z.string(), qdev: z.string() }).strict(),
+  /**
+   * QEMU goes away and starts again, paused, on the same files with the same command line: `quit` (every
+   * image closes; qcow2 stores its persistent bitmaps) or `kill` (SIGKILL: nothing is written back). Events
+   * of the going away are not recorded (a real QMP connection may not see them).
+   */
+  z.object({ restart: z.enum(['quit', 'kill']) }).strict(),
+  /** the persistent bitmaps of a qcow2 file, read from the image itself (`qemu-img info -U`) */
+  z.object({ imageBitmaps: z.string() }).strict(),
   /** let time pass on both sides (real milliseconds; simulated ones on the simulator) */
   z.object({ sleepMs: z.number() }).strict(),
   /**

@@ -33,7 +33,13 @@ const tempRaw = rawFile('temp.raw', 4 * MiB);
 const tempQcow2 = qcow2File('temp.qcow2', 4 * MiB);
 
 /** a blkdebug node `dbg` under the format driver of `name`: the format driver raises write_aio/read_aio */
-function onBlkdebug(format: 'raw' | 'qcow2', name: string, file: string, rules: Json[], extra: Json = {}) {
+export function onBlkdebug(
+  format: 'raw' | 'qcow2',
+  name: string,
+  file: string,
+  rules: Json[],
+  extra: Json = {},
+) {
   return blockdevAdd({
     driver: format,
     'node-name': name,

@@ -1,8 +1,10 @@
 import { BITMAPS } from './bitmaps.ts';
+import { CHECKPOINTS } from './checkpoints.ts';
 import type { ParsedRunbook } from './define.ts';
 import { ERRORS } from './errors.ts';
 import { EXPORTS } from './exports.ts';
 import { FAULTS } from './faults.ts';
+import { FAULTS_VM } from './faults-vm.ts';
 import { FLEECING } from './fleecing.ts';
 import { FLEECING_DATA } from './fleecing-data.ts';
 import { JOB_VERB_RUNBOOKS } from './job-verbs.ts';
@@ -23,8 +25,10 @@ export const RUNBOOKS: ParsedRunbook[] = [
   ...JOBS,
   ...TRANSACTIONS,
   ...FAULTS,
+  ...FAULTS_VM,
   ...REGRESSIONS,
   ...VM,
+  ...CHECKPOINTS,
   ...PROBE_RUNBOOKS,
 ];
 
