@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { dropDrainPairs, normalizeValue, type RecordedEvent } from '../../contract/noise.ts';
 import type { Profile } from '../../contract/versions.ts';
 import type { ResolvedQemu } from '../../harness/qemu/install.ts';
+import { registerCleanup } from '../../harness/targets/cleanup-registry.ts';
 import { type QemuProcess, startQsd } from '../../harness/targets/qemu-process.ts';
 import { createSim } from '../../sim/sim.ts';
 import { type Cmd, FILES } from './qmp-sequences.ts';
@@ -36,11 +37,14 @@ function copyTemplate(from: string, to: string): void {
 /** `fn` with a template folder of the scratch files made by this QEMU's tools, removed afterwards. */
 export async function withTemplate<T>(q: ResolvedQemu, fn: (template: string) => Promise<T>): Promise<T> {
   const template = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-diff-tpl-'));
+  // a run abandoned mid-way (a test's time bound, Ctrl-C) still leaves no folder behind
+  const unregister = registerCleanup({ pids: () => [], scratch: template });
   try {
     makeTemplate(q, template);
     return await fn(template);
   } finally {
     fs.rmSync(template, { recursive: true, force: true });
+    unregister();
   }
 }
 
@@ -142,6 +146,8 @@ export class QemuCrashed extends Error {
 
 export async function runOnQemu(q: ResolvedQemu, seq: Cmd[], template: string): Promise<StepRecord[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleece-lab-diff-qemu-'));
+  // the process is registered by startQsd; its folder here
+  const unregister = registerCleanup({ pids: () => [], scratch: dir });
   let p: QemuProcess | undefined;
   try {
     copyTemplate(template, dir);
@@ -177,5 +183,6 @@ export async function runOnQemu(q: ResolvedQemu, seq: Cmd[], template: string): 
   } finally {
     await p?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
+    unregister();
   }
 }
