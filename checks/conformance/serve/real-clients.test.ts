@@ -122,6 +122,14 @@ function freePort(): Promise<number> {
 }
 
 /** until `file` exists or the process ends; true when the file is there */
+function readsLine(p: string): boolean {
+  try {
+    return fs.readFileSync(p, 'utf8').endsWith('\n');
+  } catch {
+    return false;
+  }
+}
+
 async function until(s: Started, file: string, ms = 20_000): Promise<boolean> {
   let done = false;
   void s.exited.then(() => {
@@ -129,7 +137,12 @@ async function until(s: Started, file: string, ms = 20_000): Promise<boolean> {
   });
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (fs.existsSync(path.join(s.dir, file))) return true;
+    // a pid file is there once its line is (qemu_write_pidfile opens, then writes: both sides have a window)
+    if (
+      fs.existsSync(path.join(s.dir, file)) &&
+      (!file.endsWith('.pid') || readsLine(path.join(s.dir, file)))
+    )
+      return true;
     if (done) return false;
     await sleep(20);
   }
