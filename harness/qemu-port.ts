@@ -332,15 +332,24 @@ async function startVm(o: QemuPortOptions, dir: string): Promise<QemuProcess> {
   return startSystem({ argvPrefix: o.argvPrefix, env: o.env, machine: 'q35', paused: true, extraArgs: args });
 }
 
+/**
+ * qemu-img, bounded. A refusal throws `qemu-img ARG0: ` and what qemu-img printed (not the command line: the
+ * binary's path differs between installations, what qemu-img says does not), as SimPort.createImage does.
+ */
 function qemuImg(o: QemuPortOptions, args: string[]): void {
   const img = o.qemuImg ?? ['qemu-img'];
-  execFileSync(img[0], [...img.slice(1), ...args], {
-    env: o.env,
-    stdio: 'pipe',
-    // bounded like every other wait: a hung qemu-img is killed and the call throws (ETIMEDOUT)
-    timeout: 30_000,
-    killSignal: 'SIGKILL',
-  });
+  try {
+    execFileSync(img[0], [...img.slice(1), ...args], {
+      env: o.env,
+      stdio: 'pipe',
+      // bounded like every other wait: a hung qemu-img is killed and the call throws (ETIMEDOUT)
+      timeout: 30_000,
+      killSignal: 'SIGKILL',
+    });
+  } catch (e) {
+    const stderr = String((e as { stderr?: Buffer | string }).stderr ?? '').trim();
+    throw new Error(`qemu-img ${args[0]}: ${stderr || (e instanceof Error ? e.message : String(e))}`);
+  }
 }
 
 /** qemu-io's `read -v` lines ("00000000:  11 11 … 11  ................") back into bytes. */

@@ -7,6 +7,7 @@ import {
   type TraceEntry,
 } from '../contract/port.ts';
 import type { Feature, Profile } from '../contract/versions.ts';
+import { FileDriver } from '../sim/drivers/file.ts';
 import { MemoryFs, type SimFs } from '../sim/host/fs.ts';
 import { createSim, type Sim } from '../sim/sim.ts';
 import type { Faults } from '../sim/util/faults.ts';
@@ -237,6 +238,14 @@ export class SimPort implements Port {
 
   async createImage(name: string, format: 'qcow2' | 'raw', size: number): Promise<string> {
     const p = this.imagePath(name, format);
+    // qemu-img create cannot take the write lock of an image QEMU has open (file-posix's locks)
+    const open = [...this.sim.core.graph.nodes.values()].some(
+      (n) => n.driver instanceof FileDriver && n.driver.filename === p,
+    );
+    if (open)
+      throw new Error(
+        `qemu-img create: qemu-img: ${p}: Failed to get "write" lock\nIs another process using the image [${p}]?`,
+      );
     if (format === 'qcow2') this.sim.core.fs.createQcow2(p, { size, clusterSize: 65536 });
     else this.sim.core.fs.createRaw(p, size);
     this.images.add(p);
