@@ -253,6 +253,49 @@ export function notifyDaemonParent(): void {
 }
 
 /**
+ * A process's start as both programs run it: with the daemonize option, the parent relaunches itself as the
+ * daemon and waits (os_daemonize); the daemon starts, tells the parent startup is complete, and from then on
+ * prints nothing (os_setup_post: stdio goes to /dev/null; qsd also does chdir("/") there, the simulator
+ * keeps resolving relative paths from the old cwd). A HaltSignal during start (an error already reported,
+ * the exit already asked for) gives undefined.
+ */
+export async function startServe<P extends ServeBase & { start(): Promise<void> }>(
+  o: { daemonize: boolean; option: string; io: ServeIo; relaunch: readonly string[] | undefined },
+  make: (io: ServeIo) => P,
+): Promise<P | undefined> {
+  const daemon = o.daemonize && isDaemonChild();
+  if (o.daemonize && !daemon) {
+    if (!o.relaunch) throw new Error(`${o.option}: no command line to start the daemon with (relaunch)`);
+    daemonize(o.io, o.relaunch);
+    return undefined;
+  }
+  let io = o.io;
+  let muted = false;
+  if (daemon) {
+    const real = io;
+    io = {
+      ...real,
+      stdout: (s) => muted || real.stdout(s),
+      stderr: (s) => muted || real.stderr(s),
+      pid: process.pid,
+    };
+  }
+  const p = make(io);
+  io.onProcess?.(p);
+  try {
+    await p.start();
+  } catch (e) {
+    if (e instanceof HaltSignal) return undefined;
+    throw e;
+  }
+  if (daemon) {
+    notifyDaemonParent();
+    muted = true;
+  }
+  return p;
+}
+
+/**
  * os_daemonize's parent: run the same command line again as a detached child (a new session), pass on
  * what it prints during startup, and exit 0 once it reports startup complete on fd 3 (1 when it exits
  * first, as qsd's parent does when its pipe closes without the status byte).

@@ -21,16 +21,7 @@ import {
   schemaContext,
 } from './qsd-resolve.ts';
 import { chardevInUseText, duplicateChardevText, report, unexpectedArgumentText } from './qsd-texts.ts';
-import {
-  daemonize,
-  defaultIo,
-  errText,
-  HaltSignal,
-  isDaemonChild,
-  notifyDaemonParent,
-  ServeBase,
-  type ServeIo,
-} from './serve-base.ts';
+import { defaultIo, errText, ServeBase, type ServeIo, startServe } from './serve-base.ts';
 import { runSystemServe } from './system-serve.ts';
 
 export { HaltSignal, type ServeIo } from './serve-base.ts';
@@ -233,35 +224,9 @@ export async function runServe(
     io.exit(out.status);
     return undefined;
   }
-  const daemon = out.inv.daemonize && isDaemonChild();
-  if (out.inv.daemonize && !daemon) {
-    if (!opts.relaunch) throw new Error('--daemonize: no command line to start the daemon with (relaunch)');
-    daemonize(io, opts.relaunch);
-    return undefined;
-  }
-  let muted = false;
-  if (daemon) {
-    const real = io;
-    io = {
-      ...real,
-      stdout: (s) => muted || real.stdout(s),
-      stderr: (s) => muted || real.stderr(s),
-      pid: process.pid,
-    };
-  }
-  const p = new ServeProcess(out.inv, io);
-  io.onProcess?.(p);
-  try {
-    await p.start();
-  } catch (e) {
-    if (e instanceof HaltSignal) return undefined;
-    throw e;
-  }
-  if (daemon) {
-    // os_setup_post: tell the waiting parent that startup is complete, then stdio goes to /dev/null
-    // (qsd also does chdir("/") here; the simulator keeps resolving relative paths from the old cwd)
-    notifyDaemonParent();
-    muted = true;
-  }
-  return p;
+  const inv = out.inv;
+  return startServe(
+    { daemonize: inv.daemonize, option: '--daemonize', io, relaunch: opts.relaunch },
+    (io) => new ServeProcess(inv, io),
+  );
 }

@@ -18,15 +18,7 @@ import { SocketServerChardev } from './chardev/char-socket.ts';
 import { type KvDict, type KvValue, QemuOptError } from './keyval.ts';
 import type { QemuOpts } from './qemu-opts.ts';
 import { CHARDEV_BACKENDS, chardevFromOpts } from './qsd-chardev.ts';
-import {
-  daemonize,
-  defaultIo,
-  HaltSignal,
-  isDaemonChild,
-  notifyDaemonParent,
-  ServeBase,
-  type ServeIo,
-} from './serve-base.ts';
+import { defaultIo, ServeBase, type ServeIo, startServe } from './serve-base.ts';
 import type { SystemConfig } from './system-config.ts';
 import { DeviceBuilder } from './system-devices.ts';
 import {
@@ -520,33 +512,8 @@ export async function runSystemServe(
     io.exit(1);
     return undefined;
   }
-  const daemon = out.config.daemonize && isDaemonChild();
-  if (out.config.daemonize && !daemon) {
-    if (!opts.relaunch) throw new Error('-daemonize: no command line to start the daemon with (relaunch)');
-    daemonize(io, opts.relaunch);
-    return undefined;
-  }
-  let muted = false;
-  if (daemon) {
-    const real = io;
-    io = {
-      ...real,
-      stdout: (s) => muted || real.stdout(s),
-      stderr: (s) => muted || real.stderr(s),
-      pid: process.pid,
-    };
-  }
-  const p = new SystemProcess(out.config, io);
-  io.onProcess?.(p);
-  try {
-    await p.start();
-  } catch (e) {
-    if (e instanceof HaltSignal) return undefined;
-    throw e;
-  }
-  if (daemon) {
-    notifyDaemonParent();
-    muted = true;
-  }
-  return p;
+  return startServe(
+    { daemonize: c.daemonize, option: '-daemonize', io, relaunch: opts.relaunch },
+    (io) => new SystemProcess(c, io),
+  );
 }
